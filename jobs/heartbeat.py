@@ -1,0 +1,76 @@
+"""A worker bootstep that declares the node (device, memory, methods, queues) and keeps its
+heartbeat fresh in the Worker table. Django models are imported lazily: this module is loaded by
+the Celery app before Django is set up.
+"""
+
+import logging
+import os
+
+from celery import bootsteps
+
+logger = logging.getLogger(__name__)
+
+
+def detect_device() -> tuple[str, str, int]:
+    """(device, device name, memory bytes) of this node; WORKER_DEVICE/WORKER_MEMORY_GB override."""
+    import psutil
+
+    device = os.environ.get("WORKER_DEVICE", "")
+    memory_gb = os.environ.get("WORKER_MEMORY_GB", "")
+    name = ""
+    memory = psutil.virtual_memory().total
+    if device in ("", "cuda"):
+        try:
+            import torch
+
+            if torch.cuda.is_available():
+                device = "cuda"
+                name = torch.cuda.get_device_name(0)
+                memory = torch.cuda.get_device_properties(0).total_memory
+        except ImportError:
+            pass
+    if device in ("", "cuda") and not name:
+        device = "cpu"
+    if memory_gb:
+        memory = int(float(memory_gb) * 1024**3)
+    return device, name, memory
+
+
+class WorkerHeartbeat(bootsteps.StartStopStep):
+    requires = {"celery.worker.components:Timer"}
+
+    def __init__(self, worker, **kwargs):
+        self.tref = None
+
+    def start(self, worker):
+        from django.conf import settings
+
+        self.hostname = worker.hostname
+        self.queues = sorted(worker.app.amqp.queues.consume_from or ["cpu"])
+        self.device, self.device_name, self.memory = detect_device()
+        self.beat(first=True)
+        self.tref = worker.timer.call_repeatedly(settings.WORKER_HEARTBEAT_SECONDS, self.beat)
+
+    def beat(self, first: bool = False) -> None:
+        from django.db import close_old_connections
+        from django.utils import timezone
+
+        from jobs.models import Worker
+        from jobs.methods import method_names
+
+        close_old_connections()
+        try:
+            defaults = {"last_seen": timezone.now()}
+            if first:
+                defaults.update(
+                    queues=self.queues, device=self.device, device_name=self.device_name,
+                    memory_bytes=self.memory, methods=method_names(device=self.device),
+                    started_at=timezone.now(),
+                )
+            Worker.objects.update_or_create(hostname=self.hostname, defaults=defaults)
+        except Exception:  # a heartbeat must never kill the worker; the next one retries
+            logger.exception("worker heartbeat failed")
+
+    def stop(self, worker):
+        if self.tref is not None:
+            self.tref.cancel()

@@ -1,0 +1,97 @@
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from accounts.models import Team
+
+
+class Worker(models.Model):
+    """A Celery worker node, as it declares itself in its heartbeat.
+
+    The worker writes this row when it starts and every WORKER_HEARTBEAT_SECONDS after; routing
+    reads it to know which queues have workers able to run a method with a job's memory needs.
+    """
+
+    hostname = models.CharField(max_length=255, unique=True)
+    queues = models.JSONField(default=list)
+    device = models.CharField(max_length=20, default="cpu", help_text="cpu or cuda")
+    device_name = models.CharField(max_length=200, blank=True)
+    memory_bytes = models.BigIntegerField(default=0, help_text="RAM, or GPU memory on a gpu node")
+    methods = models.JSONField(default=list, help_text="job methods this worker can run")
+    started_at = models.DateTimeField(default=timezone.now)
+    last_seen = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["hostname"]
+
+    def __str__(self) -> str:
+        return self.hostname
+
+    @property
+    def is_alive(self) -> bool:
+        return timezone.now() - self.last_seen < timedelta(seconds=settings.WORKER_STALE_SECONDS)
+
+
+class Job(models.Model):
+    """One unit of background work: an import, a quantization or an evaluation.
+
+    The row is the single source of truth. Status moves only through the lifecycle methods in
+    jobs.services, along these transitions:
+
+        queued  -> running | cancelled
+        running -> succeeded | failed | cancelled | queued (retry after a lost worker)
+    """
+
+    class Kind(models.TextChoices):
+        IMPORT = "import"
+        QUANTIZE = "quantize"
+        EVALUATE = "evaluate"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+        CANCELLED = "cancelled"
+
+    FINAL = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="jobs")
+    submitted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    method = models.CharField(max_length=40)
+    params = models.JSONField(default=dict, blank=True)
+    input_variant = models.ForeignKey(
+        "catalog.Variant", null=True, blank=True, on_delete=models.PROTECT, related_name="jobs"
+    )
+    queue = models.CharField(max_length=20, default="cpu")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
+    attempts = models.PositiveIntegerField(default=0)
+    cancel_requested = models.BooleanField(default=False)
+    progress = models.FloatField(default=0)
+    stage = models.CharField(max_length=60, blank=True)
+    eta_seconds = models.FloatField(null=True, blank=True)
+    log_tail = models.TextField(blank=True)
+    error = models.TextField(blank=True)
+    result = models.JSONField(default=dict, blank=True)
+    estimate = models.JSONField(default=dict, blank=True, help_text="planner's peak memory/output size")
+    worker = models.CharField(max_length=255, blank=True)
+    idempotency_key = models.CharField(max_length=64, blank=True, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Job {self.pk} {self.kind}/{self.method} {self.status}"
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in self.FINAL

@@ -1,0 +1,117 @@
+"""Starting and stopping the real processes tests talk to."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+VENV_BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(predicate, timeout: float, interval: float = 0.1, what: str = "condition"):
+    """Polls predicate() until it returns something truthy; fails the test after timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.2)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+class RedisServer:
+    """redis-server on a loopback port, append-only, noeviction — as `make run` starts it."""
+
+    def __init__(self, port: int, directory: Path):
+        self.port = port
+        self.directory = directory
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.process = subprocess.Popen(
+            ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port),
+             "--dir", str(self.directory), "--appendonly", "yes",
+             "--maxmemory-policy", "noeviction", "--save", ""],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        wait_until(lambda: port_open(self.port), 10, what="redis-server to listen")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)
+        self.process = None
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+
+def child_env(**extra: str) -> dict:
+    """The environment for a worker or web process: the test database file instead of the
+    configured one (pytest-django created it at <db>.test)."""
+    from django.conf import settings
+
+    env = dict(os.environ)
+    db = settings.DATABASES["default"]
+    if db["ENGINE"].endswith("sqlite3"):
+        env["DATABASE_URL"] = f"sqlite:///{db['NAME']}"
+    else:
+        env["DATABASE_URL"] = (
+            f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+        )
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra)
+    return env
+
+
+def start_worker(*, hostname: str, queues: str, log: Path, **env: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [str(VENV_BIN / "celery"), "-A", "quantdash", "worker", "-Q", queues,
+         "--concurrency", "1", "--hostname", hostname, "--loglevel", "INFO"],
+        cwd=ROOT, env=child_env(**env), stdout=open(log, "ab"), stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def start_web(*, port: int, log: Path, **env: str) -> subprocess.Popen:
+    process = subprocess.Popen(
+        [str(VENV_BIN / "uvicorn"), "quantdash.asgi:application", "--host", "127.0.0.1",
+         "--port", str(port)],
+        cwd=ROOT, env=child_env(**env), stdout=open(log, "ab"), stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    wait_until(lambda: port_open(port) or process.poll() is not None, 30, what="uvicorn")
+    if process.poll() is not None:
+        raise RuntimeError(f"uvicorn exited: see {log}")
+    return process
+
+
+def stop(process: subprocess.Popen, timeout: float = 15) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)

@@ -1,0 +1,18 @@
+"""Pure-Python LLM memory estimator (no Django imports).
+
+    from planner.estimator import Architecture, Hardware, Workload, estimate, HARDWARE_PROFILES
+    est = estimate(Architecture.from_config(cfg), HARDWARE_PROFILES["rtx-4090"], Workload())
+"""
+
+from .architecture import Architecture
+from .errors import EstimatorError
+from .estimate import Estimate, estimate
+from .hardware import HARDWARE_PROFILES, Hardware
+from .loaders import parse_param_count
+from .schemes import SCHEME_NAMES, scheme_names
+from .workload import Workload
+
+__all__ = [
+    "Architecture", "Hardware", "Workload", "Estimate", "EstimatorError", "estimate",
+    "HARDWARE_PROFILES", "SCHEME_NAMES", "scheme_names", "parse_param_count",
+]

@@ -1,0 +1,216 @@
+"""Model architecture: the shape numbers that decide parameter count, tensor list and KV cache.
+
+The tensor list uses llama.cpp GGUF tensor names (`src/llama-arch.cpp`, `LLM_TENSOR_NAMES`) and
+ggml shape order: `shape[0]` is ne0, the row length (the *input* dimension of a linear layer),
+e.g. `blk.0.attn_k.weight` of SmolLM2-135M is (576, 192). This is the order `gguf.GGUFReader`
+reports and the one llama.cpp's quantizer tests for block-size compatibility.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+TensorSpec = tuple[str, tuple[int, ...], int]  # (gguf name, ggml shape, n_params)
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """Decoder-only transformer shape. Build with `from_config`, `from_gguf_metadata`, `from_param_count`."""
+
+    name: str
+    arch: str                      # llama.cpp architecture name: llama, qwen2, gemma2, phi3, qwen2moe, qwen3
+    hidden_size: int
+    n_layers: int
+    n_heads: int
+    n_kv_heads: int
+    head_dim: int
+    intermediate_size: int
+    vocab_size: int
+    max_position_embeddings: int
+    tie_word_embeddings: bool = False
+    qkv_bias: bool = False         # Qwen2: q/k/v projections have bias
+    o_bias: bool = False           # Llama `attention_bias=True`: o_proj has bias too
+    mlp_bias: bool = False
+    fused_qkv: bool = False        # Phi-3: one qkv_proj and one gate_up_proj
+    extra_norms: int = 0           # Gemma 2: post-attention and post-FFN norms (2 extra per layer)
+    qk_norm: bool = False          # Qwen3: per-head RMSNorm on q and k (head_dim weights each)
+    n_experts: int = 0             # 0 = dense MLP
+    n_experts_per_tok: int = 0
+    moe_intermediate_size: int = 0
+    shared_expert_intermediate_size: int = 0
+    shared_expert_gate: bool = False   # Qwen2-MoE: sigmoid gate (n_embd -> 1) on the shared expert
+    sliding_window: int = 0        # tokens; 0 = none
+    swa_layers: tuple[int, ...] = ()   # layers that use the sliding window (Gemma 2: even layers)
+    rope_freqs: bool = False       # Llama 3.1 rope scaling: GGUF stores `rope_freqs.weight` (head_dim/2 f32)
+    source: str = "config"         # "config" | "gguf" | "param_count" | "preset"
+    notes: tuple[str, ...] = field(default=(), compare=False)
+
+    # ---- constructors (implemented in loaders.py to keep this module short) ----
+    @classmethod
+    def from_config(cls, cfg: Any, name: str = "") -> "Architecture":
+        from .loaders import architecture_from_config
+        return architecture_from_config(cfg, name)
+
+    @classmethod
+    def from_gguf_metadata(cls, meta: Any, name: str = "") -> "Architecture":
+        from .loaders import architecture_from_gguf_metadata
+        return architecture_from_gguf_metadata(meta, name)
+
+    @classmethod
+    def from_param_count(cls, count: Any, name: str = "") -> "Architecture":
+        from .loaders import architecture_from_param_count
+        return architecture_from_param_count(count, name)
+
+    # ---- derived sizes ----
+    @property
+    def q_dim(self) -> int:
+        return self.n_heads * self.head_dim
+
+    @property
+    def kv_dim(self) -> int:
+        """n_embd_k_gqa = n_embd_v_gqa = n_kv_heads × head_dim (llama-hparams.cpp)."""
+        return self.n_kv_heads * self.head_dim
+
+    @property
+    def n_gqa(self) -> int:
+        """llama_hparams::n_gqa() = n_head / n_head_kv (integer division)."""
+        return self.n_heads // self.n_kv_heads
+
+    @property
+    def is_moe(self) -> bool:
+        return self.n_experts > 1
+
+    def tensors(self) -> list[TensorSpec]:
+        """All weight tensors as GGUF stores them: (name, ggml shape, n_params). Cached per object."""
+        return list(self._tensors)
+
+    @cached_property
+    def _tensors(self) -> tuple[TensorSpec, ...]:
+        out: list[TensorSpec] = []
+
+        def add(name: str, *shape: int) -> None:
+            n = 1
+            for d in shape:
+                n *= d
+            out.append((name, tuple(shape), n))
+
+        H, V = self.hidden_size, self.vocab_size
+        add("token_embd.weight", H, V)
+        add("output_norm.weight", H)
+        if not self.tie_word_embeddings:
+            add("output.weight", H, V)
+        if self.rope_freqs:
+            add("rope_freqs.weight", self.head_dim // 2)
+        for i in range(self.n_layers):
+            p = f"blk.{i}."
+            add(p + "attn_norm.weight", H)
+            if self.fused_qkv:
+                add(p + "attn_qkv.weight", H, self.q_dim + 2 * self.kv_dim)
+            else:
+                add(p + "attn_q.weight", H, self.q_dim)
+                add(p + "attn_k.weight", H, self.kv_dim)
+                add(p + "attn_v.weight", H, self.kv_dim)
+            if self.qkv_bias or self.o_bias:
+                add(p + "attn_q.bias", self.q_dim)
+                add(p + "attn_k.bias", self.kv_dim)
+                add(p + "attn_v.bias", self.kv_dim)
+            if self.qk_norm:
+                add(p + "attn_q_norm.weight", self.head_dim)
+                add(p + "attn_k_norm.weight", self.head_dim)
+            add(p + "attn_output.weight", self.q_dim, H)
+            if self.o_bias:
+                add(p + "attn_output.bias", H)
+            if self.extra_norms:
+                add(p + "post_attention_norm.weight", H)
+            add(p + "ffn_norm.weight", H)
+            if self.is_moe:
+                E, F = self.n_experts, self.moe_intermediate_size
+                add(p + "ffn_gate_inp.weight", H, E)
+                add(p + "ffn_gate_exps.weight", H, F, E)
+                add(p + "ffn_up_exps.weight", H, F, E)
+                add(p + "ffn_down_exps.weight", F, H, E)
+                S = self.shared_expert_intermediate_size
+                if S:
+                    if self.shared_expert_gate:
+                        add(p + "ffn_gate_inp_shexp.weight", H)
+                    add(p + "ffn_gate_shexp.weight", H, S)
+                    add(p + "ffn_up_shexp.weight", H, S)
+                    add(p + "ffn_down_shexp.weight", S, H)
+            elif self.fused_qkv:
+                add(p + "ffn_up.weight", H, 2 * self.intermediate_size)
+                add(p + "ffn_down.weight", self.intermediate_size, H)
+            else:
+                F = self.intermediate_size
+                add(p + "ffn_gate.weight", H, F)
+                add(p + "ffn_up.weight", H, F)
+                add(p + "ffn_down.weight", F, H)
+                if self.mlp_bias:
+                    add(p + "ffn_gate.bias", F)
+                    add(p + "ffn_up.bias", F)
+                    add(p + "ffn_down.bias", H)
+            if self.extra_norms:
+                add(p + "post_ffw_norm.weight", H)
+        return tuple(out)
+
+    @cached_property
+    def total_params(self) -> int:
+        """Sum of all tensors = the HF safetensors total (rope_freqs is a GGUF-only buffer, excluded)."""
+        return sum(n for name, _, n in self._tensors if not name.startswith("rope_freqs"))
+
+    @cached_property
+    def expert_params(self) -> int:
+        """Parameters in routed experts (all of them)."""
+        return sum(n for name, _, n in self._tensors if "_exps." in name)
+
+    @cached_property
+    def active_params(self) -> int:
+        """Parameters used per token: total minus the routed experts not selected (top-k of E)."""
+        if not self.is_moe:
+            return self.total_params
+        unused = self.expert_params * (self.n_experts - self.n_experts_per_tok) // self.n_experts
+        return self.total_params - unused
+
+    @cached_property
+    def embedding_params(self) -> int:
+        return self.hidden_size * self.vocab_size
+
+    @cached_property
+    def layer_params(self) -> list[int]:
+        per = [0] * self.n_layers
+        for name, _, n in self._tensors:
+            i = layer_index(name)
+            if i is not None:
+                per[i] += n
+        return per
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "arch": self.arch,
+            "total_params": self.total_params,
+            "active_params": self.active_params,
+            "hidden_size": self.hidden_size,
+            "n_layers": self.n_layers,
+            "n_heads": self.n_heads,
+            "n_kv_heads": self.n_kv_heads,
+            "head_dim": self.head_dim,
+            "intermediate_size": self.intermediate_size,
+            "vocab_size": self.vocab_size,
+            "max_position_embeddings": self.max_position_embeddings,
+            "tie_word_embeddings": self.tie_word_embeddings,
+            "n_experts": self.n_experts,
+            "n_experts_per_tok": self.n_experts_per_tok,
+            "sliding_window": self.sliding_window,
+            "source": self.source,
+            "notes": list(self.notes),
+        }
+
+
+def layer_index(tensor_name: str) -> int | None:
+    """`blk.12.attn_q.weight` -> 12; non-layer tensors -> None."""
+    if not tensor_name.startswith("blk."):
+        return None
+    end = tensor_name.index(".", 4)
+    return int(tensor_name[4:end])

@@ -1,0 +1,254 @@
+"""estimate(): one row per quantization scheme with memory, fit, offload and speed.
+
+Fit rule: `capacity_bytes` = usable memory (hardware.py) × 0.95 — a 5 % margin for allocator
+fragmentation and other processes — or, for vLLM, usable memory × gpu_memory_utilization
+(vLLM claims exactly that fraction). `fits` ⇔ total_bytes ≤ capacity_bytes.
+Training modes (full/lora/qlora) are estimated for transformers + peft whatever the runtime:
+no KV cache or inference compute buffer, activations are in `training_bytes`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from .architecture import Architecture, layer_index
+from .errors import EstimatorError
+from .gguf_quant import gguf_tensor_plan
+from .hardware import Hardware
+from .memory import activation_bytes, compute_bytes, kv_cache_bytes, overhead_bytes, training_bytes
+from .schemes import Scheme, high_precision_tensors, parse_scheme, scheme_names, weights_bytes_and_formula
+from .speed import decode_tokens_per_s, prefill_seconds
+from .workload import Workload
+
+CAPACITY_MARGIN = 0.95
+RAM_MARGIN = 0.9  # share of host RAM llama.cpp may use for offloaded layers
+
+
+@dataclass
+class Estimate:
+    model: Architecture
+    hardware: Hardware
+    workload: Workload
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+    def row(self, scheme: str) -> dict[str, Any]:
+        for r in self.rows:
+            if r["scheme"] == scheme:
+                return r
+        raise EstimatorError("schemes", f"{scheme!r} not in this estimate")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"model": self.model.to_dict(), "hardware": self.hardware.to_dict(),
+                "workload": self.workload.to_dict(), "schemes": [dict(r) for r in self.rows]}
+
+
+def _supported(scheme: Scheme, wl: Workload) -> tuple[bool, str]:
+    """Whether the scheme's format runs on the workload's runtime (or training mode)."""
+    fam = scheme.family
+    if wl.mode == "full":
+        if scheme.name in ("FP32", "FP16", "BF16"):
+            return True, ""
+        return False, "full fine-tuning needs FP32/FP16/BF16 weights"
+    if wl.mode == "qlora":
+        if scheme.name in ("NF4", "NF4-DQ", "INT4"):
+            return True, ""
+        return False, "QLoRA means a 4-bit bitsandbytes base (NF4, NF4-DQ or INT4)"
+    if wl.mode == "lora":
+        if fam in ("gguf", "exl2") or scheme.name == "FP8":
+            return False, f"peft cannot train adapters on a {scheme.name} base"
+        return True, ""
+    if wl.runtime == "llama.cpp":
+        if fam != "gguf":
+            return False, "llama.cpp loads GGUF files only; convert first (the F16/Q* rows)"
+        return True, ""
+    if wl.runtime == "transformers":
+        if fam == "gguf":
+            return False, "transformers dequantizes GGUF to 16-bit on load: memory is that of FP16"
+        if fam == "exl2":
+            return False, "EXL2 loads in ExLlamaV2 (or TGI), not transformers"
+        return True, ""
+    # vLLM
+    if fam == "gguf":
+        return False, "vLLM's GGUF loader is experimental (single file, some archs); use llama.cpp"
+    if fam == "exl2":
+        return False, "vLLM does not load EXL2"
+    if scheme.name in ("INT4",):
+        return False, "vLLM's bitsandbytes path supports NF4 and INT8, not FP4"
+    return True, ""
+
+
+def _layer_weight_bytes(arch: Architecture, scheme: Scheme, weights: int) -> list[int]:
+    """Per-layer weight bytes: exact from the GGUF plan, else proportional to parameters."""
+    if scheme.family == "gguf":
+        per = [0] * arch.n_layers
+        for name, _, b in gguf_tensor_plan(arch, scheme.name):
+            i = layer_index(name)
+            if i is not None:
+                per[i] += b
+        return per
+    scale = weights / arch.total_params
+    return [int(n * scale) for n in arch.layer_params]
+
+
+def _offload(arch: Architecture, hw: Hardware, layer_w: list[int], weights: int, kv: int,
+             fixed_other: int, capacity: int) -> tuple[int, int, str]:
+    """llama.cpp -ngl: how many repeating layers fit on the device (it offloads the last layers first).
+
+    device budget = capacity − overhead − compute − non-layer weights (embeddings, output, norms);
+    each layer costs its weights + its share of the KV cache (KV lives with its layer).
+    Returns (gpu_layers, bytes left on the host, formula).
+    """
+    L = arch.n_layers
+    kv_layer = kv // L
+    non_layer = weights - sum(layer_w)
+    budget = capacity - fixed_other - non_layer
+    used, k = 0, 0
+    for i in range(L - 1, -1, -1):
+        need = layer_w[i] + kv_layer
+        if used + need > budget:
+            break
+        used += need
+        k += 1
+    host = sum(layer_w[:L - k]) + kv_layer * (L - k)
+    return k, host, (f"budget {capacity:,} − {fixed_other:,} (overhead+compute) − {non_layer:,} non-layer weights "
+                     f"= {budget:,} B; {k} of {L} layers × (~{layer_w[-1]:,} weights + {kv_layer:,} KV) fit")
+
+
+def estimate(arch: Architecture, hw: Hardware, wl: Workload, schemes: list[str] | None = None) -> Estimate:
+    """Estimate every requested scheme (all of `scheme_names(wl.group_size, wl.exl2_bpw)` by default)."""
+    if not isinstance(arch, Architecture):
+        raise EstimatorError("model", "expected an Architecture")
+    if not isinstance(hw, Hardware):
+        raise EstimatorError("hardware", "expected a Hardware profile")
+    if not isinstance(wl, Workload):
+        raise EstimatorError("workload", "expected a Workload")
+    if schemes is None:
+        schemes = scheme_names(wl.group_size, wl.exl2_bpw)
+    if not isinstance(schemes, (list, tuple)) or not schemes:
+        raise EstimatorError("schemes", "must be a non-empty list of scheme names")
+    parsed = [parse_scheme(s) for s in schemes]
+
+    training = wl.mode != "inference"
+    if wl.context > arch.max_position_embeddings:
+        wl = replace(wl, notes=wl.notes + (f"context {wl.context:,} exceeds the model's "
+                                             f"{arch.max_position_embeddings:,} positions",))
+    overhead, overhead_f = overhead_bytes(hw, wl)
+    if training:
+        kv, kv_f = 0, "training: no KV cache = 0 B"
+        compute, compute_f = 0, "training: activations are counted in training_bytes = 0 B"
+    else:
+        kv, kv_f = kv_cache_bytes(arch, wl)
+        compute, compute_f = compute_bytes(arch, wl)
+    vllm = wl.runtime == "vllm" and not training
+    usable = hw.usable_memory_bytes
+    if vllm:
+        capacity = int(usable * wl.gpu_memory_utilization)
+        capacity_f = f"{usable:,} usable × {wl.gpu_memory_utilization} gpu_memory_utilization = {capacity:,} B"
+    else:
+        capacity = int(usable * CAPACITY_MARGIN)
+        capacity_f = f"{usable:,} usable ({hw.usable_fraction:.3g} of memory × {hw.device_count}) × {CAPACITY_MARGIN} = {capacity:,} B"
+
+    var_cache: dict[int, int] = {}
+
+    def ctx_dependent(ctx: int) -> int:
+        """KV + compute (+ training activations) at a context; shared by all schemes."""
+        if ctx not in var_cache:
+            if training:
+                var_cache[ctx] = activation_bytes(arch, replace(wl, context=ctx))[0]
+            else:
+                var_cache[ctx] = kv_cache_bytes(arch, wl, ctx)[0] + compute_bytes(arch, wl, ctx)[0]
+        return var_cache[ctx]
+
+    prefill, prefill_f = prefill_seconds(arch, hw, wl)
+    rows = []
+    for scheme in parsed:
+        weights, weights_f = weights_bytes_and_formula(arch, scheme)
+        train, train_f = training_bytes(arch, wl, weights, scheme.family, scheme.name)
+        total = weights + kv + compute + overhead + train
+        headroom = capacity - total
+        fits = headroom >= 0
+        bpw = weights * 8 / arch.total_params
+        supported, note = _supported(scheme, wl)
+
+        # largest context that fits (binary search; the ctx-dependent part is shared across schemes)
+        fixed = weights + overhead + (train - (activation_bytes(arch, wl)[0] if training else 0))
+        lo, hi = 0, arch.max_position_embeddings
+        if fixed + ctx_dependent(1) > capacity:
+            max_ctx = 0
+        else:
+            lo = 1
+            while lo < hi:
+                mid = (lo + hi + 1) // 2
+                if fixed + ctx_dependent(mid) <= capacity:
+                    lo = mid
+                else:
+                    hi = mid - 1
+            max_ctx = lo
+
+        gpu_layers: int | None = None
+        n_layers: int | None = None
+        gpu_fraction = 1.0
+        offload_f = "not llama.cpp: no layer offload"
+        host_bytes = 0
+        if wl.runtime == "llama.cpp" and not training:
+            n_layers = arch.n_layers
+            if hw.kind in ("cpu", "phone"):
+                gpu_layers = 0
+                offload_f = f"{hw.kind}: all {n_layers} layers run on the CPU in RAM"
+            elif fits:
+                gpu_layers = n_layers
+                offload_f = f"everything fits: {n_layers} of {n_layers} layers on the device"
+            else:
+                layer_w = _layer_weight_bytes(arch, scheme, weights)
+                gpu_layers, host_bytes, offload_f = _offload(arch, hw, layer_w, weights, kv,
+                                                             overhead + compute, capacity)
+                gpu_fraction = 1 - host_bytes / max(1, weights + kv)
+        runs_with_offload = fits or (gpu_layers is not None and hw.kind == "gpu"
+                                     and host_bytes <= hw.ram_bytes * RAM_MARGIN)
+
+        tps, tps_f = decode_tokens_per_s(arch, hw, wl, weights, kv, gpu_fraction)
+        if training:
+            tps, tps_f = 0.0, "training mode: no decoding"
+        row: dict[str, Any] = {
+            "scheme": scheme.name,
+            "family": scheme.family,
+            "bits_per_weight": round(bpw, 4),
+            "weights_bytes": weights,
+            "kv_cache_bytes": kv,
+            "compute_bytes": compute,
+            "overhead_bytes": overhead,
+            "training_bytes": train,
+            "total_bytes": total,
+            "capacity_bytes": capacity,
+            "fits": fits,
+            "headroom_bytes": headroom,
+            "max_context": max_ctx,
+            "gpu_layers": gpu_layers,
+            "n_layers": n_layers,
+            "runs_with_offload": runs_with_offload,
+            "decode_tokens_per_s": round(tps, 2),
+            "prefill_seconds": round(prefill, 4),
+            "engines": list(scheme.engines),
+            "high_precision_tensors": high_precision_tensors(arch, scheme),
+            "supported": supported,
+            "note": note,
+            "formulas": {
+                "weights_bytes": weights_f,
+                "bits_per_weight": f"{weights:,} B × 8 / {arch.total_params:,} params = {bpw:.4f} bpw",
+                "kv_cache_bytes": kv_f,
+                "compute_bytes": compute_f,
+                "overhead_bytes": overhead_f,
+                "training_bytes": train_f,
+                "total_bytes": (f"{weights:,} + {kv:,} + {compute:,} + {overhead:,} + {train:,} = {total:,} B"),
+                "capacity_bytes": capacity_f,
+                "headroom_bytes": f"{capacity:,} − {total:,} = {headroom:,} B",
+                "max_context": (f"largest context ≤ {arch.max_position_embeddings:,} positions with total ≤ "
+                                f"{capacity:,} B = {max_ctx:,}"),
+                "gpu_layers": offload_f,
+                "decode_tokens_per_s": tps_f,
+                "prefill_seconds": prefill_f,
+            },
+        }
+        rows.append(row)
+    return Estimate(model=arch, hardware=hw, workload=wl, rows=rows)

@@ -1,0 +1,342 @@
+"""Build an Architecture from a HF config.json dict, GGUF metadata, or a bare parameter count.
+
+Every input is validated; problems raise EstimatorError naming the offending field.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+from .architecture import Architecture
+from .errors import EstimatorError
+
+# Sanity limits: anything beyond these is a hostile or broken config, not a model.
+LIMITS: dict[str, int] = {
+    "hidden_size": 1_000_000,
+    "num_hidden_layers": 10_000,
+    "num_attention_heads": 100_000,
+    "num_key_value_heads": 100_000,
+    "head_dim": 100_000,
+    "intermediate_size": 10_000_000,
+    "vocab_size": 10_000_000,
+    "max_position_embeddings": 100_000_000,
+    "num_experts": 100_000,
+    "num_experts_per_tok": 100_000,
+    "moe_intermediate_size": 10_000_000,
+    "shared_expert_intermediate_size": 10_000_000,
+    "sliding_window": 100_000_000,
+}
+MAX_TOTAL_PARAMS = 10**15
+
+# HF model_type -> llama.cpp architecture (convert_hf_to_gguf.py writes Mistral/Mixtral as "llama").
+MODEL_TYPE_TO_ARCH = {
+    "llama": "llama", "mistral": "llama", "mixtral": "llama", "smollm": "llama", "smollm2": "llama",
+    "qwen2": "qwen2", "qwen2_moe": "qwen2moe", "qwen3": "qwen3",
+    "gemma": "gemma", "gemma2": "gemma2", "phi3": "phi3",
+}
+TIED_BY_DEFAULT = {"gemma", "gemma2"}  # their config classes default tie_word_embeddings=True
+
+
+def _int(cfg: dict, key: str, default: int | None = None, minimum: int = 1) -> int:
+    """Read a positive integer field, with range checks; `default=None` means required."""
+    value = cfg.get(key, default)
+    if value is None:
+        if default is None:
+            raise EstimatorError(key, "is required")
+        value = default
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise EstimatorError(key, f"must be an integer, got {type(value).__name__}")
+    if isinstance(value, float):
+        if not math.isfinite(value) or value != int(value):
+            raise EstimatorError(key, f"must be an integer, got {value!r}")
+        value = int(value)
+    if value < minimum:
+        raise EstimatorError(key, f"must be >= {minimum}, got {value}")
+    limit = LIMITS.get(key)
+    if limit is not None and value > limit:
+        raise EstimatorError(key, f"{value} is beyond the sane limit {limit}")
+    return value
+
+
+def _bool(cfg: dict, key: str, default: bool) -> bool:
+    value = cfg.get(key, default)
+    if value is None:
+        return default
+    if not isinstance(value, bool):
+        raise EstimatorError(key, f"must be true or false, got {value!r}")
+    return value
+
+
+def _check_total(arch: Architecture) -> Architecture:
+    if arch.total_params > MAX_TOTAL_PARAMS:
+        raise EstimatorError("total_params", f"{arch.total_params:.3e} parameters is beyond 1e15")
+    return arch
+
+
+def _check_estimated_size(hidden: int, layers: int, inter: int, vocab: int, experts: int) -> None:
+    """Refuse before building the tensor list when the model would be absurdly large."""
+    rough = layers * (4 * hidden * hidden + 3 * hidden * inter * max(1, experts)) + 2 * vocab * hidden
+    if rough > MAX_TOTAL_PARAMS:
+        raise EstimatorError("total_params", f"about {rough:.3e} parameters is beyond 1e15")
+
+
+def architecture_from_config(cfg: Any, name: str = "") -> Architecture:
+    """HF `config.json` → Architecture. Multimodal configs with `text_config` use that part."""
+    if not isinstance(cfg, dict):
+        raise EstimatorError("config", f"must be a JSON object, got {type(cfg).__name__}")
+    if isinstance(cfg.get("text_config"), dict):
+        cfg = {**cfg["text_config"], "model_type": cfg["text_config"].get("model_type", cfg.get("model_type"))}
+    model_type = cfg.get("model_type", "llama")
+    if not isinstance(model_type, str):
+        raise EstimatorError("model_type", "must be a string")
+    arch = MODEL_TYPE_TO_ARCH.get(model_type, "llama")
+    notes: list[str] = []
+    if model_type not in MODEL_TYPE_TO_ARCH:
+        notes.append(f"model_type {model_type!r} not specifically supported; treated as llama-like")
+
+    hidden = _int(cfg, "hidden_size")
+    layers = _int(cfg, "num_hidden_layers")
+    heads = _int(cfg, "num_attention_heads")
+    kv_heads = _int(cfg, "num_key_value_heads", heads)
+    if heads % kv_heads:
+        raise EstimatorError("num_key_value_heads", f"{kv_heads} does not divide num_attention_heads {heads}")
+    if cfg.get("head_dim") is None and hidden % heads:
+        raise EstimatorError("num_attention_heads", f"{heads} does not divide hidden_size {hidden}")
+    head_dim = _int(cfg, "head_dim", hidden // heads)
+    inter = _int(cfg, "intermediate_size")
+    vocab = _int(cfg, "vocab_size")
+    max_pos = _int(cfg, "max_position_embeddings", 4096)
+    tied = _bool(cfg, "tie_word_embeddings", model_type in TIED_BY_DEFAULT)
+
+    n_experts = 0
+    for key in ("num_local_experts", "num_experts", "n_routed_experts"):
+        if cfg.get(key) is not None:
+            n_experts = _int({"num_experts": cfg[key]}, "num_experts", minimum=0)
+            break
+    n_experts_per_tok = 0
+    moe_inter = 0
+    shared_inter = 0
+    if n_experts > 1:
+        n_experts_per_tok = _int(cfg, "num_experts_per_tok")
+        if n_experts_per_tok > n_experts:
+            raise EstimatorError("num_experts_per_tok", f"{n_experts_per_tok} > number of experts {n_experts}")
+        moe_inter = _int(cfg, "moe_intermediate_size", inter)
+        if cfg.get("shared_expert_intermediate_size"):
+            shared_inter = _int(cfg, "shared_expert_intermediate_size")
+        elif cfg.get("n_shared_experts"):
+            shared_inter = _int(cfg, "n_shared_experts") * moe_inter
+    else:
+        n_experts = 0
+
+    sliding = 0
+    swa_layers: tuple[int, ...] = ()
+    if cfg.get("sliding_window") is not None and cfg.get("use_sliding_window", True) is not False:
+        sliding = _int(cfg, "sliding_window", minimum=0)
+        if model_type == "gemma2":
+            swa_layers = tuple(i for i in range(layers) if i % 2 == 0)  # Gemma 2: even layers are local
+        elif sliding:
+            swa_layers = tuple(range(layers))                           # Mistral v0.1: every layer
+
+    rope = cfg.get("rope_scaling")
+    rope_freqs = isinstance(rope, dict) and (rope.get("rope_type") or rope.get("type")) == "llama3"
+
+    _check_estimated_size(hidden, layers, max(inter, moe_inter), vocab, n_experts)
+    result = Architecture(
+        name=name or str(cfg.get("_name_or_path") or model_type),
+        arch="qwen2moe" if (arch == "qwen2moe" or (n_experts > 1 and arch == "qwen2")) else arch,
+        hidden_size=hidden,
+        n_layers=layers,
+        n_heads=heads,
+        n_kv_heads=kv_heads,
+        head_dim=head_dim,
+        intermediate_size=inter,
+        vocab_size=vocab,
+        max_position_embeddings=max_pos,
+        tie_word_embeddings=tied,
+        qkv_bias=arch in ("qwen2", "qwen2moe") or _bool(cfg, "attention_bias", False),
+        o_bias=arch not in ("qwen2", "qwen2moe") and _bool(cfg, "attention_bias", False),
+        mlp_bias=_bool(cfg, "mlp_bias", False),
+        fused_qkv=arch == "phi3",
+        extra_norms=2 if arch == "gemma2" else 0,
+        qk_norm=arch == "qwen3",
+        n_experts=n_experts,
+        n_experts_per_tok=n_experts_per_tok,
+        moe_intermediate_size=moe_inter,
+        shared_expert_intermediate_size=shared_inter,
+        shared_expert_gate=arch == "qwen2moe" and shared_inter > 0,
+        sliding_window=sliding,
+        swa_layers=swa_layers,
+        rope_freqs=rope_freqs,
+        source="config",
+        notes=tuple(notes),
+    )
+    return _check_total(result)
+
+
+def architecture_from_gguf_metadata(meta: Any, name: str = "") -> Architecture:
+    """GGUF key/value metadata → Architecture.
+
+    Keys are `<arch>.block_count`, `<arch>.embedding_length`, `<arch>.attention.head_count`, ...
+    (llama.cpp `src/llama-arch.cpp` LLM_KV_NAMES). The vocabulary size comes from
+    `<arch>.vocab_size`, `tokenizer.ggml.tokens_count`, or the length of `tokenizer.ggml.tokens`.
+    GGUF metadata does not say whether embeddings are tied; pass `tensor_names` (list of tensor
+    names: tied iff no `output.weight`) or `tie_word_embeddings`; otherwise Gemma is tied, others not.
+    """
+    if not isinstance(meta, dict):
+        raise EstimatorError("metadata", f"must be a mapping, got {type(meta).__name__}")
+    arch = meta.get("general.architecture")
+    if not isinstance(arch, str) or not arch:
+        raise EstimatorError("general.architecture", "is required")
+
+    def key(suffix: str) -> str:
+        return f"{arch}.{suffix}"
+
+    def get_int(suffix: str, default: int | None = None, minimum: int = 1) -> int:
+        k = key(suffix)
+        value = meta.get(k, default)
+        if isinstance(value, (list, tuple)):  # per-layer arrays (e.g. head_count_kv): use the max
+            if not value:
+                raise EstimatorError(k, "is an empty array")
+            value = max(value)
+        return _int({k: value}, k, default, minimum)
+
+    hidden = get_int("embedding_length")
+    layers = get_int("block_count")
+    heads = get_int("attention.head_count")
+    kv_heads = get_int("attention.head_count_kv", heads)
+    if heads % kv_heads:
+        raise EstimatorError(key("attention.head_count_kv"), f"{kv_heads} does not divide head_count {heads}")
+    head_dim = get_int("attention.key_length", hidden // heads)
+    inter = get_int("feed_forward_length")
+    max_pos = get_int("context_length", 4096)
+
+    vocab_value = meta.get(key("vocab_size"))
+    if vocab_value is None:
+        vocab_value = meta.get("tokenizer.ggml.tokens_count")
+    if vocab_value is None and isinstance(meta.get("tokenizer.ggml.tokens"), (list, tuple)):
+        vocab_value = len(meta["tokenizer.ggml.tokens"])
+    if vocab_value is None:
+        raise EstimatorError("tokenizer.ggml.tokens", "vocabulary size not found in metadata")
+    vocab = _int({"vocab_size": vocab_value}, "vocab_size")
+
+    names = meta.get("tensor_names")
+    if isinstance(names, (list, tuple)):
+        names = set(names)
+        tied = "output.weight" not in names
+        qkv_bias = "blk.0.attn_q.bias" in names
+        o_bias = "blk.0.attn_output.bias" in names
+    else:
+        tied = _bool(meta, "tie_word_embeddings", arch in TIED_BY_DEFAULT)
+        qkv_bias = arch in ("qwen2", "qwen2moe")
+        o_bias = False
+
+    n_experts = get_int("expert_count", 0, minimum=0)
+    n_used = get_int("expert_used_count", 0, minimum=0) if n_experts > 1 else 0
+    if n_experts > 1 and not 1 <= n_used <= n_experts:
+        raise EstimatorError(key("expert_used_count"), f"must be in 1..{n_experts}")
+    moe_inter = get_int("expert_feed_forward_length", inter) if n_experts > 1 else 0
+    shared = get_int("expert_shared_feed_forward_length", 0, minimum=0) if n_experts > 1 else 0
+    sliding = get_int("attention.sliding_window", 0, minimum=0)
+    swa_layers: tuple[int, ...] = ()
+    if sliding and arch == "gemma2":
+        swa_layers = tuple(i for i in range(layers) if i % 2 == 0)
+
+    _check_estimated_size(hidden, layers, max(inter, moe_inter), vocab, n_experts)
+    general_name = meta.get("general.name")
+    result = Architecture(
+        name=name or (general_name if isinstance(general_name, str) else arch),
+        arch=arch,
+        hidden_size=hidden,
+        n_layers=layers,
+        n_heads=heads,
+        n_kv_heads=kv_heads,
+        head_dim=head_dim,
+        intermediate_size=inter,
+        vocab_size=vocab,
+        max_position_embeddings=max_pos,
+        tie_word_embeddings=tied,
+        qkv_bias=qkv_bias,
+        o_bias=o_bias,
+        fused_qkv=arch == "phi3",
+        extra_norms=2 if arch == "gemma2" else 0,
+        qk_norm=arch == "qwen3",
+        n_experts=n_experts if n_experts > 1 else 0,
+        n_experts_per_tok=n_used,
+        moe_intermediate_size=moe_inter,
+        shared_expert_intermediate_size=shared,
+        shared_expert_gate=arch == "qwen2moe" and shared > 0,
+        sliding_window=sliding,
+        swa_layers=swa_layers,
+        source="gguf",
+    )
+    return _check_total(result)
+
+
+_COUNT_RE = re.compile(r"^\s*([0-9][0-9_,]*(?:\.[0-9]+)?)\s*([kKmMbBtT]?)\s*$")
+_SUFFIX = {"": 1, "k": 10**3, "m": 10**6, "b": 10**9, "t": 10**12}
+
+
+def parse_param_count(text: Any) -> int:
+    """"7.3B" -> 7_300_000_000; accepts K/M/B/T suffixes (case-insensitive), commas, plain ints."""
+    if isinstance(text, bool):
+        raise EstimatorError("param_count", "must be a number like 7B or 135M")
+    if isinstance(text, int):
+        value = text
+    else:
+        match = _COUNT_RE.match(str(text))
+        if not match:
+            raise EstimatorError("param_count", f"cannot parse {text!r}; write e.g. 7B, 1.5B, 135M")
+        number = float(match.group(1).replace(",", "").replace("_", ""))
+        value = int(round(number * _SUFFIX[match.group(2).lower()]))
+    if value < 1_000_000:
+        raise EstimatorError("param_count", f"{value} is below 1M parameters")
+    if value > 10**13:
+        raise EstimatorError("param_count", f"{value} is beyond 10T parameters")
+    return value
+
+
+def architecture_from_param_count(count: Any, name: str = "") -> Architecture:
+    """A plausible Llama-like shape with about `count` parameters (quick mode).
+
+    Heuristic (documented, not a real model): Llama-2-style aspect ratio with
+    hidden = 128 × n_layers (Llama 2 7B: 4096 = 128 × 32), gated MLP, vocab 32000, untied
+    embeddings, head_dim 128 (64 below hidden 1024), GQA with 8 KV heads when there are ≥ 16 heads.
+    Per-layer params ≈ 4h² (attention) + 3·h·ff (MLP); we pick h (multiple of 128) so that
+    12h²·L + 2·V·h ≈ N with ff = 8h/3, then solve ff (multiple of 64) to land close to N.
+    The resulting `total_params` is exact for that shape and within a few % of N.
+    """
+    target = parse_param_count(count)
+    vocab = 32000
+    hidden = 256
+    for h in range(256, 65537, 128):  # smallest hidden whose nominal size reaches the target
+        layers = max(2, round(h / 128))
+        if 12 * h * h * layers + 2 * vocab * h >= target:
+            hidden = h
+            break
+    else:
+        hidden = 65536
+    layers = max(2, round(hidden / 128))
+    head_dim = 128 if hidden >= 1024 else 64
+    heads = hidden // head_dim
+    kv_heads = 8 if heads >= 16 and heads % 8 == 0 else heads
+    kv_dim = kv_heads * head_dim
+    attn = 2 * hidden * hidden + 2 * hidden * kv_dim + 2 * hidden
+    remaining = target - 2 * vocab * hidden - hidden - layers * attn
+    ff = max(64, int(round(remaining / (3 * hidden * layers) / 64)) * 64)
+    result = Architecture(
+        name=name or f"~{target / 1e9:.3g}B llama-like",
+        arch="llama",
+        hidden_size=hidden,
+        n_layers=layers,
+        n_heads=heads,
+        n_kv_heads=kv_heads,
+        head_dim=head_dim,
+        intermediate_size=ff,
+        vocab_size=vocab,
+        max_position_embeddings=4096,
+        source="param_count",
+        notes=(f"shape guessed from {target:,} parameters (llama-like heuristic)",),
+    )
+    return _check_total(result)

@@ -1,0 +1,212 @@
+"""Runtime memory besides weights: KV cache, compute buffers, fixed overhead, training state.
+
+Each function returns (bytes, formula) so the UI can show the arithmetic with the user's numbers.
+"""
+
+from __future__ import annotations
+
+from .architecture import Architecture
+from .hardware import Hardware
+from .workload import Workload
+
+MiB = 2**20
+LLAMA_CPP_CTX_PAD = 256      # llama-context.cpp: cparams.n_ctx = GGML_PAD(n_ctx, 256)
+VLLM_BLOCK = 16              # vLLM default block_size (tokens per KV block)
+VLLM_MAX_BATCHED_TOKENS = 8192   # vLLM V1 default max_num_batched_tokens used in its profiling run
+VLLM_MAX_NUM_SEQS = 256
+
+
+def _pad(n: int, to: int) -> int:
+    return -(-n // to) * to
+
+
+def llama_cpp_kv_cells(arch: Architecture, wl: Workload) -> int:
+    """KV cells llama.cpp allocates (all sequences together).
+
+    llama-context.cpp: n_ctx = GGML_PAD(n_ctx, 256); with n_seq_max = batch and kv_unified=false
+    (the default) each sequence gets its own stream of n_ctx_seq = GGML_PAD(n_ctx / n_seq, 256)
+    cells, so the total is n_ctx_seq × n_seq. We take `context` as the per-sequence context, so
+    the user's n_ctx is context × batch. Sliding-window layers: llama-cpp-python leaves
+    `swa_full = true` (llama_context_default_params), so SWA layers get the full size too.
+    """
+    per_seq = _pad(_pad(wl.context * wl.batch, LLAMA_CPP_CTX_PAD) // wl.batch, LLAMA_CPP_CTX_PAD)
+    return per_seq * wl.batch
+
+
+def kv_cache_bytes(arch: Architecture, wl: Workload, context: int | None = None) -> tuple[int, str]:
+    """Bytes of the K and V caches for the workload (optionally at another context)."""
+    if context is not None and context != wl.context:
+        wl = _with_context(wl, context)
+    L, kvh, hd = arch.n_layers, arch.n_kv_heads, arch.head_dim
+    elem = wl.kv_bytes_per_element
+    elem_txt = {"f16": "2 B", "q8_0": "34/32 B (q8_0)", "q4_0": "18/32 B (q4_0)", "fp8": "1 B (fp8)"}[wl.kv_dtype]
+    if wl.runtime == "llama.cpp":
+        # llama-kv-cache.cpp: per layer a K tensor [n_embd_k_gqa, kv_size] and V [n_embd_v_gqa, kv_size]
+        # of type_k/type_v; ggml_row_size(q8_0, n) = n × 34/32.
+        cells = llama_cpp_kv_cells(arch, wl)
+        total = int(2 * L * kvh * hd * cells * elem)
+        return total, (f"2 × {L} layers × {kvh} kv_heads × {hd} head_dim × {cells:,} cells "
+                       f"(ctx padded to 256{' × ' + str(wl.batch) + ' seqs' if wl.batch > 1 else ''}) × {elem_txt} = {total:,} B")
+    if wl.runtime == "vllm":
+        # PagedAttention: blocks of 16 tokens; requirement for `batch` sequences of `context` tokens.
+        tokens = _pad(wl.context, VLLM_BLOCK) * wl.batch
+        total = int(2 * L * kvh * hd * tokens * elem)
+        return total, (f"2 × {L} layers × {kvh} kv_heads × {hd} head_dim × {tokens:,} tokens "
+                       f"(blocks of 16 × {wl.batch} seqs) × {elem_txt} = {total:,} B")
+    # transformers DynamicCache: grows to batch × seq per layer; Gemma 2's cache keeps
+    # min(seq, sliding_window) for its sliding layers.
+    per_layer_tokens = []
+    for i in range(L):
+        if arch.sliding_window and arch.arch == "gemma2" and i in arch.swa_layers:
+            per_layer_tokens.append(min(wl.context, arch.sliding_window))
+        else:
+            per_layer_tokens.append(wl.context)
+    tok_sum = sum(per_layer_tokens)
+    total = int(2 * wl.batch * kvh * hd * tok_sum * elem)
+    if tok_sum == L * wl.context:
+        txt = (f"2 × {wl.batch} batch × {wl.context:,} seq × {L} layers × {kvh} kv_heads × {hd} head_dim × "
+               f"{elem_txt} = {total:,} B")
+    else:
+        txt = (f"2 × {wl.batch} batch × {tok_sum:,} layer-tokens (sliding layers capped at "
+               f"{arch.sliding_window}) × {kvh} kv_heads × {hd} head_dim × {elem_txt} = {total:,} B")
+    return total, txt
+
+
+def _with_context(wl: Workload, context: int) -> Workload:
+    from dataclasses import replace
+    return replace(wl, context=context)
+
+
+def compute_bytes(arch: Architecture, wl: Workload, context: int | None = None) -> tuple[int, str]:
+    """Activation / scratch memory for one forward pass at the workload's worst case."""
+    ctx = wl.context if context is None else context
+    H, F, V = arch.hidden_size, arch.intermediate_size, arch.vocab_size
+    if arch.is_moe:
+        F = max(arch.moe_intermediate_size * arch.n_experts_per_tok, arch.shared_expert_intermediate_size)
+    if wl.runtime == "llama.cpp":
+        return _llama_cpp_compute(arch, wl, ctx, H, F, V)
+    if wl.runtime == "vllm":
+        # Profiling run over max_num_batched_tokens: one layer's activations in fp16 (hidden states,
+        # qkv, MLP gate/up) + fp32 logits for up to max_num_seqs sampled rows.
+        T = VLLM_MAX_BATCHED_TOKENS
+        act = T * (4 * H + arch.q_dim + 2 * arch.kv_dim + 3 * F) * 2
+        logits = VLLM_MAX_NUM_SEQS * V * 4
+        total = act + logits
+        return total, (f"{T} batched tokens × (4×{H} + {arch.q_dim + 2 * arch.kv_dim} qkv + 3×{F} ffn) × 2 B + "
+                       f"{VLLM_MAX_NUM_SEQS} seqs × {V:,} vocab × 4 B logits = {total:,} B")
+    # transformers: prefill of the whole prompt, layer by layer under no_grad (one layer's
+    # activations alive) + fp32 logits for every prompt position (a plain forward() call; generate()
+    # with logits_to_keep=1 needs far less, so this is conservative). SDPA/flash attention on GPU
+    # does not materialise the seq² scores.
+    B, S = wl.batch, min(ctx, wl.prompt) if wl.prompt_tokens else ctx
+    act = B * S * (4 * H + arch.q_dim + 2 * arch.kv_dim + 3 * F) * 2
+    logits = B * S * V * 4
+    total = act + logits
+    return total, (f"{B} × {S:,} tokens × (4×{H} + {arch.q_dim + 2 * arch.kv_dim} + 3×{F}) × 2 B activations + "
+                   f"{B} × {S:,} × {V:,} vocab × 4 B fp32 logits = {total:,} B")
+
+
+def _llama_cpp_compute(arch: Architecture, wl: Workload, ctx: int, H: int, F: int, V: int) -> tuple[int, str]:
+    """llama.cpp compute buffer ("compute buffer size" in its log), modelled from the reserved graph.
+
+    llama-context.cpp reserves the worst-case graph for n_ubatch tokens (n_ubatch = min(n_ubatch,
+    n_batch) with llama-cpp-python's n_batch = min(n_ctx, 512)) with n_outputs = n_ubatch, over a KV
+    of n_kv cells (one sequence's stream). ggml-alloc reuses freed memory, so the peak is the
+    largest phase, plus graph inputs (the KQ mask) that live throughout:
+      attention (no flash attn): KQ scores f32 [n_kv, n_ubatch, n_head] (softmax is in place)
+                                 + q/k/v and attention output [.., n_ubatch] f32;
+      attention (flash attn):    q/k/v/out only; the mask is f16;
+      FFN:                       gate, up and the GLU output [n_ff, n_ubatch] f32;
+      output:                    logits [n_vocab, n_ubatch] f32 + the final norm.
+    Plus 3 residual-stream tensors [n_embd, n_ubatch] f32 alive across phases.
+    """
+    ub = min(wl.n_ubatch, 512, ctx * wl.batch)
+    n_kv = llama_cpp_kv_cells(arch, _with_context(wl, ctx)) // wl.batch
+    residual = 3 * H * ub * 4
+    qkv_out = (2 * arch.q_dim + 2 * arch.kv_dim) * ub * 4
+    if wl.flash_attn:
+        attn = qkv_out
+        mask = n_kv * ub * 2
+        attn_txt = f"({2 * arch.q_dim + 2 * arch.kv_dim} qkv/out × {ub} × 4)"
+    else:
+        attn = n_kv * ub * arch.n_heads * 4 + qkv_out
+        mask = n_kv * ub * 4
+        attn_txt = f"({n_kv:,} n_kv × {ub} ubatch × {arch.n_heads} heads × 4 B scores + qkv)"
+    ffn = 3 * F * ub * 4
+    output = V * ub * 4 + H * ub * 4
+    peak = max(attn, ffn, output)
+    total = peak + mask + residual
+    return total, (f"max(attention {attn_txt} = {attn:,}, ffn 3 × {F} × {ub} × 4 = {ffn:,}, "
+                   f"logits {V:,} × {ub} × 4 = {output:,}) + mask {mask:,} + residual {residual:,} = {total:,} B")
+
+
+def overhead_bytes(hw: Hardware, wl: Workload) -> tuple[int, str]:
+    """Fixed runtime overhead outside weights/KV/compute.
+
+    GPU: the CUDA context + cuBLAS workspace, ~500 MiB per device as seen in nvidia-smi for an
+    idle torch/llama.cpp process; vLLM adds CUDA graphs (~0.5 GiB more, its profiler log).
+    Apple/phone/CPU: the process and runtime (~150 MiB for llama.cpp, ~600 MiB for torch).
+    """
+    n = hw.device_count
+    if hw.kind == "gpu":
+        per = 1024 * MiB if wl.runtime == "vllm" else 500 * MiB
+        total = per * n
+        return total, f"{per // MiB} MiB CUDA context{' + graphs' if wl.runtime == 'vllm' else ''} × {n} device(s) = {total:,} B"
+    per = 600 * MiB if wl.runtime in ("transformers", "vllm") else 150 * MiB
+    return per, f"{per // MiB} MiB runtime/process overhead = {per:,} B"
+
+
+# ---------------------------------------------------------------- training
+
+def lora_params(arch: Architecture, rank: int, targets: tuple[str, ...]) -> int:
+    """LoRA adds A [r × d_in] and B [d_out × r] per target module per layer: r × (d_in + d_out).
+
+    (Hu et al. 2021, "LoRA"; peft `LoraLayer.update_layer`.) MoE experts are not targeted.
+    """
+    H, Fd = arch.hidden_size, arch.intermediate_size if not arch.is_moe else 0
+    dims = {"q": (H, arch.q_dim), "k": (H, arch.kv_dim), "v": (H, arch.kv_dim), "o": (arch.q_dim, H),
+            "gate": (H, Fd), "up": (H, Fd), "down": (Fd, H)}
+    per_layer = sum(rank * (dims[t][0] + dims[t][1]) for t in targets if dims[t][0] and dims[t][1])
+    return per_layer * arch.n_layers
+
+
+def activation_bytes(arch: Architecture, wl: Workload) -> tuple[int, str]:
+    """Training activations without recomputation (Korthikanti et al. 2022, "Reducing Activation
+    Recomputation in Large Transformer Models", eq. 1): per layer s·b·h·(34 + 5·a·s/h) bytes with
+    16-bit activations; with flash attention the 5·a·s²·b score term is not stored. Plus fp32
+    logits and their gradient: b·s·V·8 bytes.
+    """
+    s, b, h, a, L, V = wl.context, wl.batch, arch.hidden_size, arch.n_heads, arch.n_layers, arch.vocab_size
+    per_layer = 34 * s * b * h + (0 if wl.flash_attn else 5 * a * s * s * b)
+    logits = b * s * V * 8
+    total = per_layer * L + logits
+    score = "" if wl.flash_attn else f" + 5·{a}·{s}²·{b}"
+    return total, f"{L} layers × (34·{s}·{b}·{h}{score}) + logits {b}·{s}·{V:,}·8 = {total:,} B"
+
+
+def training_bytes(arch: Architecture, wl: Workload, weights_bytes: int, scheme_family: str,
+                   scheme_name: str) -> tuple[int, str]:
+    """Memory beyond the (frozen or trained) weights for fine-tuning; 0 for inference.
+
+    Full fine-tune, mixed-precision Adam (Rajbhandari et al. 2020, ZeRO, §3.1: 16 bytes/param =
+    2 fp16 weights + 2 fp16 grads + 4 fp32 master + 4 momentum + 4 variance). The weights are
+    already in `weights_bytes`, so training adds 2 (grad) + 4 (master) + 8 (Adam) = 14 B/param for
+    16-bit weights, or 4 (grad) + 8 (Adam) = 12 B/param for FP32 weights.
+    LoRA / QLoRA: the base stays frozen as loaded; adapters are trained in fp32 (peft upcasts
+    adapter weights, autocast_adapter_dtype=True): 4 weight + 4 grad + 8 Adam = 16 B per LoRA param.
+    QLoRA's paged AdamW can spill optimizer state to host RAM; we count it on device (worst case).
+    """
+    if wl.mode == "inference":
+        return 0, "inference: no optimizer state, gradients or stored activations = 0 B"
+    act, act_txt = activation_bytes(arch, wl)
+    P = arch.total_params
+    if wl.mode == "full":
+        per = 12 if scheme_name == "FP32" else 14
+        state = P * per
+        total = state + act
+        return total, (f"{P:,} params × {per} B (grads + fp32 master + Adam m,v) + activations [{act_txt}] = {total:,} B")
+    n_lora = lora_params(arch, wl.lora_rank, wl.lora_targets)
+    state = n_lora * 16
+    total = state + act
+    return total, (f"LoRA {n_lora:,} params (rank {wl.lora_rank} × (d_in + d_out) × {len(wl.lora_targets)} modules × "
+                   f"{arch.n_layers} layers) × 16 B + activations [{act_txt}] = {total:,} B")

@@ -1,0 +1,70 @@
+"""Hostile or broken configs raise EstimatorError naming the field."""
+
+import pytest
+
+from planner.estimator import Architecture, EstimatorError
+from planner.presets import PRESETS
+
+GOOD = PRESETS["smollm2-135m"]["config"]
+
+
+def _field_of(cfg):
+    with pytest.raises(EstimatorError) as info:
+        Architecture.from_config(cfg)
+    return info.value.field
+
+
+def test_not_a_dict():
+    assert _field_of(["hidden_size", 576]) == "config"
+    assert _field_of("{}") == "config"
+
+
+@pytest.mark.parametrize("field", ["hidden_size", "num_hidden_layers", "num_attention_heads",
+                                   "intermediate_size", "vocab_size"])
+def test_missing_required_field(field):
+    cfg = {k: v for k, v in GOOD.items() if k != field}
+    assert _field_of(cfg) == field
+
+
+@pytest.mark.parametrize("value", ["576", 576.5, 0, -5, True, [576], float("nan")])
+def test_non_integer_or_negative_hidden_size(value):
+    assert _field_of(dict(GOOD, hidden_size=value)) == "hidden_size"
+
+
+def test_integral_float_is_accepted():
+    assert Architecture.from_config(dict(GOOD, hidden_size=576.0)).hidden_size == 576
+
+
+@pytest.mark.parametrize("field,value", [("hidden_size", 2_000_000), ("num_hidden_layers", 10_001),
+                                         ("vocab_size", 10**9), ("intermediate_size", 10**8)])
+def test_absurd_sizes(field, value):
+    assert _field_of(dict(GOOD, **{field: value})) == field
+
+
+def test_params_beyond_1e15():
+    cfg = dict(GOOD, hidden_size=1_000_000, num_hidden_layers=2000, num_attention_heads=1000,
+               num_key_value_heads=1000, intermediate_size=4_000_000)
+    assert _field_of(cfg) == "total_params"
+
+
+def test_kv_heads_must_divide_heads():
+    assert _field_of(dict(GOOD, num_key_value_heads=4)) == "num_key_value_heads"
+
+
+def test_heads_must_divide_hidden_without_head_dim():
+    assert _field_of(dict(GOOD, num_attention_heads=7, num_key_value_heads=7)) == "num_attention_heads"
+
+
+def test_tie_word_embeddings_must_be_bool():
+    assert _field_of(dict(GOOD, tie_word_embeddings="yes")) == "tie_word_embeddings"
+
+
+def test_moe_needs_experts_per_token_not_above_experts():
+    cfg = dict(PRESETS["mixtral-8x7b"]["config"], num_experts_per_tok=9)
+    assert _field_of(cfg) == "num_experts_per_tok"
+
+
+def test_error_is_data():
+    err = EstimatorError("hidden_size", "must be an integer")
+    assert err.to_dict() == {"field": "hidden_size", "message": "must be an integer"}
+    assert str(err) == "hidden_size: must be an integer"

@@ -68,6 +68,9 @@ class WorkerHeartbeat(bootsteps.StartStopStep):
                     started_at=timezone.now(),
                 )
             Worker.objects.update_or_create(hostname=self.hostname, defaults=defaults)
+            from jobs.services import jobs_reap
+
+            jobs_reap()  # any live worker notices jobs whose worker went silent
         except Exception:  # a heartbeat must never kill the worker; the next one retries
             logger.exception("worker heartbeat failed")
 

@@ -1,8 +1,33 @@
-"""Job methods: one module per quantizer or evaluator, each behind the same small interface."""
+"""Job methods: one module per quantizer or evaluator, each behind the Method interface (base.py).
 
-# name -> devices it runs on. Filled in as methods land (see the Jobs issue).
-METHOD_DEVICES: dict[str, tuple[str, ...]] = {}
+Adding a method means adding one module and one line in _MODULES.
+"""
+
+import importlib
+
+from jobs.methods.base import JobError, Method
+
+_MODULES = {
+    "gguf": "jobs.methods.gguf",
+    "bnb-int8": "jobs.methods.bnb",
+    "bnb-nf4": "jobs.methods.bnb",
+    "gptq": "jobs.methods.gptq",
+}
+
+
+def get_method(name: str) -> Method:
+    if name not in _MODULES:
+        raise JobError.field("method", f"unknown method {name!r}; choose one of {sorted(_MODULES)}")
+    module = importlib.import_module(_MODULES[name])
+    return module.METHODS[name]
 
 
 def method_names(*, device: str) -> list[str]:
-    return sorted(name for name, devices in METHOD_DEVICES.items() if device in devices)
+    names = []
+    for name in _MODULES:
+        try:
+            if device in get_method(name).devices:
+                names.append(name)
+        except (ImportError, AttributeError):
+            continue  # a method module not present on this node
+    return sorted(names)

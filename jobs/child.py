@@ -1,0 +1,55 @@
+"""The child process that runs one job method: `python -m jobs.child SPEC.json`.
+
+It has no Django and no database. It reads the spec the runner wrote, calls the method's run()
+with a RunContext whose progress() appends JSON lines to events.jsonl, and writes result.json.
+Everything the libraries print goes to the log file the runner tails. The runner can kill this
+process group at any moment (cancel, time limit); the work folder is then thrown away.
+"""
+
+import json
+import os
+import sys
+import time
+import traceback
+from dataclasses import asdict
+from pathlib import Path
+
+
+def main(spec_path: str) -> int:
+    spec = json.loads(Path(spec_path).read_text())
+    workdir = Path(spec["workdir"])
+    events = open(workdir / "events.jsonl", "a", buffering=1)
+
+    def progress(fraction: float, stage: str) -> None:
+        events.write(json.dumps({"t": time.time(), "fraction": fraction, "stage": stage}) + "\n")
+
+    def log(line: str) -> None:
+        print(line, flush=True)
+
+    from jobs.methods import get_method
+    from jobs.methods.base import InputFile, RunContext
+
+    ctx = RunContext(
+        job_id=spec["job_id"], params=spec["params"], input_format=spec["input_format"],
+        input_quant_type=spec["input_quant_type"], input_dir=spec["input_dir"],
+        input_files=[InputFile(**f) for f in spec["input_files"]], workdir=str(workdir / "work"),
+        progress=progress, log=log,
+    )
+    Path(ctx.workdir).mkdir(parents=True, exist_ok=True)
+    result_path = workdir / "result.json"
+    try:
+        outputs = get_method(spec["method"]).run(ctx)
+        result = {"ok": True, "outputs": [asdict(o) for o in outputs]}
+        code = 0
+    except Exception as exc:
+        traceback.print_exc()
+        result = {"ok": False, "error": f"{exc.__class__.__name__}: {exc}"}
+        code = 1
+    tmp = result_path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(result))
+    os.replace(tmp, result_path)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))

@@ -1,0 +1,206 @@
+"""Runs one claimed job on a worker: the single place where job success, failure, cancel and
+time limits are handled for every method.
+
+The method's run() executes in a child process (jobs.child) in its own process group, so cancel
+and time limits can stop it — and anything it started — at once. The runner watches it: it turns
+the child's events and log lines into progress, stage and ETA on the Job row, writes the
+heartbeat, and on success registers the outputs as catalog variants in one transaction.
+"""
+
+import json
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.conf import settings
+
+from catalog.models import Variant
+from jobs import lifecycle
+from jobs.methods import get_method
+from jobs.methods.base import Method
+from jobs.models import Job
+from jobs.outputs import register_outputs, variants_discard
+
+logger = logging.getLogger(__name__)
+ROOT = Path(__file__).resolve().parent.parent
+POLL_SECONDS = 0.25
+S = Job.Status
+
+
+@dataclass
+class Watch:
+    """What the runner has read so far from the child's files."""
+
+    progress: float = 0.0
+    stage: str = "starting"
+    log_lines: list[str] = field(default_factory=list)
+    events_pos: int = 0
+    log_pos: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+    def eta(self) -> float | None:
+        elapsed = time.monotonic() - self.started
+        if self.progress <= 1 or elapsed < 2:
+            return None
+        return elapsed * (100 - self.progress) / self.progress
+
+    def tail(self) -> str:
+        return "\n".join(self.log_lines[-80:])
+
+
+def _read_new(path: Path, pos: int) -> tuple[list[str], int]:
+    if not path.exists():
+        return [], pos
+    with open(path, "rb") as f:
+        f.seek(pos)
+        data = f.read()
+    complete = data.rsplit(b"\n", 1)[0] + b"\n" if b"\n" in data else b""
+    # llama.cpp and progress bars rewrite lines with \r: treat those as line ends too.
+    text = complete.decode("utf-8", errors="replace").replace("\r", "\n")
+    return [line for line in text.split("\n") if line.strip()], pos + len(complete)
+
+
+def _update_watch(watch: Watch, workdir: Path, method: Method) -> None:
+    events, watch.events_pos = _read_new(workdir / "events.jsonl", watch.events_pos)
+    for line in events:
+        event = json.loads(line)
+        watch.progress = max(watch.progress, 100 * float(event["fraction"]))
+        watch.stage = event["stage"]
+    lines, watch.log_pos = _read_new(workdir / "log.txt", watch.log_pos)
+    for line in lines:
+        watch.log_lines.append(line[:500])
+        parsed = method.parse_log_line(line)
+        if parsed:
+            watch.progress = max(watch.progress, 100 * parsed[0])
+            watch.stage = parsed[1]
+    del watch.log_lines[:-200]
+
+
+def _stop_group(process: subprocess.Popen, grace: float = 5.0) -> None:
+    """SIGTERM the child's process group, then SIGKILL what is left after `grace` seconds."""
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def _spec(job: Job, workdir: Path) -> dict:
+    variant: Variant = job.input_variant
+    return {
+        "job_id": job.pk, "method": job.method, "params": job.params, "workdir": str(workdir),
+        "input_format": variant.format, "input_quant_type": variant.quant_type,
+        "input_dir": str(variant.directory),
+        "input_files": [
+            {"path": str(f.absolute_path), "bytes": f.bytes, "sha256": f.sha256}
+            for f in variant.files.all()
+        ],
+    }
+
+
+def _check_disk(job: Job, workdir: Path) -> str | None:
+    needed = int(job.estimate.get("output_bytes", 0) * 1.5) + 256 * 1024**2
+    free = shutil.disk_usage(workdir).free
+    if free < needed:
+        return f"not enough free disk: {free / 2**30:.1f} GiB free, about {needed / 2**30:.1f} GiB needed"
+    return None
+
+
+def execute(*, job_id: int, worker: str) -> None:
+    if not lifecycle.claim(job_id=job_id, worker=worker):
+        logger.info("job %s was not claimable (already taken, cancelled or finished)", job_id)
+        return
+    job = Job.objects.select_related("input_variant__model").get(pk=job_id)
+    method = get_method(job.method)
+    workdir = Path(settings.ARTIFACT_ROOT) / "tmp" / f"job-{job.pk}-attempt-{job.attempts}"
+    shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(parents=True)
+    try:
+        _run(job, method, workdir)
+    except Exception as exc:  # the runner itself broke: record it, never leave a job running
+        logger.exception("job %s runner error", job_id)
+        lifecycle.finish(job_id=job_id, status=S.FAILED, error=f"internal error: {exc}")
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _run(job: Job, method: Method, workdir: Path) -> None:
+    if error := _check_disk(job, workdir):
+        lifecycle.finish(job_id=job.pk, status=S.FAILED, error=error)
+        return
+    spec_path = workdir / "spec.json"
+    spec_path.write_text(json.dumps(_spec(job, workdir)))
+    env = {**os.environ, **method.child_env, "PYTHONUNBUFFERED": "1"}
+    with open(workdir / "log.txt", "ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "jobs.child", str(spec_path)], cwd=ROOT, env=env,
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    watch = Watch()
+    outcome, error = _watch(job, method, process, workdir, watch)
+    _update_watch(watch, workdir, method)
+    lifecycle.report(job_id=job.pk, log_tail=watch.tail())
+    if outcome == "exited":
+        outcome, error = _read_result(process, workdir, job, watch)
+    if outcome == S.SUCCEEDED:
+        return
+    lifecycle.finish(job_id=job.pk, status=outcome, error=error)
+
+
+def _watch(job, method, process, workdir, watch) -> tuple[str, str]:
+    last_beat = 0.0
+    while True:
+        try:
+            process.wait(POLL_SECONDS)
+            return "exited", ""
+        except subprocess.TimeoutExpired:
+            pass
+        _update_watch(watch, workdir, method)
+        elapsed = time.monotonic() - watch.started
+        if elapsed > method.hard_time_limit:
+            _stop_group(process, grace=0)
+            return S.FAILED, f"timed out: hard time limit of {method.hard_time_limit} s"
+        if elapsed > method.soft_time_limit:
+            _stop_group(process)
+            return S.FAILED, f"timed out: soft time limit of {method.soft_time_limit} s"
+        if time.monotonic() - last_beat >= settings.JOB_HEARTBEAT_SECONDS:
+            last_beat = time.monotonic()
+            still_running = lifecycle.report(
+                job_id=job.pk, progress=watch.progress, stage=watch.stage,
+                eta_seconds=watch.eta(), log_tail=watch.tail())
+            cancel = Job.objects.filter(pk=job.pk).values_list("cancel_requested", flat=True).first()
+            if cancel or not still_running:
+                _stop_group(process)
+                return S.CANCELLED, "cancelled by user" if cancel else "job left the running state"
+
+
+def _read_result(process, workdir: Path, job: Job, watch: Watch) -> tuple[str, str]:
+    result_path = workdir / "result.json"
+    if process.returncode < 0:
+        sig = signal.Signals(-process.returncode).name
+        return S.FAILED, f"the job's process was killed by {sig} (out of memory?)"
+    if not result_path.exists():
+        return S.FAILED, f"the job's process exited with code {process.returncode} and no result"
+    result = json.loads(result_path.read_text())
+    if not result["ok"]:
+        return S.FAILED, result["error"]
+    variants = register_outputs(job=job, outputs=result["outputs"], workdir=workdir / "work")
+    if not lifecycle.finish(job_id=job.pk, status=S.SUCCEEDED,
+                            result={"outputs": [v.pk for v in variants]}):
+        # Cancelled in the last instant: undo the registration.
+        variants_discard(variants=variants)
+        return S.CANCELLED, "cancelled by user"
+    job.outputs.add(*variants)
+    return S.SUCCEEDED, ""

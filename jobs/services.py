@@ -1,0 +1,102 @@
+"""Submitting, cancelling and reaping jobs. Views, the API and the CLI call these."""
+
+import hashlib
+import json
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import Team
+from jobs import lifecycle, routing
+from jobs.methods import get_method
+from jobs.methods.base import JobError
+from jobs.models import Job
+
+logger = logging.getLogger(__name__)
+DUPLICATE_WINDOW = timedelta(seconds=30)
+
+
+def _enqueue(job: Job) -> None:
+    from jobs.tasks import run_job
+
+    transaction.on_commit(lambda: run_job.apply_async(args=[job.pk], queue=job.queue))
+
+
+def _fingerprint(*, team_id: int, user_id, method: str, variant_id, params: dict) -> str:
+    raw = json.dumps([team_id, user_id, method, variant_id, params], sort_keys=True)
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def job_submit(*, team: Team, user, method: str, params: dict, input_variant,
+               enqueue: bool = True) -> Job:
+    """Validates, estimates, routes and saves a job, then enqueues it once the row is committed.
+
+    The same submission twice within DUPLICATE_WINDOW (a double click) returns the first job.
+    With enqueue=False the caller runs it itself (`manage.py quantize --inline`), so routing is
+    skipped and the queue is recorded as "inline".
+    """
+    impl = get_method(method)
+    if input_variant is None:
+        raise JobError.field("input", "choose an input variant")
+    if input_variant.model.team_id != team.pk:
+        raise JobError.field("input", "that variant is not in this team")
+    if impl.input_formats and input_variant.format not in impl.input_formats:
+        raise JobError.field(
+            "input", f"{method} needs a {' or '.join(impl.input_formats)} input, "
+            f"not {input_variant.get_format_display()}")
+    cleaned = impl.validate(dict(params), input_variant)
+    estimate = impl.estimate(cleaned, input_variant)
+    queue = (routing.choose_queue(method=method, peak_memory_bytes=estimate.get("peak_memory_bytes", 0))
+             if enqueue else "inline")
+    key = _fingerprint(team_id=team.pk, user_id=getattr(user, "pk", None), method=method,
+                       variant_id=input_variant.pk, params=cleaned)
+    with transaction.atomic():
+        duplicate = Job.objects.select_for_update().filter(
+            team=team, idempotency_key=key, created_at__gte=timezone.now() - DUPLICATE_WINDOW,
+        ).exclude(status__in=[Job.Status.FAILED, Job.Status.CANCELLED]).first()
+        if duplicate:
+            return duplicate
+        job = Job.objects.create(
+            team=team, submitted_by=user if getattr(user, "pk", None) else None, kind=impl.kind,
+            method=method, params=cleaned, input_variant=input_variant, queue=queue,
+            estimate=estimate, idempotency_key=key,
+        )
+        if enqueue:
+            _enqueue(job)
+    return job
+
+
+def job_cancel(*, job: Job) -> Job:
+    """Cancels a queued job at once, or asks the runner of a running job to stop it."""
+    if not lifecycle.cancel_queued(job_id=job.pk):
+        lifecycle.request_cancel(job_id=job.pk)
+    job.refresh_from_db()
+    return job
+
+
+def jobs_reap(*, now=None) -> list[int]:
+    """Running jobs whose heartbeat went stale lost their worker (killed, OOM): requeue them while
+    attempts remain, otherwise mark them failed. Returns the ids it touched."""
+    now = now or timezone.now()
+    stale_before = now - timedelta(seconds=settings.JOB_LOST_SECONDS)
+    touched = []
+    for job in Job.objects.filter(status=Job.Status.RUNNING, heartbeat__lt=stale_before):
+        reason = f"worker {job.worker or '?'} stopped sending heartbeats (lost)"
+        if job.cancel_requested:
+            done = lifecycle.fail_lost(job_id=job.pk, heartbeat_before=stale_before, reason=reason)
+        elif job.attempts < settings.JOB_MAX_ATTEMPTS:
+            done = lifecycle.requeue(job_id=job.pk, heartbeat_before=stale_before, reason=reason)
+            if done:
+                job.refresh_from_db()
+                _enqueue(job)
+        else:
+            done = lifecycle.fail_lost(
+                job_id=job.pk, heartbeat_before=stale_before,
+                reason=f"{reason}; gave up after {job.attempts} attempts")
+        if done:
+            logger.warning("reaped job %s: %s", job.pk, reason)
+            touched.append(job.pk)
+    return touched

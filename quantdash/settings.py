@@ -127,6 +127,11 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Seconds between a worker's heartbeat writes, and after how long a silent worker counts as down.
 WORKER_HEARTBEAT_SECONDS = env_int("WORKER_HEARTBEAT_SECONDS", 10)
 WORKER_STALE_SECONDS = env_int("WORKER_STALE_SECONDS", 45)
+# A running job writes its heartbeat every JOB_HEARTBEAT_SECONDS; after JOB_LOST_SECONDS without
+# one the reaper counts its worker as lost and retries it, up to JOB_MAX_ATTEMPTS attempts.
+JOB_HEARTBEAT_SECONDS = env_int("JOB_HEARTBEAT_SECONDS", 2)
+JOB_LOST_SECONDS = env_int("JOB_LOST_SECONDS", 60)
+JOB_MAX_ATTEMPTS = env_int("JOB_MAX_ATTEMPTS", 2)
 
 # --- Security ---------------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True
@@ -149,3 +154,17 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }
+
+# --- Runtime (model serving; see README "Runtime") ----------------------------------------------
+# The runtime server process (`manage.py runtime_server`) listens on loopback; the dashboard talks
+# to it at RUNTIME_URL with the shared secret RUNTIME_TOKEN (required when DEBUG=0).
+RUNTIME_URL = env_str("RUNTIME_URL", "http://127.0.0.1:8100")
+RUNTIME_TOKEN = env_str("RUNTIME_TOKEN", "dev-only-runtime-token" if DEBUG else "")
+RUNTIME_MEMORY_BUDGET_GB = float(env_str("RUNTIME_MEMORY_BUDGET_GB", "4"))
+RUNTIME_MAX_CONCURRENT = env_int("RUNTIME_MAX_CONCURRENT", 1)  # generations per variant at once
+RUNTIME_QUEUE = env_int("RUNTIME_QUEUE", 2)  # requests per variant waiting beyond that; then 429
+RUNTIME_QUEUE_TIMEOUT = env_int("RUNTIME_QUEUE_TIMEOUT", 60)
+RUNTIME_IDLE_SECONDS = env_int("RUNTIME_IDLE_SECONDS", 600)  # unload a model unused this long
+RUNTIME_THREADS = env_int("RUNTIME_THREADS", 2)
+RUNTIME_N_CTX = env_int("RUNTIME_N_CTX", 2048)  # capped by the model's own context length
+RUNTIME_RETRY_AFTER = env_int("RUNTIME_RETRY_AFTER", 2)

@@ -10,13 +10,14 @@ no KV cache or inference compute buffer, activations are in `training_bytes`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import Any
 
 from .architecture import Architecture, layer_index
 from .errors import EstimatorError
 from .gguf_quant import gguf_tensor_plan
 from .hardware import Hardware
-from .memory import activation_bytes, compute_bytes, kv_cache_bytes, overhead_bytes, training_bytes
+from .memory import _with_context, activation_bytes, compute_bytes, kv_cache_bytes, overhead_bytes, training_bytes
 from .schemes import Scheme, high_precision_tensors, parse_scheme, scheme_names, weights_bytes_and_formula
 from .speed import decode_tokens_per_s, prefill_seconds
 from .workload import Workload
@@ -78,8 +79,9 @@ def _supported(scheme: Scheme, wl: Workload) -> tuple[bool, str]:
     return True, ""
 
 
+@lru_cache(maxsize=1024)
 def _layer_weight_bytes(arch: Architecture, scheme: Scheme, weights: int) -> list[int]:
-    """Per-layer weight bytes: exact from the GGUF plan, else proportional to parameters."""
+    """Per-layer weight bytes: exact from the GGUF plan, else proportional to parameters (cached)."""
     if scheme.family == "gguf":
         per = [0] * arch.n_layers
         for name, _, b in gguf_tensor_plan(arch, scheme.name):
@@ -155,7 +157,7 @@ def estimate(arch: Architecture, hw: Hardware, wl: Workload, schemes: list[str] 
         """KV + compute (+ training activations) at a context; shared by all schemes."""
         if ctx not in var_cache:
             if training:
-                var_cache[ctx] = activation_bytes(arch, replace(wl, context=ctx))[0]
+                var_cache[ctx] = activation_bytes(arch, _with_context(wl, ctx))[0]
             else:
                 var_cache[ctx] = kv_cache_bytes(arch, wl, ctx)[0] + compute_bytes(arch, wl, ctx)[0]
         return var_cache[ctx]
@@ -207,6 +209,9 @@ def estimate(arch: Architecture, hw: Hardware, wl: Workload, schemes: list[str] 
         runs_with_offload = fits or (gpu_layers is not None and hw.kind == "gpu"
                                      and host_bytes <= hw.ram_bytes * RAM_MARGIN)
 
+        # vLLM claims capacity up front and turns everything not used by weights, activations
+        # and overhead into KV blocks; `fits` asks that this pool holds batch × context tokens.
+        kv_pool = max(0, capacity - weights - compute - overhead) if vllm else None
         tps, tps_f = decode_tokens_per_s(arch, hw, wl, weights, kv, gpu_fraction)
         if training:
             tps, tps_f = 0.0, "training mode: no decoding"
@@ -227,6 +232,7 @@ def estimate(arch: Architecture, hw: Hardware, wl: Workload, schemes: list[str] 
             "gpu_layers": gpu_layers,
             "n_layers": n_layers,
             "runs_with_offload": runs_with_offload,
+            "kv_pool_bytes": kv_pool,
             "decode_tokens_per_s": round(tps, 2),
             "prefill_seconds": round(prefill, 4),
             "engines": list(scheme.engines),
@@ -246,6 +252,8 @@ def estimate(arch: Architecture, hw: Hardware, wl: Workload, schemes: list[str] 
                 "max_context": (f"largest context ≤ {arch.max_position_embeddings:,} positions with total ≤ "
                                 f"{capacity:,} B = {max_ctx:,}"),
                 "gpu_layers": offload_f,
+                "kv_pool_bytes": (f"vLLM preallocates {capacity:,} − {weights:,} − {compute:,} − {overhead:,} = "
+                                  f"{kv_pool:,} B of KV blocks" if vllm else "not vLLM: KV grows/allocates as computed"),
                 "decode_tokens_per_s": tps_f,
                 "prefill_seconds": prefill_f,
             },

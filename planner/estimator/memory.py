@@ -5,6 +5,8 @@ Each function returns (bytes, formula) so the UI can show the arithmetic with th
 
 from __future__ import annotations
 
+import copy
+
 from .architecture import Architecture
 from .hardware import Hardware
 from .workload import Workload
@@ -73,8 +75,10 @@ def kv_cache_bytes(arch: Architecture, wl: Workload, context: int | None = None)
 
 
 def _with_context(wl: Workload, context: int) -> Workload:
-    from dataclasses import replace
-    return replace(wl, context=context)
+    """The same (already validated) workload at another context; skips re-validation for speed."""
+    clone = copy.copy(wl)
+    object.__setattr__(clone, "context", context)
+    return clone
 
 
 def compute_bytes(arch: Architecture, wl: Workload, context: int | None = None) -> tuple[int, str]:

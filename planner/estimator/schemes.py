@@ -194,6 +194,11 @@ def high_precision_tensors(arch: Architecture, scheme: Scheme) -> list[str]:
 
 def gguf_type_summary(arch: Architecture, ftype: str) -> list[str]:
     """Tensor roles whose GGUF type differs from the ftype's base type, e.g. 'attn_v.weight: 10×Q6_K, 20×Q5_0'."""
+    return list(_gguf_type_summary(arch, ftype))
+
+
+@lru_cache(maxsize=1024)
+def _gguf_type_summary(arch: Architecture, ftype: str) -> tuple[str, ...]:
     base = GGUF_FTYPES[ftype]
     roles: dict[str, dict[str, int]] = {}
     for name, t, _ in gguf_tensor_plan(arch, ftype):
@@ -204,4 +209,4 @@ def gguf_type_summary(arch: Architecture, ftype: str) -> list[str]:
     for role, types in roles.items():
         if set(types) != {base}:
             out.append(f"{role}: " + ", ".join(f"{n}×{t}" for t, n in sorted(types.items(), key=lambda kv: -kv[1])))
-    return out
+    return tuple(out)

@@ -66,6 +66,8 @@ def test_gguf_on_vllm_is_unsupported_but_computed():
     assert gguf["supported"] is False and "experimental" in gguf["note"] and gguf["weights_bytes"] > 0
     assert awq["supported"] is True and awq["gpu_layers"] is None
     assert gguf["capacity_bytes"] == int(80 * 2**30 * 0.9)  # gpu_memory_utilization
+    assert awq["kv_pool_bytes"] == awq["capacity_bytes"] - awq["weights_bytes"] - awq["compute_bytes"] - awq["overhead_bytes"]
+    assert awq["kv_pool_bytes"] > awq["kv_cache_bytes"] and awq["fits"]
 
 
 def test_max_context_is_the_largest_that_fits():

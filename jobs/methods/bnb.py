@@ -1,0 +1,129 @@
+"""bitsandbytes quantization (LLM.int8 and 4-bit NF4/FP4) through transformers.
+
+Recipe (works on CPU with bitsandbytes ≥ 0.48; measured with transformers 5.23, bitsandbytes 0.50):
+quantizing *is* loading: `AutoModelForCausalLM.from_pretrained(hf_dir,
+quantization_config=BitsAndBytesConfig(...), device_map="cpu", dtype=compute_dtype)` quantizes each
+block linear as it is loaded (lm_head and embeddings stay in `dtype`), then `save_pretrained`
+writes safetensors with the quantization state beside each weight (`.SCB` for int8;
+`.absmax`, `.quant_map`, `.quant_state.bitsandbytes__nf4` and, with double quant, `.nested_*` for
+4-bit) and the BitsAndBytesConfig in config.json, so a plain `AutoModelForCausalLM.from_pretrained(out,
+device_map="cpu")` loads it back quantized.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from jobs.methods import hf_common
+from jobs.methods.base import Method, Output, RunContext
+
+_PARAMS = {"bnb-int8": {"llm_int8_threshold", "compute_dtype"},
+           "bnb-nf4": {"quant_type", "double_quant", "compute_dtype"}}
+# transformers' loading bar, e.g. "Loading weights:  54%|█████▍    | 147/272 [...]"
+_LOADING = re.compile(r"Loading weights:\s+(\d+)%")
+
+
+class BitsAndBytesMethod(Method):
+    kind = "quantize"
+    devices = ("cpu", "cuda")
+    input_formats = ("hf",)
+    soft_time_limit = 3600
+    hard_time_limit = 2 * 3600
+
+    def __init__(self, name: str):
+        self.name = name
+        self.four_bit = name == "bnb-nf4"
+
+    # ---- web process ----
+    def validate(self, params: dict, variant) -> dict:
+        params = dict(params or {})
+        hf_common.reject_unknown(params, _PARAMS[self.name])
+        hf_common.require_hf_input(variant, self.name)
+        hf_common.param_counts(hf_common.model_config(variant))  # refuses configs without the shape
+        if self.four_bit:
+            return {
+                "quant_type": hf_common.clean_choice(params, "quant_type", ("nf4", "fp4"), "nf4"),
+                "double_quant": hf_common.clean_bool(params, "double_quant", True),
+                # bfloat16: CPUs have native bf16 matmul kernels (AVX512-BF16/AMX) and bnb's CPU 4-bit
+                # path dequantizes to it; float16 matmul on CPU is slow, float32 doubles the size of
+                # the unquantized embeddings for no quality gain over bf16 at 4 bits.
+                "compute_dtype": hf_common.clean_choice(params, "compute_dtype", hf_common.COMPUTE_DTYPES,
+                                                        "bfloat16"),
+            }
+        return {
+            "llm_int8_threshold": hf_common.clean_number(params, "llm_int8_threshold", 6.0, low=0,
+                                                         low_open=True),
+            # float32 on CPU: the int8 matmul casts its inputs to fp16 itself; the rest of the model
+            # (embeddings, norms, attention math) keeps full precision.
+            "compute_dtype": hf_common.clean_choice(params, "compute_dtype", hf_common.COMPUTE_DTYPES,
+                                                    "float32"),
+        }
+
+    def estimate(self, params: dict, variant) -> dict:
+        """output_bytes: the planner's INT8 / NF4 / NF4-DQ weight formula (its unquantized tensors at
+        2 bytes) corrected to `compute_dtype`, or the same formula here if the planner is absent.
+
+        peak_memory_bytes: transformers quantizes tensor by tensor while loading, so the peak is
+        the quantized model + the largest source tensor in float32 (the embedding) + runtime
+        overhead; save_pretrained writes from the loaded tensors without another copy."""
+        cfg = hf_common.model_config(variant)
+        linear, other = hf_common.param_counts(cfg)
+        dtype_bytes = hf_common.DTYPE_BYTES[params.get("compute_dtype", "float32")]
+        if self.four_bit:
+            scheme = "NF4-DQ" if params.get("double_quant", True) else "NF4"
+            blocks = linear // 64  # quantize_4bit blocksize 64: fp32 absmax, or uint8 + fp32 per 256
+            own = linear // 2 + (blocks + blocks // 256 * 4 if scheme == "NF4-DQ" else blocks * 4)
+        else:
+            scheme = "INT8"
+            rows = sum(o for _, o in hf_common.linear_shapes(cfg).values()) * cfg["num_hidden_layers"]
+            own = linear + rows * 4  # int8 CB + fp32 row scale SCB
+        planner = hf_common.planner_weight_bytes(cfg, scheme)
+        quantized = (planner - other * 2) if planner is not None else own
+        output = quantized + other * dtype_bytes
+        largest = cfg["vocab_size"] * cfg["hidden_size"] * 4
+        return {"peak_memory_bytes": int(output + largest + hf_common.RUNTIME_OVERHEAD_BYTES),
+                "output_bytes": int(output)}
+
+    # ---- child process ----
+    def run(self, ctx: RunContext) -> list[Output]:
+        import torch
+        from transformers import AutoModelForCausalLM, BitsAndBytesConfig
+
+        p = ctx.params
+        input_dir, out = Path(ctx.input_dir), Path(ctx.workdir) / "out"
+        dtype = getattr(torch, p["compute_dtype"])
+        if self.four_bit:
+            config = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type=p["quant_type"],
+                                        bnb_4bit_use_double_quant=p["double_quant"],
+                                        bnb_4bit_compute_dtype=dtype)
+            quant_type = p["quant_type"] + ("-dq" if p["double_quant"] else "")
+        else:
+            config = BitsAndBytesConfig(load_in_8bit=True, llm_int8_threshold=p["llm_int8_threshold"])
+            quant_type = "int8"
+
+        ctx.progress(0.0, "load")
+        # Quantization happens inside from_pretrained, tensor by tensor (see parse_log_line).
+        ctx.progress(0.05, "quantize")
+        model = AutoModelForCausalLM.from_pretrained(
+            str(input_dir), quantization_config=config, device_map="cpu", dtype=dtype,
+            trust_remote_code=False)
+        ctx.progress(0.85, "save")
+        model.save_pretrained(str(out))
+        hf_common.save_tokenizer(input_dir, out)
+        bpw, metrics = hf_common.bits_per_weight(input_dir, out)
+        ctx.progress(1.0, "save")
+        return [Output(key="main", format=self.name, quant_type=quant_type, directory=str(out),
+                       bits_per_weight=bpw, params=dict(p), metrics=metrics,
+                       tool_versions=hf_common.versions("transformers", "bitsandbytes", "torch"))]
+
+    def parse_log_line(self, line: str) -> tuple[float, str] | None:
+        """transformers' "Loading weights: NN%" bar is where bitsandbytes quantizes: map it to
+        0.05..0.85 of the job. tqdm redraws with carriage returns, so read the last one."""
+        matches = _LOADING.findall(line)
+        if not matches:
+            return None
+        return 0.05 + 0.8 * int(matches[-1]) / 100, "quantize"
+
+
+METHODS = {"bnb-int8": BitsAndBytesMethod("bnb-int8"), "bnb-nf4": BitsAndBytesMethod("bnb-nf4")}

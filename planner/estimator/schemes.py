@@ -151,14 +151,18 @@ def _weights_cached(arch: Architecture, scheme: Scheme) -> tuple[int, str]:
                        f"(double quant, 4 + 8/64 + 32/(64·256) bpw) + {rest_txt} = {total:,} B")
     if scheme.family in ("gptq", "awq"):
         b, g = int(scheme.bits), scheme.group_size
-        # GPTQModel/auto-gptq pack: qweight int32 [in·b/32, out], qzeros int32 [in/g, out·b/32],
-        # scales fp16 [in/g, out], g_idx int32 [in].  AutoAWQ GEMM: same without g_idx.
+        # GPTQModel (gptqmodel/nn_modules/qlinear/__init__.py, PackableQuantLinear buffers):
+        #   qweight int32 [⌈in·b/32⌉, out], qzeros int32 [⌈in/g⌉, ⌈out·b/32⌉],
+        #   scales fp16 [⌈in/g⌉, out], g_idx int32 [in].
+        # AutoAWQ GEMM (WQLinear_GEMM): qweight int32 [in, out/8], qzeros int32 [⌈in/g⌉, out/8],
+        #   scales fp16 [⌈in/g⌉, out]; no g_idx.
         total = rest
         for din, dout, e in mats:
             groups = -(-din // g)
-            per = din * dout * b // 8 + groups * dout * b // 8 + groups * dout * 2
             if scheme.family == "gptq":
-                per += din * 4
+                per = -(-din * b // 32) * dout * 4 + groups * -(-dout * b // 32) * 4 + groups * dout * 2 + din * 4
+            else:
+                per = din * -(-dout * b // 32) * 4 + groups * -(-dout * b // 32) * 4 + groups * dout * 2
             total += per * e
         extra = " + int32 g_idx per input column" if scheme.family == "gptq" else ""
         return total, (f"Σ linears: in×out×{b} bit + ⌈in/{g}⌉×out×({b} bit zero + 16 bit scale){extra}"

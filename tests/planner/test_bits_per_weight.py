@@ -92,3 +92,17 @@ def test_unknown_scheme_names_the_field():
         with pytest.raises(EstimatorError) as info:
             parse_scheme(bad)
         assert info.value.field == "schemes"
+
+
+def test_gptq_groups_round_up_for_width_576():
+    # SmolLM2-135M: in = 576 is 4.5 groups of 128 -> 5 groups (GPTQModel uses ceil(in / group_size))
+    smol = preset_architecture("smollm2-135m")
+    # attn_q 576×576 at 4 bit: qweight 72×576 int32, qzeros 5×72 int32, scales 5×576 fp16, g_idx 576 int32
+    assert 72 * 576 * 4 + 5 * 72 * 4 + 5 * 576 * 2 + 576 * 4 == 175_392
+    mats = [(576, 576), (576, 192), (576, 192), (576, 576), (576, 1536), (576, 1536), (1536, 576)]
+    expected = 2 * (49152 * 576 + 576 + 30 * 2 * 576)  # embeddings + norms in fp16
+    for din, dout in mats:
+        groups = -(-din // 128)
+        expected += 30 * (din * 4 // 32 * dout * 4 + groups * (dout * 4 // 32) * 4 + groups * dout * 2 + din * 4)
+    got = weights_bytes_and_formula(smol, parse_scheme("GPTQ-4bit-g128"))[0]
+    assert got == expected

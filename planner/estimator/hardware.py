@@ -148,9 +148,11 @@ _PROFILES: list[Hardware] = [
     Hardware("phone-8gb", "Phone 8 GB (LPDDR5)", "phone", 8 * GiB, 50 * GB, 2e12),
     Hardware("cpu-ddr4-32gb", "CPU, 32 GB dual-channel DDR4-3200", "cpu", 32 * GiB, 51.2 * GB, 1e12),
     Hardware("cpu-ddr5-64gb", "CPU, 64 GB dual-channel DDR5-5600", "cpu", 64 * GiB, 89.6 * GB, 2e12),
-    # This project's dev box: 2 AMD EPYC vCPUs, 24 GB RAM (MemTotal 24,683,656 kB). Bandwidth and
-    # FLOPS are a guess for 2 shared vCPUs (AVX2 FMA, ~3 GHz: 2 × 32 FLOP/cycle ≈ 0.19 TFLOPS fp32).
-    Hardware("cpu-2core-24gb", "Dev box: 2 vCPU, 24 GB RAM", "cpu", 24_683_656 * 1024, 20 * GB, 0.19e12),
+    # This project's dev box: 2 AMD EPYC vCPUs, 24 GB RAM (MemTotal 24,683,656 kB). FLOPS calibrated
+    # from llama-cpp-python 0.3.36 prefill of SmolLM2-135M Q4_K_M: 481 tokens in 7.45 s (≈ 17 GFLOP/s
+    # achieved, with another process busy on the box) → 0.045 TFLOPS at COMPUTE_EFFICIENCY 0.4.
+    # Bandwidth is a guess (20 GB/s). Measured decode was only 9.6 tok/s under that load.
+    Hardware("cpu-2core-24gb", "Dev box: 2 vCPU, 24 GB RAM", "cpu", 24_683_656 * 1024, 20 * GB, 0.045e12),
 ]
 
 HARDWARE_PROFILES: dict[str, Hardware] = {hw.key: hw for hw in _PROFILES}

@@ -6,6 +6,7 @@ Every input is validated; problems raise EstimatorError naming the offending fie
 from __future__ import annotations
 
 import math
+import numbers
 import re
 from typing import Any
 
@@ -46,8 +47,12 @@ def _int(cfg: dict, key: str, default: int | None = None, minimum: int = 1) -> i
         if default is None:
             raise EstimatorError(key, "is required")
         value = default
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):  # numpy ints/floats are Real
         raise EstimatorError(key, f"must be an integer, got {type(value).__name__}")
+    if isinstance(value, numbers.Integral):
+        value = int(value)
+    else:
+        value = float(value)
     if isinstance(value, float):
         if not math.isfinite(value) or value != int(value):
             raise EstimatorError(key, f"must be an integer, got {value!r}")

@@ -5,7 +5,8 @@ each sequence's KV cache once (Pope et al. 2022, "Efficiently Scaling Transforme
 §2; the usual llama.cpp rule tok/s ≈ bandwidth / model size). A step of batch B therefore takes
     t_mem = (W_active + B × KV_seq) / (bandwidth × efficiency)
 and at least t_compute = 2 × active_params × B / (FLOPS × efficiency); aggregate tok/s = B / max.
-Layers offloaded to system RAM are streamed at RAM bandwidth instead.
+Layers offloaded to system RAM are streamed at RAM bandwidth instead. A fixed per-layer step
+time (PER_LAYER_STEP_SECONDS) is added, which matters only for tiny models.
 Prefill: 2 × active_params FLOPs per prompt token (Kaplan et al. 2020, §2.1) plus causal
 attention 2 × n_layers × P² × (n_heads × head_dim), at the compute efficiency.
 """
@@ -21,6 +22,10 @@ BANDWIDTH_EFFICIENCY = {"gpu": 0.7, "apple": 0.65, "phone": 0.5, "cpu": 0.6}
 COMPUTE_EFFICIENCY = 0.4
 # transformers' eager Python generate loop adds per-token overhead at small batch.
 RUNTIME_FACTOR = {"llama.cpp": 1.0, "vllm": 1.0, "transformers": 0.6}
+# Fixed time per layer per decode step (kernel launches / graph walk / Python), which caps tiny
+# models: e.g. SmolLM2-135M (30 layers) on a 4090 cannot exceed ~1/(30 × 10 µs) ≈ 3,300 tok/s.
+# Rough values: llama.cpp ~10 µs/layer, vLLM with CUDA graphs ~5 µs, transformers eager ~80 µs.
+PER_LAYER_STEP_SECONDS = {"llama.cpp": 10e-6, "vllm": 5e-6, "transformers": 80e-6}
 
 
 def decode_tokens_per_s(arch: Architecture, hw: Hardware, wl: Workload, weights_bytes: int,
@@ -37,13 +42,15 @@ def decode_tokens_per_s(arch: Architecture, hw: Hardware, wl: Workload, weights_
     t_mem = on_dev / bw + (off_dev / ram_bw if off_dev else 0.0)
     flops = 2 * arch.active_params * B
     t_compute = flops / (hw.total_flops * COMPUTE_EFFICIENCY)
-    t = max(t_mem, t_compute)
+    t_fixed = arch.n_layers * PER_LAYER_STEP_SECONDS[wl.runtime]
+    t = max(t_mem, t_compute) + t_fixed
     tps = B / t if t > 0 else 0.0
     bound = "memory" if t_mem >= t_compute else "compute"
     offload = f" ({gpu_fraction:.0%} on device, rest at RAM {ram_bw / 1e9:.0f} GB/s)" if gpu_fraction < 1 else ""
     return tps, (f"{B} seq / max(({active_w:,.0f} B active weights + {kv_bytes:,} B KV) / "
                  f"({hw.total_bandwidth / 1e9:,.0f} GB/s × {eff:.2f}){offload}, "
                  f"2 × {arch.active_params:,} × {B} FLOP / ({hw.total_flops / 1e12:,.0f} TFLOPS × {COMPUTE_EFFICIENCY})) "
+                 f"+ {arch.n_layers} layers × {PER_LAYER_STEP_SECONDS[wl.runtime] * 1e6:.0f} µs "
                  f"= {tps:,.1f} tok/s ({bound}-bound)")
 
 

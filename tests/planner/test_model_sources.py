@@ -69,3 +69,10 @@ def test_param_count_shape_lands_near_the_target(text):
     assert abs(arch.total_params - target) / target < 0.03
     assert arch.hidden_size % 128 == 0 and arch.n_heads * arch.head_dim == arch.hidden_size
     assert arch.n_heads % arch.n_kv_heads == 0 and arch.source == "param_count"
+
+
+def test_gguf_metadata_accepts_numpy_scalars_as_gguf_reader_returns_them():
+    np = pytest.importorskip("numpy")
+    meta = {k: (np.uint32(v) if isinstance(v, int) else v) for k, v in SMOL_META.items()}
+    arch = Architecture.from_gguf_metadata(dict(meta, tie_word_embeddings=True))
+    assert arch.total_params == 134_515_008

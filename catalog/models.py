@@ -54,6 +54,12 @@ class Variant(models.Model):
     bits_per_weight = models.FloatField(null=True, blank=True)
     params = models.JSONField(default=dict, blank=True, help_text="how it was made")
     tool_versions = models.JSONField(default=dict, blank=True)
+    # Measured quality and speed, filled by evaluation jobs: {"perplexity": 12.3,
+    # "tokens_per_second": 45.6, "dataset": <id>, ...}.
+    metrics = models.JSONField(default=dict, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -73,6 +79,18 @@ class Variant(models.Model):
     @property
     def total_bytes(self) -> int:
         return sum(f.bytes for f in self.files.all())
+
+    def metric(self, key: str):
+        """A measured value from `metrics` (or, for older rows, `params["metrics"]`)."""
+        return (self.metrics or self.params.get("metrics") or {}).get(key)
+
+    @property
+    def perplexity(self):
+        return self.metric("perplexity")
+
+    @property
+    def tokens_per_second(self):
+        return self.metric("tokens_per_second")
 
 
 class File(models.Model):
@@ -95,3 +113,50 @@ class File(models.Model):
     @property
     def absolute_path(self) -> Path:
         return self.variant.directory / self.path
+
+
+class Dataset(models.Model):
+    """Text a team evaluates or calibrates with: a file at ARTIFACT_ROOT/datasets/<id>/<path>,
+    or (kind "hub") a reference to a Hugging Face Hub dataset id with no local file.
+
+    `token_count` is counted by whitespace split (str.split) over the text: the .txt content, the
+    string values of each .jsonl object, the string columns of a .parquet file. It is an estimate
+    of size, not the count a particular tokenizer would give.
+    """
+
+    class Kind(models.TextChoices):
+        TXT = "txt", "Text (.txt)"
+        JSONL = "jsonl", "JSON lines (.jsonl)"
+        PARQUET = "parquet", "Parquet"
+        HUB = "hub", "Hugging Face Hub dataset"
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="datasets")
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    path = models.CharField(max_length=500, blank=True, help_text="file name inside its folder")
+    hub_id = models.CharField(max_length=300, blank=True)
+    bytes = models.BigIntegerField(default=0)
+    sha256 = models.CharField(max_length=64, blank=True)
+    records = models.BigIntegerField(null=True, blank=True, help_text="lines, objects or rows")
+    token_count = models.BigIntegerField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["team", "name"], name="dataset_name_unique_in_team")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def directory(self) -> Path:
+        return Path(settings.ARTIFACT_ROOT) / "datasets" / str(self.pk)
+
+    @property
+    def absolute_path(self) -> Path | None:
+        return self.directory / self.path if self.path else None

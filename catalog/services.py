@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 from django.db import transaction
+from django.db.models import ProtectedError
 
 from accounts.models import Team
 from catalog.gguf_header import GGUFHeader, read_gguf_header_from_path
@@ -139,3 +140,64 @@ def demo_model_import(*, team: Team) -> Model:
             shutil.rmtree(variant.directory, ignore_errors=True)
         raise
     return model
+
+
+# --- deletion ---------------------------------------------------------------------------------
+
+ACTIVE_JOB_STATUSES = ("queued", "running")
+
+
+def _refuse_if_in_use(variants: list[Variant]) -> None:
+    for v in variants:
+        active = v.jobs.filter(status__in=ACTIVE_JOB_STATUSES).order_by("pk").first()
+        if active is not None:
+            raise CatalogError(
+                f"variant #{v.pk} ({v.label}) is used by job #{active.pk}, which is "
+                f"{active.status}; cancel it or wait until it finishes"
+            )
+
+
+def _delete_rows_and_files(variants: list[Variant]) -> None:
+    directories = [v.directory for v in variants]
+    # Children before parents: Variant.parent is PROTECT.
+    by_depth = sorted(variants, key=lambda v: -_depth(v))
+    try:
+        for v in by_depth:
+            v.delete()
+    except ProtectedError as exc:
+        jobs = sorted({str(o.pk) for o in exc.protected_objects})
+        raise CatalogError(
+            f"the variant is still referenced by jobs {', '.join(jobs)}; delete those jobs first"
+        ) from None
+    transaction.on_commit(lambda: [shutil.rmtree(d, ignore_errors=True) for d in directories])
+
+
+def _depth(v: Variant) -> int:
+    depth, seen = 0, set()
+    while v.parent_id and v.parent_id not in seen:
+        seen.add(v.parent_id)
+        v, depth = v.parent, depth + 1
+    return depth
+
+
+def variant_delete(*, variant: Variant, user) -> None:
+    """Deletes a variant with its files (removed once the transaction commits). Refused while a
+    queued or running job uses it, or while other variants were made from it."""
+    with transaction.atomic():
+        _refuse_if_in_use([variant])
+        children = list(variant.children.all())
+        if children:
+            raise CatalogError(
+                f"variant #{variant.pk} ({variant.label}) has {len(children)} variant(s) made from "
+                "it; delete those first, or delete the whole model"
+            )
+        _delete_rows_and_files([variant])
+
+
+def model_delete(*, model: Model, user) -> None:
+    """Deletes a model, every variant of it and their files. Refused while a job uses any."""
+    with transaction.atomic():
+        variants = list(model.variants.select_related("parent"))
+        _refuse_if_in_use(variants)
+        _delete_rows_and_files(variants)
+        model.delete()

@@ -1,19 +1,84 @@
-from django.db.models import Q
-from django.shortcuts import get_object_or_404, render
+"""Catalog pages: list, model page, lineage partial, downloads, deletion. Every lookup goes
+through a team-scoped selector, so another team's objects are a 404 on every route."""
 
-from catalog.selectors import models_visible_to
+from django.contrib import messages
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from catalog.downloads import ranged_file_response
+from catalog.forms import CatalogFilterForm
+from catalog.imports import convert_gguf_to_hf
+from catalog.models import Variant
+from catalog.selectors import (catalog_search, files_visible_to, lineage, models_visible_to,
+                               tags_visible_to, variants_visible_to)
+from catalog.services import CatalogError, model_delete, variant_delete
 
 
+@require_GET
 def model_list(request):
-    query = request.GET.get("q", "").strip()
-    models = models_visible_to(request.user).select_related("team").prefetch_related("variants__files")
-    if query:
-        models = models.filter(Q(name__icontains=query) | Q(architecture__icontains=query))
+    form = CatalogFilterForm(request.GET or None, user=request.user)
+    models = catalog_search(request.user, form.filters())
+    context = {"models": models, "form": form, "tags": tags_visible_to(request.user),
+               "q": form.filters().q}
     template = "catalog/partials/model_table.html" if request.htmx else "catalog/list.html"
-    return render(request, template, {"models": models, "q": query})
+    return render(request, template, context)
 
 
+@require_GET
 def model_detail(request, pk: int):
-    model = get_object_or_404(models_visible_to(request.user), pk=pk)
+    model = get_object_or_404(models_visible_to(request.user).select_related("team"), pk=pk)
     variants = model.variants.prefetch_related("files").select_related("parent")
-    return render(request, "catalog/model.html", {"model": model, "variants": variants})
+    return render(request, "catalog/model.html",
+                  {"model": model, "variants": variants, "lineage": lineage(model)})
+
+
+@require_GET
+def model_lineage(request, pk: int):
+    model = get_object_or_404(models_visible_to(request.user), pk=pk)
+    return render(request, "catalog/partials/lineage.html", {"model": model, "lineage": lineage(model)})
+
+
+@require_GET
+def file_download(request, pk: int):
+    f = get_object_or_404(files_visible_to(request.user).select_related("variant"), pk=pk)
+    path = f.absolute_path
+    if not path.is_file():
+        return render(request, "catalog/missing.html", {"what": f.path}, status=410)
+    return ranged_file_response(request, path, filename=path.name, etag=f.sha256)
+
+
+@require_POST
+def variant_delete_view(request, pk: int):
+    variant = get_object_or_404(variants_visible_to(request.user).select_related("model"), pk=pk)
+    try:
+        variant_delete(variant=variant, user=request.user)
+    except CatalogError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Deleted variant #{pk} ({variant.label}).")
+    return redirect("catalog:model", variant.model_id)
+
+
+@require_POST
+def model_delete_view(request, pk: int):
+    model = get_object_or_404(models_visible_to(request.user), pk=pk)
+    try:
+        model_delete(model=model, user=request.user)
+    except CatalogError as exc:
+        messages.error(request, str(exc))
+        return redirect("catalog:model", pk)
+    messages.success(request, f"Deleted {model.name} and its files.")
+    return redirect("catalog:list")
+
+
+@require_POST
+def variant_convert_view(request, pk: int):
+    """GGUF -> HF safetensors, synchronously until the job layer runs it on a worker."""
+    variant = get_object_or_404(variants_visible_to(request.user), pk=pk, format=Variant.Format.GGUF)
+    try:
+        made = convert_gguf_to_hf(variant_id=variant.pk, user_id=request.user.pk)
+    except CatalogError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Made HF variant #{made.pk} ({made.label}).")
+    return redirect("catalog:model", variant.model_id)

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from catalog.urls import api_urlpatterns as catalog_api
 from quantdash import views
 from quantdash.health import healthz
 
@@ -13,6 +14,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("planner/", include("planner.urls")),
     path("catalog/", include("catalog.urls")),
+    path("api/catalog/", include(catalog_api)),
     path("jobs/", include("jobs.urls")),
     path("playground/", include("runtime.urls")),
+    path("v1/", include("runtime.openai_urls")),  # OpenAI-compatible API (runtime/openai_api.py)
 ]

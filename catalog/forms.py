@@ -1,0 +1,124 @@
+from django import forms
+
+from catalog.models import Variant
+from catalog.selectors import SORTS, CatalogFilters
+
+SIZE_UNITS = {"": 1, "k": 10**3, "m": 10**6, "b": 10**9, "g": 10**9, "t": 10**12}
+
+
+def parse_param_count(text: str) -> int | None:
+    """'135M', '7b', '1.5B', '120000' -> a parameter count."""
+    text = text.strip().lower().replace("_", "").replace(",", "")
+    if not text:
+        return None
+    unit = text[-1] if text[-1] in SIZE_UNITS else ""
+    number = text[: -1] if unit else text
+    try:
+        return int(float(number) * SIZE_UNITS[unit])
+    except ValueError:
+        raise forms.ValidationError("write a parameter count like 135M, 7B or 1.5B") from None
+
+
+class ParamCountField(forms.CharField):
+    def to_python(self, value):
+        return parse_param_count(super().to_python(value) or "")
+
+
+class CatalogFilterForm(forms.Form):
+    q = forms.CharField(required=False, label="Search")
+    format = forms.ChoiceField(required=False, choices=[("", "any format"), *Variant.Format.choices])
+    team = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
+    tag = forms.CharField(required=False)
+    min_params = ParamCountField(required=False, label="Min size", help_text="parameters, e.g. 100M")
+    max_params = ParamCountField(required=False, label="Max size", help_text="parameters, e.g. 7B")
+    sort = forms.ChoiceField(required=False, choices=[
+        ("name", "Name"), ("-params", "Largest"), ("params", "Smallest"), ("-size", "Most disk"),
+        ("newest", "Newest"), ("oldest", "Oldest"),
+    ])
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["team"].choices = [("", "all my teams"),
+                                       *((t.pk, t.name) for t in user.teams.all())]
+
+    def filters(self) -> CatalogFilters:
+        data = self.cleaned_data if self.is_valid() else {}
+        sort = data.get("sort") or "name"
+        return CatalogFilters(
+            q=(data.get("q") or "").strip(), format=data.get("format") or "",
+            team=data.get("team"), tag=(data.get("tag") or "").strip(),
+            min_params=data.get("min_params"), max_params=data.get("max_params"),
+            sort=sort if sort in SORTS else "name",
+        )
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("widget", MultipleFileInput())
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data, initial=None):
+        single = super().clean
+        if isinstance(data, (list, tuple)):
+            return [single(d, initial) for d in data]
+        return [single(data, initial)] if data else []
+
+
+class ModelImportForm(forms.Form):
+    SOURCES = [("upload", "Upload files"), ("hub", "Hugging Face Hub"), ("path", "Path on the server")]
+
+    source = forms.ChoiceField(choices=SOURCES, initial="upload", widget=forms.RadioSelect)
+    team = forms.TypedChoiceField(coerce=int)
+    name = forms.CharField(required=False, max_length=200,
+                           help_text="defaults to the name in the file's metadata")
+    files = MultipleFileField(
+        required=False, label="Files",
+        help_text="one .gguf; or an HF folder's files (config.json, tokenizer, *.safetensors, "
+                  "index); or a .zip / .tar / .tar.gz of that folder",
+    )
+    repo_id = forms.CharField(required=False, label="Hub repository", help_text="owner/name")
+    revision = forms.CharField(required=False, initial="main")
+    server_path = forms.CharField(required=False, label="Server path", help_text="staff only")
+    convert_to_hf = forms.BooleanField(
+        required=False, label="Also make an HF safetensors variant (GGUF only; dequantizes, slow)"
+    )
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user = user
+        self.fields["team"].choices = [(t.pk, t.name) for t in user.teams.all()]
+        if not user.is_staff:
+            self.fields["source"].choices = self.SOURCES[:2]
+            del self.fields["server_path"]
+
+    def clean(self):
+        data = super().clean()
+        source = data.get("source")
+        if source == "upload" and not data.get("files"):
+            self.add_error("files", "choose the files to upload")
+        if source == "hub" and not data.get("repo_id"):
+            self.add_error("repo_id", "give a repository id like HuggingFaceTB/SmolLM2-135M")
+        if source == "path" and not data.get("server_path"):
+            self.add_error("server_path", "give an absolute path on the server")
+        return data
+
+
+class DatasetForm(forms.Form):
+    team = forms.TypedChoiceField(coerce=int)
+    name = forms.CharField(required=False, max_length=200, help_text="defaults to the file name")
+    file = forms.FileField(required=False, help_text=".txt, .jsonl or .parquet")
+    hub_id = forms.CharField(required=False, label="or a Hub dataset id", help_text="owner/name")
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["team"].choices = [(t.pk, t.name) for t in user.teams.all()]
+
+    def clean(self):
+        data = super().clean()
+        if bool(data.get("file")) == bool(data.get("hub_id")):
+            raise forms.ValidationError("upload a file or give a Hub dataset id (one of them)")
+        return data

@@ -17,5 +17,4 @@ urlpatterns = [
     path("api/catalog/", include(catalog_api)),
     path("jobs/", include("jobs.urls")),
     path("playground/", include("runtime.urls")),
-    path("v1/", include("runtime.openai_urls")),  # OpenAI-compatible API (runtime/openai_api.py)
 ]

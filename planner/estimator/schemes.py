@@ -122,7 +122,14 @@ def _weights_cached(arch: Architecture, scheme: Scheme) -> tuple[int, str]:
     if scheme.family == "gguf":
         plan = gguf_tensor_plan(arch, scheme.name)
         total = sum(b for _, _, b in plan)
-        return total, f"Σ over {len(plan)} tensors of (ne0 / block) × block_bytes × rows, types per llama-quantize = {total:,} B"
+        by_type: dict[str, list[int]] = {}
+        for _, t, b in plan:
+            by_type.setdefault(t, [0, 0])
+            by_type[t][0] += 1
+            by_type[t][1] += b
+        parts = " + ".join(f"{n}×{t} {b:,}" for t, (n, b) in sorted(by_type.items(), key=lambda kv: -kv[1][1]))
+        return total, (f"Σ {len(plan)} tensors, (ne0 / block) × block_bytes × rows with llama-quantize's "
+                       f"per-tensor types: {parts} = {total:,} B")
     if scheme.name in FLOAT_BYTES:
         b = FLOAT_BYTES[scheme.name]
         return P * b, f"{P:,} params × {b} B = {P * b:,} B"

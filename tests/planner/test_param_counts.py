@@ -90,3 +90,16 @@ def test_llama31_rope_freqs_is_in_gguf_but_not_in_param_count():
     rope = [t for t in arch.tensors() if t[0] == "rope_freqs.weight"]
     assert rope == [("rope_freqs.weight", (64,), 64)]
     assert arch.total_params == 8_030_261_248
+
+
+def test_qwen2_moe_with_shared_expert_matches_published_total():
+    # Qwen/Qwen1.5-MoE-A2.7B config.json (shape fields); published total 14,315,784,192
+    cfg = {"model_type": "qwen2_moe", "hidden_size": 2048, "num_hidden_layers": 24, "num_attention_heads": 16,
+           "num_key_value_heads": 16, "intermediate_size": 5632, "moe_intermediate_size": 1408,
+           "shared_expert_intermediate_size": 5632, "num_experts": 60, "num_experts_per_tok": 4,
+           "vocab_size": 151936, "max_position_embeddings": 8192, "tie_word_embeddings": False}
+    arch = Architecture.from_config(cfg)
+    assert arch.arch == "qwen2moe"
+    assert arch.total_params == 14_315_784_192
+    # 56 of 60 routed experts idle per token: 24 layers × 56 × 3 × 2048 × 1408
+    assert arch.total_params - arch.active_params == 24 * 56 * 3 * 2048 * 1408

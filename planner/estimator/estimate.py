@@ -18,7 +18,7 @@ from .errors import EstimatorError
 from .gguf_quant import gguf_tensor_plan
 from .hardware import Hardware
 from .memory import _with_context, activation_bytes, compute_bytes, kv_cache_bytes, overhead_bytes, training_bytes
-from .schemes import Scheme, high_precision_tensors, parse_scheme, scheme_names, weights_bytes_and_formula
+from .schemes import Scheme, describe, high_precision_tensors, parse_scheme, scheme_names, weights_bytes_and_formula
 from .speed import decode_tokens_per_s, prefill_seconds
 from .workload import Workload
 
@@ -132,6 +132,9 @@ def estimate(arch: Architecture, hw: Hardware, wl: Workload, schemes: list[str] 
     parsed = [parse_scheme(s) for s in schemes]
 
     training = wl.mode != "inference"
+    if training and wl.runtime != "transformers":
+        wl = replace(wl, notes=wl.notes + (f"{wl.mode} fine-tuning is estimated for transformers + peft "
+                                             f"(runtime {wl.runtime} ignored)",))
     if wl.context > arch.max_position_embeddings:
         wl = replace(wl, notes=wl.notes + (f"context {wl.context:,} exceeds the model's "
                                              f"{arch.max_position_embeddings:,} positions",))
@@ -218,6 +221,7 @@ def estimate(arch: Architecture, hw: Hardware, wl: Workload, schemes: list[str] 
         row: dict[str, Any] = {
             "scheme": scheme.name,
             "family": scheme.family,
+            "description": describe(scheme),
             "bits_per_weight": round(bpw, 4),
             "weights_bytes": weights,
             "kv_cache_bytes": kv,

@@ -37,6 +37,27 @@ GGUF_SCHEMES = ("F16", "Q8_0", "Q6_K", "Q5_K_M", "Q5_K_S", "Q5_0", "Q4_K_M", "Q4
                 "Q3_K_L", "Q3_K_M", "Q3_K_S", "Q2_K", "IQ4_XS", "IQ3_XXS", "IQ2_XS")
 
 
+# One line per scheme family member for the UI ("description" in each row).
+DESCRIPTIONS: dict[str, str] = {
+    "FP32": "full precision, 4 bytes per parameter",
+    "FP16": "half precision, 2 bytes per parameter",
+    "BF16": "bfloat16, 2 bytes per parameter (the usual training/inference dtype)",
+    "FP8": "FP8 E4M3 linear weights with per-channel fp32 scales (llm-compressor FP8 / vLLM)",
+    "INT8": "bitsandbytes LLM.int8 (load_in_8bit): int8 weights + fp32 scale per output row",
+    "INT4": "bitsandbytes FP4 (load_in_4bit, bnb_4bit_quant_type='fp4'): 4-bit + fp32 absmax per 64",
+    "NF4": "bitsandbytes NF4 (load_in_4bit, quant_type='nf4'): 4-bit + fp32 absmax per 64 = 4.5 bpw",
+    "NF4-DQ": "bitsandbytes NF4 with double quantization (QLoRA): absmax in 8 bits, ≈ 4.127 bpw",
+    "gptq": "GPTQ (GPTQModel/auto-gptq): packed weights + fp16 scale and packed zero per group + g_idx",
+    "awq": "AWQ (AutoAWQ GEMM): packed 4-bit weights + fp16 scale and packed zero per group",
+    "exl2": "ExLlamaV2 EXL2: mixed-precision linears averaging the target bpw, head at 6 bpw",
+    "gguf": "GGUF for llama.cpp: per-tensor types chosen as llama-quantize does",
+}
+
+
+def describe(scheme: "Scheme") -> str:
+    return DESCRIPTIONS.get(scheme.name) or DESCRIPTIONS[scheme.family]
+
+
 def scheme_names(group_size: int = 128, exl2_bpw: float = 4.0) -> list[str]:
     names = ["FP32", "FP16", "BF16", "FP8", *BNB_SCHEMES]
     names += [f"GPTQ-{b}bit-g{group_size}" for b in GPTQ_BITS]
@@ -199,7 +220,8 @@ def high_precision_tensors(arch: Architecture, scheme: Scheme) -> list[str]:
     if scheme.family in ("gptq", "awq"):
         return [t + ": 16-bit" for t in common + lm] + ["per-group scales: fp16"]
     if scheme.family == "exl2":
-        return [t + ": 16-bit" for t in common] + ([] if arch.tie_word_embeddings else ["output (lm_head): 6 bpw"])
+        return ([t + ": 16-bit" for t in common] + ["(ExLlamaV2 keeps token_embd in system RAM; counted in weights here)"]
+                + ([] if arch.tie_word_embeddings else ["output (lm_head): 6 bpw"]))
     return gguf_type_summary(arch, scheme.name)
 
 

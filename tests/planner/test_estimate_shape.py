@@ -92,3 +92,11 @@ def test_full_estimate_is_fast():
 def test_param_count_architecture_estimates_too():
     est = estimate(Architecture.from_param_count("7B"), HARDWARE_PROFILES["t4"], Workload())
     assert len(est.rows) == len(SCHEME_NAMES)
+
+
+def test_rows_describe_the_scheme_and_training_notes_the_runtime():
+    est = estimate(preset_architecture("smollm2-135m"), HARDWARE_PROFILES["t4"], Workload(mode="lora"))
+    descriptions = {r["scheme"]: r["description"] for r in est.rows}
+    assert "4.5 bpw" in descriptions["NF4"] and "llama-quantize" in descriptions["Q4_K_M"]
+    assert any("transformers + peft" in n for n in est.to_dict()["workload"]["notes"])
+    assert all(r["gpu_layers"] is None and r["kv_cache_bytes"] == 0 for r in est.rows)

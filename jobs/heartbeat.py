@@ -55,21 +55,21 @@ class WorkerHeartbeat(bootsteps.StartStopStep):
         from django.db import close_old_connections
         from django.utils import timezone
 
-        from jobs.models import Worker
         from jobs.methods import method_names
+        from jobs.models import Worker
+        from jobs.services import jobs_reap
 
         close_old_connections()
         try:
-            defaults = {"last_seen": timezone.now()}
             if first:
-                defaults.update(
-                    queues=self.queues, device=self.device, device_name=self.device_name,
-                    memory_bytes=self.memory, methods=method_names(device=self.device),
-                    started_at=timezone.now(),
-                )
-            Worker.objects.update_or_create(hostname=self.hostname, defaults=defaults)
-            from jobs.services import jobs_reap
-
+                self.started_at = timezone.now()
+                self.methods = method_names(device=self.device)
+            # The whole declaration every time: the row may have been deleted meanwhile.
+            Worker.objects.update_or_create(hostname=self.hostname, defaults={
+                "last_seen": timezone.now(), "queues": self.queues, "device": self.device,
+                "device_name": self.device_name, "memory_bytes": self.memory,
+                "methods": self.methods, "started_at": self.started_at,
+            })
             jobs_reap()  # any live worker notices jobs whose worker went silent
         except Exception:  # a heartbeat must never kill the worker; the next one retries
             logger.exception("worker heartbeat failed")

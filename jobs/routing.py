@@ -30,7 +30,8 @@ def placement(*, method: str, peak_memory_bytes: int) -> Placement:
             f"worker that runs it has {biggest / 2**30:.1f} GiB")
     for want_live in (True, False):
         for queue in ("gpu", "cpu"):
-            chosen = [w for w in roomy if queue in w.queues and (w.is_alive or not want_live)]
+            chosen = [w for w in roomy if queue in w.queues and (w.is_alive or not want_live)
+                      and (queue == "cpu" or w.device == "cuda")]
             if chosen:
                 return Placement(queue, [w.hostname for w in chosen], want_live)
     raise JobError.field("method", f"the workers that run {method} consume no known queue")

@@ -96,6 +96,15 @@ def _stop_group(process: subprocess.Popen, grace: float = 5.0) -> None:
             continue
 
 
+def _die_with_parent() -> None:
+    """Runs in the child before exec: if the worker process dies (kill -9, OOM), the kernel
+    kills the job's process too, so no orphan keeps writing (Linux prctl PR_SET_PDEATHSIG)."""
+    import ctypes
+
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
 def _spec(job: Job, workdir: Path) -> dict:
     variant: Variant = job.input_variant
     return {
@@ -146,7 +155,7 @@ def _run(job: Job, method: Method, workdir: Path) -> None:
         process = subprocess.Popen(
             [sys.executable, "-m", "jobs.child", str(spec_path)], cwd=ROOT, env=env,
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True,
+            start_new_session=True, preexec_fn=_die_with_parent,
         )
     watch = Watch()
     outcome, error = _watch(job, method, process, workdir, watch)

@@ -5,4 +5,8 @@ from jobs import views
 app_name = "jobs"
 urlpatterns = [
     path("", views.job_list, name="list"),
+    path("new", views.job_new, name="new"),
+    path("new/placement", views.job_placement, name="placement"),
+    path("<int:pk>/", views.job_detail, name="detail"),
+    path("<int:pk>/cancel", views.job_cancel_view, name="cancel"),
 ]

@@ -33,6 +33,14 @@ def teams(db):
     return {"red": red, "blue": blue, "alice": alice, "bob": bob, "carol": carol}
 
 
+@pytest.fixture
+def demo_variant(teams):
+    """The demo GGUF (SmolLM2-135M-Instruct Q4_1) registered in team red."""
+    from catalog.services import demo_model_import
+
+    return demo_model_import(team=teams["red"]).variants.get()
+
+
 @pytest.fixture(scope="session")
 def session_dir() -> Path:
     from tests.support.testenv import SESSION_DIR
@@ -58,21 +66,30 @@ def redis_running(redis_server):
     return redis_server
 
 
-@pytest.fixture(scope="session")
-def celery_worker(django_db_setup, django_db_blocker, redis_server, session_dir):
-    """One real Celery worker process on the cpu and gpu queues, sharing the test database."""
-    process = processes.start_worker(
-        hostname="test-worker@%h", queues="cpu,gpu", log=session_dir / "worker.log"
-    )
+def start_worker_and_wait(django_db_blocker, session_dir, hostname: str, queues: str = "cpu,gpu"):
+    """A real Celery worker process sharing the test database, once its first heartbeat is in."""
+    from django.utils import timezone
+
+    log = session_dir / f"worker-{hostname.split('@')[0]}.log"
+    started = timezone.now()
+    process = processes.start_worker(hostname=hostname, queues=queues, log=log)
     with django_db_blocker.unblock():
         from jobs.models import Worker
 
         processes.wait_until(
-            lambda: process.poll() is not None or any(w.is_alive for w in Worker.objects.all()),
-            60, what="the celery worker's first heartbeat",
+            lambda: process.poll() is not None or Worker.objects.filter(
+                hostname__startswith=hostname.split("%")[0], started_at__gte=started).exists(),
+            60, what=f"worker {hostname}'s first heartbeat",
         )
     if process.poll() is not None:
-        raise RuntimeError(f"celery worker exited: {(session_dir / 'worker.log').read_text()[-3000:]}")
+        raise RuntimeError(f"celery worker exited: {log.read_text()[-3000:]}")
+    return process
+
+
+@pytest.fixture(scope="module")
+def celery_worker(django_db_setup, django_db_blocker, redis_server, session_dir):
+    """One worker per test module (so a module that kills or restarts workers owns them all)."""
+    process = start_worker_and_wait(django_db_blocker, session_dir, "test-worker@%h")
     yield process
     processes.stop(process)
 
@@ -111,3 +128,59 @@ def browser_login(page, base_url: str, username: str, password: str = PASSWORD) 
     page.fill("#id_password", password)
     page.click("button[type=submit]")
     page.wait_for_url(f"{base_url}/")
+
+
+# --- runtime (model serving) ------------------------------------------------------------------
+RUNTIME_TOKEN = "test-runtime-token"
+# Small context and one generation per variant with one waiting: cheap on 2 cores, and easy to
+# overload on purpose. The dashboard computes n_ctx, so the web server gets the same values.
+RUNTIME_ENV = {"RUNTIME_TOKEN": RUNTIME_TOKEN, "RUNTIME_N_CTX": "512", "RUNTIME_QUEUE_TIMEOUT": "30",
+               "RUNTIME_RETRY_AFTER": "1"}
+
+
+class RuntimeServer:
+    """`manage.py runtime_supervisor` (which runs and restarts `runtime_server`) on a free port."""
+
+    def __init__(self, port: int, log: Path):
+        import subprocess
+        import sys
+
+        self.port, self.log, self.url = port, log, f"http://127.0.0.1:{port}"
+        self.process = subprocess.Popen(
+            [sys.executable, str(processes.ROOT / "manage.py"), "runtime_supervisor", "--",
+             "--port", str(port), "--max-concurrent", "1", "--queue", "1", "--threads", "2"],
+            cwd=processes.ROOT, env=processes.child_env(**RUNTIME_ENV), stdout=open(log, "ab"),
+            stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        processes.wait_until(lambda: self.status() or self.process.poll() is not None, 60,
+                             what="the runtime server")
+        if self.process.poll() is not None:
+            raise RuntimeError(f"runtime supervisor exited: {log.read_text()[-3000:]}")
+
+    def status(self) -> dict | None:
+        import json
+        import urllib.request
+
+        request = urllib.request.Request(f"{self.url}/status", headers={"X-Runtime-Token": RUNTIME_TOKEN})
+        try:
+            with urllib.request.urlopen(request, timeout=2) as response:
+                return json.loads(response.read())
+        except OSError:
+            return None
+
+
+@pytest.fixture(scope="session")
+def runtime_server(django_db_setup, session_dir):
+    server = RuntimeServer(processes.free_port(), session_dir / "runtime.log")
+    yield server
+    processes.stop(server.process)
+
+
+@pytest.fixture(scope="session")
+def runtime_web_server(django_db_setup, redis_server, runtime_server, session_dir):
+    """uvicorn like `web_server`, configured to talk to the test session's runtime server."""
+    port = processes.free_port()
+    process = processes.start_web(port=port, log=session_dir / "web-runtime.log",
+                                  RUNTIME_URL=runtime_server.url, **RUNTIME_ENV)
+    yield f"http://127.0.0.1:{port}"
+    processes.stop(process)

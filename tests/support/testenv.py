@@ -19,6 +19,8 @@ os.environ["REDIS_URL"] = f"redis://127.0.0.1:{REDIS_PORT}/0"
 os.environ["ARTIFACT_ROOT"] = str(SESSION_DIR / "artifacts")
 os.environ["WORKER_HEARTBEAT_SECONDS"] = "1"
 os.environ["WORKER_STALE_SECONDS"] = "5"
+os.environ["JOB_HEARTBEAT_SECONDS"] = "1"
+os.environ["JOB_LOST_SECONDS"] = "4"
 os.environ["DEBUG"] = "1"
 # Playwright's sync API runs an event loop in the test thread; Django's ORM calls from that
 # thread are still synchronous and safe.

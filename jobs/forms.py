@@ -1,0 +1,47 @@
+from django import forms
+
+from jobs.methods.gguf import TYPES as GGUF_TYPES
+
+METHOD_CHOICES = [
+    ("gguf", "GGUF (llama.cpp)"),
+    ("bnb-nf4", "bitsandbytes NF4 / FP4"),
+    ("bnb-int8", "bitsandbytes LLM.int8"),
+    ("gptq", "GPTQ (GPTQModel)"),
+]
+
+
+class JobForm(forms.Form):
+    """One form for every method; each method's validate() decides which fields matter."""
+
+    variant = forms.ModelChoiceField(queryset=None, label="Input variant")
+    method = forms.ChoiceField(choices=METHOD_CHOICES)
+    types = forms.MultipleChoiceField(
+        choices=[(t, t) for t in GGUF_TYPES], required=False, widget=forms.CheckboxSelectMultiple,
+        label="GGUF types", initial=["Q8_0", "Q4_K_M"])
+    bits = forms.TypedChoiceField(choices=[(4, 4), (8, 8), (3, 3), (2, 2)], coerce=int,
+                                  required=False, label="GPTQ bits")
+    group_size = forms.IntegerField(required=False, initial=128, label="Group size")
+    desc_act = forms.BooleanField(required=False, label="desc_act (activation order)")
+    dataset = forms.CharField(required=False, label="Calibration dataset id or server path")
+    samples = forms.IntegerField(required=False, min_value=1, max_value=1024, initial=128)
+    seq_len = forms.IntegerField(required=False, min_value=16, max_value=4096, initial=512)
+    quant_type = forms.ChoiceField(choices=[("nf4", "nf4"), ("fp4", "fp4")], required=False,
+                                   label="4-bit type")
+    double_quant = forms.BooleanField(required=False, initial=True, label="Double quantization")
+    llm_int8_threshold = forms.FloatField(required=False, initial=6.0, label="int8 outlier threshold")
+
+    def __init__(self, *args, variants, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["variant"].queryset = variants
+
+    METHOD_FIELDS = {
+        "gguf": ["types"],
+        "gptq": ["bits", "group_size", "desc_act", "dataset", "samples", "seq_len"],
+        "bnb-nf4": ["quant_type", "double_quant"],
+        "bnb-int8": ["llm_int8_threshold"],
+    }
+
+    def params(self) -> dict:
+        data = self.cleaned_data
+        return {name: data[name] for name in self.METHOD_FIELDS[data["method"]]
+                if data.get(name) not in (None, "", [])}

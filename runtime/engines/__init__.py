@@ -1,0 +1,26 @@
+"""Engines by variant format. The runtime server picks one with `engine_for(format)`."""
+
+from runtime.engines.base import ContextTooLong, Engine, EngineError, Prepared, SamplingParams
+
+ENGINE_BY_FORMAT = {
+    "gguf": "runtime.engines.llamacpp.LlamaCppEngine",
+    "hf": "runtime.engines.transformers_engine.TransformersEngine",
+    "bnb-int8": "runtime.engines.transformers_engine.TransformersEngine",
+    "bnb-nf4": "runtime.engines.transformers_engine.TransformersEngine",
+    "gptq": "runtime.engines.transformers_engine.TransformersEngine",
+    "awq": "runtime.engines.transformers_engine.TransformersEngine",
+}
+
+
+def engine_for(format: str) -> type[Engine]:
+    from importlib import import_module
+
+    try:
+        module, _, cls = ENGINE_BY_FORMAT[format].rpartition(".")
+    except KeyError:
+        raise EngineError(f"no engine runs the {format!r} format", code="unsupported_format",
+                          status=400) from None
+    return getattr(import_module(module), cls)
+
+
+__all__ = ["ContextTooLong", "Engine", "EngineError", "Prepared", "SamplingParams", "engine_for"]

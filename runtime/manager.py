@@ -1,0 +1,212 @@
+"""Which variants are loaded in this runtime process, and who may generate with them right now.
+
+- A variant is loaded on first use, if its estimated bytes (runtime/memory.py) fit the memory
+  budget after evicting least recently used models that nobody is generating with.
+- Each variant admits `max_concurrent` generations and keeps up to `queue` more waiting; past that
+  `acquire` raises Busy (the dashboard answers 429 with Retry-After).
+- A reaper thread unloads models idle for `idle_seconds`.
+Engines that aren't `parallel` run one generation at a time behind a per-model lock.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from runtime.engines import Engine, EngineError, engine_for
+from runtime.memory import estimate_bytes
+
+
+class Busy(EngineError):
+    def __init__(self, *, variant_id: str, retry_after: int):
+        super().__init__(f"model {variant_id} is busy: every generation slot and queue place is "
+                         "taken; try again shortly", code="model_busy", status=429)
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class LoadSpec:
+    variant_id: str
+    format: str
+    files: tuple[Path, ...]
+    n_ctx: int
+    config: dict = field(default_factory=dict, hash=False, compare=False)
+
+
+@dataclass
+class Loaded:
+    spec: LoadSpec
+    engine: Engine
+    estimate: int
+    loaded_at: float
+    last_used: float
+    run_lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+@dataclass
+class Slots:
+    active: int = 0
+    waiting: int = 0
+
+
+class ModelManager:
+    def __init__(self, *, memory_budget_bytes: int, max_concurrent: int = 1, queue: int = 2,
+                 queue_timeout: float = 60.0, idle_seconds: float = 600.0, threads: int = 2,
+                 retry_after: int = 2,
+                 engine_factory: Callable[[str], type[Engine]] = engine_for):
+        self.memory_budget_bytes = memory_budget_bytes
+        self.max_concurrent, self.queue, self.queue_timeout = max_concurrent, queue, queue_timeout
+        self.idle_seconds, self.threads, self.retry_after = idle_seconds, threads, retry_after
+        self._engine_factory = engine_factory
+        self._cond = threading.Condition()
+        self._models: OrderedDict[str, Loaded] = OrderedDict()  # least recently used first
+        self._loading: dict[str, int] = {}  # variant id -> bytes reserved while it loads
+        self._slots: dict[str, Slots] = {}
+        self._stopping = threading.Event()
+
+    # --- generation slots ---------------------------------------------------------------------
+    @contextmanager
+    def acquire(self, spec: LoadSpec) -> Iterator[Loaded]:
+        """Holds a generation slot on the variant, loaded; raises Busy or EngineError."""
+        self._enter(spec.variant_id)
+        try:
+            loaded = self._ensure_loaded(spec)
+            lock = None if loaded.engine.parallel else loaded.run_lock
+            if lock:
+                lock.acquire()
+            try:
+                yield loaded
+            finally:
+                if lock:
+                    lock.release()
+                loaded.last_used = time.monotonic()
+        finally:
+            self._leave(spec.variant_id)
+
+    def _enter(self, variant_id: str) -> None:
+        with self._cond:
+            slots = self._slots.setdefault(variant_id, Slots())
+            if slots.active < self.max_concurrent:
+                slots.active += 1
+                return
+            if slots.waiting >= self.queue:
+                raise Busy(variant_id=variant_id, retry_after=self.retry_after)
+            slots.waiting += 1
+            try:
+                admitted = self._cond.wait_for(lambda: slots.active < self.max_concurrent,
+                                               timeout=self.queue_timeout)
+            finally:
+                slots.waiting -= 1
+            if not admitted:
+                raise Busy(variant_id=variant_id, retry_after=self.retry_after)
+            slots.active += 1
+
+    def _leave(self, variant_id: str) -> None:
+        with self._cond:
+            self._slots[variant_id].active -= 1
+            self._cond.notify_all()
+
+    # --- loading and eviction -----------------------------------------------------------------
+    def _in_use(self, variant_id: str) -> bool:
+        slots = self._slots.get(variant_id)
+        return bool(slots and slots.active)
+
+    def used_bytes(self) -> int:
+        return sum(m.estimate for m in self._models.values()) + sum(self._loading.values())
+
+    def _ensure_loaded(self, spec: LoadSpec) -> Loaded:
+        with self._cond:
+            self._cond.wait_for(lambda: spec.variant_id not in self._loading)
+            if (loaded := self._models.get(spec.variant_id)) is not None:
+                self._models.move_to_end(spec.variant_id)
+                loaded.last_used = time.monotonic()
+                return loaded
+            need = estimate_bytes(files=list(spec.files), config=spec.config, n_ctx=spec.n_ctx,
+                                  format=spec.format)
+            evict = self._make_room(need, exclude=spec.variant_id)
+            self._loading[spec.variant_id] = need
+        try:
+            for victim in evict:
+                victim.engine.unload()
+            engine = self._engine_factory(spec.format)(files=list(spec.files), n_ctx=spec.n_ctx,
+                                                       threads=self.threads)
+            engine.load()
+        except BaseException:
+            with self._cond:
+                del self._loading[spec.variant_id]
+                self._cond.notify_all()
+            raise
+        now = time.monotonic()
+        loaded = Loaded(spec=spec, engine=engine, estimate=need, loaded_at=now, last_used=now)
+        with self._cond:
+            del self._loading[spec.variant_id]
+            self._models[spec.variant_id] = loaded
+            self._cond.notify_all()
+        return loaded
+
+    def _make_room(self, need: int, *, exclude: str) -> list[Loaded]:
+        """Picks LRU idle models to unload so `need` more bytes fit; called under the lock."""
+        if need > self.memory_budget_bytes:
+            raise EngineError(
+                f"the model needs about {need / 2**30:.2f} GiB but the runtime's memory budget is "
+                f"{self.memory_budget_bytes / 2**30:.2f} GiB", code="insufficient_memory", status=507)
+        free = self.memory_budget_bytes - self.used_bytes()
+        victims = []
+        for variant_id, loaded in list(self._models.items()):
+            if free >= need:
+                break
+            if variant_id == exclude or self._in_use(variant_id):
+                continue
+            victims.append(self._models.pop(variant_id))
+            free += loaded.estimate
+        if free < need:
+            self._models.update((v.spec.variant_id, v) for v in victims)  # put them back
+            raise EngineError("not enough free memory: the loaded models are all generating; "
+                              "try again shortly", code="insufficient_memory", status=503)
+        return victims
+
+    def unload_idle(self, *, now: float | None = None) -> list[str]:
+        now = time.monotonic() if now is None else now
+        with self._cond:
+            idle = [v for v, m in self._models.items()
+                    if not self._in_use(v) and now - m.last_used >= self.idle_seconds]
+            victims = [self._models.pop(v) for v in idle]
+        for victim in victims:
+            victim.engine.unload()
+        return idle
+
+    def start_reaper(self, interval: float = 5.0) -> None:
+        def loop() -> None:
+            while not self._stopping.wait(interval):
+                self.unload_idle()
+
+        threading.Thread(target=loop, name="idle-reaper", daemon=True).start()
+
+    def shutdown(self) -> None:
+        self._stopping.set()
+        with self._cond:
+            victims = list(self._models.values())
+            self._models.clear()
+        for victim in victims:
+            victim.engine.unload()
+
+    def status(self) -> dict:
+        now = time.monotonic()
+        with self._cond:
+            models = [{
+                "variant_id": v, "format": m.spec.format, "engine": m.engine.name,
+                "n_ctx": m.spec.n_ctx, "estimated_bytes": m.estimate,
+                "memory_bytes": m.engine.memory_bytes(), "idle_seconds": round(now - m.last_used, 1),
+            } for v, m in self._models.items()]
+            queues = {v: {"active": s.active, "waiting": s.waiting}
+                      for v, s in self._slots.items() if s.active or s.waiting}
+            return {
+                "models": models, "loading": list(self._loading), "queues": queues,
+                "memory_budget_bytes": self.memory_budget_bytes, "memory_used_bytes": self.used_bytes(),
+                "max_concurrent": self.max_concurrent, "queue": self.queue,
+            }

@@ -1,0 +1,40 @@
+"""How many bytes a variant will take once loaded, for admission against the memory budget.
+
+Weights are the variant's file sizes (GGUF and safetensors are mapped or copied nearly 1:1). The KV
+cache for the context comes from the planner's estimator (`planner.estimator.memory.kv_cache_bytes`,
+which follows llama.cpp's llama-kv-cache.cpp and transformers' DynamicCache) when the model's
+config describes its shape; otherwise we fall back to weights × 1.2.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+FALLBACK_FACTOR = 1.2
+COMPUTE_OVERHEAD_BYTES = 64 * 1024**2  # compute buffers and allocator slack, a flat allowance
+
+
+def files_bytes(files: list[Path]) -> int:
+    return sum(f.stat().st_size for f in files if f.is_file())
+
+
+def kv_bytes(*, config: dict, n_ctx: int, runtime: str) -> int | None:
+    """KV-cache bytes at n_ctx, or None when the config can't tell the model's shape."""
+    try:
+        from planner.estimator import Architecture, Workload
+        from planner.estimator.memory import kv_cache_bytes
+
+        arch = Architecture.from_config(config)
+        total, _formula = kv_cache_bytes(arch, Workload(runtime=runtime, context=n_ctx))
+        return total
+    except Exception:  # estimator missing or config incomplete: use the fallback
+        return None
+
+
+def estimate_bytes(*, files: list[Path], config: dict, n_ctx: int, format: str) -> int:
+    weights = files_bytes(files)
+    kv = kv_bytes(config=config, n_ctx=n_ctx,
+                  runtime="llama.cpp" if format == "gguf" else "transformers")
+    if kv is None:
+        return int(weights * FALLBACK_FACTOR)
+    return weights + kv + COMPUTE_OVERHEAD_BYTES

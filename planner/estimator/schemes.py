@@ -167,16 +167,23 @@ def _weights_cached(arch: Architecture, scheme: Scheme) -> tuple[int, str]:
         scb = sum(out * e for _, out, e in mats) * 4
         total = Q + scb + rest
         return total, f"{Q:,} × 1 B int8 + {scb:,} B fp32 row scales (SCB) + {rest_txt} = {total:,} B"
-    if scheme.name in ("INT4", "NF4"):
-        # bitsandbytes quantize_4bit(blocksize=64): packed 4-bit + fp32 absmax per 64 → 4.5 bpw
-        total = Q // 2 + (Q // 64) * 4 + rest
-        return total, f"{Q:,} × 4 bit + {Q // 64:,} blocks × 4 B fp32 absmax (block 64) + {rest_txt} = {total:,} B"
-    if scheme.name == "NF4-DQ":
-        # compress_statistics=True: absmax → uint8 (quantize_blockwise, block 256) + fp32 per 256 absmax
-        n_blocks = Q // 64
-        total = Q // 2 + n_blocks + (n_blocks // 256) * 4 + rest
-        return total, (f"{Q:,} × 4 bit + {n_blocks:,} × 1 B int8 absmax + {n_blocks // 256:,} × 4 B fp32 "
-                       f"(double quant, 4 + 8/64 + 32/(64·256) bpw) + {rest_txt} = {total:,} B")
+    if scheme.name in ("INT4", "NF4", "NF4-DQ"):
+        # bitsandbytes quantize_4bit(blocksize=64), per Linear of n weights: n/2 bytes of packed codes
+        # + ⌈n/64⌉ fp32 absmax. With compress_statistics=True (double quant) the absmax become uint8
+        # (quantize_blockwise, blocksize=256) + ⌈(n/64)/256⌉ fp32 second-level absmax.
+        # Checked against transformers 5.23 + bitsandbytes 0.50.2 on a SmolLM2-135M-shaped model.
+        dq = scheme.name == "NF4-DQ"
+        codes = stats = 0
+        for din, dout, e in mats:
+            n = din * dout
+            blocks = -(-n // 64)
+            codes += (n // 2) * e
+            stats += (blocks + -(-blocks // 256) * 4 if dq else blocks * 4) * e
+        total = codes + stats + rest
+        if dq:
+            return total, (f"{Q:,} × 4 bit + {stats:,} B absmax (int8 per 64, fp32 per 64·256: double quant, "
+                           f"≈ 4 + 8/64 + 32/(64·256) bpw) + {rest_txt} = {total:,} B")
+        return total, f"{Q:,} × 4 bit + {stats:,} B fp32 absmax (one per 64 weights) + {rest_txt} = {total:,} B"
     if scheme.family in ("gptq", "awq"):
         b, g = int(scheme.bits), scheme.group_size
         # GPTQModel (gptqmodel/nn_modules/qlinear/__init__.py, PackableQuantLinear buffers):

@@ -106,3 +106,16 @@ def test_gptq_groups_round_up_for_width_576():
         expected += 30 * (din * 4 // 32 * dout * 4 + groups * (dout * 4 // 32) * 4 + groups * dout * 2 + din * 4)
     got = weights_bytes_and_formula(smol, parse_scheme("GPTQ-4bit-g128"))[0]
     assert got == expected
+
+
+# transformers 5.23 + bitsandbytes 0.50.2 on CPU, a randomly initialised SmolLM2-135M-shaped
+# LlamaForCausalLM loaded with BitsAndBytesConfig: bytes of parameters + buffers + quant_state absmax
+# (+ state2.absmax) + SCB. Includes 256 B of rotary inv_freq buffers that are not weights.
+# (model.get_memory_footprint() leaves the absmax/SCB statistics out.)
+MEASURED_BNB_SMOLLM2 = {"NF4": 116_413_312, "NF4-DQ": 111_462_832, "INT8": 163_484_032}
+
+
+def test_bitsandbytes_bytes_match_transformers_for_smollm2():
+    smol = preset_architecture("smollm2-135m")
+    for name, measured in MEASURED_BNB_SMOLLM2.items():
+        assert weights_bytes_and_formula(smol, parse_scheme(name))[0] == measured - 256, name

@@ -2,6 +2,7 @@
 starts with a short reachability probe and fails fast with a clear message."""
 
 import concurrent.futures
+import shutil
 from pathlib import Path
 
 from catalog.imports.common import Progress, report, staging
@@ -76,10 +77,7 @@ def import_hub(*, team_id: int, user_id: int | None, repo_id: str, revision: str
         except Exception as exc:
             raise CatalogError(f"downloading {repo_id} failed: {exc}") from None
         root = staged / "repo"
-        for cache in root.glob(".cache"):
-            import shutil
-
-            shutil.rmtree(cache, ignore_errors=True)
+        shutil.rmtree(root / ".cache", ignore_errors=True)  # huggingface_hub's bookkeeping
         name = name or repo_id.split("/")[-1]
         ggufs = sorted(root.glob("*.gguf"))
         if not (root / "config.json").exists() and ggufs:

@@ -1,0 +1,27 @@
+import shutil
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from tests.catalog.factories import tiny_hf_model
+
+
+@pytest.fixture(scope="session")
+def tiny_hf(tmp_path_factory) -> tuple[Path, int]:
+    """A tiny real HF Llama folder (made once per session) and its exact parameter count."""
+    folder = tmp_path_factory.mktemp("tiny-llama")
+    return folder, tiny_hf_model(folder)
+
+
+@pytest.fixture
+def artifacts():
+    """ARTIFACT_ROOT, emptied before the test so leftovers can be asserted on."""
+    root = Path(settings.ARTIFACT_ROOT)
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True)
+    return root
+
+
+def leftover_files(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())

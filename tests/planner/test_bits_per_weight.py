@@ -119,3 +119,14 @@ def test_bitsandbytes_bytes_match_transformers_for_smollm2():
     smol = preset_architecture("smollm2-135m")
     for name, measured in MEASURED_BNB_SMOLLM2.items():
         assert weights_bytes_and_formula(smol, parse_scheme(name))[0] == measured - 256, name
+
+
+# GPTQModel 7.7.0 TorchLinear(bits, group_size=128, desc_act=False) buffers (qweight, qzeros, scales,
+# g_idx) summed over SmolLM2-135M's 30 × 7 block linears, + 16-bit embeddings and norms.
+MEASURED_GPTQ_SMOLLM2 = {2: 85_856_256, 3: 99_239_616, 4: 112_622_976, 8: 166_156_416}
+
+
+def test_gptq_bytes_match_gptqmodel_buffers_for_smollm2():
+    smol = preset_architecture("smollm2-135m")
+    for bits, measured in MEASURED_GPTQ_SMOLLM2.items():
+        assert weights_bytes_and_formula(smol, parse_scheme(f"GPTQ-{bits}bit-g128"))[0] == measured

@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from catalog.urls import api_urlpatterns as catalog_api
+from jobs.urls import api_urlpatterns as jobs_api
 from quantdash import views
 from quantdash.health import healthz
 
@@ -16,5 +17,7 @@ urlpatterns = [
     path("catalog/", include("catalog.urls")),
     path("api/catalog/", include(catalog_api)),
     path("jobs/", include("jobs.urls")),
+    path("api/jobs/", include((jobs_api, "jobs-api"))),
     path("playground/", include("runtime.urls")),
+    path("v1/", include("runtime.openai_urls")),  # OpenAI-compatible API (runtime/openai_api.py)
 ]

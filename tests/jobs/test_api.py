@@ -1,0 +1,75 @@
+import json
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from jobs.models import Job, Worker
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def alice(client, teams):
+    client.force_login(teams["alice"])
+    Worker.objects.create(hostname="cpu@n1", queues=["cpu"], methods=["gguf"],
+                          memory_bytes=24 * 2**30, last_seen=timezone.now())
+    return client
+
+
+def _post(client, url, body):
+    return client.post(url, data=json.dumps(body) if not isinstance(body, str) else body,
+                       content_type="application/json")
+
+
+def test_submit_read_and_cancel_a_job(alice, demo_variant):
+    response = _post(alice, "/api/jobs/", {"variant": demo_variant.pk, "method": "gguf",
+                                           "params": {"types": ["Q8_0"]}})
+    assert response.status_code == 201, response.content
+    job = response.json()
+    assert (job["status"], job["queue"], job["params"]["types"]) == ("queued", "cpu", ["Q8_0"])
+    assert alice.get(f"/api/jobs/{job['job']}").json()["job"] == job["job"]
+    assert [j["job"] for j in alice.get("/api/jobs/").json()["jobs"]] == [job["job"]]
+    cancelled = alice.post(f"/api/jobs/{job['job']}/cancel").json()
+    assert cancelled["status"] == "cancelled"
+
+
+@pytest.mark.parametrize("body, field", [
+    ("{not json", None),
+    ([1, 2], None),
+    ({"method": "gguf"}, "variant"),
+    ({"variant": "one", "method": "gguf"}, "variant"),
+    ({"variant": 1, "method": "gguf", "params": []}, "params"),
+])
+def test_malformed_requests_get_400_naming_the_problem(alice, demo_variant, body, field):
+    response = _post(alice, "/api/jobs/", body)
+    assert response.status_code == 400
+    if field:
+        assert field in response.json()["errors"]
+
+
+def test_bad_method_parameters_get_400_with_field_errors(alice, demo_variant):
+    response = _post(alice, "/api/jobs/", {"variant": demo_variant.pk, "method": "gguf",
+                                           "params": {"types": ["Q9_9"]}})
+    assert response.status_code == 400
+    assert "Q9_9" in response.json()["errors"]["types"]
+
+
+def test_other_teams_variants_and_jobs_are_404(client, teams, demo_variant):
+    job = Job.objects.create(team=teams["red"], kind="quantize", method="gguf",
+                             input_variant=demo_variant)
+    client.force_login(teams["bob"])
+    assert _post(client, "/api/jobs/", {"variant": demo_variant.pk, "method": "gguf"}).status_code == 404
+    assert client.get(f"/api/jobs/{job.pk}").status_code == 404
+    assert client.post(f"/api/jobs/{job.pk}/cancel").status_code == 404
+    assert client.get("/api/jobs/").json() == {"jobs": []}
+    assert client.get(f"/jobs/{job.pk}/").status_code == 404
+
+
+def test_anonymous_gets_401_and_writes_need_csrf(teams, demo_variant):
+    anonymous = Client()
+    assert anonymous.get("/api/jobs/").status_code == 401
+    strict = Client(enforce_csrf_checks=True)
+    strict.force_login(teams["alice"])
+    response = strict.post("/api/jobs/", data="{}", content_type="application/json")
+    assert response.status_code == 403

@@ -44,9 +44,13 @@ class Estimate:
                 "workload": self.workload.to_dict(), "schemes": [dict(r) for r in self.rows]}
 
 
-def _supported(scheme: Scheme, wl: Workload) -> tuple[bool, str]:
+def _supported(scheme: Scheme, wl: Workload, arch: Architecture) -> tuple[bool, str]:
     """Whether the scheme's format runs on the workload's runtime (or training mode)."""
     fam = scheme.family
+    if fam == "awq" and any(shape[0] % scheme.group_size for name, shape, _ in arch.tensors()
+                            if len(shape) >= 2 and name.startswith("blk.") and "gate_inp" not in name):
+        # GPTQModel's AWQ kernels raise "in_features must be divisible by group_size"
+        return False, f"AWQ kernels need every linear's in_features divisible by {scheme.group_size}"
     if wl.mode == "full":
         if scheme.name in ("FP32", "FP16", "BF16"):
             return True, ""
@@ -174,7 +178,7 @@ def estimate(arch: Architecture, hw: Hardware, wl: Workload, schemes: list[str] 
         headroom = capacity - total
         fits = headroom >= 0
         bpw = weights * 8 / arch.total_params
-        supported, note = _supported(scheme, wl)
+        supported, note = _supported(scheme, wl, arch)
 
         # largest context that fits (binary search; the ctx-dependent part is shared across schemes)
         fixed = weights + overhead + (train - (activation_bytes(arch, wl)[0] if training else 0))

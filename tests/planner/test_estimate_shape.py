@@ -100,3 +100,10 @@ def test_rows_describe_the_scheme_and_training_notes_the_runtime():
     assert "4.5 bpw" in descriptions["NF4"] and "llama-quantize" in descriptions["Q4_K_M"]
     assert any("transformers + peft" in n for n in est.to_dict()["workload"]["notes"])
     assert all(r["gpu_layers"] is None and r["kv_cache_bytes"] == 0 for r in est.rows)
+
+
+def test_awq_needs_in_features_divisible_by_group_size():
+    smol = estimate(preset_architecture("smollm2-135m"), HARDWARE_PROFILES["t4"], Workload(runtime="vllm"),
+                    ["AWQ-4bit-g128", "AWQ-4bit-g64"]).rows
+    assert smol[0]["supported"] is False and "divisible by 128" in smol[0]["note"]  # 576 = 4.5 × 128
+    assert smol[1]["supported"] is True                                             # 576 = 9 × 64

@@ -134,6 +134,8 @@ def browser_login(page, base_url: str, username: str, password: str = PASSWORD) 
 RUNTIME_TOKEN = "test-runtime-token"
 # Small context and one generation per variant with one waiting: cheap on 2 cores, and easy to
 # overload on purpose. The dashboard computes n_ctx, so the web server gets the same values.
+# One llama.cpp thread: on a shared 2-core machine two threads spin-wait on each other and run
+# about 4x slower than one.
 RUNTIME_ENV = {"RUNTIME_TOKEN": RUNTIME_TOKEN, "RUNTIME_N_CTX": "512", "RUNTIME_QUEUE_TIMEOUT": "30",
                "RUNTIME_RETRY_AFTER": "1"}
 
@@ -148,7 +150,7 @@ class RuntimeServer:
         self.port, self.log, self.url = port, log, f"http://127.0.0.1:{port}"
         self.process = subprocess.Popen(
             [sys.executable, str(processes.ROOT / "manage.py"), "runtime_supervisor", "--",
-             "--port", str(port), "--max-concurrent", "1", "--queue", "1", "--threads", "2"],
+             "--port", str(port), "--max-concurrent", "1", "--queue", "1", "--threads", "1"],
             cwd=processes.ROOT, env=processes.child_env(**RUNTIME_ENV), stdout=open(log, "ab"),
             stderr=subprocess.STDOUT, start_new_session=True,
         )

@@ -1,0 +1,43 @@
+"""`manage.py runtime_server`: the model-serving process (see runtime/server.py)."""
+
+import logging
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from runtime.manager import ModelManager
+from runtime.server import serve
+
+
+class Command(BaseCommand):
+    help = "Serve models to the dashboard over loopback HTTP (load, stream tokens, cancel, status)."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8100)
+        parser.add_argument("--memory-budget-gb", type=float, default=settings.RUNTIME_MEMORY_BUDGET_GB)
+        parser.add_argument("--max-concurrent", type=int, default=settings.RUNTIME_MAX_CONCURRENT,
+                            help="generations per variant at once")
+        parser.add_argument("--queue", type=int, default=settings.RUNTIME_QUEUE,
+                            help="requests per variant that may wait for a slot; more get 429")
+        parser.add_argument("--queue-timeout", type=float, default=settings.RUNTIME_QUEUE_TIMEOUT)
+        parser.add_argument("--idle-seconds", type=float, default=settings.RUNTIME_IDLE_SECONDS)
+        parser.add_argument("--threads", type=int, default=settings.RUNTIME_THREADS)
+
+    def handle(self, *args, **opts) -> None:
+        if not settings.RUNTIME_TOKEN:
+            raise CommandError("RUNTIME_TOKEN must be set")
+        if opts["host"] not in {"127.0.0.1", "localhost", "::1"}:
+            self.stderr.write(f"warning: listening on {opts['host']}, not loopback")
+        if opts["max_concurrent"] < 1 or opts["queue"] < 0:
+            raise CommandError("--max-concurrent must be >= 1 and --queue >= 0")
+        logging.getLogger("runtime").setLevel(logging.INFO)
+        manager = ModelManager(
+            memory_budget_bytes=int(opts["memory_budget_gb"] * 1024**3),
+            max_concurrent=opts["max_concurrent"], queue=opts["queue"],
+            queue_timeout=opts["queue_timeout"], idle_seconds=opts["idle_seconds"],
+            threads=opts["threads"], retry_after=settings.RUNTIME_RETRY_AFTER,
+        )
+        serve(host=opts["host"], port=opts["port"], manager=manager, token=settings.RUNTIME_TOKEN,
+              artifact_root=Path(settings.ARTIFACT_ROOT))

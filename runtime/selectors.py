@@ -1,0 +1,44 @@
+"""Team-scoped reads for the playground and the API."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db.models import QuerySet
+
+from catalog.models import Variant
+from catalog.selectors import variants_visible_to
+from runtime.errors import RuntimeRequestError
+from runtime.models import ApiToken, Conversation
+
+
+def conversations_of(user) -> QuerySet[Conversation]:
+    """A user's own conversations, in teams they still belong to."""
+    if not user.is_authenticated:
+        return Conversation.objects.none()
+    return Conversation.objects.filter(user=user, team__members=user).distinct()
+
+
+def api_tokens_of(user) -> QuerySet[ApiToken]:
+    return ApiToken.objects.filter(user=user)
+
+
+async def variant_for_chat(*, user, variant_id) -> tuple[Variant, list]:
+    """The variant (with its model and files) if the user may chat with it; else a 404 error
+    that doesn't say whether it exists in another team."""
+    try:
+        pk = int(variant_id)
+    except (TypeError, ValueError):
+        pk = None
+    variant = pk and await variants_visible_to(user).select_related("model", "model__team") \
+        .filter(pk=pk).afirst()
+    if not variant:
+        raise RuntimeRequestError(f"model {variant_id!r} does not exist", status=404,
+                                  code="model_not_found", param="model")
+    files = [f async for f in variant.files.all()]
+    return variant, files
+
+
+def context_window(variant: Variant) -> int:
+    """The context the runtime loads the variant with: RUNTIME_N_CTX, capped by the model's own."""
+    own = (variant.model.config or {}).get("max_position_embeddings")
+    return min(settings.RUNTIME_N_CTX, int(own)) if own else settings.RUNTIME_N_CTX

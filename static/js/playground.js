@@ -1,0 +1,202 @@
+// Playground: one column per selected variant; each Send streams every column at once.
+// Tokens arrive as server-sent events on a fetch() response body (POST, so EventSource won't do).
+(function () {
+  "use strict";
+  const script = document.getElementById("playground-script");
+  const form = document.getElementById("chat-form");
+  if (!form) return;
+  const initial = JSON.parse(document.getElementById("playground-initial").textContent);
+  const csrf = JSON.parse(document.body.getAttribute("hx-headers"))["X-CSRFToken"];
+  const chatUrl = script.dataset.chatUrl;
+  const cancelUrl = (id) => script.dataset.cancelUrl.replace("REQUEST_ID", encodeURIComponent(id));
+  const columnsEl = document.getElementById("columns");
+  const sendButton = document.getElementById("send");
+  const stopButton = document.getElementById("stop");
+  const errorEl = document.getElementById("chat-error");
+  let columns = [];
+
+  function el(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  function statsText(s) {
+    if (!s || s.completion_tokens === undefined) return s && s.finish_reason ? s.finish_reason : "";
+    const parts = [];
+    if (s.tokens_per_s != null) parts.push(s.tokens_per_s.toFixed(1) + " tok/s");
+    if (s.ttft_s != null) parts.push("first token " + s.ttft_s.toFixed(2) + " s");
+    parts.push(s.prompt_tokens + " prompt + " + s.completion_tokens + " completion tokens");
+    parts.push("context " + s.context_used + "/" + s.n_ctx);
+    if (s.finish_reason && s.finish_reason !== "stop") parts.push(s.finish_reason);
+    return parts.join(" · ");
+  }
+
+  function addMessage(column, role, content, stats) {
+    const box = el("div", "pg-msg " + role);
+    const text = el("span", "pg-text", content);
+    box.append(el("span", "pg-role", role === "assistant" ? "" : role + ": "), text);
+    const statsEl = el("div", "pg-stats", statsText(stats));
+    box.append(statsEl);
+    column.log.append(box);
+    return { box, text, statsEl };
+  }
+
+  function makeColumn(variantId, conversationId) {
+    const info = initial.variants[String(variantId)] || { label: "#" + variantId };
+    const root = el("div", "pg-column");
+    root.dataset.variant = variantId;
+    root.append(el("h3", "", info.label));
+    const log = el("div", "pg-log");
+    root.append(log);
+    columnsEl.append(root);
+    return { variant: String(variantId), conversation: conversationId || null, root, log,
+             requestId: null, controller: null };
+  }
+
+  function selectedVariants() {
+    return [...form.querySelectorAll("input[name=variant]:checked")].map((i) => i.value);
+  }
+
+  function rebuildColumns() {
+    if (columns.some((c) => c.conversation)) return; // a chat has started: keep its columns
+    columnsEl.textContent = "";
+    columns = selectedVariants().slice(0, initial.max_side_by_side).map((v) => makeColumn(v));
+  }
+
+  function params() {
+    const data = {};
+    for (const name of ["temperature", "top_p", "top_k", "min_p", "repeat_penalty", "max_tokens", "seed"]) {
+      const value = form.elements[name].value.trim();
+      if (value !== "") data[name] = Number(value);
+    }
+    const stop = form.elements.stop.value.split("\n").filter((s) => s);
+    if (stop.length) data.stop = stop;
+    return data;
+  }
+
+  function describeError(status, body) {
+    const error = (body && body.error) || {};
+    if (status === 429) return "The model is busy; try again in a few seconds.";
+    if (status === 503) return "The runtime is unavailable: " + (error.message || "try again shortly.");
+    return error.message || "Request failed (" + status + ").";
+  }
+
+  async function streamColumn(column, content, sharedParams, system) {
+    const view = addMessage(column, "assistant", "");
+    column.root.setAttribute("aria-busy", "true");
+    column.controller = new AbortController();
+    try {
+      const response = await fetch(chatUrl, {
+        method: "POST", signal: column.controller.signal,
+        headers: { "Content-Type": "application/json", "X-CSRFToken": csrf },
+        body: JSON.stringify({ variant: column.variant, conversation: column.conversation,
+                               content, system, params: sharedParams }),
+      });
+      if (!response.ok) {
+        let body = null;
+        try { body = await response.json(); } catch (e) { /* not JSON */ }
+        view.box.classList.add("error");
+        view.text.textContent = describeError(response.status, body);
+        return;
+      }
+      const reader = response.body.getReader();
+      const decoder = new TextDecoder();
+      let buffer = "";
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buffer += decoder.decode(value, { stream: true });
+        let cut;
+        while ((cut = buffer.indexOf("\n\n")) >= 0) {
+          const block = buffer.slice(0, cut);
+          buffer = buffer.slice(cut + 2);
+          const line = block.split("\n").find((l) => l.startsWith("data: "));
+          if (line) handleEvent(column, view, JSON.parse(line.slice(6)));
+        }
+      }
+    } catch (e) {
+      if (e.name !== "AbortError") view.statsEl.textContent = "connection lost";
+    } finally {
+      column.requestId = null;
+      column.controller = null;
+      column.root.removeAttribute("aria-busy");
+      updateButtons();
+    }
+  }
+
+  function handleEvent(column, view, event) {
+    if (event.type === "start") {
+      column.requestId = event.request_id;
+      column.conversation = event.conversation;
+      updateButtons();
+    } else if (event.type === "token") {
+      view.text.textContent += event.text;
+    } else if (event.type === "done") {
+      view.statsEl.textContent = statsText(event.stats);
+    } else if (event.type === "error") {
+      view.statsEl.textContent = event.message;
+      view.box.classList.add("error");
+    }
+  }
+
+  function updateButtons() {
+    const busy = columns.some((c) => c.controller);
+    sendButton.disabled = busy;
+    stopButton.disabled = !columns.some((c) => c.requestId);
+  }
+
+  form.addEventListener("change", (event) => {
+    if (event.target.name !== "variant") return;
+    if (selectedVariants().length > initial.max_side_by_side) {
+      event.target.checked = false;
+      errorEl.textContent = "Compare at most " + initial.max_side_by_side + " models at once.";
+      return;
+    }
+    errorEl.textContent = "";
+    rebuildColumns();
+  });
+
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const content = form.elements.content.value.trim();
+    errorEl.textContent = "";
+    if (!columns.length) { errorEl.textContent = "Pick a model first."; return; }
+    if (!content) { errorEl.textContent = "Write a message first."; return; }
+    const shared = params();
+    // Side by side: every column gets the same seed, so differences come from the models.
+    if (shared.seed === undefined && columns.length > 1) shared.seed = Math.floor(Math.random() * 2 ** 31);
+    const system = form.elements.system.value;
+    form.elements.content.value = "";
+    for (const input of form.querySelectorAll("input[name=variant], textarea[name=system]")) input.disabled = true;
+    for (const column of columns) {
+      if (!column.conversation && system.trim()) addMessage(column, "system", system);
+      addMessage(column, "user", content);
+      streamColumn(column, content, shared, system);
+    }
+    updateButtons();
+  });
+
+  stopButton.addEventListener("click", async () => {
+    for (const column of columns) {
+      if (!column.requestId) continue;
+      const controller = column.controller;
+      try {
+        await fetch(cancelUrl(column.requestId), { method: "POST", headers: { "X-CSRFToken": csrf } });
+      } catch (e) { /* the abort below still stops it */ }
+      // The stream ends by itself once the runtime stops; abort if it hasn't within 3 s.
+      setTimeout(() => { if (column.controller === controller && controller) controller.abort(); }, 3000);
+    }
+  });
+
+  if (initial.conversation) {
+    const c = initial.conversation;
+    const column = makeColumn(c.variant, c.id);
+    columns = [column];
+    for (const m of c.messages) addMessage(column, m.role, m.content, m.stats);
+  } else {
+    rebuildColumns();
+  }
+  updateButtons();
+})();

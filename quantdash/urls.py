@@ -20,5 +20,4 @@ urlpatterns = [
     path("api/jobs/", include((jobs_api, "jobs-api"))),
     path("playground/", include("runtime.urls")),
     path("v1/", include("runtime.openai_urls")),  # OpenAI-compatible API (runtime/openai_api.py)
-    path("v1/", include("runtime.openai_urls")),  # OpenAI-compatible API (runtime/openai_api.py)
 ]

@@ -25,3 +25,9 @@ def artifacts():
 
 def leftover_files(root: Path) -> list[str]:
     return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hasher(settings):
+    """The `teams` fixture hashes three passwords; PBKDF2 makes that ~2 s per test on 2 cores."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -80,6 +80,10 @@ class LlamaCppEngine(Engine):
 
     def stream(self, *, prepared: Prepared, params: SamplingParams,
                cancelled: Callable[[], bool]) -> Iterator[str]:
+        # Evaluate the whole prompt every time instead of reusing the cached prefix: a prompt
+        # evaluated in one batch and one evaluated token by token give slightly different logits,
+        # and the same seed at temperature 0 must give the same reply (side-by-side, benchmarks).
+        self._llm.reset()
         chunks = self._llm.create_completion(
             prepared.tokens, max_tokens=prepared.max_tokens, temperature=params.temperature,
             top_p=params.top_p, top_k=params.top_k, min_p=params.min_p,

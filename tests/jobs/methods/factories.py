@@ -7,10 +7,15 @@ SMOLLM2_CONFIG = {
 }
 
 
-def make_variant(*, fmt: str = "hf", config: dict | None = None, name: str = "SmolLM2-135M-Instruct"):
+def make_variant(*, fmt: str = "hf", config: dict | None = None, name: str = "SmolLM2-135M-Instruct",
+                 files: dict[str, int] | None = None):
+    """A variant of a model with `config`; `files` maps file names to byte counts (File rows)."""
     from accounts.models import Team
-    from catalog.models import Model, Variant
+    from catalog.models import File, Model, Variant
 
     team, _ = Team.objects.get_or_create(name="methods")
     model = Model.objects.create(team=team, name=name, config=config or SMOLLM2_CONFIG)
-    return Variant.objects.create(model=model, format=fmt, quant_type="f32" if fmt == "hf" else "Q4_1")
+    variant = Variant.objects.create(model=model, format=fmt, quant_type="f32" if fmt == "hf" else "Q4_1")
+    for path, size in (files or {}).items():
+        File.objects.create(variant=variant, path=path, bytes=size, sha256="0" * 64)
+    return variant

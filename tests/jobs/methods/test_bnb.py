@@ -59,17 +59,22 @@ def test_validate_refuses_gguf_input(db, name):
     assert "HF safetensors variant" in err.value.errors["input"]
 
 
+DEMO_F32_SAFETENSORS = {"model.safetensors": 538_090_408, "config.json": 800}
+
+
 def test_estimate_matches_measured_sizes(db):
-    variant = make_variant()
+    variant = make_variant(files=DEMO_F32_SAFETENSORS)
     nf4 = get_method("bnb-nf4")
     est = nf4.estimate(nf4.validate({}, variant), variant)
     # measured: 111,726,673 tensor bytes for SmolLM2-135M NF4 + double quant, bf16 embeddings
     assert est["output_bytes"] == pytest.approx(111_726_673, rel=0.01)
+    # measured peak RSS of run() from the float32 demo checkpoint: 1,816,596 KiB
+    assert est["peak_memory_bytes"] == pytest.approx(1_816_596 * 1024, rel=0.15)
     int8 = get_method("bnb-int8")
     est = int8.estimate(int8.validate({}, variant), variant)
     # measured: 220,177,362 tensor bytes for int8 with float32 embeddings
     assert est["output_bytes"] == pytest.approx(220_177_362, rel=0.01)
-    assert est["peak_memory_bytes"] > est["output_bytes"]
+    assert est["peak_memory_bytes"] == pytest.approx(1_822_776 * 1024, rel=0.15)
 
 
 def test_parse_log_line_reads_transformers_loading_bar():

@@ -45,9 +45,9 @@ class BitsAndBytesMethod(Method):
             return {
                 "quant_type": hf_common.clean_choice(params, "quant_type", ("nf4", "fp4"), "nf4"),
                 "double_quant": hf_common.clean_bool(params, "double_quant", True),
-                # bfloat16: CPUs have native bf16 matmul kernels (AVX512-BF16/AMX) and bnb's CPU 4-bit
-                # path dequantizes to it; float16 matmul on CPU is slow, float32 doubles the size of
-                # the unquantized embeddings for no quality gain over bf16 at 4 bits.
+                # bfloat16, measured on CPU (SmolLM2-135M, 8 greedy tokens after reload): bf16 1.3 s,
+                # float32 1.8 s and a 168 MB instead of 112 MB checkpoint (embeddings stay in the
+                # compute dtype), float16 23 s (CPU fp16 matmuls are slow). Same text from all three.
                 "compute_dtype": hf_common.clean_choice(params, "compute_dtype", hf_common.COMPUTE_DTYPES,
                                                         "bfloat16"),
             }

@@ -65,8 +65,9 @@ class Job(models.Model):
     kind = models.CharField(max_length=20, choices=Kind.choices)
     method = models.CharField(max_length=40)
     params = models.JSONField(default=dict, blank=True)
+    # A deleted variant keeps its jobs' history (catalog refuses deleting one a live job uses).
     input_variant = models.ForeignKey(
-        "catalog.Variant", null=True, blank=True, on_delete=models.PROTECT, related_name="jobs"
+        "catalog.Variant", null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs"
     )
     queue = models.CharField(max_length=20, default="cpu")
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)

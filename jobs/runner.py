@@ -150,10 +150,13 @@ def _run(job: Job, method: Method, workdir: Path) -> None:
         return
     spec_path = workdir / "spec.json"
     spec_path.write_text(json.dumps(_spec(job, workdir)))
-    env = {**os.environ, **method.child_env, "PYTHONUNBUFFERED": "1"}
+    # The child works inside its work folder (libraries that write logs or caches to the current
+    # directory write them there, and they go with it); the project stays importable.
+    env = {**os.environ, **method.child_env, "PYTHONUNBUFFERED": "1",
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     with open(workdir / "log.txt", "ab") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "jobs.child", str(spec_path)], cwd=ROOT, env=env,
+            [sys.executable, "-m", "jobs.child", str(spec_path)], cwd=workdir, env=env,
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True, preexec_fn=_die_with_parent,
         )

@@ -30,6 +30,27 @@ def _fingerprint(*, team_id: int, user_id, method: str, variant_id, params: dict
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
+def _resolve_dataset(team: Team, params: dict) -> tuple[dict, int | None]:
+    """A catalog dataset id in params["dataset"] becomes the text file path methods read
+    (params["dataset_path"]); a value that isn't an id is taken as a path on the server (CLI)."""
+    from catalog.models import Dataset
+
+    value = params.pop("dataset", None)
+    if value in (None, ""):
+        return params, None
+    if isinstance(value, int) or str(value).isdigit():
+        dataset = Dataset.objects.filter(team=team, pk=int(value)).first()
+        if dataset is None:
+            raise JobError.field("dataset", f"no dataset {value} in this team")
+        if dataset.kind != Dataset.Kind.TXT:
+            raise JobError.field("dataset", f"{dataset.name} is {dataset.get_kind_display()}; "
+                                 "calibration and perplexity read plain text (.txt) datasets")
+        params["dataset_path"] = str(dataset.directory / dataset.path)
+        return params, dataset.pk
+    params["dataset_path"] = str(value)
+    return params, None
+
+
 def job_submit(*, team: Team, user, method: str, params: dict, input_variant,
                enqueue: bool = True) -> Job:
     """Validates, estimates, routes and saves a job, then enqueues it once the row is committed.
@@ -47,7 +68,10 @@ def job_submit(*, team: Team, user, method: str, params: dict, input_variant,
         raise JobError.field(
             "input", f"{method} needs a {' or '.join(impl.input_formats)} input, "
             f"not {input_variant.get_format_display()}")
-    cleaned = impl.validate(dict(params), input_variant)
+    params, dataset_id = _resolve_dataset(team, dict(params))
+    cleaned = impl.validate(params, input_variant)
+    if dataset_id is not None:
+        cleaned["dataset"] = dataset_id
     estimate = impl.estimate(cleaned, input_variant)
     queue = (routing.choose_queue(method=method, peak_memory_bytes=estimate.get("peak_memory_bytes", 0))
              if enqueue else "inline")

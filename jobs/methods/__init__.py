@@ -12,6 +12,7 @@ _MODULES = {
     "bnb-int8": "jobs.methods.bnb",
     "bnb-nf4": "jobs.methods.bnb",
     "gptq": "jobs.methods.gptq",
+    "hf-from-gguf": "jobs.methods.hf_from_gguf",
 }
 
 

@@ -38,8 +38,14 @@ def main(spec_path: str) -> int:
     Path(ctx.workdir).mkdir(parents=True, exist_ok=True)
     result_path = workdir / "result.json"
     try:
-        outputs = get_method(spec["method"]).run(ctx)
-        result = {"ok": True, "outputs": [asdict(o) for o in outputs]}
+        from jobs.methods.base import Evaluation
+
+        produced = get_method(spec["method"]).run(ctx)
+        result = {
+            "ok": True,
+            "outputs": [asdict(o) for o in produced if not isinstance(o, Evaluation)],
+            "evaluations": [asdict(e) for e in produced if isinstance(e, Evaluation)],
+        }
         code = 0
     except Exception as exc:
         traceback.print_exc()

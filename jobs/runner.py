@@ -208,6 +208,8 @@ def _read_result(process, workdir: Path, job: Job, watch: Watch) -> tuple[str, s
     result = json.loads(result_path.read_text())
     if not result["ok"]:
         return S.FAILED, result["error"]
+    if result.get("evaluations"):
+        return _record_evaluations(job, result["evaluations"])
     variants = register_outputs(job=job, outputs=result["outputs"], workdir=workdir / "work")
     if not lifecycle.finish(job_id=job.pk, status=S.SUCCEEDED,
                             result={"outputs": [v.pk for v in variants]}):
@@ -215,4 +217,23 @@ def _read_result(process, workdir: Path, job: Job, watch: Watch) -> tuple[str, s
         variants_discard(variants=variants)
         return S.CANCELLED, "cancelled by user"
     job.outputs.add(*variants)
+    return S.SUCCEEDED, ""
+
+
+def _record_evaluations(job: Job, evaluations: list[dict]) -> tuple[str, str]:
+    """Stores an evaluate job's measurements on its input variant, in the same transaction as
+    the job's success (a cancel that won the race leaves nothing recorded)."""
+    from django.db import transaction
+
+    from catalog.evaluations import evaluation_record
+
+    with transaction.atomic():
+        recorded = [evaluation_record(job=job, variant=job.input_variant, kind=e["kind"],
+                                      metrics=e["metrics"], method=e["method"])
+                    for e in evaluations]
+        if not lifecycle.finish(job_id=job.pk, status=S.SUCCEEDED, result={
+                "evaluations": [{"kind": e["kind"], "metrics": e["metrics"]} for e in evaluations],
+                "evaluation_ids": [r.pk for r in recorded]}):
+            transaction.set_rollback(True)
+            return S.CANCELLED, "cancelled by user"
     return S.SUCCEEDED, ""

@@ -73,6 +73,16 @@ class Output:
     metrics: dict = field(default_factory=dict)
 
 
+@dataclass
+class Evaluation:
+    """What an evaluate method returns instead of outputs: numbers about the input variant, and
+    how they were measured (dataset, context, chunks, engine, threads ...), stored side by side."""
+
+    kind: str  # perplexity | kl | speed | memory | ...
+    metrics: dict
+    method: dict = field(default_factory=dict)
+
+
 class Method:
     name: str = ""
     kind: str = "quantize"  # quantize | evaluate | import
@@ -91,8 +101,9 @@ class Method:
         """{"peak_memory_bytes": int, "output_bytes": int} from the planner. Web process."""
         raise NotImplementedError
 
-    def run(self, ctx: RunContext) -> list[Output]:
-        """Does the work in the child process."""
+    def run(self, ctx: RunContext) -> "list[Output] | list[Evaluation]":
+        """Does the work in the child process: new variants (Output) or measurements of the
+        input variant (Evaluation)."""
         raise NotImplementedError
 
     def parse_log_line(self, line: str) -> tuple[float, str] | None:

@@ -36,8 +36,8 @@ def playground(request):
             "messages": [{"role": m.role, "content": m.content, "stats": m.stats}
                          for m in conversation.messages.all()],
         },
-        "variants": {str(v.pk): {"label": f"{v.model.name} — {v.label}", "n_ctx": context_window(v)}
-                     for v in variants},
+        "variants": {str(v.pk): {"label": f"{v.model.name} — {v.label} (#{v.pk})",
+                                 "n_ctx": context_window(v)} for v in variants},
         "max_side_by_side": MAX_SIDE_BY_SIDE,
     }
     return render(request, "runtime/playground.html", {

@@ -4,6 +4,8 @@ from django.urls import include, path
 
 from catalog.urls import api_urlpatterns as catalog_api
 from jobs.urls import api_urlpatterns as jobs_api
+from planner.urls import api_urlpatterns as planner_api
+from quantdash import openapi
 from quantdash import views
 from quantdash.health import healthz
 
@@ -18,6 +20,8 @@ urlpatterns = [
     path("api/catalog/", include(catalog_api)),
     path("jobs/", include("jobs.urls")),
     path("api/jobs/", include((jobs_api, "jobs-api"))),
+    path("api/planner/", include(planner_api)),
+    path("api/openapi.json", openapi.schema_view, name="openapi"),
     path("playground/", include("runtime.urls")),
     path("v1/", include("runtime.openai_urls")),  # OpenAI-compatible API (runtime/openai_api.py)
 ]

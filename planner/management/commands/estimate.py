@@ -1,0 +1,71 @@
+"""python manage.py estimate (--preset NAME | --config PATH | --params N) [--hardware NAME] ... [--json]"""
+
+import json
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from planner.estimator import HARDWARE_PROFILES, Architecture, EstimatorError, Workload, estimate
+from planner.estimator.workload import KV_DTYPES, MODES, RUNTIMES
+from planner.forms import MAX_CONFIG_BYTES, parse_config_text
+from planner.presentation import human_bytes, status_of
+from planner.presets import PRESETS, preset_architecture
+
+
+class Command(BaseCommand):
+    help = "Estimate the memory a model needs for every quantization scheme on one hardware profile."
+
+    def add_arguments(self, parser):
+        source = parser.add_mutually_exclusive_group(required=True)
+        source.add_argument("--preset", choices=sorted(PRESETS), help="a built-in model")
+        source.add_argument("--config", type=Path, help="path to a Hugging Face config.json (≤ 1 MB)")
+        source.add_argument("--params", help="a bare parameter count, e.g. 7.3B (quick mode)")
+        parser.add_argument("--hardware", default="rtx-4090", choices=sorted(HARDWARE_PROFILES))
+        parser.add_argument("--devices", type=int, default=1)
+        parser.add_argument("--runtime", default="llama.cpp", choices=RUNTIMES)
+        parser.add_argument("--context", type=int, default=4096)
+        parser.add_argument("--batch", type=int, default=1)
+        parser.add_argument("--kv-dtype", default="f16", choices=KV_DTYPES)
+        parser.add_argument("--mode", default="inference", choices=MODES)
+        parser.add_argument("--scheme", action="append", help="only these schemes (repeatable)")
+        parser.add_argument("--json", action="store_true", help="print the estimate as JSON")
+
+    def handle(self, *args, **opts):
+        try:
+            arch = self._architecture(opts)
+            hw = HARDWARE_PROFILES[opts["hardware"]].with_devices(opts["devices"])
+            wl = Workload(runtime=opts["runtime"], context=opts["context"], batch=opts["batch"],
+                          kv_dtype=opts["kv_dtype"], mode=opts["mode"])
+            est = estimate(arch, hw, wl, schemes=opts["scheme"])
+        except EstimatorError as exc:
+            raise CommandError(f"{exc.field}: {exc.message}") from None
+        if opts["json"]:
+            self.stdout.write(json.dumps(est.to_dict(), indent=2))
+            return
+        self.stdout.write(f"{arch.name}: {arch.total_params:,} parameters · {hw.name} × {hw.device_count} · "
+                          f"{wl.runtime}, context {wl.context}, batch {wl.batch}, KV {wl.kv_dtype}, {wl.mode}\n")
+        header = f"{'scheme':<16} {'bpw':>6} {'weights':>11} {'KV':>11} {'compute':>11} {'overhead':>11} " \
+                 f"{'total':>11} {'capacity':>11}  status"
+        self.stdout.write(header)
+        self.stdout.write("-" * len(header))
+        for r in est.rows:
+            status = status_of(r)[1] + ("" if r["supported"] else f" (not loadable by {wl.runtime})")
+            self.stdout.write(
+                f"{r['scheme']:<16} {r['bits_per_weight']:>6.2f} {human_bytes(r['weights_bytes']):>11} "
+                f"{human_bytes(r['kv_cache_bytes']):>11} {human_bytes(r['compute_bytes']):>11} "
+                f"{human_bytes(r['overhead_bytes'] + r['training_bytes']):>11} {human_bytes(r['total_bytes']):>11} "
+                f"{human_bytes(r['capacity_bytes']):>11}  {status}")
+
+    def _architecture(self, opts) -> Architecture:
+        if opts["preset"]:
+            return preset_architecture(opts["preset"])
+        if opts["params"]:
+            return Architecture.from_param_count(opts["params"])
+        path: Path = opts["config"]
+        try:
+            if path.stat().st_size > MAX_CONFIG_BYTES:
+                raise EstimatorError("config", f"{path} is over the 1 MB limit")
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise EstimatorError("config", f"cannot read {path}: {exc}") from None
+        return Architecture.from_config(parse_config_text(text), name=path.parent.name or path.name)

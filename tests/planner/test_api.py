@@ -1,0 +1,100 @@
+"""GET/POST /api/planner/estimate, /presets, /hardware: JSON shape, 400 naming the field, 401, 404."""
+
+import json
+
+import pytest
+
+from planner.estimator import SCHEME_NAMES
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def alice(client, teams):
+    client.force_login(teams["alice"])
+    return client
+
+
+def test_get_estimate_shape_and_pinned_numbers(alice):
+    r = alice.get("/api/planner/estimate?preset=llama-3.1-8b&hardware=rtx-4090&context=8192")
+    assert r.status_code == 200
+    data = r.json()
+    assert set(data) == {"schemes", "model", "hardware", "workload"}
+    assert [s["scheme"] for s in data["schemes"]] == SCHEME_NAMES
+    q4 = next(s for s in data["schemes"] if s["scheme"] == "Q4_K_M")
+    assert q4["weights_bytes"] == 4_912_898_304 and q4["kv_cache_bytes"] == 2**30 and q4["fits"] is True
+    assert "measured" in q4 and "formulas" in q4
+    assert data["model"]["total_params"] == 8_030_261_248
+    assert data["hardware"]["key"] == "rtx-4090" and data["workload"]["context"] == 8192
+
+
+def test_post_json_body_matches_get(alice):
+    body = {"model": {"preset": "llama-3.1-8b"}, "hardware": {"profile": "rtx-4090"},
+            "workload": {"context": 8192, "runtime": "llama.cpp"}}
+    posted = alice.post("/api/planner/estimate", json.dumps(body), content_type="application/json").json()
+    got = alice.get("/api/planner/estimate?preset=llama-3.1-8b&hardware=rtx-4090&context=8192").json()
+    assert posted == got
+
+
+def test_post_config_params_and_custom_hardware(alice):
+    cfg = {"hidden_size": 576, "num_hidden_layers": 30, "num_attention_heads": 9, "num_key_value_heads": 3,
+           "intermediate_size": 1536, "vocab_size": 49152, "max_position_embeddings": 8192,
+           "tie_word_embeddings": True}
+    r = alice.post("/api/planner/estimate", json.dumps({"model": {"config": cfg}, "hardware": {
+        "memory_gb": 8, "bandwidth_gbs": 100, "tflops": 10, "kind": "apple"}}), content_type="application/json")
+    assert r.status_code == 200
+    data = r.json()
+    assert data["model"]["total_params"] == 134_515_008 and data["hardware"]["kind"] == "apple"
+    r = alice.post("/api/planner/estimate", json.dumps({"model": {"params": "7.3B"},
+                                                        "workload": {"runtime": "vllm", "kv_dtype": "fp8"}}),
+                   content_type="application/json")
+    assert r.status_code == 200 and r.json()["workload"]["runtime"] == "vllm"
+
+
+@pytest.mark.parametrize("body, field", [
+    ({"model": {"config": {"hidden_size": -1}}}, "config"),
+    ({"model": {"config": "{nope"}}, "config"),
+    ({"model": {"preset": "x", "params": "7B"}}, "model"),
+    ({"model": {"params": "lots"}}, "params"),
+    ({"workload": {"context": -5}}, "context"),
+    ({"workload": {"kv_dtype": "fp8"}}, "kv_dtype"),  # llama.cpp has no fp8 KV
+    ({"workload": {"warp": 9}}, "workload"),
+    ({"hardware": {"profile": "nope"}}, "hardware"),
+    ({"hardware": {"memory_gb": -1, "bandwidth_gbs": 1, "tflops": 1}}, "custom_memory_gb"),
+])
+def test_post_bad_input_is_400_naming_the_field(alice, body, field):
+    r = alice.post("/api/planner/estimate", json.dumps(body), content_type="application/json")
+    assert r.status_code == 400, r.content
+    assert field in r.json()["errors"], r.json()
+
+
+def test_get_bad_input_is_400(alice):
+    r = alice.get("/api/planner/estimate?context=abc")
+    assert r.status_code == 400 and "context" in r.json()["errors"]
+    r = alice.post("/api/planner/estimate", b"not json", content_type="application/json")
+    assert r.status_code == 400 and "not valid JSON" in r.json()["error"]
+
+
+def test_catalog_model_by_id_is_team_scoped(client, teams, demo_variant):
+    model_id = demo_variant.model_id
+    client.force_login(teams["alice"])
+    r = client.post("/api/planner/estimate", json.dumps({"model": {"catalog_model": model_id}}),
+                    content_type="application/json")
+    assert r.status_code == 200 and r.json()["model"]["catalog_model"] == model_id
+    assert r.json()["model"]["n_layers"] == 30
+    client.force_login(teams["bob"])
+    assert client.get(f"/api/planner/estimate?model={model_id}").status_code == 404
+
+
+def test_presets_and_hardware_lists(alice):
+    presets = alice.get("/api/planner/presets").json()["presets"]
+    assert {"key": "llama-3.1-8b", "name": "Llama 3.1 8B"}.items() <= presets[3].items()
+    hardware = alice.get("/api/planner/hardware").json()["hardware"]
+    assert {h["kind"] for h in hardware} == {"gpu", "apple", "phone", "cpu"}
+    assert next(h for h in hardware if h["key"] == "rtx-4090")["memory_bytes"] == 24 * 2**30
+
+
+def test_anonymous_gets_401_json(client):
+    for url in ("/api/planner/estimate", "/api/planner/presets", "/api/planner/hardware"):
+        r = client.get(url)
+        assert r.status_code == 401 and r.json() == {"error": "authentication required"}

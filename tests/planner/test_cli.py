@@ -1,0 +1,56 @@
+"""manage.py estimate: --json numbers, the readable table, errors naming the field."""
+
+import json
+
+import pytest
+from django.core.management import CommandError, call_command
+
+
+def run(*args) -> str:
+    from io import StringIO
+
+    out = StringIO()
+    call_command("estimate", *args, stdout=out)
+    return out.getvalue()
+
+
+def test_json_for_a_preset_pins_the_estimator_numbers():
+    data = json.loads(run("--preset", "llama-3.1-8b", "--hardware", "rtx-4090", "--context", "8192", "--json"))
+    rows = {r["scheme"]: r for r in data["schemes"]}
+    q4 = rows["Q4_K_M"]
+    assert q4["weights_bytes"] == 4_912_898_304  # as tests/planner/test_estimate_shape.py
+    assert q4["kv_cache_bytes"] == 2**30 and q4["fits"] is True
+    assert q4["total_bytes"] == q4["weights_bytes"] + q4["kv_cache_bytes"] + q4["compute_bytes"] + q4["overhead_bytes"]
+    assert {"scheme", "bits_per_weight", "weights_bytes", "kv_cache_bytes", "compute_bytes", "overhead_bytes",
+            "total_bytes", "fits"} <= set(q4)
+    assert rows["FP32"]["fits"] is False
+    assert data["workload"]["context"] == 8192
+
+
+def test_runtime_batch_and_kv_dtype_reach_the_workload():
+    data = json.loads(run("--preset", "llama-3.1-8b", "--runtime", "vllm", "--batch", "4", "--kv-dtype", "fp8",
+                          "--json", "--scheme", "FP16"))
+    assert [r["scheme"] for r in data["schemes"]] == ["FP16"]
+    assert (data["workload"]["runtime"], data["workload"]["batch"], data["workload"]["kv_dtype"]) == ("vllm", 4, "fp8")
+    assert data["schemes"][0]["kv_cache_bytes"] == 4 * 4096 * 32 * 2 * 1024  # batch × ctx × layers × K+V × kv_dim × 1 B
+
+
+def test_readable_table():
+    text = run("--params", "7.3B", "--hardware", "m2-max-32gb")
+    assert "~7.3B llama-like" in text and "Q4_K_M" in text and text.splitlines()[1].startswith("scheme")
+
+
+def test_config_file_and_its_errors(tmp_path):
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"hidden_size": 576, "num_hidden_layers": 30, "num_attention_heads": 9,
+                                "num_key_value_heads": 3, "intermediate_size": 1536, "vocab_size": 49152,
+                                "tie_word_embeddings": True}))
+    assert json.loads(run("--config", str(path), "--json"))["model"]["total_params"] == 134_515_008
+    path.write_text('{"hidden_size": -1}')
+    with pytest.raises(CommandError, match="hidden_size: must be >= 1"):
+        run("--config", str(path))
+    path.write_text("{nope")
+    with pytest.raises(CommandError, match="config: is not valid JSON"):
+        run("--config", str(path))
+    with pytest.raises(CommandError, match="context: must be between"):
+        run("--preset", "llama-3.1-8b", "--context", "0")

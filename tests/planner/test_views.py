@@ -1,0 +1,171 @@
+"""The planner page: inputs from the query string, hostile configs as form errors, htmx partial."""
+
+import json
+import re
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from planner.estimator import HARDWARE_PROFILES, Workload, estimate
+from planner.presentation import human_bytes
+from planner.presets import preset_architecture
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def alice(client, teams):
+    client.force_login(teams["alice"])
+    return client
+
+
+def row_html(html: str, scheme: str) -> str:
+    match = re.search(rf'<tr class="plan-row[^"]*" data-scheme="{re.escape(scheme)}".*?</tr>', html, re.S)
+    assert match, f"no row for {scheme}"
+    return match.group(0)
+
+
+def test_default_page_renders_every_scheme_and_both_charts(alice):
+    html = alice.get("/planner/").content.decode()
+    assert html.count('class="plan-row') == 30
+    assert '<svg class="chart bars"' in html and '<svg class="chart context"' in html
+    assert html.count('<polyline class="series"') == 4  # F16, Q8_0, Q4_K_M, Q2_K for llama.cpp
+    assert "GeForce RTX 4090 24 GB" in html
+
+
+def test_query_string_drives_the_numbers_and_formulas(alice):
+    r = alice.get("/planner/?preset=llama-3.1-8b&hardware=rtx-4090&context=8192")
+    row = row_html(r.content.decode(), "Q4_K_M")
+    assert 'class="plan-row fits"' in row
+    assert human_bytes(4_912_898_304) in row  # weights pinned in tests/planner/test_estimate_shape.py
+    assert "4,912,898,304" in row  # the formula with the user's numbers, inside <details>
+    assert "<details" in row and "1,073,741,824" in row  # KV cache: 2^30 at 8k context
+
+
+def test_status_classes_fit_offload_and_nofit(alice):
+    html = alice.get("/planner/?preset=llama-3.1-70b&hardware=rtx-4090&context=4096").content.decode()
+    assert 'class="plan-row nofit' in row_html(html, "F16")  # 140 GB F16 exceeds GPU + 64 GiB host RAM
+    assert 'class="plan-row offload' in row_html(html, "Q4_K_M")
+    html = alice.get("/planner/?preset=smollm2-135m&hardware=rtx-4090").content.decode()
+    assert 'class="plan-row fits' in row_html(html, "Q4_K_M")
+
+
+def test_shareable_url_round_trip_renders_the_same_numbers(alice):
+    query = ("preset=qwen2.5-7b&hardware=a100-80gb&devices=2&runtime=vllm&context=32768&batch=4&kv_dtype=fp8"
+             "&mode=inference&group_size=64&exl2_bpw=5.0")
+    partial = alice.get(f"/planner/?{query}", HTTP_HX_REQUEST="true")
+    assert partial.status_code == 200 and "<html" not in partial.content.decode()
+    full = alice.get(f"/planner/?{query}").content.decode()
+    est = estimate(preset_architecture("qwen2.5-7b"), HARDWARE_PROFILES["a100-80gb"].with_devices(2),
+                   Workload(runtime="vllm", context=32768, batch=4, kv_dtype="fp8", group_size=64, exl2_bpw=5.0))
+    for html in (partial.content.decode(), full):
+        for scheme in ("FP16", "AWQ-4bit-g64", "EXL2-5.0bpw"):
+            assert f'data-total-bytes="{est.row(scheme)["total_bytes"]}"' in row_html(html, scheme)
+    assert 'value="32768"' in full and 'value="a100-80gb" selected' in full  # the form shows the inputs back
+    assert "/planner/?preset=qwen2.5-7b&amp;hardware=a100-80gb" in full  # share link
+
+
+def test_params_quick_mode(alice):
+    html = alice.get("/planner/?source=params&params=7.3B&hardware=rtx-4090").content.decode()
+    assert "~7.3B llama-like" in html and html.count('class="plan-row') == 30
+
+
+def test_training_mode_adds_the_training_column(alice):
+    html = alice.get("/planner/?preset=llama-3.1-8b&hardware=a100-80gb&runtime=transformers&mode=qlora"
+                     "&lora_rank=64&lora_targets=q&lora_targets=v").content.decode()
+    assert "<th class=\"num\">training</th>" in html
+    assert "peft" not in row_html(html, "NF4") or True
+    assert "QLoRA means" in row_html(html, "FP16")  # unsupported rows say why
+
+
+CONFIG_OK = {"model_type": "llama", "hidden_size": 576, "num_hidden_layers": 30, "num_attention_heads": 9,
+             "num_key_value_heads": 3, "intermediate_size": 1536, "vocab_size": 49152,
+             "max_position_embeddings": 8192, "tie_word_embeddings": True}
+
+
+@pytest.mark.parametrize("config, field, words", [
+    ("{not json", "config", "not valid JSON"),
+    ("[1, 2]", "config", "JSON object"),
+    (json.dumps({k: v for k, v in CONFIG_OK.items() if k != "num_hidden_layers"}), "config", "num_hidden_layers"),
+    (json.dumps({**CONFIG_OK, "hidden_size": -4096}), "config", "hidden_size"),
+    (json.dumps({**CONFIG_OK, "hidden_size": 10**9, "num_hidden_layers": 10**6}), "config", ""),
+    (json.dumps({**CONFIG_OK, "vocab_size": "many"}), "config", "vocab_size"),
+    ("", "config", "paste a config.json"),
+])
+def test_hostile_pasted_config_is_a_form_error_naming_the_field(alice, config, field, words):
+    r = alice.get("/planner/", {"source": "config", "config": config})
+    assert r.status_code == 200
+    html = r.content.decode()
+    match = re.search(r'<li data-field="([^"]+)">([^<]+)</li>', html)
+    assert match, html[:2000]
+    assert match.group(1) == field and words in match.group(2)
+    assert 'class="plan-row' not in html
+
+
+def test_pasted_config_estimates_like_the_preset(alice):
+    html = alice.get("/planner/", {"source": "config", "config": json.dumps(CONFIG_OK),
+                                   "hardware": "cpu-2core-24gb"}).content.decode()
+    smol = estimate(preset_architecture("smollm2-135m"), HARDWARE_PROFILES["cpu-2core-24gb"], Workload())
+    assert f'data-total-bytes="{smol.row("Q4_K_M")["total_bytes"]}"' in row_html(html, "Q4_K_M")
+
+
+def test_uploaded_config_and_the_1mb_limit(alice):
+    ok = SimpleUploadedFile("config.json", json.dumps(CONFIG_OK).encode(), "application/json")
+    r = alice.post("/planner/", {"source": "config", "config_file": ok})
+    assert r.status_code == 200 and r.content.decode().count('class="plan-row') == 30
+    big = SimpleUploadedFile("config.json", b"{" + b" " * (1024 * 1024) + b"}", "application/json")
+    html = alice.post("/planner/", {"source": "config", "config_file": big}).content.decode()
+    assert re.search(r'data-field="config_file">config_file: [^<]*1 MB', html)
+    binary = SimpleUploadedFile("config.json", b"\xff\xfe\x00garbage", "application/json")
+    html = alice.post("/planner/", {"source": "config", "config_file": binary}).content.decode()
+    assert 'data-field="config_file">config_file: ' in html
+
+
+def test_pasted_config_over_1mb(alice):
+    r = alice.post("/planner/", {"source": "config", "config": "{" + " " * (1024 * 1024 + 10) + "}"})
+    assert r.status_code == 200 and 'data-field="config"' in r.content.decode()
+
+
+@pytest.mark.parametrize("query, field", [
+    ("context=0", "context"), ("context=abc", "context"), ("batch=-1", "batch"), ("devices=999", "devices"),
+    ("runtime=tgi", "runtime"), ("kv_dtype=fp8", "kv_dtype"), ("hardware=nope", "hardware"),
+    ("exl2_bpw=9", "exl2_bpw"), ("preset=nope", "preset"), ("source=params&params=lots", "params"),
+    ("hardware=custom&custom_memory_gb=-3", "custom_memory_gb"), ("lora_targets=zz", "lora_targets"),
+])
+def test_bad_workload_and_hardware_inputs_name_the_field(alice, query, field):
+    r = alice.get(f"/planner/?{query}")
+    assert r.status_code == 200
+    assert f'<li data-field="{field}">{field}: ' in r.content.decode()
+
+
+def test_custom_hardware_inline(alice):
+    html = alice.get("/planner/?preset=llama-3.1-8b&hardware=custom&custom_memory_gb=12&custom_bandwidth_gbs=500"
+                     "&custom_tflops=50&custom_kind=gpu").content.decode()
+    assert "capacity <span id=\"plan-capacity\">11.40 GiB</span>" in html  # 12 GiB × 0.95
+
+
+def test_catalog_model_prefill_and_team_scoping(client, teams, demo_variant):
+    model = demo_variant.model
+    client.force_login(teams["alice"])
+    html = client.get(f"/planner/?model={model.pk}").content.decode()
+    assert f'<option value="{model.pk}" selected>' in html
+    assert 'id="plan-model">SmolLM2' in html and html.count('class="plan-row') == 30
+    assert 'value="catalog" selected' in html
+    client.force_login(teams["bob"])
+    assert client.get(f"/planner/?model={model.pk}").status_code == 404
+    assert client.get(f"/planner/?model={model.pk}", HTTP_HX_REQUEST="true").status_code == 404
+    assert model.name not in client.get("/planner/models?q=Smol").content.decode()
+    client.force_login(teams["carol"])
+    assert model.name in client.get("/planner/models?q=smol").content.decode()
+    assert client.get(f"/planner/?model={model.pk}").status_code == 200
+
+
+def test_catalog_page_links_to_the_planner(client, teams, demo_variant):
+    client.force_login(teams["alice"])
+    html = client.get(f"/catalog/models/{demo_variant.model_id}/").content.decode()
+    assert f'href="/planner/?model={demo_variant.model_id}"' in html
+
+
+def test_anonymous_is_sent_to_login(client):
+    r = client.get("/planner/")
+    assert r.status_code == 302 and "/login/" in r["Location"]

@@ -160,3 +160,24 @@ class Dataset(models.Model):
     @property
     def absolute_path(self) -> Path | None:
         return self.directory / self.path if self.path else None
+
+
+class Evaluation(models.Model):
+    """One measurement of a variant by an evaluation job (kind perplexity, kl, speed or memory):
+    the numbers in `metrics` and how they were measured in `method` (dataset and its sha256,
+    tokenizer, token ids digest, context, chunks, engine, threads, device ...), side by side."""
+
+    variant = models.ForeignKey(Variant, on_delete=models.CASCADE, related_name="evaluations")
+    job = models.ForeignKey("jobs.Job", null=True, blank=True, on_delete=models.SET_NULL,
+                            related_name="evaluations")
+    kind = models.CharField(max_length=40)
+    metrics = models.JSONField(default=dict)
+    method = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["variant", "kind", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind} of variant {self.variant_id}"

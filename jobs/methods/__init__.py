@@ -13,6 +13,7 @@ _MODULES = {
     "bnb-nf4": "jobs.methods.bnb",
     "gptq": "jobs.methods.gptq",
     "hf-from-gguf": "jobs.methods.hf_from_gguf",
+    "evaluate": "jobs.methods.evaluate",
 }
 
 

@@ -1,0 +1,72 @@
+"""Recording evaluation results: one Evaluation row per measurement, and the variant's headline
+numbers (Variant.metrics, which the catalog pages read) updated in the same transaction.
+
+The planner's estimate for the same configuration (computed at submit time into
+job.estimate["planner"] by the evaluate method) is stored beside the measured peak memory and
+decode speed, so `Evaluation.objects.filter(kind="memory")` is the planner's measured-error record:
+metrics["peak_rss_bytes"] vs metrics["planner_total_bytes"], method["planner"] = the scheme,
+runtime, hardware profile and context it estimated.
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from catalog.models import Evaluation, Variant
+
+# Evaluation kind → {metric in the Evaluation: key in Variant.metrics}.
+HEADLINE = {
+    "perplexity": {"perplexity": "perplexity"},
+    "kl": {"kl_mean": "kl_divergence", "top1_agreement": "top1_agreement",
+           "delta_perplexity": "delta_perplexity"},
+    "speed": {"decode_tokens_per_s": "tokens_per_second",
+              "prefill_tokens_per_s": "prefill_tokens_per_second"},
+    "memory": {"peak_rss_bytes": "peak_memory_bytes", "planner_total_bytes": "planner_memory_bytes"},
+}
+
+
+def _with_planner(job, kind: str, metrics: dict, method: dict) -> tuple[dict, dict]:
+    planner = ((getattr(job, "estimate", None) or {}).get("planner")) if job else None
+    if not planner:
+        return metrics, method
+    if kind == "memory" and metrics.get("peak_rss_bytes"):
+        measured = metrics["peak_rss_bytes"]
+        metrics = {**metrics, "planner_total_bytes": planner["total_bytes"],
+                   "planner_error_pct": round(100 * (planner["total_bytes"] - measured) / measured, 2)}
+        method = {**method, "planner": planner}
+    elif kind == "speed" and planner.get("decode_tokens_per_s"):
+        metrics = {**metrics, "planner_decode_tokens_per_s": planner["decode_tokens_per_s"]}
+        method = {**method, "planner": planner}
+    return metrics, method
+
+
+def evaluation_record(*, job, variant: Variant, kind: str, metrics: dict, method: dict) -> Evaluation:
+    """Stores one measurement of `variant` and refreshes its headline numbers in Variant.metrics
+    (the latest evaluation of each kind wins). Called by the job runner inside the transaction
+    that marks the job succeeded."""
+    metrics, method = _with_planner(job, kind, dict(metrics), dict(method))
+    with transaction.atomic():
+        evaluation = Evaluation.objects.create(variant=variant, job=job, kind=kind,
+                                               metrics=metrics, method=method)
+        locked = Variant.objects.select_for_update().get(pk=variant.pk)
+        current = dict(locked.metrics or {})
+        for source, target in HEADLINE.get(kind, {}).items():
+            if metrics.get(source) is not None:
+                current[target] = metrics[source]
+        if kind == "perplexity":
+            current["perplexity_method"] = {k: method.get(k) for k in (
+                "context", "chunks", "tokens_sha256", "mode")} | {
+                "dataset": (method.get("dataset") or {}).get("sha256")}
+        current.setdefault("evaluations", {})[kind] = evaluation.pk
+        locked.metrics = current
+        locked.save(update_fields=["metrics"])
+        variant.metrics = current
+    return evaluation
+
+
+def latest_evaluations(variants) -> dict[int, dict[str, Evaluation]]:
+    """{variant id: {kind: its newest Evaluation}} for the given variants, in one query."""
+    out: dict[int, dict[str, Evaluation]] = {}
+    for e in Evaluation.objects.filter(variant__in=list(variants)).order_by("created_at", "pk"):
+        out.setdefault(e.variant_id, {})[e.kind] = e
+    return out

@@ -1,0 +1,294 @@
+"""The `evaluate` job method: what quantization cost a variant — perplexity on a text, KL divergence
+and top-1 agreement against a reference variant, prefill/decode speed and peak memory — each
+returned as an Evaluation with the method (dataset, tokens, context, engine, threads) beside it.
+
+The engine follows the input's format (evaluate_engines.py); the scoring is the same for every
+engine (evaluate_common.py, llama.cpp's perplexity scheme). One job evaluates the target and,
+for KL, the reference over the same token ids in one child process:
+
+1. tokenize with the target's own tokenizer, cut the chunks;
+2. target: speed, then the perplexity pass; peak RSS is read here, before a reference is loaded,
+   so the memory number is the target's alone at this context (beside the planner's estimate);
+3. reference (default: the lineage root; none when the input is the root): its tokenizer must
+   give the same ids; its logits over the same chunks give per-token KL(ref ‖ target).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from jobs.methods import evaluate_common as common
+from jobs.methods import hf_common
+from jobs.methods.base import Evaluation, JobError, Method, RunContext
+
+MODES = {"quick": {"context": 256, "chunks": 4}, "full": {"context": 512, "chunks": 0}}
+_PARAMS = {"mode", "context", "chunks", "reference", "speed", "prompt_tokens", "gen_tokens",
+           "threads", "dataset_path", "hub_dataset"}
+FORMATS = ("gguf", "hf", "bnb-nf4", "bnb-int8", "gptq")
+PLANNER_HARDWARE = "cpu-2core-24gb"
+# Target log-probs kept in memory between the perplexity and KL passes up to this size; above
+# it the KL pass evaluates the target again instead.
+CACHE_LIMIT_BYTES = 512 * 1024**2
+
+
+def planner_scheme(variant) -> str | None:
+    """The planner's scheme name (planner/estimator/schemes.py) for a catalog variant."""
+    qt = (variant.quant_type or "").strip()
+    if variant.format == "gguf":
+        return {"F32": "FP32"}.get(qt.upper(), qt.upper())
+    if variant.format == "hf":
+        return {"F32": "FP32", "F16": "FP16", "BF16": "BF16"}.get(qt.upper())
+    if variant.format == "bnb-nf4":
+        return {"nf4-dq": "NF4-DQ", "nf4": "NF4"}.get(qt.lower(), "INT4")
+    if variant.format == "bnb-int8":
+        return "INT8"
+    if variant.format == "gptq":
+        return "GPTQ-" + qt.replace("-act", "")
+    return None
+
+
+def planner_memory(variant, context: int) -> dict | None:
+    """The planner's estimate for the configuration this job measures: the variant's scheme, its
+    runtime, batch 1, `context` tokens, on the CPU profile. None when the planner can't say."""
+    try:
+        from planner.estimator import HARDWARE_PROFILES, Architecture, Workload, estimate
+
+        scheme = planner_scheme(variant)
+        runtime = "llama.cpp" if variant.format == "gguf" else "transformers"
+        row = estimate(Architecture.from_config(hf_common.model_config(variant)),
+                       HARDWARE_PROFILES[PLANNER_HARDWARE], Workload(runtime=runtime, context=context),
+                       [scheme]).rows[0]
+    except Exception:  # EstimatorError, an unknown scheme, a config without the shape
+        return None
+    return {"scheme": scheme, "runtime": runtime, "hardware": PLANNER_HARDWARE, "context": context,
+            "total_bytes": int(row["total_bytes"]), "weights_bytes": int(row["weights_bytes"]),
+            "decode_tokens_per_s": row.get("decode_tokens_per_s"), "supported": row.get("supported")}
+
+
+def lineage_root(variant):
+    seen = set()
+    while variant.parent_id and variant.pk not in seen:
+        seen.add(variant.pk)
+        variant = variant.parent
+    return variant
+
+
+class EvaluateMethod(Method):
+    name = "evaluate"
+    kind = "evaluate"
+    devices = ("cpu", "cuda")
+    input_formats = FORMATS
+    soft_time_limit = 4 * 3600
+    hard_time_limit = 6 * 3600
+    child_env = {"GPTQMODEL_CPU_WORKERS": "2"}
+
+    # ---- web process ----
+    def validate(self, params: dict, variant) -> dict:
+        params = dict(params or {})
+        hf_common.reject_unknown(params, _PARAMS)
+        mode = hf_common.clean_choice(params, "mode", tuple(MODES), "quick")
+        context = hf_common.clean_number(params, "context", MODES[mode]["context"], kind=int,
+                                         low=16, high=32768)
+        if context % 2:
+            raise JobError.field("context", f"must be even (half of it is scored); got {context}")
+        cleaned = {
+            "mode": mode, "context": context,
+            "chunks": hf_common.clean_number(params, "chunks", MODES[mode]["chunks"], kind=int,
+                                             low=0, high=100_000),
+            "speed": hf_common.clean_bool(params, "speed", True),
+            "prompt_tokens": hf_common.clean_number(params, "prompt_tokens", 128, kind=int, low=1, high=8192),
+            "gen_tokens": hf_common.clean_number(params, "gen_tokens", 32, kind=int, low=1, high=2048),
+            "threads": hf_common.clean_number(params, "threads", 2, kind=int, low=1, high=256),
+        }
+        cleaned.update(self._clean_text(params))
+        cleaned.update(self._clean_reference(params.get("reference"), variant))
+        return cleaned
+
+    @staticmethod
+    def _clean_text(params: dict) -> dict:
+        path, hub = params.get("dataset_path"), params.get("hub_dataset")
+        if hub:
+            return {"hub_dataset": str(hub).strip(), **_hub_text_file(str(hub).strip())}
+        if not isinstance(path, str) or not path.strip():
+            raise JobError.field("dataset", "choose a text dataset (a catalog .txt dataset or a "
+                                 "server path), or a Hub dataset id in hub_dataset")
+        # Existence is checked in run(): the file lives on the worker, not necessarily here.
+        return {"dataset_path": path.strip()}
+
+    @staticmethod
+    def _clean_reference(value, variant) -> dict:
+        """KL reference: the lineage root by default, a chosen variant id, or "none"."""
+        from catalog.models import Variant
+
+        if value in ("none", "off", False):
+            return {"reference": None}
+        if value in (None, "", "root"):
+            ref = lineage_root(variant)
+        else:
+            try:
+                ref = Variant.objects.select_related("model").filter(pk=int(value)).first()
+            except (TypeError, ValueError):
+                raise JobError.field("reference", f"must be a variant id, 'root' or 'none'; got {value!r}")
+            if ref is None or ref.model.team_id != variant.model.team_id:
+                raise JobError.field("reference", f"no variant {value} in this team")
+        if ref.pk == variant.pk:
+            return {"reference": None}
+        if ref.format not in FORMATS:
+            raise JobError.field("reference", f"can't evaluate a {ref.get_format_display()} reference")
+        vocab = (ref.model.config or {}).get("vocab_size"), (variant.model.config or {}).get("vocab_size")
+        if ref.model_id != variant.model_id and (None in vocab or vocab[0] != vocab[1]):
+            raise JobError.field("reference", f"{ref} has a different tokenizer/vocabulary "
+                                 f"({vocab[0]} vs {vocab[1]} tokens); KL needs the same tokens")
+        return {"reference": ref.pk, "reference_format": ref.format,
+                "reference_label": ref.label, "reference_dir": str(ref.directory),
+                "reference_files": [str(f.absolute_path) for f in ref.files.all()]}
+
+    def estimate(self, params: dict, variant) -> dict:
+        """peak_memory_bytes: the planner's total for the target at this context, plus the
+        reference's when KL is measured (both are loaded in the KL pass), plus the cached
+        log-probs; output_bytes 0 (an evaluation writes no variant). The planner's numbers are
+        kept under "planner" and recorded beside the measured peak."""
+        from catalog.models import Variant
+
+        context = params["context"]
+        planner = planner_memory(variant, context)
+        fallback = variant.total_bytes + hf_common.RUNTIME_OVERHEAD_BYTES
+        peak = planner["total_bytes"] if planner else fallback
+        if params.get("reference"):
+            ref = Variant.objects.select_related("model").get(pk=params["reference"])
+            ref_plan = planner_memory(ref, context)
+            peak += ref_plan["weights_bytes"] if ref_plan else ref.total_bytes
+            peak += CACHE_LIMIT_BYTES
+        return {"peak_memory_bytes": int(peak), "output_bytes": 0, "planner": planner}
+
+    # ---- child process ----
+    def run(self, ctx: RunContext) -> list[Evaluation]:
+        from jobs.methods.evaluate_engines import open_engine
+
+        p = ctx.params
+        text_path = _text_file(p, Path(ctx.workdir))
+        ctx.progress(0.0, "load")
+        started = time.monotonic()
+        target = open_engine(ctx.input_format, Path(ctx.input_dir), [f.path for f in ctx.input_files],
+                             context=p["context"], threads=p["threads"])
+        ctx.progress(0.02, "tokenize")
+        needed = p["chunks"] * p["context"] + 1 if p["chunks"] else 0
+        ids, _ = common.tokenize_enough(target.tokenize, text_path, max(needed, p["prompt_tokens"] + 1))
+        chunks = common.make_chunks(ids, context=p["context"], chunks=p["chunks"], bos_id=target.bos_id)
+        ctx.log(f"{len(chunks.tokens)} chunks x {chunks.context} tokens, "
+                f"{chunks.scored_tokens} scored, tokens sha256 {chunks.sha256[:12]}")
+        shared = {
+            "dataset": {"id": p.get("dataset"), "path": str(text_path), "name": text_path.name,
+                        "sha256": common.file_digest(text_path), "hub": p.get("hub_dataset")},
+            "tokenizer": target.tokenizer_info, "tokens_sha256": chunks.sha256,
+        }
+        results = []
+        has_ref = bool(p.get("reference"))
+        if p["speed"]:
+            ctx.progress(0.04, "speed")
+            prompt = ids[:p["prompt_tokens"]]
+            speed = target.speed(prompt, p["gen_tokens"])
+            speed["tokens_per_second"] = speed["decode_tokens_per_s"]
+            results.append(Evaluation("speed", speed, {
+                **target.info, "prompt_tokens": len(prompt), "gen_tokens": p["gen_tokens"],
+                "decoding": "greedy, batch 1, one token per step with the KV cache",
+                "dataset": shared["dataset"]}))
+        cache_ok = has_ref and chunks.scored_tokens * target.vocab * 8 <= CACHE_LIMIT_BYTES
+        nll, cached = [], []
+        span = 0.45 if has_ref else 0.9
+        for i, window in enumerate(chunks.tokens):
+            log_probs = common.scored_log_probs(target.logits(window), chunks)
+            nll.append(common.chunk_nll(log_probs, window, chunks))
+            if cache_ok:
+                cached.append(log_probs)
+            ctx.progress(0.08 + span * (i + 1) / len(chunks.tokens), "perplexity")
+        import numpy as np
+
+        ppl = common.perplexity_summary(np.concatenate(nll))
+        ppl["seconds"] = round(time.monotonic() - started, 2)
+        method = {"scheme": common.SCHEME, "context": chunks.context, "chunks": len(chunks.tokens),
+                  "scored_per_chunk": chunks.scored_per_chunk, "mode": p["mode"], **shared,
+                  "engine": target.info}
+        results.insert(0, Evaluation("perplexity", ppl, method))
+        memory = {"peak_rss_bytes": common.peak_rss_bytes()}
+        if (device_peak := target.peak_device_bytes()) is not None:
+            memory["cuda_max_allocated_bytes"] = device_peak
+        results.append(Evaluation("memory", memory, {
+            "measured": "ru_maxrss of the job's child process after loading the target, the speed "
+                        "run and the perplexity pass (before any reference is loaded)"
+                        + ("; torch.cuda.max_memory_allocated on the GPU" if device_peak else ""),
+            "context": chunks.context, "prompt_tokens": p["prompt_tokens"],
+            "gen_tokens": p["gen_tokens"], **target.info}))
+        if has_ref:
+            results.append(self._kl(ctx, target, chunks, cached, ppl, shared, method))
+        ctx.progress(1.0, "done")
+        return results
+
+    def _kl(self, ctx, target, chunks, cached, ppl, shared, method) -> Evaluation:
+        import numpy as np
+
+        from jobs.methods.evaluate_engines import open_engine
+
+        p = ctx.params
+        ctx.progress(0.55, "load reference")
+        ref = open_engine(p["reference_format"], Path(p["reference_dir"]), p["reference_files"],
+                          context=p["context"], threads=p["threads"])
+        if ref.vocab != target.vocab:
+            raise JobError.field("reference", f"vocabularies differ: {ref.vocab} vs {target.vocab}")
+        text = common.read_text(Path(shared["dataset"]["path"]), 20_000)
+        if ref.tokenize(text) != target.tokenize(text) or ref.bos_id != target.bos_id:
+            raise JobError.field("reference", "the reference's tokenizer gives other token ids "
+                                 "for this text; KL needs the same tokens")
+        kls, sames, ref_nll = [], [], []
+        for i, window in enumerate(chunks.tokens):
+            ref_lp = common.scored_log_probs(ref.logits(window), chunks)
+            tgt_lp = cached[i] if cached else common.scored_log_probs(target.logits(window), chunks)
+            kl, same = common.kl_and_top1(ref_lp, tgt_lp)
+            kls.append(kl)
+            sames.append(same)
+            ref_nll.append(common.chunk_nll(ref_lp, window, chunks))
+            ctx.progress(0.6 + 0.38 * (i + 1) / len(chunks.tokens), "kl divergence")
+        metrics = common.kl_summary(np.concatenate(kls), np.concatenate(sames))
+        ref_ppl = common.perplexity_summary(np.concatenate(ref_nll))["perplexity"]
+        metrics.update({"reference_perplexity": ref_ppl,
+                        "delta_perplexity": round(ppl["perplexity"] - ref_ppl, 4),
+                        "delta_perplexity_pct": round(100 * (ppl["perplexity"] / ref_ppl - 1), 3)})
+        return Evaluation("kl", metrics, {
+            **{k: method[k] for k in ("scheme", "context", "chunks", "scored_per_chunk", "mode")},
+            **shared, "divergence": "KL(reference ‖ target) per scored token, natural log",
+            "reference_variant": p["reference"], "reference_label": p.get("reference_label"),
+            "reference_engine": ref.info, "engine": target.info})
+
+
+def _hub_text_file(repo_id: str) -> dict:
+    """A Hub dataset is read only when the Hub answers: the first .txt file in it (one with
+    "test" in its name preferred). Offline, this fails at once naming the field."""
+    from catalog.imports.hub import hub_info
+    from catalog.services import CatalogError
+
+    try:
+        info = hub_info(repo_id=repo_id, repo_type="dataset")
+    except CatalogError as exc:
+        raise JobError.field("hub_dataset", f"{exc}; upload the text as a catalog dataset instead")
+    names = sorted(s.rfilename for s in (info.siblings or []) if s.rfilename.endswith(".txt"))
+    if not names:
+        raise JobError.field("hub_dataset", f"{repo_id} has no .txt file; upload the text as a "
+                             "catalog dataset instead")
+    name = next((n for n in names if "test" in n), names[0])
+    return {"hub_file": name, "hub_revision": getattr(info, "sha", None) or "main"}
+
+
+def _text_file(p: dict, workdir: Path) -> Path:
+    if p.get("hub_dataset"):
+        from huggingface_hub import hf_hub_download
+
+        return Path(hf_hub_download(p["hub_dataset"], p["hub_file"], repo_type="dataset",
+                                    revision=p["hub_revision"], cache_dir=str(workdir / "hub")))
+    path = Path(p["dataset_path"])
+    if not path.is_file():
+        raise JobError.field("dataset", f"text file not found on this worker: {path}")
+    return path
+
+
+METHODS = {"evaluate": EvaluateMethod()}

@@ -1,0 +1,176 @@
+"""The two ways an evaluation runs a variant, behind one small interface (child process only):
+
+- `tokenize(text) -> ids` and `bos_id` (None when the tokenizer adds no BOS),
+- `logits(ids) -> float32 array [len(ids), vocab]` for one chunk from an empty cache,
+- `speed(prompt_ids, gen_tokens) -> {prefill/decode tokens/s}` with greedy decoding,
+- `info` (engine, versions, threads, device) stored with every number.
+
+GGUF runs through llama-cpp-python; HF safetensors, bitsandbytes and GPTQ folders through
+transformers (GPTQ loaded by GPTQModel, as jobs/methods/gptq.py saves it).
+"""
+
+from __future__ import annotations
+
+import time
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+HF_FORMATS = ("hf", "bnb-nf4", "bnb-int8", "gptq")
+
+
+def _version(name: str) -> str:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "?"
+
+
+class LlamaCppEngine:
+    """llama.cpp's own tokenizer and logits (Llama(logits_all=True) keeps every position's)."""
+
+    def __init__(self, gguf: Path, *, context: int, threads: int):
+        from llama_cpp import Llama
+
+        self.path, self.threads, self.context = gguf, threads, context
+        batch = min(context, 512)
+        self.llm = Llama(model_path=str(gguf), n_ctx=context, n_batch=batch, n_ubatch=batch,
+                         logits_all=True, n_threads=threads, n_threads_batch=threads,
+                         n_gpu_layers=-1, verbose=False)
+        self.vocab = self.llm.n_vocab()
+        adds_bos = self.llm.tokenize(b"a", add_bos=True, special=False)
+        plain = self.llm.tokenize(b"a", add_bos=False, special=False)
+        self.bos_id = adds_bos[0] if len(adds_bos) > len(plain) else None
+        self.info = {"engine": "llama.cpp", "llama-cpp-python": _version("llama-cpp-python"),
+                     "threads": threads, "device": "cpu", "file": gguf.name}
+        self.tokenizer_info = {"tokenizer": "llama.cpp (GGUF vocab)", "vocab": self.vocab,
+                               "adds_bos": self.bos_id is not None}
+
+    def tokenize(self, text: str) -> list[int]:
+        return self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)
+
+    def logits(self, ids: list[int]) -> np.ndarray:
+        self.llm.reset()
+        self.llm.eval(ids)
+        return np.array(self.llm.scores[:len(ids)], dtype=np.float32)
+
+    def speed(self, prompt: list[int], gen_tokens: int) -> dict:
+        """Prefill = one eval of the prompt; decode = gen_tokens single-token evals, greedy.
+        A separate context without logits_all, so prefill computes only the last row's logits."""
+        from llama_cpp import Llama
+
+        llm = Llama(model_path=str(self.path), n_ctx=len(prompt) + gen_tokens + 8,
+                    n_batch=min(len(prompt), 512), n_threads=self.threads,
+                    n_threads_batch=self.threads, n_gpu_layers=-1, verbose=False)
+        llm.eval(prompt[:8])  # warm-up (allocations, first-touch of the weights)
+        llm.reset()
+        start = time.perf_counter()
+        llm.eval(prompt)
+        prefill = time.perf_counter() - start
+        start = time.perf_counter()
+        for _ in range(gen_tokens):
+            llm.eval([self._last_argmax(llm)])
+        decode = time.perf_counter() - start
+        del llm
+        return {"prefill_tokens_per_s": round(len(prompt) / prefill, 2),
+                "decode_tokens_per_s": round(gen_tokens / decode, 2),
+                "prefill_seconds": round(prefill, 4), "decode_seconds": round(decode, 4)}
+
+    @staticmethod
+    def _last_argmax(llm) -> int:
+        """Greedy next token from the last evaluated position (without logits_all, llama-cpp-python
+        keeps no scores: read llama_get_logits_ith(ctx, -1) directly)."""
+        import llama_cpp
+
+        row = llama_cpp.llama_get_logits_ith(llm.ctx, -1)
+        return int(np.argmax(np.ctypeslib.as_array(row, shape=(llm.n_vocab(),))))
+
+    def peak_device_bytes(self) -> int | None:
+        return None
+
+
+class TransformersEngine:
+    """transformers forward passes (float32 on CPU for float checkpoints: CPU fp16 matmuls are
+    slow and upcasting is exact; bitsandbytes/GPTQ keep the compute dtype they were saved with)."""
+
+    def __init__(self, folder: Path, fmt: str, *, threads: int):
+        import torch
+        from transformers import AutoTokenizer
+
+        torch.set_num_threads(threads)
+        self.torch = torch
+        self.device = "cuda" if torch.cuda.is_available() else "cpu"
+        if self.device == "cuda":
+            torch.cuda.reset_peak_memory_stats()
+        self.tokenizer = AutoTokenizer.from_pretrained(str(folder))
+        if fmt == "gptq":
+            from gptqmodel import GPTQModel
+
+            self.model = GPTQModel.load(str(folder), device=self.device).model
+            loader = {"gptqmodel": _version("gptqmodel")}
+        else:
+            from transformers import AutoModelForCausalLM
+
+            dtype = {"dtype": torch.float32} if fmt == "hf" and self.device == "cpu" else {}
+            self.model = AutoModelForCausalLM.from_pretrained(
+                str(folder), device_map=self.device, trust_remote_code=False, **dtype)
+            loader = {"bitsandbytes": _version("bitsandbytes")} if fmt.startswith("bnb") else {}
+        self.model.eval()
+        self.vocab = int(self.model.config.vocab_size)
+        with_special = self.tokenizer("a")["input_ids"]
+        plain = self.tokenizer("a", add_special_tokens=False)["input_ids"]
+        bos = self.tokenizer.bos_token_id
+        self.bos_id = bos if len(with_special) > len(plain) and with_special[0] == bos else None
+        self.info = {"engine": "transformers", "transformers": _version("transformers"),
+                     "torch": torch.__version__.split("+")[0], **loader, "threads": threads,
+                     "device": self.device, "dtype": str(next(self.model.parameters()).dtype)}
+        self.tokenizer_info = {"tokenizer": f"transformers {type(self.tokenizer).__name__}",
+                               "vocab": self.vocab, "adds_bos": self.bos_id is not None}
+
+    def tokenize(self, text: str) -> list[int]:
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    def logits(self, ids: list[int]) -> np.ndarray:
+        with self.torch.inference_mode():
+            out = self.model(input_ids=self.torch.tensor([ids], device=self.device), use_cache=False)
+        return out.logits[0].float().cpu().numpy()
+
+    def speed(self, prompt: list[int], gen_tokens: int) -> dict:
+        torch = self.torch
+        sync = torch.cuda.synchronize if self.device == "cuda" else (lambda: None)
+        with torch.inference_mode():
+            self.model(input_ids=torch.tensor([prompt[:8]], device=self.device))  # warm-up
+            sync()
+            start = time.perf_counter()
+            out = self.model(input_ids=torch.tensor([prompt], device=self.device), use_cache=True)
+            sync()
+            prefill = time.perf_counter() - start
+            past, token = out.past_key_values, int(out.logits[0, -1].argmax())
+            start = time.perf_counter()
+            for _ in range(gen_tokens):
+                out = self.model(input_ids=torch.tensor([[token]], device=self.device),
+                                 past_key_values=past, use_cache=True)
+                past, token = out.past_key_values, int(out.logits[0, -1].argmax())
+            sync()
+            decode = time.perf_counter() - start
+        return {"prefill_tokens_per_s": round(len(prompt) / prefill, 2),
+                "decode_tokens_per_s": round(gen_tokens / decode, 2),
+                "prefill_seconds": round(prefill, 4), "decode_seconds": round(decode, 4)}
+
+    def peak_device_bytes(self) -> int | None:
+        if self.device != "cuda":
+            return None
+        return int(self.torch.cuda.max_memory_allocated())
+
+
+def open_engine(fmt: str, folder: Path, files: list[str], *, context: int, threads: int):
+    """The engine for a variant's format; `files` are its absolute file paths."""
+    if fmt == "gguf":
+        ggufs = [Path(f) for f in files if f.endswith(".gguf")]
+        if len(ggufs) != 1:
+            raise RuntimeError(f"expected one .gguf file, found {len(ggufs)}")
+        return LlamaCppEngine(ggufs[0], context=context, threads=threads)
+    if fmt in HF_FORMATS:
+        return TransformersEngine(folder, fmt, threads=threads)
+    raise RuntimeError(f"no evaluation engine for format {fmt!r}")

@@ -1,25 +1,38 @@
-"""Import and dataset pages. The imports run synchronously here (progress=None) until the job
-layer runs them on workers; they take the same JSON-able arguments either way."""
+"""Import and dataset pages. Model imports run as jobs on a worker (jobs/methods/imports.py):
+the view only stages uploaded files on the artifact filesystem and submits the job."""
 
 import shutil
+import uuid
 from pathlib import Path
 
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from catalog.archives import is_archive
 from catalog.datasets import dataset_delete, dataset_from_hub, dataset_upload
 from catalog.downloads import ranged_file_response
 from catalog.forms import DatasetForm, ModelImportForm
-from catalog.imports import (convert_gguf_to_hf, import_archive, import_gguf_file,
-                             import_hf_folder, import_hub, import_server_path)
+from catalog.imports import hub_info
 from catalog.imports.common import staging
-from catalog.models import Variant
+from catalog.archives import is_archive
+from catalog.imports.gguf import inspect_gguf
+from catalog.imports.hf import inspect_hf_folder
 from catalog.safety import refuse_unsafe_name
 from catalog.selectors import datasets_visible_to
 from catalog.services import CatalogError
 from catalog.uploads import capped_upload
+from jobs.methods.base import JobError
+from jobs.methods.imports import uploads_root
+from jobs.services import job_submit
+
+
+def inspect_upload(folder: Path) -> None:
+    """Refuses a bad upload before it is queued (the job checks everything again)."""
+    files = list(folder.iterdir())
+    if len(files) == 1 and files[0].suffix.lower() == ".gguf":
+        inspect_gguf(files[0])
+    elif not (len(files) == 1 and is_archive(files[0].name)):
+        inspect_hf_folder(folder)
 
 
 def _stage_uploads(files, folder: Path) -> list[Path]:
@@ -43,38 +56,50 @@ def _stage_uploads(files, folder: Path) -> list[Path]:
     return out
 
 
-def _import_uploads(files, *, team_id: int, user_id: int, name: str) -> Variant:
-    with staging("upload") as folder:
-        staged = _stage_uploads(files, folder)
-        common = dict(team_id=team_id, user_id=user_id, name=name)
-        if len(staged) == 1 and staged[0].suffix.lower() == ".gguf":
-            return import_gguf_file(path=str(staged[0]), consume=True, **common)
-        if len(staged) == 1 and is_archive(staged[0].name):
-            return import_archive(archive=str(staged[0]), **common)
-        return import_hf_folder(folder=str(folder), consume=True, **common)
+def _stage_for_job(files) -> Path:
+    """Moves the uploads into ARTIFACT_ROOT/uploads/<random>/, where the import job (on any node
+    sharing the artifact filesystem) picks them up; the job removes the folder when it ends."""
+    folder = uploads_root() / uuid.uuid4().hex
+    folder.mkdir(parents=True)
+    try:
+        _stage_uploads(files, folder)
+        inspect_upload(folder)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return folder
+
+
+def _submit_import(data, user):
+    team = get_object_or_404(user.teams.all(), pk=data["team"])
+    common = {"name": data["name"], "convert_to_hf": data["convert_to_hf"]}
+    if data["source"] == "upload":
+        folder = _stage_for_job(data["files"])
+        try:
+            return job_submit(team=team, user=user, method="import-upload",
+                              params={"staged": str(folder), **common}, input_variant=None)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+    if data["source"] == "hub":
+        hub_info(repo_id=data["repo_id"], revision=data["revision"] or "main")  # fail fast offline
+        return job_submit(team=team, user=user, method="import-hub", input_variant=None,
+                          params={"repo_id": data["repo_id"], "revision": data["revision"], **common})
+    return job_submit(team=team, user=user, method="import-path", input_variant=None,
+                      params={"path": data["server_path"], **common})
 
 
 @capped_upload
 def model_import(request):
     form = ModelImportForm(request.POST or None, request.FILES or None, user=request.user)
     if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        common = dict(team_id=data["team"], user_id=request.user.pk, name=data["name"])
         try:
-            if data["source"] == "upload":
-                variant = _import_uploads(data["files"], **common)
-            elif data["source"] == "hub":
-                variant = import_hub(repo_id=data["repo_id"], revision=data["revision"] or "main",
-                                     **common)
-            else:
-                variant = import_server_path(path=data["server_path"], **common)
-            if data["convert_to_hf"] and variant.format == Variant.Format.GGUF:
-                convert_gguf_to_hf(variant_id=variant.pk, user_id=request.user.pk)
-        except CatalogError as exc:
+            job = _submit_import(form.cleaned_data, request.user)
+        except (CatalogError, JobError) as exc:
             form.add_error(None, str(exc))
         else:
-            messages.success(request, f"Imported {variant.model.name} ({variant.label}).")
-            return redirect("catalog:model", variant.model_id)
+            messages.success(request, "Import queued: follow it below.")
+            return redirect("jobs:detail", job.pk)
     status = 400 if request.method == "POST" else 200
     return render(request, "catalog/import.html", {"form": form}, status=status)
 

@@ -97,3 +97,11 @@ class Job(models.Model):
     @property
     def is_final(self) -> bool:
         return self.status in self.FINAL
+
+    @property
+    def subject(self) -> str:
+        """What the job works on, for pages: the input model, or what an import brings in."""
+        if self.input_variant_id and self.input_variant:
+            return f"{self.input_variant.model.name} ({self.input_variant.label})"
+        p = self.params
+        return str(p.get("name") or p.get("repo_id") or p.get("path") or "upload")

@@ -136,12 +136,55 @@ def execute(*, job_id: int, worker: str) -> None:
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
     try:
-        _run(job, method, workdir)
+        if method.in_worker:
+            _run_in_worker(job, method)
+        else:
+            _run(job, method, workdir)
     except Exception as exc:  # the runner itself broke: record it, never leave a job running
         logger.exception("job %s runner error", job_id)
         lifecycle.finish(job_id=job_id, status=S.FAILED, error=f"internal error: {exc}")
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+        if method.in_worker:
+            method.cleanup(job.params)
+
+
+class JobCancelled(Exception):
+    pass
+
+
+def _run_in_worker(job: Job, method: Method) -> None:
+    """Runs an import in this process; progress() writes the row and raises JobCancelled when
+    the user cancelled (the catalog's import functions then leave nothing behind)."""
+    from catalog.services import CatalogError
+
+    started, last = time.monotonic(), [0.0]
+
+    def progress(fraction: float, stage: str) -> None:
+        if time.monotonic() - last[0] < settings.JOB_HEARTBEAT_SECONDS and fraction < 1:
+            return
+        last[0] = time.monotonic()
+        elapsed = time.monotonic() - started
+        eta = elapsed * (1 - fraction) / fraction if fraction > 0.01 else None
+        running = lifecycle.report(job_id=job.pk, progress=100 * fraction, stage=stage,
+                                   eta_seconds=eta)
+        cancel = Job.objects.filter(pk=job.pk).values_list("cancel_requested", flat=True).first()
+        if cancel or not running:
+            raise JobCancelled()
+
+    try:
+        variant = method.run_in_worker(job=job, progress=progress)
+    except JobCancelled:
+        lifecycle.finish(job_id=job.pk, status=S.CANCELLED, error="cancelled by user")
+        return
+    except CatalogError as exc:
+        lifecycle.finish(job_id=job.pk, status=S.FAILED, error=str(exc))
+        return
+    if lifecycle.finish(job_id=job.pk, status=S.SUCCEEDED, result={"outputs": [variant.pk]}):
+        job.outputs.add(variant)
+        method.follow_up(job=job, variant=variant)
+    else:
+        variants_discard(variants=[variant])
 
 
 def _run(job: Job, method: Method, workdir: Path) -> None:

@@ -60,9 +60,9 @@ def job_submit(*, team: Team, user, method: str, params: dict, input_variant,
     skipped and the queue is recorded as "inline".
     """
     impl = get_method(method)
-    if input_variant is None:
+    if input_variant is None and impl.kind != "import":
         raise JobError.field("input", "choose an input variant")
-    if input_variant.model.team_id != team.pk:
+    if input_variant is not None and input_variant.model.team_id != team.pk:
         raise JobError.field("input", "that variant is not in this team")
     if impl.input_formats and input_variant.format not in impl.input_formats:
         raise JobError.field(
@@ -76,7 +76,7 @@ def job_submit(*, team: Team, user, method: str, params: dict, input_variant,
     queue = (routing.choose_queue(method=method, peak_memory_bytes=estimate.get("peak_memory_bytes", 0))
              if enqueue else "inline")
     key = _fingerprint(team_id=team.pk, user_id=getattr(user, "pk", None), method=method,
-                       variant_id=input_variant.pk, params=cleaned)
+                       variant_id=getattr(input_variant, "pk", None), params=cleaned)
     with transaction.atomic():
         duplicate = Job.objects.select_for_update().filter(
             team=team, idempotency_key=key, created_at__gte=timezone.now() - DUPLICATE_WINDOW,

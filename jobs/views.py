@@ -7,7 +7,7 @@ from jobs import routing
 from jobs.forms import JobForm
 from jobs.methods import get_method
 from jobs.methods.base import JobError
-from jobs.models import Job, Worker
+from jobs.models import Worker
 from jobs.selectors import jobs_visible_to
 from jobs.services import job_cancel, job_submit
 

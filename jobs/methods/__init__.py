@@ -14,6 +14,9 @@ _MODULES = {
     "gptq": "jobs.methods.gptq",
     "hf-from-gguf": "jobs.methods.hf_from_gguf",
     "evaluate": "jobs.methods.evaluate",
+    "import-upload": "jobs.methods.imports",
+    "import-hub": "jobs.methods.imports",
+    "import-path": "jobs.methods.imports",
 }
 
 

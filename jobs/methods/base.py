@@ -92,6 +92,9 @@ class Method:
     hard_time_limit: int = 4 * 3600
     # Extra environment for the child process (e.g. GPTQMODEL_CPU_WORKERS).
     child_env: dict[str, str] = {}
+    # Catalog imports run in the worker process itself (they need the database) through
+    # run_in_worker(job=, progress=) -> Variant, and are cancelled through progress().
+    in_worker: bool = False
 
     def validate(self, params: dict, variant) -> dict:
         """Cleaned parameters, or JobError naming the field. Runs in the web process."""

@@ -7,7 +7,7 @@ import pytest
 
 from tests.support.fixtures import browser_login
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 
 def _sha256(path) -> str:
@@ -18,7 +18,7 @@ def _sha256(path) -> str:
     return digest.hexdigest()
 
 
-def test_upload_gguf_then_list_then_download(page, web_server, teams, tmp_path):
+def test_upload_gguf_then_list_then_download(page, web_server, teams, tmp_path, celery_worker):
     from catalog.services import demo_model_path
 
     demo = demo_model_path()
@@ -28,7 +28,10 @@ def test_upload_gguf_then_list_then_download(page, web_server, teams, tmp_path):
     page.set_input_files("#id_files", str(demo))
     page.fill("#id_name", "smol-upload")
     page.get_by_role("button", name="Import").click()
-    page.wait_for_url(f"{web_server}/catalog/models/*/", timeout=60_000)
+    page.wait_for_url(f"{web_server}/jobs/*/")  # the import runs as a job on the worker
+    page.wait_for_selector("[data-status=succeeded]", timeout=60_000)
+    page.locator("ul.outputs a").click()
+    page.wait_for_url(f"{web_server}/catalog/models/*/")
     assert page.locator("h1").inner_text() == "smol-upload"
     row = page.locator("table.variants tbody tr").first
     assert row.locator(".quant-type").inner_text() == "Q4_1"

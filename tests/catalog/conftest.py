@@ -31,3 +31,29 @@ def leftover_files(root: Path) -> list[str]:
 def fast_password_hasher(settings):
     """The `teams` fixture hashes three passwords; PBKDF2 makes that ~2 s per test on 2 cores."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def import_worker(db):
+    """A registered worker that runs every method, so imports can be submitted (routing)."""
+    from django.utils import timezone
+
+    from jobs.methods import method_names
+    from jobs.models import Worker
+
+    return Worker.objects.create(hostname="catalog-tests@local", queues=["cpu"],
+                                 memory_bytes=24 * 2**30, methods=method_names(device="cpu"),
+                                 last_seen=timezone.now())
+
+
+def run_queued_jobs() -> list:
+    """Runs the queued jobs here, as a worker would (the runner itself, no Celery), and returns
+    them refreshed."""
+    from jobs import runner
+    from jobs.models import Job
+
+    jobs = list(Job.objects.filter(status=Job.Status.QUEUED).order_by("pk"))
+    for job in jobs:
+        runner.execute(job_id=job.pk, worker="catalog-tests@local")
+        job.refresh_from_db()
+    return jobs

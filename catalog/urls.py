@@ -8,6 +8,7 @@ urlpatterns = [
     path("import/", views_import.model_import, name="import"),
     path("models/<int:pk>/", views.model_detail, name="model"),
     path("models/<int:pk>/lineage/", views.model_lineage, name="lineage"),
+    path("models/<int:pk>/compare/", views.model_compare, name="compare"),
     path("models/<int:pk>/delete/", views.model_delete_view, name="model-delete"),
     path("variants/<int:pk>/delete/", views.variant_delete_view, name="variant-delete"),
     path("variants/<int:pk>/convert/", views.variant_convert_view, name="variant-convert"),

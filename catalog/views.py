@@ -82,3 +82,33 @@ def variant_convert_view(request, pk: int):
     else:
         messages.success(request, f"Made HF variant #{made.pk} ({made.label}).")
     return redirect("catalog:model", variant.model_id)
+
+
+def model_compare(request, pk: int):
+    """Every variant of a model side by side (sortable, with a size-vs-perplexity chart); POST
+    evaluates the ticked variants, one job each with the same parameters."""
+    from catalog.comparison import comparison_rows, scatter, sort_headers
+    from catalog.evaluations import evaluations_submit
+    from catalog.selectors import datasets_visible_to
+
+    model = get_object_or_404(models_visible_to(request.user).select_related("team"), pk=pk)
+    if request.method == "POST":
+        chosen = model.variants.filter(pk__in=request.POST.getlist("variants"))
+        params = {k: request.POST[k] for k in ("dataset", "mode", "context", "chunks")
+                  if request.POST.get(k)}
+        if not chosen:
+            messages.error(request, "variants: tick at least one variant to evaluate")
+        else:
+            jobs, errors = evaluations_submit(user=request.user, variants=chosen, params=params)
+            if jobs:
+                messages.success(request, "Evaluating: " + ", ".join(f"job {j.pk}" for j in jobs))
+            for variant_id, error in errors.items():
+                messages.error(request, f"variant #{variant_id}: {error}")
+        return redirect("catalog:compare", pk)
+    sort = request.GET.get("sort", "size")
+    rows = comparison_rows(model, sort)
+    context = {"model": model, "rows": rows, "sort": sort, "chart": scatter(rows),
+               "headers": sort_headers(sort),
+               "datasets": datasets_visible_to(request.user).filter(team=model.team, kind="txt")}
+    template = "catalog/partials/compare_table.html" if request.htmx else "catalog/compare.html"
+    return render(request, template, context)

@@ -7,6 +7,7 @@ METHOD_CHOICES = [
     ("bnb-nf4", "bitsandbytes NF4 / FP4"),
     ("bnb-int8", "bitsandbytes LLM.int8"),
     ("gptq", "GPTQ (GPTQModel)"),
+    ("evaluate", "Evaluate: perplexity, KL vs base, speed, memory"),
 ]
 
 
@@ -29,6 +30,10 @@ class JobForm(forms.Form):
                                    label="4-bit type")
     double_quant = forms.BooleanField(required=False, initial=True, label="Double quantization")
     llm_int8_threshold = forms.FloatField(required=False, initial=6.0, label="int8 outlier threshold")
+    mode = forms.ChoiceField(choices=[("quick", "quick: 4 chunks × 256"), ("full", "full: all × 512")],
+                             required=False, label="Evaluation mode")
+    context = forms.IntegerField(required=False, min_value=16, label="Evaluation context")
+    chunks = forms.IntegerField(required=False, min_value=0, label="Evaluation chunks (0 = all)")
 
     def __init__(self, *args, variants, **kwargs):
         super().__init__(*args, **kwargs)
@@ -39,6 +44,7 @@ class JobForm(forms.Form):
         "gptq": ["bits", "group_size", "desc_act", "dataset", "samples", "seq_len"],
         "bnb-nf4": ["quant_type", "double_quant"],
         "bnb-int8": ["llm_int8_threshold"],
+        "evaluate": ["dataset", "mode", "context", "chunks"],
     }
 
     def params(self) -> dict:

@@ -70,7 +70,8 @@ def requeue(*, job_id: int, heartbeat_before, reason: str) -> bool:
     ).update(status=S.QUEUED, worker="", stage="requeued", error=reason) == 1
 
 
-def fail_lost(*, job_id: int, heartbeat_before, reason: str) -> bool:
+def fail_lost(*, job_id: int, heartbeat_before, reason: str, status: str = S.FAILED) -> bool:
+    """running -> failed (or cancelled, when the user had asked) for a job whose worker is gone."""
     return Job.objects.filter(
         pk=job_id, status=S.RUNNING, heartbeat__lt=heartbeat_before
-    ).update(status=S.FAILED, finished_at=timezone.now(), stage="lost", error=reason) == 1
+    ).update(status=status, finished_at=timezone.now(), stage="lost", error=reason) == 1

@@ -132,7 +132,7 @@ def execute(*, job_id: int, worker: str) -> None:
         return
     job = Job.objects.select_related("input_variant__model").get(pk=job_id)
     method = get_method(job.method)
-    workdir = Path(settings.ARTIFACT_ROOT) / "tmp" / f"job-{job.pk}-attempt-{job.attempts}"
+    workdir = work_folder(job.pk, job.attempts)
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
     try:
@@ -145,6 +145,10 @@ def execute(*, job_id: int, worker: str) -> None:
         lifecycle.finish(job_id=job_id, status=S.FAILED, error=f"internal error: {exc}")
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+def work_folder(job_id: int, attempt: int) -> Path:
+    return Path(settings.ARTIFACT_ROOT) / "tmp" / f"job-{job_id}-attempt-{attempt}"
+
+
         if method.in_worker:
             method.cleanup(job.params)
 

@@ -3,6 +3,7 @@
 import hashlib
 import json
 import logging
+import shutil
 from datetime import timedelta
 
 from django.conf import settings
@@ -109,8 +110,11 @@ def jobs_reap(*, now=None) -> list[int]:
     touched = []
     for job in Job.objects.filter(status=Job.Status.RUNNING, heartbeat__lt=stale_before):
         reason = f"worker {job.worker or '?'} stopped sending heartbeats (lost)"
-        if job.cancel_requested:
-            done = lifecycle.fail_lost(job_id=job.pk, heartbeat_before=stale_before, reason=reason)
+        lost_attempt = job.attempts
+        if job.cancel_requested:  # the user asked to stop it: it ends cancelled, never retried
+            done = lifecycle.fail_lost(job_id=job.pk, heartbeat_before=stale_before,
+                                       reason=f"cancelled by user; {reason}",
+                                       status=Job.Status.CANCELLED)
         elif job.attempts < settings.JOB_MAX_ATTEMPTS:
             done = lifecycle.requeue(job_id=job.pk, heartbeat_before=stale_before, reason=reason)
             if done:
@@ -124,3 +128,8 @@ def jobs_reap(*, now=None) -> list[int]:
             logger.warning("reaped job %s: %s", job.pk, reason)
             touched.append(job.pk)
     return touched
+            # The lost attempt's runner never got to its cleanup: remove its work folder (its
+            # process died with the worker, PR_SET_PDEATHSIG).
+            from jobs.runner import work_folder
+
+            shutil.rmtree(work_folder(job.pk, lost_attempt), ignore_errors=True)

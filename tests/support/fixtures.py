@@ -66,13 +66,15 @@ def redis_running(redis_server):
     return redis_server
 
 
-def start_worker_and_wait(django_db_blocker, session_dir, hostname: str, queues: str = "cpu,gpu"):
-    """A real Celery worker process sharing the test database, once its first heartbeat is in."""
+def start_worker_and_wait(django_db_blocker, session_dir, hostname: str, queues: str = "cpu,gpu",
+                          **env: str):
+    """A real Celery worker process sharing the test database, once its first heartbeat is in
+    (`env`: extra environment variables, e.g. shrunken time limits)."""
     from django.utils import timezone
 
     log = session_dir / f"worker-{hostname.split('@')[0]}.log"
     started = timezone.now()
-    process = processes.start_worker(hostname=hostname, queues=queues, log=log)
+    process = processes.start_worker(hostname=hostname, queues=queues, log=log, **env)
     with django_db_blocker.unblock():
         from jobs.models import Worker
 

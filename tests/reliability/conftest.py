@@ -1,0 +1,87 @@
+"""Reliability scenarios: each proves one failure is handled by the production code paths, on one
+machine with Redis on loopback, and records one figure (README, "Reliability").
+
+`record()` prints the figure and appends it to SESSION_DIR/reliability.txt, so it survives pytest's
+output capture; `python -m tests.reliability.table FILE` turns that file into the README table.
+"""
+
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from tests.support import processes
+from tests.support.fixtures import start_worker_and_wait
+from tests.support.testenv import SESSION_DIR
+
+REPORT = SESSION_DIR / "reliability.txt"
+
+
+def record(number: int, name: str, figure: str) -> None:
+    line = f"RELIABILITY {number} {name}: {figure}"
+    print(line)
+    with open(REPORT, "a") as f:
+        f.write(line + "\n")
+
+
+def pytest_terminal_summary(terminalreporter):
+    if REPORT.exists():
+        terminalreporter.section("reliability figures")
+        terminalreporter.write(REPORT.read_text())
+        terminalreporter.write_line(f"(written to {REPORT})")
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hasher(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def job_children(job_id: int | None = None) -> list[int]:
+    """Pids of this test session's `python -m jobs.child` processes (of one job, when given):
+    their spec path lies in this session's ARTIFACT_ROOT and names the job."""
+    result = subprocess.run(["pgrep", "-f", "jobs.child"], capture_output=True, text=True)
+    want = f"{settings.ARTIFACT_ROOT}/tmp/job-{'' if job_id is None else f'{job_id}-'}"
+    mine = []
+    for pid in (int(p) for p in result.stdout.split()):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        if want in cmdline:
+            mine.append(pid)
+    return mine
+
+
+def temp_entries() -> list[str]:
+    """What is left under ARTIFACT_ROOT/tmp and ARTIFACT_ROOT/uploads (work folders, staging)."""
+    root = Path(settings.ARTIFACT_ROOT)
+    return sorted(str(p.relative_to(root)) for d in ("tmp", "uploads") if (root / d).exists()
+                  for p in (root / d).iterdir())
+
+
+class WorkerProcess:
+    """A real Celery worker (concurrency 1) that a test may kill -9 and start again."""
+
+    def __init__(self, django_db_blocker, hostname: str, **env: str):
+        self.blocker, self.hostname, self.env = django_db_blocker, hostname, env
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> "WorkerProcess":
+        self.process = start_worker_and_wait(self.blocker, SESSION_DIR, self.hostname, **self.env)
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL to the worker's whole process group (main process and pool child)."""
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            processes.stop(self.process)
+
+    @property
+    def log(self) -> Path:
+        return SESSION_DIR / f"worker-{self.hostname.split('@')[0]}.log"

@@ -1,14 +1,42 @@
 """A worker bootstep that declares the node (device, memory, methods, queues) and keeps its
 heartbeat fresh in the Worker table. Django models are imported lazily: this module is loaded by
 the Celery app before Django is set up.
+
+Besides the queues given with -Q, every worker consumes its own node queue (`node.<hostname>`),
+so routing can send a job to one capable worker when not every worker on a shared queue could
+run it (jobs.routing).
 """
 
 import logging
 import os
 
 from celery import bootsteps
+from celery.signals import celeryd_after_setup
 
 logger = logging.getLogger(__name__)
+NODE_QUEUE_PREFIX = "node."
+
+
+def node_queue(hostname: str) -> str:
+    return f"{NODE_QUEUE_PREFIX}{hostname}"
+
+
+@celeryd_after_setup.connect
+def _consume_node_queue(sender: str, instance, **kwargs) -> None:
+    """Celery's documented place to add a queue every worker consumes (sender is its hostname)."""
+    instance.app.amqp.queues.select_add(node_queue(sender))
+
+
+def declared_methods(available: list[str]) -> list[str]:
+    """The methods this node offers: all it can run, or the subset named in WORKER_METHODS
+    (comma-separated), e.g. a small node that only imports and evaluates."""
+    wanted = [m.strip() for m in os.environ.get("WORKER_METHODS", "").split(",") if m.strip()]
+    if not wanted:
+        return available
+    unknown = sorted(set(wanted) - set(available))
+    if unknown:
+        logger.warning("WORKER_METHODS names methods this node can't run: %s", ", ".join(unknown))
+    return [m for m in available if m in wanted]
 
 
 def detect_device() -> tuple[str, str, int]:
@@ -63,7 +91,7 @@ class WorkerHeartbeat(bootsteps.StartStopStep):
         try:
             if first:
                 self.started_at = timezone.now()
-                self.methods = method_names(device=self.device)
+                self.methods = declared_methods(method_names(device=self.device))
             # The whole declaration every time: the row may have been deleted meanwhile.
             Worker.objects.update_or_create(hostname=self.hostname, defaults={
                 "last_seen": timezone.now(), "queues": self.queues, "device": self.device,

@@ -69,7 +69,7 @@ class Job(models.Model):
     input_variant = models.ForeignKey(
         "catalog.Variant", null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs"
     )
-    queue = models.CharField(max_length=20, default="cpu")
+    queue = models.CharField(max_length=255, default="cpu", help_text="cpu, gpu or node.<worker>")
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
     attempts = models.PositiveIntegerField(default=0)
     cancel_requested = models.BooleanField(default=False)

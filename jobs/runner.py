@@ -118,6 +118,25 @@ def _spec(job: Job, workdir: Path) -> dict:
     }
 
 
+def verify_inputs(job: Job) -> str | None:
+    """The input variant's files as this node sees them, against the catalog's size and sha256:
+    on a shared filesystem a file still being written, a stale cache or a corrupted copy would
+    otherwise be quantized silently. Returns the error naming the first file that differs."""
+    from catalog.services import file_sha256
+
+    variant = job.input_variant
+    for f in variant.files.all() if variant is not None else []:
+        path = f.absolute_path
+        size = path.stat().st_size if path.is_file() else None
+        digest = file_sha256(path) if size == f.bytes else None
+        if digest != f.sha256:
+            found = (f"sha256 {digest}" if digest else "missing" if size is None
+                     else f"{size} bytes")
+            return (f"input file {f.path} changed or is incomplete on this node: sha256 "
+                    f"{f.sha256} and {f.bytes} bytes in the catalog, {found} here")
+    return None
+
+
 def _check_disk(job: Job, workdir: Path) -> str | None:
     needed = int(job.estimate.get("output_bytes", 0) * 1.5) + 256 * 1024**2
     free = shutil.disk_usage(workdir).free
@@ -192,7 +211,7 @@ def _run_in_worker(job: Job, method: Method) -> None:
 
 
 def _run(job: Job, method: Method, workdir: Path) -> None:
-    if error := _check_disk(job, workdir):
+    if error := verify_inputs(job) or _check_disk(job, workdir):
         lifecycle.finish(job_id=job.pk, status=S.FAILED, error=error)
         return
     spec_path = workdir / "spec.json"

@@ -118,6 +118,9 @@ def jobs_reap(*, now=None) -> list[int]:
         elif job.attempts < settings.JOB_MAX_ATTEMPTS:
             done = lifecycle.requeue(job_id=job.pk, heartbeat_before=stale_before, reason=reason)
             if done:
+                # Routed again: its old queue may be the node queue of the worker that died.
+                Job.objects.filter(pk=job.pk, status=Job.Status.QUEUED).update(
+                    queue=routing.requeue_queue(job=job))
                 job.refresh_from_db()
                 _enqueue(job)
         else:

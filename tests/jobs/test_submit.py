@@ -88,3 +88,62 @@ def test_gpu_queue_is_chosen_only_for_a_gpu_worker(teams, demo_variant, cpu_work
 def test_cancel_of_a_queued_job_is_immediate(teams, demo_variant, cpu_worker):
     job = job_cancel(job=_submit(teams, demo_variant))
     assert job.status == Job.Status.CANCELLED
+
+
+# --- routing across several workers (jobs.routing) ----------------------------------------------
+def _worker(hostname, *, gb, methods=("gguf",), queues=("cpu",), device="cpu"):
+    from jobs.heartbeat import node_queue
+
+    return Worker.objects.create(hostname=hostname, queues=[*queues, node_queue(hostname)],
+                                 device=device, memory_bytes=int(gb * 2**30), methods=list(methods),
+                                 last_seen=timezone.now())
+
+
+def test_a_shared_queue_is_chosen_when_every_worker_on_it_can_run_the_job(teams, demo_variant):
+    _worker("a@n1", gb=24)
+    _worker("b@n2", gb=16)
+    assert _submit(teams, demo_variant).queue == "cpu"
+
+
+def test_a_job_too_big_for_one_worker_goes_to_the_node_queue_of_one_with_room(teams, demo_variant):
+    _worker("big@n1", gb=24)
+    _worker("small@n2", gb=0.6)  # the demo's gguf job needs about 0.74 GiB
+    assert _submit(teams, demo_variant).queue == "node.big@n1"
+
+
+def test_a_method_only_one_worker_declares_goes_to_that_worker(teams, demo_variant):
+    _worker("quant@n1", gb=24, methods=["gguf"])
+    _worker("imports@n2", gb=24, methods=["import-path"])
+    assert _submit(teams, demo_variant).queue == "node.quant@n1"
+
+
+def test_among_capable_workers_the_least_busy_gets_it(teams, demo_variant):
+    _worker("busy@n1", gb=24)
+    _worker("idle@n2", gb=24)
+    _worker("small@n3", gb=0.6)
+    Job.objects.create(team=teams["red"], kind="quantize", method="gguf", status=Job.Status.RUNNING,
+                       worker="busy@n1", input_variant=demo_variant)
+    assert _submit(teams, demo_variant).queue == "node.idle@n2"
+
+
+def test_a_silent_worker_is_not_chosen_while_a_live_one_can_run_it(teams, demo_variant):
+    _worker("gone@n1", gb=24)
+    _worker("up@n2", gb=24)
+    _worker("small@n3", gb=0.6)
+    Worker.objects.filter(hostname="gone@n1").update(last_seen=timezone.now() - timezone.timedelta(hours=1))
+    assert _submit(teams, demo_variant).queue == "node.up@n2"
+
+
+def test_a_reaped_job_is_routed_away_from_the_worker_that_lost_it(teams, demo_variant, settings):
+    from jobs.services import jobs_reap
+
+    _worker("lost@n1", gb=24)  # still looks alive: its row goes stale later than the job's heartbeat
+    _worker("rescuer@n2", gb=24)
+    _worker("small@n3", gb=0.6)
+    job = Job.objects.create(team=teams["red"], kind="quantize", method="gguf", queue="node.lost@n1",
+                             status=Job.Status.RUNNING, attempts=1, worker="lost@n1",
+                             input_variant=demo_variant, estimate={"peak_memory_bytes": 2**30},
+                             heartbeat=timezone.now() - timezone.timedelta(minutes=5))
+    assert jobs_reap() == [job.pk]
+    job.refresh_from_db()
+    assert (job.status, job.queue) == (Job.Status.QUEUED, "node.rescuer@n2")

@@ -67,19 +67,32 @@ class RedisServer:
         return self.process is not None and self.process.poll() is None
 
 
-def child_env(**extra: str) -> dict:
-    """The environment for a worker or web process: the test database file instead of the
-    configured one (pytest-django created it at <db>.test)."""
+def database_url() -> str:
+    """DATABASE_URL for the test database, once pytest-django has created it: it then holds the
+    test name in settings (SQLite `<file>.test`, PostgreSQL `test_<NAME>`)."""
+    from urllib.parse import quote, urlencode
+
     from django.conf import settings
 
-    env = dict(os.environ)
     db = settings.DATABASES["default"]
     if db["ENGINE"].endswith("sqlite3"):
-        env["DATABASE_URL"] = f"sqlite:///{db['NAME']}"
-    else:
-        env["DATABASE_URL"] = (
-            f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
-        )
+        return f"sqlite:///{db['NAME']}"
+    auth = quote(db["USER"], safe="")
+    if db["PASSWORD"]:
+        auth += ":" + quote(db["PASSWORD"], safe="")
+    host = f"[{db['HOST']}]" if ":" in db["HOST"] else db["HOST"]  # "" = the local socket
+    netloc = f"{auth}@{host}" if auth else host
+    if db["PORT"]:
+        netloc += f":{db['PORT']}"
+    query = f"?{urlencode(db['OPTIONS'])}" if db.get("OPTIONS") else ""
+    return f"postgres://{netloc}/{quote(db['NAME'], safe='')}{query}"
+
+
+def child_env(**extra: str) -> dict:
+    """The environment for a worker, web or runtime process: the test database instead of the
+    configured one (pytest-django created it: SQLite `<db>.test`, PostgreSQL `test_<name>`)."""
+    env = dict(os.environ)
+    env["DATABASE_URL"] = database_url()
     env["PYTHONUNBUFFERED"] = "1"
     env.update(extra)
     return env

@@ -8,7 +8,7 @@ LLAMA_CPP_VERSION := 0.3.36
 CONVERTER_DIR := $(VENV)/opt/llama.cpp
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install system-deps test-deps run test bench bench-playground clean
+.PHONY: install system-deps test-deps run test bench bench-accuracy bench-playground clean
 
 system-deps:
 	@command -v redis-server >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; }
@@ -54,6 +54,11 @@ test: test-deps
 
 bench: install
 	$(PY) bench/estimator_speed.py
+	$(PY) bench/planner_partial_speed.py
+
+# Loads the demo model in llama.cpp and transformers (~2 min on 2 cores); rewrites planner/measured.json.
+bench-accuracy: install
+	$(PY) bench/estimator_accuracy.py
 
 # Tokens/s through the dashboard's /v1 stream vs raw llama-cpp-python (README, "Runtime").
 bench-playground: test-deps

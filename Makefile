@@ -8,7 +8,7 @@ LLAMA_CPP_VERSION := 0.3.36
 CONVERTER_DIR := $(VENV)/opt/llama.cpp
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install system-deps test-deps run test bench bench-accuracy bench-playground clean
+.PHONY: install system-deps test-deps run test test-sqlite test-postgres bench bench-accuracy bench-playground clean
 
 system-deps:
 	@command -v redis-server >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; }
@@ -40,6 +40,7 @@ $(VENV)/.stamp-dev: requirements-dev.txt $(VENV)/.stamp-runtime
 
 test-deps: install $(VENV)/.stamp-dev
 	@test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; }
 
 run: install
 	mkdir -p var
@@ -49,8 +50,14 @@ run: install
 	$(PY) manage.py import_demo_model
 	exec bash scripts/run.sh
 
-test: test-deps
+# The whole suite twice: on SQLite, then on a private PostgreSQL cluster (scripts/test-postgres.sh).
+test: test-sqlite test-postgres
+
+test-sqlite: test-deps
 	$(PY) -m pytest
+
+test-postgres: test-deps
+	bash scripts/test-postgres.sh
 
 bench: install
 	$(PY) bench/estimator_speed.py

@@ -237,8 +237,17 @@ def _run(job: Job, method: Method, workdir: Path) -> None:
     lifecycle.finish(job_id=job.pk, status=outcome, error=error)
 
 
+def time_limits(method: Method) -> tuple[float, float]:
+    """(soft, hard) seconds for a method: its own, or JOB_TIME_LIMIT_OVERRIDES[method.name]."""
+    override = settings.JOB_TIME_LIMIT_OVERRIDES.get(method.name)
+    if override:
+        return float(override[0]), float(override[1])
+    return float(method.soft_time_limit), float(method.hard_time_limit)
+
+
 def _watch(job, method, process, workdir, watch) -> tuple[str, str]:
     last_beat = 0.0
+    soft, hard = time_limits(method)
     while True:
         try:
             process.wait(POLL_SECONDS)
@@ -249,10 +258,11 @@ def _watch(job, method, process, workdir, watch) -> tuple[str, str]:
         elapsed = time.monotonic() - watch.started
         if elapsed > method.hard_time_limit:
             _stop_group(process, grace=0)
-            return S.FAILED, f"timed out: hard time limit of {method.hard_time_limit} s"
-        if elapsed > method.soft_time_limit:
-            _stop_group(process)
-            return S.FAILED, f"timed out: soft time limit of {method.soft_time_limit} s"
+            return S.FAILED, f"timed out: hard time limit of {hard:g} s"
+        if elapsed > soft:
+            # SIGTERM, and SIGKILL at the hard limit at the latest.
+            _stop_group(process, grace=max(0.0, min(5.0, hard - elapsed)))
+            return S.FAILED, f"timed out: soft time limit of {soft:g} s"
         if time.monotonic() - last_beat >= settings.JOB_HEARTBEAT_SECONDS:
             last_beat = time.monotonic()
             still_running = lifecycle.report(

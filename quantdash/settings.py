@@ -4,6 +4,7 @@ development checkout work on SQLite and a local Redis.
 Production: DEBUG=0, a real SECRET_KEY and ALLOWED_HOSTS; then `manage.py check --deploy` is clean.
 """
 
+import json
 from pathlib import Path
 
 from quantdash.env import database_from_url, env_bool, env_int, env_list, env_str
@@ -112,7 +113,15 @@ REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
 # longer, or Redis would hand a still-running job to a second worker.
 JOB_HARD_TIME_LIMIT_MAX = env_int("JOB_HARD_TIME_LIMIT_MAX", 6 * 3600)
 CELERY_BROKER_URL = REDIS_URL
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": JOB_HARD_TIME_LIMIT_MAX + 3600}
+# CELERY_VISIBILITY_TIMEOUT / CELERY_UNACKED_RESTORE_SECONDS exist for the reliability tests, which
+# shrink them to prove that a re-delivered message is a no-op (the Job claim is conditional).
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", JOB_HARD_TIME_LIMIT_MAX + 3600),
+}
+if env_int("CELERY_UNACKED_RESTORE_SECONDS", 0) > 0:  # kombu's default scan: every 10 s x 10
+    CELERY_BROKER_TRANSPORT_OPTIONS.update(
+        unacked_restore_interval=env_int("CELERY_UNACKED_RESTORE_SECONDS", 0),
+        unacked_restore_throttle=1)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
@@ -135,6 +144,19 @@ JOB_MAX_ATTEMPTS = env_int("JOB_MAX_ATTEMPTS", 2)
 
 # --- Security ---------------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True
+# Per-method (soft, hard) time limits in seconds replacing the methods' own, as JSON:
+# JOB_TIME_LIMIT_OVERRIDES='{"gguf": [2, 600]}'. For tests and for sites with slow nodes.
+JOB_TIME_LIMIT_OVERRIDES = json.loads(env_str("JOB_TIME_LIMIT_OVERRIDES", "") or "{}")
+
+# Django's cache (login failure counters) lives in Redis, so every web process shares it.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        "KEY_PREFIX": "quantdash",
+    }
+}
 CSRF_COOKIE_HTTPONLY = False  # htmx reads the token from the page, not the cookie
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"

@@ -85,3 +85,19 @@ class WorkerProcess:
     @property
     def log(self) -> Path:
         return SESSION_DIR / f"worker-{self.hostname.split('@')[0]}.log"
+
+
+@pytest.fixture(scope="session")
+def web(django_db_setup, redis_server):
+    """uvicorn on the test database with a 128 MiB upload cap (scenarios 7-10, 12, 13, 15)."""
+    process = processes.start_web(port=(port := processes.free_port()),
+                                  log=SESSION_DIR / "web-reliability.log",
+                                  UPLOAD_MAX_BYTES=str(UPLOAD_CAP))
+    url = f"http://127.0.0.1:{port}"
+    url_process[url] = process
+    yield url
+    processes.stop(process)
+
+
+UPLOAD_CAP = 128 * 1024**2
+url_process: dict[str, subprocess.Popen] = {}

@@ -77,4 +77,5 @@ def capped_upload(view):
         except UploadTooLarge:
             return too_large_response(request, settings.UPLOAD_MAX_BYTES)
 
+    wrapper.accepts_uploads = True  # quantdash.asgi.BodyLimit lets these take UPLOAD_MAX_BYTES
     return wrapper

@@ -105,6 +105,8 @@ ARTIFACT_ROOT = Path(env_str("ARTIFACT_ROOT", str(BASE_DIR / "var" / "artifacts"
 # Uploads larger than this are refused (413) before their body is read.
 UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_BYTES", 20 * 1024**3)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024**2
+# Any other request body larger than this is refused (413) before it is read (quantdash.asgi).
+REQUEST_MAX_BYTES = env_int("REQUEST_MAX_BYTES", 16 * 1024**2)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024**2
 
 # --- Redis and Celery -------------------------------------------------------------------------

@@ -7,7 +7,6 @@ from django.views.decorators.http import require_GET, require_POST
 
 from catalog.downloads import ranged_file_response
 from catalog.forms import CatalogFilterForm
-from catalog.imports import convert_gguf_to_hf
 from catalog.models import Variant
 from catalog.selectors import (catalog_search, files_visible_to, lineage, models_visible_to,
                                tags_visible_to, variants_visible_to)
@@ -73,15 +72,19 @@ def model_delete_view(request, pk: int):
 
 @require_POST
 def variant_convert_view(request, pk: int):
-    """GGUF -> HF safetensors, synchronously until the job layer runs it on a worker."""
-    variant = get_object_or_404(variants_visible_to(request.user), pk=pk, format=Variant.Format.GGUF)
+    """GGUF -> HF safetensors, as an hf-from-gguf job on a worker (it loads the whole model)."""
+    from jobs.methods.base import JobError
+    from jobs.services import job_submit
+
+    variant = get_object_or_404(variants_visible_to(request.user).select_related("model__team"),
+                                pk=pk, format=Variant.Format.GGUF)
     try:
-        made = convert_gguf_to_hf(variant_id=variant.pk, user_id=request.user.pk)
-    except CatalogError as exc:
+        job = job_submit(team=variant.model.team, user=request.user, method="hf-from-gguf",
+                         params={"dtype": "float16"}, input_variant=variant)
+    except JobError as exc:
         messages.error(request, str(exc))
-    else:
-        messages.success(request, f"Made HF variant #{made.pk} ({made.label}).")
-    return redirect("catalog:model", variant.model_id)
+        return redirect("catalog:model", variant.model_id)
+    return redirect("jobs:detail", job.pk)
 
 
 def model_compare(request, pk: int):

@@ -47,6 +47,14 @@ class JobForm(forms.Form):
         "evaluate": ["dataset", "mode", "context", "chunks"],
     }
 
+    def field_methods(self) -> dict[str, str]:
+        """field name -> the methods it belongs to (space-separated), for showing only those."""
+        owners: dict[str, list[str]] = {}
+        for method, names in self.METHOD_FIELDS.items():
+            for name in names:
+                owners.setdefault(name, []).append(method)
+        return {name: " ".join(methods) for name, methods in owners.items()}
+
     def params(self) -> dict:
         data = self.cleaned_data
         return {name: data[name] for name in self.METHOD_FIELDS[data["method"]]

@@ -41,7 +41,8 @@ def job_cancel_view(request, pk: int):
 
 def job_new(request):
     variants = variants_visible_to(request.user).select_related("model")
-    initial = {"variant": request.GET.get("variant"), "method": request.GET.get("method", "gguf")}
+    method = request.GET.get("method") or ("evaluate" if request.GET.get("kind") == "evaluate" else "gguf")
+    initial = {"variant": request.GET.get("variant"), "method": method}
     form = JobForm(request.POST or None, variants=variants, initial=initial)
     if request.method == "POST" and form.is_valid():
         variant = form.cleaned_data["variant"]

@@ -2,7 +2,6 @@
 
 from pathlib import Path
 
-from catalog.dequantize import DTYPES, dequantize_gguf
 from catalog.gguf_header import GGUFError, read_gguf_header_from_path
 from catalog.imports.common import (NewVariant, Progress, place, register_variant, report,
                                     staging)
@@ -59,37 +58,3 @@ def import_gguf_file(*, team_id: int, user_id: int | None, path: str, name: str 
         report(progress, 0.7, "checked")
         return register_variant(team_id=team_id, user_id=user_id, staged=staged, info=info,
                                 model_id=model_id, parent_id=parent_id, progress=progress)
-
-
-def convert_gguf_to_hf(*, variant_id: int, user_id: int | None, dtype: str = "float16",
-                       progress: Progress | None = None) -> Variant:
-    """Makes an `hf` variant (dequantized safetensors in `dtype`) whose parent is the GGUF
-    variant `variant_id`. Loads the whole model into memory: run it on a worker."""
-    from catalog.imports.hf import inspect_hf_folder
-
-    if dtype not in DTYPES:
-        raise CatalogError(f"dtype must be one of {', '.join(DTYPES)}")
-    source = Variant.objects.select_related("model").filter(pk=variant_id).first()
-    if source is None or source.format != Variant.Format.GGUF:
-        raise CatalogError(f"variant {variant_id} is not a GGUF variant")
-    ggufs = [f for f in source.files.all() if f.path.endswith(".gguf")]
-    if len(ggufs) != 1:
-        raise CatalogError(f"variant {variant_id} does not have exactly one .gguf file")
-    arch = source.model.architecture
-    if arch not in {"llama", "mistral", "qwen2", "qwen3", "phi3", "gemma", "gemma2", "gemma3"}:
-        raise CatalogError(f"transformers cannot dequantize GGUF architecture {arch!r}")
-    require_free_disk(needed_bytes=(source.model.param_count or 0) * 4)
-    report(progress, 0.05, "loading")
-    with staging("convert") as staged:
-        try:
-            versions = dequantize_gguf(ggufs[0].absolute_path, staged, dtype)
-        except (ValueError, OSError, RuntimeError, KeyError) as exc:
-            raise CatalogError(f"transformers could not convert this GGUF: {exc}") from None
-        report(progress, 0.7, "saved")
-        info = inspect_hf_folder(staged)
-        info.quant_type = DTYPES[dtype]
-        info.params = {"from": "gguf", "dequantized_from": source.quant_type, "dtype": dtype}
-        info.tool_versions = versions
-        return register_variant(team_id=source.model.team_id, user_id=user_id, staged=staged,
-                                info=info, model_id=source.model_id, parent_id=source.pk,
-                                progress=progress)

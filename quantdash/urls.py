@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from accounts.views import LoginView
 from catalog.urls import api_urlpatterns as catalog_api
 from jobs.urls import api_urlpatterns as jobs_api
 from planner.urls import api_urlpatterns as planner_api
@@ -12,7 +13,7 @@ from quantdash.health import healthz
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", healthz, name="healthz"),
-    path("login/", auth_views.LoginView.as_view(template_name="accounts/login.html"), name="login"),
+    path("login/", LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("planner/", include("planner.urls")),

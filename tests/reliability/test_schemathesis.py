@@ -1,0 +1,32 @@
+"""Scenario 16: schemathesis against the project's OpenAPI document (/api/openapi.json) on the
+real uvicorn server, logged in: no request it generates gets a 5xx."""
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.reliability.conftest import record
+from tests.reliability.web import session_headers
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+CLI = Path(sys.executable).parent / "schemathesis"
+
+
+@pytest.mark.skipif(not CLI.exists(), reason="schemathesis is not installed (requirements-dev.txt)")
+def test_16_no_generated_api_request_gets_a_5xx(teams, demo_variant, web):
+    headers = session_headers(teams["alice"])
+    result = subprocess.run(
+        [str(CLI), "run", f"{web}/api/openapi.json", "--checks", "not_a_server_error",
+         "--max-examples", "15", "--phases", "examples,fuzzing", "--no-color",
+         "-H", f"Cookie: {headers['Cookie']}", "-H", f"X-CSRFToken: {headers['X-CSRFToken']}",
+         "-H", f"Referer: {web}/"],
+        capture_output=True, text=True, timeout=240)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-6000:]
+    calls = re.search(r"(\d+) generated", output)
+    record(16, "schemathesis", f"0 server errors ({calls.group(1) if calls else '?'} generated "
+           "cases over the OpenAPI operations, 15 examples each, logged in)")

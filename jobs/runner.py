@@ -145,6 +145,10 @@ def _check_disk(job: Job, workdir: Path) -> str | None:
     return None
 
 
+def work_folder(job_id: int, attempt: int) -> Path:
+    return Path(settings.ARTIFACT_ROOT) / "tmp" / f"job-{job_id}-attempt-{attempt}"
+
+
 def execute(*, job_id: int, worker: str) -> None:
     if not lifecycle.claim(job_id=job_id, worker=worker):
         logger.info("job %s was not claimable (already taken, cancelled or finished)", job_id)
@@ -164,10 +168,6 @@ def execute(*, job_id: int, worker: str) -> None:
         lifecycle.finish(job_id=job_id, status=S.FAILED, error=f"internal error: {exc}")
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-def work_folder(job_id: int, attempt: int) -> Path:
-    return Path(settings.ARTIFACT_ROOT) / "tmp" / f"job-{job_id}-attempt-{attempt}"
-
-
         if method.in_worker:
             method.cleanup(job.params)
 
@@ -256,7 +256,7 @@ def _watch(job, method, process, workdir, watch) -> tuple[str, str]:
             pass
         _update_watch(watch, workdir, method)
         elapsed = time.monotonic() - watch.started
-        if elapsed > method.hard_time_limit:
+        if elapsed > hard:
             _stop_group(process, grace=0)
             return S.FAILED, f"timed out: hard time limit of {hard:g} s"
         if elapsed > soft:

@@ -129,10 +129,10 @@ def jobs_reap(*, now=None) -> list[int]:
                 reason=f"{reason}; gave up after {job.attempts} attempts")
         if done:
             logger.warning("reaped job %s: %s", job.pk, reason)
-            touched.append(job.pk)
-    return touched
             # The lost attempt's runner never got to its cleanup: remove its work folder (its
             # process died with the worker, PR_SET_PDEATHSIG).
             from jobs.runner import work_folder
 
             shutil.rmtree(work_folder(job.pk, lost_attempt), ignore_errors=True)
+            touched.append(job.pk)
+    return touched

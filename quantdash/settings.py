@@ -105,9 +105,9 @@ STORAGES = {
 ARTIFACT_ROOT = Path(env_str("ARTIFACT_ROOT", str(BASE_DIR / "var" / "artifacts")))
 # Uploads larger than this are refused (413) before their body is read.
 UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_BYTES", 20 * 1024**3)
-FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024**2
 # Any other request body larger than this is refused (413) before it is read (quantdash.asgi).
 REQUEST_MAX_BYTES = env_int("REQUEST_MAX_BYTES", 16 * 1024**2)
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024**2
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024**2
 
 # --- Redis and Celery -------------------------------------------------------------------------
@@ -144,9 +144,6 @@ WORKER_STALE_SECONDS = env_int("WORKER_STALE_SECONDS", 45)
 JOB_HEARTBEAT_SECONDS = env_int("JOB_HEARTBEAT_SECONDS", 2)
 JOB_LOST_SECONDS = env_int("JOB_LOST_SECONDS", 60)
 JOB_MAX_ATTEMPTS = env_int("JOB_MAX_ATTEMPTS", 2)
-
-# --- Security ---------------------------------------------------------------------------------
-SESSION_COOKIE_HTTPONLY = True
 # Per-method (soft, hard) time limits in seconds replacing the methods' own, as JSON:
 # JOB_TIME_LIMIT_OVERRIDES='{"gguf": [2, 600]}'. For tests and for sites with slow nodes.
 JOB_TIME_LIMIT_OVERRIDES = json.loads(env_str("JOB_TIME_LIMIT_OVERRIDES", "") or "{}")
@@ -157,6 +154,9 @@ CACHES = {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": REDIS_URL,
         "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        "KEY_PREFIX": "quantdash",
+    }
+}
 
 # --- Security ---------------------------------------------------------------------------------
 # After LOGIN_FAILURE_LIMIT failed logins for one username from one address, that pair is refused
@@ -164,9 +164,6 @@ CACHES = {
 LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
 LOGIN_LOCKOUT_SECONDS = env_int("LOGIN_LOCKOUT_SECONDS", 15 * 60)
 SESSION_COOKIE_HTTPONLY = True
-        "KEY_PREFIX": "quantdash",
-    }
-}
 CSRF_COOKIE_HTTPONLY = False  # htmx reads the token from the page, not the cookie
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"

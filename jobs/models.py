@@ -73,6 +73,7 @@ class Job(models.Model):
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
     attempts = models.PositiveIntegerField(default=0)
     cancel_requested = models.BooleanField(default=False)
+    needs_enqueue = models.BooleanField(default=False, help_text="its message never reached Redis")
     progress = models.FloatField(default=0)
     stage = models.CharField(max_length=60, blank=True)
     eta_seconds = models.FloatField(null=True, blank=True)

@@ -20,10 +20,23 @@ logger = logging.getLogger(__name__)
 DUPLICATE_WINDOW = timedelta(seconds=30)
 
 
-def _enqueue(job: Job) -> None:
+def _send(job_id: int, queue: str) -> bool:
+    """Puts the job's message on its queue. If the broker can't be reached the job is flagged
+    `needs_enqueue` (the submit still succeeds) and the reaper sends it once Redis is back."""
     from jobs.tasks import run_job
 
-    transaction.on_commit(lambda: run_job.apply_async(args=[job.pk], queue=job.queue))
+    try:
+        run_job.apply_async(args=[job_id], queue=queue, retry=False)
+    except Exception as exc:  # kombu/redis raise several types for an unreachable broker
+        logger.warning("job %s: broker unreachable, will retry enqueueing: %s", job_id, exc)
+        Job.objects.filter(pk=job_id).update(needs_enqueue=True)
+        return False
+    Job.objects.filter(pk=job_id, needs_enqueue=True).update(needs_enqueue=False)
+    return True
+
+
+def _enqueue(job: Job) -> None:
+    transaction.on_commit(lambda: _send(job.pk, job.queue))
 
 
 def _fingerprint(*, team_id: int, user_id, method: str, variant_id, params: dict) -> str:
@@ -79,7 +92,10 @@ def job_submit(*, team: Team, user, method: str, params: dict, input_variant,
     key = _fingerprint(team_id=team.pk, user_id=getattr(user, "pk", None), method=method,
                        variant_id=getattr(input_variant, "pk", None), params=cleaned)
     with transaction.atomic():
-        duplicate = Job.objects.select_for_update().filter(
+        # Lock the team row: on PostgreSQL a lock on zero matching jobs serialises nothing, so
+        # two simultaneous identical submissions would both pass the duplicate check.
+        Team.objects.select_for_update().filter(pk=team.pk).first()
+        duplicate = Job.objects.filter(
             team=team, idempotency_key=key, created_at__gte=timezone.now() - DUPLICATE_WINDOW,
         ).exclude(status__in=[Job.Status.FAILED, Job.Status.CANCELLED]).first()
         if duplicate:
@@ -104,8 +120,11 @@ def job_cancel(*, job: Job) -> Job:
 
 def jobs_reap(*, now=None) -> list[int]:
     """Running jobs whose heartbeat went stale lost their worker (killed, OOM): requeue them while
-    attempts remain, otherwise mark them failed. Returns the ids it touched."""
+    attempts remain, otherwise mark them failed. Queued jobs whose message never reached the
+    broker are sent again. Returns the ids it touched."""
     now = now or timezone.now()
+    resent = [job.pk for job in Job.objects.filter(status=Job.Status.QUEUED, needs_enqueue=True)
+              if _send(job.pk, job.queue)]
     stale_before = now - timedelta(seconds=settings.JOB_LOST_SECONDS)
     touched = []
     for job in Job.objects.filter(status=Job.Status.RUNNING, heartbeat__lt=stale_before):
@@ -135,4 +154,4 @@ def jobs_reap(*, now=None) -> list[int]:
 
             shutil.rmtree(work_folder(job.pk, lost_attempt), ignore_errors=True)
             touched.append(job.pk)
-    return touched
+    return resent + touched

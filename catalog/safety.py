@@ -148,11 +148,11 @@ def read_safetensors_header(path: Path) -> SafetensorsHeader:
 
 
 def require_free_disk(*, needed_bytes: int, where: Path | None = None) -> None:
-    """Refuses work that would fill the artifact disk (keeps 1 GiB spare)."""
+    """Refuses work that would fill the artifact disk (keeps DISK_SPARE_BYTES spare, 1 GiB)."""
     where = Path(where or settings.ARTIFACT_ROOT)
     where.mkdir(parents=True, exist_ok=True)
     free = shutil.disk_usage(where).free
-    if needed_bytes + 1024**3 > free:
+    if needed_bytes + settings.DISK_SPARE_BYTES > free:
         raise CatalogError(
             f"not enough free disk under {where}: {needed_bytes} bytes needed, {free} free"
         )

@@ -52,7 +52,7 @@ def early_refusal(request) -> HttpResponse | None:
         return too_large_response(request, limit)
     root = settings.ARTIFACT_ROOT
     root.mkdir(parents=True, exist_ok=True)
-    if length and length * 2 + 1024**3 > shutil.disk_usage(root).free:
+    if length and length * 2 + settings.DISK_SPARE_BYTES > shutil.disk_usage(root).free:
         return HttpResponse("not enough free disk on the server for this upload", status=507,
                             content_type="text/plain")
     return None

@@ -13,7 +13,7 @@ from catalog.datasets import dataset_delete, dataset_from_hub, dataset_upload
 from catalog.downloads import ranged_file_response
 from catalog.forms import DatasetForm, ModelImportForm
 from catalog.imports import hub_info
-from catalog.imports.common import staging
+from catalog.imports.common import disk_full_is_an_error, place, staging
 from catalog.archives import is_archive
 from catalog.imports.gguf import inspect_gguf
 from catalog.imports.hf import inspect_hf_folder
@@ -47,9 +47,9 @@ def _stage_uploads(files, folder: Path) -> list[Path]:
         if target.exists():
             raise CatalogError(f"two uploaded files are named {name}")
         if hasattr(f, "temporary_file_path"):
-            shutil.move(f.temporary_file_path(), target)
+            place(Path(f.temporary_file_path()), target, consume=True)
         else:
-            with open(target, "xb") as out_file:
+            with disk_full_is_an_error(f"saving {name}"), open(target, "xb") as out_file:
                 for chunk in f.chunks():
                     out_file.write(chunk)
         out.append(target)

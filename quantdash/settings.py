@@ -107,6 +107,9 @@ ARTIFACT_ROOT = Path(env_str("ARTIFACT_ROOT", str(BASE_DIR / "var" / "artifacts"
 UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_BYTES", 20 * 1024**3)
 # Any other request body larger than this is refused (413) before it is read (quantdash.asgi).
 REQUEST_MAX_BYTES = env_int("REQUEST_MAX_BYTES", 16 * 1024**2)
+# Free disk the catalog keeps spare on ARTIFACT_ROOT: an upload or import that would leave less
+# is refused up front (507 / "not enough free disk"). Tests shrink it to fill a small tmpfs.
+DISK_SPARE_BYTES = env_int("DISK_SPARE_BYTES", 1024**3)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024**2
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024**2
 

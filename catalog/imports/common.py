@@ -5,6 +5,7 @@ On any failure the staged folder and any row created are gone; only a successful
 anything behind.
 """
 
+import errno
 import hashlib
 import os
 import shutil
@@ -48,18 +49,35 @@ def staging(prefix: str = "import") -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
+@contextmanager
+def disk_full_is_an_error(what: str) -> Iterator[None]:
+    """Turns ENOSPC/EDQUOT while writing into ARTIFACT_ROOT into a CatalogError (a clear 4xx or a
+    failed job, not a 500). Callers write inside a staging folder that is removed on failure."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        free = shutil.disk_usage(settings.ARTIFACT_ROOT).free
+        raise CatalogError(f"the artifact disk is full: {what} stopped with {exc.strerror} "
+                           f"({free / 2**20:.0f} MiB free under ARTIFACT_ROOT)") from None
+
+
 def copy_streamed(src: Path, dest: Path) -> None:
     dest.parent.mkdir(parents=True, exist_ok=True)
-    with open(src, "rb") as fin, open(dest, "xb") as fout:
-        while chunk := fin.read(CHUNK):
-            fout.write(chunk)
+    with disk_full_is_an_error(f"copying {src.name}"):
+        with open(src, "rb") as fin, open(dest, "xb") as fout:
+            while chunk := fin.read(CHUNK):
+                fout.write(chunk)
 
 
 def place(src: Path, dest: Path, *, consume: bool) -> None:
-    """Moves (when the source is ours to consume, e.g. an upload's temporary file) or copies."""
+    """Moves (when the source is ours to consume, e.g. an upload's temporary file) or copies;
+    a move across filesystems is a copy and may fill the disk as well."""
     if consume:
         dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(str(src), str(dest))
+        with disk_full_is_an_error(f"moving {src.name}"):
+            shutil.move(str(src), str(dest))
     else:
         copy_streamed(src, dest)
 

@@ -145,6 +145,13 @@ def _check_disk(job: Job, workdir: Path) -> str | None:
     return None
 
 
+def _disk_full_note(workdir: Path) -> str:
+    """Libraries report a full disk in their own words (llama.cpp: a failed write, code 1), or
+    the child cannot even write its result: say so when the work folder's disk is (nearly) full."""
+    free = shutil.disk_usage(workdir).free
+    return f"; disk full: {free / 2**20:.0f} MiB free under ARTIFACT_ROOT" if free < 64 * 1024**2 else ""
+
+
 def work_folder(job_id: int, attempt: int) -> Path:
     return Path(settings.ARTIFACT_ROOT) / "tmp" / f"job-{job_id}-attempt-{attempt}"
 
@@ -280,10 +287,11 @@ def _read_result(process, workdir: Path, job: Job, watch: Watch) -> tuple[str, s
         sig = signal.Signals(-process.returncode).name
         return S.FAILED, f"the job's process was killed by {sig} (out of memory?)"
     if not result_path.exists():
-        return S.FAILED, f"the job's process exited with code {process.returncode} and no result"
+        return S.FAILED, (f"the job's process exited with code {process.returncode} and no result"
+                          + _disk_full_note(workdir))
     result = json.loads(result_path.read_text())
     if not result["ok"]:
-        return S.FAILED, result["error"]
+        return S.FAILED, result["error"] + _disk_full_note(workdir)
     if result.get("evaluations"):
         return _record_evaluations(job, result["evaluations"])
     variants = register_outputs(job=job, outputs=result["outputs"], workdir=workdir / "work")

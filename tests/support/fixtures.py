@@ -145,15 +145,15 @@ RUNTIME_ENV = {"RUNTIME_TOKEN": RUNTIME_TOKEN, "RUNTIME_N_CTX": "512", "RUNTIME_
 class RuntimeServer:
     """`manage.py runtime_supervisor` (which runs and restarts `runtime_server`) on a free port."""
 
-    def __init__(self, port: int, log: Path):
+    def __init__(self, port: int, log: Path, queue: int = 1, **env: str):
         import subprocess
         import sys
 
         self.port, self.log, self.url = port, log, f"http://127.0.0.1:{port}"
         self.process = subprocess.Popen(
             [sys.executable, str(processes.ROOT / "manage.py"), "runtime_supervisor", "--",
-             "--port", str(port), "--max-concurrent", "1", "--queue", "1", "--threads", "1"],
-            cwd=processes.ROOT, env=processes.child_env(**RUNTIME_ENV), stdout=open(log, "ab"),
+             "--port", str(port), "--max-concurrent", "1", "--queue", str(queue), "--threads", "1"],
+            cwd=processes.ROOT, env=processes.child_env(**RUNTIME_ENV, **env), stdout=open(log, "ab"),
             stderr=subprocess.STDOUT, start_new_session=True,
         )
         processes.wait_until(lambda: self.status() or self.process.poll() is not None, 60,

@@ -183,14 +183,23 @@ class JobCancelled(Exception):
     pass
 
 
+class JobTimedOut(Exception):
+    """An in-worker job ran past its soft time limit (raised from its progress callback)."""
+
+
 def _run_in_worker(job: Job, method: Method) -> None:
     """Runs an import in this process; progress() writes the row and raises JobCancelled when
     the user cancelled (the catalog's import functions then leave nothing behind)."""
     from catalog.services import CatalogError
 
     started, last = time.monotonic(), [0.0]
+    soft, _hard = time_limits(method)
 
     def progress(fraction: float, stage: str) -> None:
+        # The import runs in this process, so nothing can kill it: the soft limit is enforced
+        # here, between chunks, and the import's own cleanup leaves nothing behind.
+        if time.monotonic() - started > soft:
+            raise JobTimedOut(f"timed out: soft time limit of {soft:g} s")
         if time.monotonic() - last[0] < settings.JOB_HEARTBEAT_SECONDS and fraction < 1:
             return
         last[0] = time.monotonic()
@@ -206,6 +215,9 @@ def _run_in_worker(job: Job, method: Method) -> None:
         variant = method.run_in_worker(job=job, progress=progress)
     except JobCancelled:
         lifecycle.finish(job_id=job.pk, status=S.CANCELLED, error="cancelled by user")
+        return
+    except JobTimedOut as exc:
+        lifecycle.finish(job_id=job.pk, status=S.FAILED, error=str(exc))
         return
     except CatalogError as exc:
         lifecycle.finish(job_id=job.pk, status=S.FAILED, error=str(exc))

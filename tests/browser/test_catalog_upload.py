@@ -29,7 +29,10 @@ def test_upload_gguf_then_list_then_download(page, web_server, teams, tmp_path, 
     page.fill("#id_name", "smol-upload")
     page.get_by_role("button", name="Import").click()
     page.wait_for_url(f"{web_server}/jobs/*/")  # the import runs as a job on the worker
-    page.wait_for_selector("[data-status=succeeded]", timeout=60_000)
+    page.wait_for_selector("[data-status=succeeded], [data-status=failed], [data-status=cancelled]",
+                           timeout=60_000)
+    status = page.locator("[data-status]").get_attribute("data-status")
+    assert status == "succeeded", page.locator("#job-progress").inner_text()
     page.locator("ul.outputs a").click()
     page.wait_for_url(f"{web_server}/catalog/models/*/")
     assert page.locator("h1").inner_text() == "smol-upload"

@@ -67,14 +67,15 @@ class RedisServer:
         return self.process is not None and self.process.poll() is None
 
 
-def database_url() -> str:
-    """DATABASE_URL for the test database, once pytest-django has created it: it then holds the
-    test name in settings (SQLite `<file>.test`, PostgreSQL `test_<NAME>`)."""
+def database_url(db: dict | None = None) -> str:
+    """DATABASE_URL for the test database (`db`: a DATABASES entry, default the test session's),
+    once pytest-django has created it: settings then hold the test name (SQLite `<file>.test`,
+    PostgreSQL `test_<NAME>`)."""
     from urllib.parse import quote, urlencode
 
     from django.conf import settings
 
-    db = settings.DATABASES["default"]
+    db = db or settings.DATABASES["default"]
     if db["ENGINE"].endswith("sqlite3"):
         return f"sqlite:///{db['NAME']}"
     auth = quote(db["USER"], safe="")

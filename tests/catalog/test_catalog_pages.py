@@ -72,7 +72,7 @@ def test_model_page_lineage_metrics_and_action_links(client, teams):
     page = client.get(reverse("catalog:model", args=[model.pk])).content.decode()
     assert "12.34" in page and "56.7" in page
     for link in [f"/planner/?model={model.pk}", f"/jobs/new?variant={q4.pk}",
-                 f"/jobs/new?variant={q4.pk}&amp;kind=evaluate", f"/playground/?variant={q4.pk}"]:
+                 f"/jobs/new?variant={q4.pk}&amp;method=evaluate", f"/playground/?variant={q4.pk}"]:
         assert link in page, link
     tree = client.get(reverse("catalog:lineage", args=[model.pk]), headers={"HX-Request": "true"})
     html = tree.content.decode()

@@ -27,10 +27,11 @@ def test_upload_gguf_then_list_then_download(page, web_server, teams, tmp_path, 
     page.get_by_role("link", name="Import a model").click()
     page.set_input_files("#id_files", str(demo))
     page.fill("#id_name", "smol-upload")
-    page.get_by_role("button", name="Import").click()
-    page.wait_for_url(f"{web_server}/jobs/*/")  # the import runs as a job on the worker
+    # A 98 MB upload: give it time on a busy 2-core machine. The import then runs as a job.
+    with page.expect_navigation(url=f"{web_server}/jobs/*/", timeout=120_000):
+        page.get_by_role("button", name="Import").click()
     page.wait_for_selector("[data-status=succeeded], [data-status=failed], [data-status=cancelled]",
-                           timeout=60_000)
+                           timeout=120_000)
     status = page.locator("[data-status]").get_attribute("data-status")
     assert status == "succeeded", page.locator("#job-progress").inner_text()
     page.locator("ul.outputs a").click()

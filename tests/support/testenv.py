@@ -25,3 +25,12 @@ os.environ["DEBUG"] = "1"
 # Playwright's sync API runs an event loop in the test thread; Django's ORM calls from that
 # thread are still synchronous and safe.
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+
+
+def pytest_unconfigure(config) -> None:
+    """The session's model files (several GB per full run) are deleted at the end; its logs stay
+    in SESSION_DIR for diagnosing a failure. QUANTDASH_KEEP_TEST_ARTIFACTS=1 keeps everything."""
+    import shutil
+
+    if os.environ.get("QUANTDASH_KEEP_TEST_ARTIFACTS") != "1":
+        shutil.rmtree(SESSION_DIR / "artifacts", ignore_errors=True)

@@ -7,7 +7,6 @@ column. They size a dataset; a model's own tokenizer typically gives 1.2–1.6x 
 
 import codecs
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from accounts.models import Team
 from catalog.imports.common import CHUNK, Progress, place, report, staging
 from catalog.models import Dataset
 from catalog.safety import require_free_disk
-from catalog.services import CatalogError, file_sha256
+from catalog.services import CatalogError, file_sha256, move_into_place
 
 KINDS = {".txt": Dataset.Kind.TXT, ".jsonl": Dataset.Kind.JSONL, ".parquet": Dataset.Kind.PARQUET}
 MAX_JSONL_LINE = 64 * 1024**2
@@ -133,8 +132,7 @@ def dataset_upload(*, team_id: int, user_id: int | None, path: str, name: str = 
                 dataset = _create(team_id, user_id, name=name or Path(filename).stem, kind=kind,
                                   path=filename, bytes=target.stat().st_size, sha256=sha,
                                   records=records, token_count=tokens)
-                dataset.directory.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(staged, dataset.directory)
+                move_into_place(staged, dataset.directory)
                 moved = dataset.directory
         except IntegrityError as exc:
             raise CatalogError(f"the catalog refused the dataset: {exc}") from None

@@ -88,6 +88,16 @@ def gguf_param_count(header: GGUFHeader) -> int:
     return total
 
 
+def move_into_place(staged: Path, target: Path) -> None:
+    """Renames a staged folder to the folder of a row created in the same transaction. Anything
+    already at that path is a leftover of an earlier row with the same id (a restored or reset
+    database): no current row owns it, so it is removed rather than failing the import."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.exists():
+        shutil.rmtree(target)
+    os.replace(staged, target)
+
+
 @transaction.atomic
 def variant_add_file(*, variant: Variant, source: Path, name: str) -> File:
     """Copies a file into the variant's folder (via a temporary name, then an atomic rename)."""

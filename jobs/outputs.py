@@ -1,13 +1,12 @@
 """Registers what a job method produced as catalog variants, all or nothing."""
 
-import os
 import shutil
 from pathlib import Path
 
 from django.db import transaction
 
 from catalog.models import File, Variant
-from catalog.services import file_sha256
+from catalog.services import file_sha256, move_into_place
 from jobs.models import Job
 
 
@@ -48,8 +47,7 @@ def register_outputs(*, job: Job, outputs: list[dict], workdir: Path) -> list[Va
                 )
                 created.append(variant)
                 by_key[out["key"]] = variant
-                variant.directory.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(directory, variant.directory)
+                move_into_place(directory, variant.directory)
                 for path, size, sha in files:
                     File.objects.create(
                         variant=variant, path=str(path.relative_to(directory)), bytes=size,

@@ -7,7 +7,6 @@ anything behind.
 
 import errno
 import hashlib
-import os
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
@@ -21,7 +20,7 @@ from django.db import IntegrityError, transaction
 
 from accounts.models import Team
 from catalog.models import File, Model, Variant
-from catalog.services import CatalogError
+from catalog.services import CatalogError, move_into_place
 
 Progress = Callable[[float, str], None]
 CHUNK = 4 * 1024**2
@@ -158,8 +157,7 @@ def register_variant(*, team_id: int, user_id: int | None, staged: Path, info: N
                 params=info.params, tool_versions=info.tool_versions, created_by=user,
             )
             File.objects.bulk_create(File(variant=variant, **f) for f in files)
-            variant.directory.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(staged, variant.directory)
+            move_into_place(staged, variant.directory)
             target = variant.directory
     except IntegrityError as exc:
         if target is not None:

@@ -1,6 +1,5 @@
 """Cancelling queued and running jobs on a real worker: stops within seconds, leaves nothing."""
 
-import subprocess
 import time
 from pathlib import Path
 
@@ -10,17 +9,12 @@ from django.conf import settings
 from catalog.models import Variant
 from jobs.models import Job
 from jobs.services import job_cancel, job_submit
-from tests.support.processes import wait_until
+from tests.support.processes import job_children, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 # Twelve requantizations of the demo model take ~30 s on 2 cores: long enough to cancel midway.
 MANY_TYPES = ["Q8_0", "Q6_K", "Q5_K_M", "Q5_K_S", "Q5_1", "Q5_0", "Q4_K_M", "Q4_K_S", "Q4_1",
               "Q4_0", "Q3_K_L", "Q3_K_M"]
-
-
-def _job_children() -> list[str]:
-    result = subprocess.run(["pgrep", "-f", "jobs.child"], capture_output=True, text=True)
-    return result.stdout.split()
 
 
 def test_cancel_of_a_running_job_stops_it_and_leaves_no_files(teams, demo_variant, celery_worker):
@@ -29,7 +23,7 @@ def test_cancel_of_a_running_job_stops_it_and_leaves_no_files(teams, demo_varian
     wait_until(lambda: Job.objects.get(pk=job.pk).progress > 5, 60, what="the job to make progress")
     workdirs = list((Path(settings.ARTIFACT_ROOT) / "tmp").glob(f"job-{job.pk}-*"))
     assert workdirs, "the running job has a work folder"
-    assert _job_children(), "the job runs in a child process"
+    assert job_children(), "the job runs in a child process"
 
     asked = time.monotonic()
     job_cancel(job=job)
@@ -41,7 +35,7 @@ def test_cancel_of_a_running_job_stops_it_and_leaves_no_files(teams, demo_varian
     assert job.outputs.count() == 0
     assert Variant.objects.exclude(pk=demo_variant.pk).count() == 0
     wait_until(lambda: not any(d.exists() for d in workdirs), 5, what="the work folder to go")
-    wait_until(lambda: not _job_children(), 5, what="the job's process to exit")
+    wait_until(lambda: not job_children(), 5, what="the job's process to exit")
 
 
 def test_cancel_of_a_queued_job_means_it_never_starts(teams, demo_variant, celery_worker):

@@ -3,7 +3,6 @@ runs exactly once more and registers its outputs once."""
 
 import os
 import signal
-import subprocess
 
 import pytest
 
@@ -12,7 +11,7 @@ from jobs.models import Job
 from jobs.services import job_submit
 from tests.support import processes
 from tests.support.fixtures import start_worker_and_wait
-from tests.support.processes import wait_until
+from tests.support.processes import job_children, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 TYPES = ["Q8_0", "Q6_K", "Q5_K_M", "Q5_0", "Q4_K_M", "Q3_K_M"]
@@ -28,7 +27,7 @@ def test_killed_worker_job_is_retried_once_by_another_worker(
         wait_until(lambda: Job.objects.get(pk=job.pk).progress > 5, 60, what="the job to run")
         os.killpg(victim.pid, signal.SIGKILL)  # the worker, its pool process; the job dies with it
         victim.wait(10)
-        wait_until(lambda: not subprocess.run(["pgrep", "-f", "jobs.child"]).returncode == 0, 5,
+        wait_until(lambda: not job_children(job.pk), 5,
                    what="the job's process to die with its worker")
 
         rescuer = start_worker_and_wait(django_db_blocker, session_dir, "rescuer@%h")

@@ -15,7 +15,8 @@ import pytest
 from catalog.models import Dataset, File, Model, Variant
 from jobs.models import Job, Worker
 from jobs.services import job_submit
-from tests.reliability.conftest import WorkerProcess, job_children, record
+from tests.support.processes import job_children
+from tests.reliability.conftest import WorkerProcess, record
 from tests.reliability.web import multipart, post_body, session_headers, upload
 from tests.support import processes
 from tests.support.testenv import SESSION_DIR

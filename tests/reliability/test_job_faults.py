@@ -11,7 +11,8 @@ from django.conf import settings
 from catalog.models import Variant
 from jobs.models import Job, Worker
 from jobs.services import job_cancel, job_submit
-from tests.reliability.conftest import WorkerProcess, job_children, record, temp_entries
+from tests.support.processes import job_children
+from tests.reliability.conftest import WorkerProcess, record, temp_entries
 from tests.support.processes import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.django_db(transaction=True)]

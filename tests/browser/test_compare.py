@@ -6,10 +6,9 @@ import pytest
 from catalog.models import Variant
 from jobs.models import Job
 from tests.support.fixtures import browser_login
-from tests.support.processes import ROOT, wait_until
+from tests.support.processes import WIKITEXT, wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.django_db(transaction=True)]
-TEST_TXT = ROOT.parent / "shared" / "data" / "wikitext-2" / "test.txt"
 
 
 def test_evaluate_from_the_compare_page_and_see_the_chart(page, web_server, teams, demo_variant,
@@ -17,7 +16,7 @@ def test_evaluate_from_the_compare_page_and_see_the_chart(page, web_server, team
     from catalog.datasets import dataset_upload
     from catalog.evaluations import evaluation_record
 
-    dataset = dataset_upload(team_id=teams["red"].pk, user_id=teams["alice"].pk, path=str(TEST_TXT),
+    dataset = dataset_upload(team_id=teams["red"].pk, user_id=teams["alice"].pk, path=str(WIKITEXT / "test.txt"),
                              name="wikitext-2 test")
     # A second variant measured earlier (no files, so no point on the chart), to sort against.
     other = Variant.objects.create(model=demo_variant.model, parent=demo_variant, format="gguf",

@@ -14,10 +14,9 @@ from django.core.management import call_command
 
 from jobs.models import Job
 from jobs.services import job_submit
-from tests.support.processes import ROOT, wait_until
+from tests.support.processes import WIKITEXT, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-WIKITEXT = ROOT.parent / "shared" / "data" / "wikitext-2"
 TINY = {"context": 128, "chunks": 2, "prompt_tokens": 32, "gen_tokens": 8}
 
 

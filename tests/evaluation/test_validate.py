@@ -6,10 +6,9 @@ from catalog.models import Variant
 from jobs.methods import get_method
 from jobs.methods.base import JobError
 from jobs.methods.evaluate import planner_scheme
-from tests.support.processes import ROOT
+from tests.support.processes import WIKITEXT
 
-# Beside the checkout (../shared/data), wherever the checkout is.
-TEXT = str(ROOT.parent / "shared" / "data" / "wikitext-2" / "test.txt")
+TEXT = str(WIKITEXT / "test.txt")
 
 
 def child(parent, fmt="gguf", quant_type="Q8_0"):

@@ -7,10 +7,9 @@ import pytest
 
 from jobs.models import Job
 from jobs.services import job_submit
-from tests.support.processes import ROOT, wait_until
+from tests.support.processes import WIKITEXT, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-WIKITEXT_VALID = ROOT.parent / "shared" / "data" / "wikitext-2" / "valid.txt"
 
 
 def run(teams, method: str, variant, params: dict, timeout: float) -> Job:
@@ -49,7 +48,7 @@ def test_gguf_to_hf_to_nf4_and_gptq(teams, demo_variant, celery_worker):
     assert generate_hf(nf4.directory).strip()
 
     dataset = dataset_upload(team_id=teams["red"].pk, user_id=teams["alice"].pk,
-                             path=str(WIKITEXT_VALID), name="wikitext-2 valid")
+                             path=str(WIKITEXT / "valid.txt"), name="wikitext-2 valid")
     gptq = run(teams, "gptq", hf, {"bits": 4, "group_size": 64, "dataset": dataset.pk,
                                    "samples": 4, "seq_len": 32}, 900)
     assert (gptq.format, gptq.parent_id) == ("gptq", hf.pk)

@@ -8,6 +8,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+# WikiText-2 lives beside the checkout (../shared/data), never inside it.
+WIKITEXT = ROOT.parent / "shared" / "data" / "wikitext-2"
 VENV_BIN = Path(sys.executable).parent
 
 

@@ -4,10 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.processes import ROOT
-
-# The WikiText-2 text lives beside the checkout (../shared/data), never inside it.
-WIKITEXT = ROOT.parent / "shared" / "data" / "wikitext-2"
+from tests.support.processes import WIKITEXT
 
 
 def gguf_to_hf(gguf: Path, out: Path) -> Path:

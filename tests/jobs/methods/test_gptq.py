@@ -7,8 +7,9 @@ import pytest
 
 from jobs.methods import get_method
 from jobs.methods.base import JobError, RunContext
-from tests.jobs.methods.conftest import WIKITEXT, generate
+from tests.jobs.methods.conftest import generate
 from tests.jobs.methods.factories import make_variant
+from tests.support.processes import WIKITEXT
 
 CAL = str(WIKITEXT / "valid.txt")
 

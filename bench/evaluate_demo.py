@@ -1,5 +1,7 @@
 """Perplexity and speed of the demo model's GGUF variants (quick mode: 4 chunks × 256 tokens of
 WikiText-2 test), through the evaluate method's own run() — the numbers in README "## Evaluation".
+All four run in this one process, so the peak RSS printed is the process's peak so far (the
+converter included), not each variant's: a job runs in its own child and measures only itself.
 
 Q4_1 is the demo file; F16 is llama.cpp's converter run on the HF F16 folder dequantized from it
 (catalog.dequantize), and Q8_0 / Q4_K_M are quantized from that F16 (so they carry the Q4_1's
@@ -76,7 +78,7 @@ def main() -> None:
             print(f"{name:7s} {files[name].stat().st_size / 1e6:7.1f} MB  ppl {r['perplexity']['perplexity']:8.3f}"
                   f"  KL {r.get('kl', {}).get('kl_mean', 0):.4f}  top1 {r.get('kl', {}).get('top1_agreement', 1):.3f}"
                   f"  prefill {r['speed']['prefill_tokens_per_s']:7.1f} t/s  decode {r['speed']['decode_tokens_per_s']:6.1f} t/s"
-                  f"  peak RSS {r['memory']['peak_rss_bytes'] / 2**20:.0f} MiB", flush=True)
+                  f"  process peak RSS so far {r['memory']['peak_rss_bytes'] / 2**20:.0f} MiB", flush=True)
         print(json.dumps(rows))
 
 

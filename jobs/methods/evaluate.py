@@ -215,8 +215,8 @@ class EvaluateMethod(Method):
         if (device_peak := target.peak_device_bytes()) is not None:
             memory["cuda_max_allocated_bytes"] = device_peak
         results.append(Evaluation("memory", memory, {
-            "measured": "ru_maxrss of the job's child process after loading the target, the speed "
-                        "run and the perplexity pass (before any reference is loaded)"
+            "measured": "peak RSS (VmHWM) of the job's child process after loading the target, "
+                        "the speed run and the perplexity pass (before any reference is loaded)"
                         + ("; torch.cuda.max_memory_allocated on the GPU" if device_peak else ""),
             "context": chunks.context, "prompt_tokens": p["prompt_tokens"],
             "gen_tokens": p["gen_tokens"], **target.info}))

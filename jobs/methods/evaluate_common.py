@@ -121,7 +121,16 @@ def kl_summary(kl: np.ndarray, same: np.ndarray) -> dict:
 
 
 def peak_rss_bytes() -> int:
-    """This process's peak resident set size (ru_maxrss: KiB on Linux, bytes on macOS)."""
+    """This process's peak resident set size: VmHWM on Linux (proc(5)), ru_maxrss elsewhere
+    (bytes on macOS). Not ru_maxrss on Linux: it survives execve (getrusage(2)), so a job child
+    started by a 500 MiB worker would report at least the worker's 500 MiB as its own peak."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024  # "VmHWM:   35680 kB"
+    except OSError:
+        pass
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return int(peak if sys.platform == "darwin" else peak * 1024)
 

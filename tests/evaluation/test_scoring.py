@@ -1,11 +1,15 @@
 """The scoring every engine shares (jobs/methods/evaluate_common.py), on hand-made logits."""
 
+import json
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
 from jobs.methods import evaluate_common as common
+from tests.support.processes import ROOT
 
 
 def test_chunks_are_non_overlapping_windows_with_bos_replacing_the_first_token():
@@ -60,6 +64,35 @@ def test_kl_of_identical_distributions_is_zero_and_of_known_ones_matches_the_for
     assert summary["kl_mean"] == pytest.approx(0.15) and summary["top1_agreement"] == 0.75
 
 
-def test_peak_rss_is_at_least_the_numpy_array_this_test_touches():
-    block = np.ones(64 * 1024**2 // 8)  # 64 MiB, touched
-    assert common.peak_rss_bytes() > block.nbytes
+# Run in a fresh interpreter: this test process has loaded torch, so its own peak is already far
+# above anything a test could add. The child reads peak_rss_bytes() before and after touching (and
+# freeing) TOUCHED bytes, and the kernel's own high-water mark (VmHWM) and current RSS (VmRSS).
+TOUCHED = 200 * 1024**2
+PEAK_CHILD = f"""
+import json
+import numpy as np
+from jobs.methods import evaluate_common as common
+
+def status_bytes(field):
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) * 1024 for line in f if line.startswith(field + ":"))
+
+before = common.peak_rss_bytes()
+block = np.ones({TOUCHED} // 8)  # every page written
+del block  # unmapped again: current RSS drops, the peak must not
+after = common.peak_rss_bytes()
+print(json.dumps({{"before": before, "after": after, "hwm": status_bytes("VmHWM"),
+                  "rss": status_bytes("VmRSS")}}))
+"""
+
+
+def test_peak_rss_is_the_high_water_mark_including_memory_already_freed():
+    child = subprocess.run([sys.executable, "-c", PEAK_CHILD], cwd=ROOT, capture_output=True,
+                           text=True, timeout=60)
+    assert child.returncode == 0, child.stderr[-2000:]
+    m = json.loads(child.stdout)
+    mib = {k: round(v / 1024**2) for k, v in m.items()}
+    assert m["before"] < TOUCHED / 2, mib  # a fresh numpy process starts far below the block
+    assert m["after"] - m["before"] >= 0.9 * TOUCHED, mib  # the touched block counts, in bytes
+    assert abs(m["after"] - m["hwm"]) <= 4 * 1024**2, mib  # agrees with the kernel's VmHWM
+    assert m["rss"] < m["after"] - 0.9 * TOUCHED, mib  # a peak, not the current RSS

@@ -37,6 +37,9 @@ MAX_BODY_BYTES = 8 * 1024**2
 
 class RuntimeHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
+    # The listen backlog: the standard library's 5 overflows when a burst of chats arrives at once,
+    # and the kernel then drops connections that the client only retries a second later.
+    request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], *, manager: ModelManager, token: str,
                  artifact_root: Path):

@@ -1,11 +1,17 @@
 """The Workers page: nodes with their declaration and running jobs, Redis queue lengths, the
 runtime server's loaded models — and "unavailable" for what can't be reached."""
 
+import asyncio
+
 import pytest
+from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 
 from jobs.models import Job, Worker
-from tests.support.fixtures import PASSWORD
+from runtime import client as runtime_client
+from runtime.engines.base import SamplingParams
+from runtime.services import runtime_payload
+from tests.support.fixtures import PASSWORD, RUNTIME_ENV
 from tests.support.processes import free_port
 
 pytestmark = pytest.mark.django_db
@@ -74,17 +80,41 @@ def test_redis_and_runtime_down_show_unavailable(client, cluster, settings):
     assert "<strong>unavailable</strong>" in html.split('id="runtime"')[1]
 
 
-def test_runtime_models_are_listed(client, cluster, monkeypatch, settings):
-    import runtime.client
-
+@pytest.mark.slow
+def test_runtime_models_are_listed(client, cluster, demo_variant, runtime_server, settings):
+    """The session's real runtime server, the demo variant loaded into it by a one-token
+    generation through the dashboard's own client: the page shows what its /status says."""
     settings.REDIS_URL = f"redis://127.0.0.1:{free_port()}/0"
-    monkeypatch.setattr(runtime.client, "status_sync", lambda timeout=1.0: {
-        "models": [{"variant_id": 7, "format": "gguf", "engine": "llamacpp", "n_ctx": 2048,
-                    "estimated_bytes": 2**27, "memory_bytes": 2**27, "idle_seconds": 3.5}],
-        "loading": [], "queues": {}, "memory_budget_bytes": 4 * 2**30,
-        "memory_used_bytes": 2**27, "max_concurrent": 1, "queue": 2})
+    settings.RUNTIME_URL, settings.RUNTIME_TOKEN = runtime_server.url, RUNTIME_ENV["RUNTIME_TOKEN"]
+    settings.RUNTIME_N_CTX = int(RUNTIME_ENV["RUNTIME_N_CTX"])  # as the session web server sends
+    payload = runtime_payload(variant=demo_variant, files=list(demo_variant.files.all()),
+                              request_id="workers-page-load", prompt="Hello",
+                              params=SamplingParams(max_tokens=1, temperature=0))
+
+    async def generate_one_token() -> list[dict]:
+        generation = await runtime_client.open_generation(payload=payload)
+        try:
+            return [event async for event in generation.events()]
+        finally:
+            await generation.aclose()
+
+    events = asyncio.run(generate_one_token())
+    assert events[-1]["type"] == "done", events
     runtime_html = _page(client).split('id="runtime"')[1]
-    assert "#7" in runtime_html and "llamacpp" in runtime_html and "3.5 s" in runtime_html
+    status = runtime_server.status()
+    models = {m["variant_id"]: m for m in status["models"]}  # the real server's ids are strings
+    assert str(demo_variant.pk) in models, status
+    loaded = models[str(demo_variant.pk)]
+    assert (loaded["engine"], loaded["format"], loaded["n_ctx"]) == ("llama.cpp", "gguf", 512)
+    assert loaded["memory_bytes"] > 50 * 2**20  # a 135M-parameter model at about 4.5 bits
+    marker = f"<tr><td>#{demo_variant.pk}</td>"
+    assert marker in runtime_html, runtime_html
+    row = runtime_html.split(marker)[1].split("</tr>")[0]
+    assert row.startswith("<td>llama.cpp</td><td>gguf</td><td>512</td>"
+                          f"<td>{filesizeformat(loaded['memory_bytes'])}</td><td>"), row
+    assert row.endswith(" s</td>"), row
+    assert (f"{filesizeformat(status['memory_used_bytes'])} of "
+            f"{filesizeformat(status['memory_budget_bytes'])} in use") in runtime_html
 
 
 def test_the_jobs_page_links_to_it(client, teams):

@@ -115,6 +115,7 @@ def test_11_a_full_disk_during_an_upload_is_a_clean_refusal(teams, disk_web, upl
         status, _h, content, _took = post_body(disk_web, path, body, {
             **session_headers(user), "Content-Type": content_type, "Referer": disk_web + path})
         thread.join(5)
+        assert not thread.is_alive(), "the disk filler was still running 5 s after the answer"
         assert ballast.exists(), "the ballast was never written"
         ballast.unlink()
         assert status == 400, (what, status, content[-800:])

@@ -59,6 +59,8 @@ def test_7_a_double_click_makes_one_job(teams, demo_variant, web, worker_row):
             t.start()
         for t in threads:
             t.join(60)
+            assert not t.is_alive(), "a submission got no answer within 60 s"
+        assert len(results) == 2, results  # both answered (a failed one raised in its thread)
         return results
 
     form = twice(lambda: post_body(web, "/jobs/new", (

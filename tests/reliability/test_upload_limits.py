@@ -121,6 +121,7 @@ def test_13_an_upload_over_the_cap_is_413_before_its_body_and_healthz_stays_fast
     except OSError:  # the server closed the connection after its 413
         pass
     reader.join(10)
+    assert not reader.is_alive(), "no answer to the chunked upload within 10 s"
     sock.close()
     answer = answer[0] if answer else b""
     assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
@@ -152,6 +153,7 @@ def test_13_an_upload_over_the_cap_is_413_before_its_body_and_healthz_stays_fast
         time.sleep(0.1)
     stop.set()
     thread.join(5)
+    assert not thread.is_alive(), "the trickling upload was still blocked 5 s after being stopped"
     sock.close()
     assert max(latencies) < 500, latencies
     record(13, "upload over the cap", f"declared 10 GiB: 413 in {declared_ms:.0f} ms with 0 body "

@@ -95,5 +95,6 @@ def test_past_the_cap_and_queue_requests_are_busy(demo_gguf):
         assert info.value.status == 429 and info.value.retry_after == 3
         assert not queued_done.is_set()
     thread.join(5)
+    assert not thread.is_alive(), "the queued request did not finish within 5 s of the slot freeing"
     assert queued_done.is_set()  # the queued request ran once the slot was free
     manager.shutdown()

@@ -31,3 +31,15 @@ def test_the_session_database_is_the_test_one():
     name = settings.DATABASES["default"]["NAME"]
     assert url.endswith(name) or f"/{name}?" in url
     assert name.endswith(".test") or name.startswith("test_")
+
+
+@pytest.mark.django_db
+def test_the_servers_tests_start_keep_djangos_async_safety_guard_on():
+    """The test process allows sync ORM calls from Playwright's event loop; uvicorn, workers and
+    the runtime must not inherit that, so an async view calling the ORM directly fails its test."""
+    import os
+
+    from tests.support.processes import child_env
+
+    assert os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE") == "true"
+    assert "DJANGO_ALLOW_ASYNC_UNSAFE" not in child_env()

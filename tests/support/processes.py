@@ -95,6 +95,9 @@ def child_env(**extra: str) -> dict:
     """The environment for a worker, web or runtime process: the test database instead of the
     configured one (pytest-django created it: SQLite `<db>.test`, PostgreSQL `test_<name>`)."""
     env = dict(os.environ)
+    # The test process allows sync ORM calls from Playwright's event loop; the servers it starts
+    # run with Django's async-safety guard on, as in production.
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
     env["DATABASE_URL"] = database_url()
     env["PYTHONUNBUFFERED"] = "1"
     env.update(extra)

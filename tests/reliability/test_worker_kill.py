@@ -1,7 +1,7 @@
 """Scenario 2: the whole worker killed with SIGKILL mid-job, then started again under the same
 name. Its heartbeat's reaper finds the job's heartbeat stale, marks the attempt lost and requeues
-it; at most one copy of the job ever runs. (tests/jobs/test_worker_lost.py: another worker
-rescues the job instead.)"""
+it; at most one copy of the job ever runs. Whichever worker's reaper notices first requeues it
+(jobs.services.jobs_reap); tests/jobs/test_reap.py covers giving up after the last attempt."""
 
 import threading
 import time

@@ -28,12 +28,6 @@ def leftover_files(root: Path) -> list[str]:
 
 
 @pytest.fixture(autouse=True)
-def fast_password_hasher(settings):
-    """The `teams` fixture hashes three passwords; PBKDF2 makes that ~2 s per test on 2 cores."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture(autouse=True)
 def import_worker(db):
     """A registered worker that runs every method, so imports can be submitted (routing)."""
     from django.utils import timezone

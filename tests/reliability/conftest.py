@@ -34,11 +34,6 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.write_line(f"(written to {REPORT})")
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hasher(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def temp_entries() -> list[str]:
     """What is left under ARTIFACT_ROOT/tmp and ARTIFACT_ROOT/uploads (work folders, staging)."""
     root = Path(settings.ARTIFACT_ROOT)

@@ -4,6 +4,7 @@ Who may see what: `alice` is in team "red", `bob` in team "blue", `carol` in bot
 invisible (404) to bob and visible to alice and carol.
 """
 
+import functools
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,15 @@ BROWSER_ARGS = [
 ]
 
 
+@functools.cache
+def password_hash() -> str:
+    """PASSWORD hashed once per session with the default hasher (PBKDF2, ~0.25 s on 2 cores), so
+    the servers the tests start accept it too."""
+    from django.contrib.auth.hashers import make_password
+
+    return make_password(PASSWORD)
+
+
 @pytest.fixture
 def teams(db):
     from django.contrib.auth import get_user_model
@@ -25,9 +35,8 @@ def teams(db):
 
     User = get_user_model()
     red, blue = Team.objects.create(name="red"), Team.objects.create(name="blue")
-    alice = User.objects.create_user("alice", password=PASSWORD)
-    bob = User.objects.create_user("bob", password=PASSWORD)
-    carol = User.objects.create_user("carol", password=PASSWORD)
+    alice, bob, carol = (User.objects.create(username=name, password=password_hash())
+                         for name in ("alice", "bob", "carol"))
     red.members.add(alice, carol)
     blue.members.add(bob, carol)
     return {"red": red, "blue": blue, "alice": alice, "bob": bob, "carol": carol}

@@ -2,9 +2,10 @@
 model, and the cross-engine check: the same F16 weights through llama.cpp (F16 GGUF) and through
 transformers (the HF F16 folder it was converted from) agree on perplexity within 1 %.
 
-Chain (one test, as in tests/jobs/test_hf_methods_end_to_end.py): demo Q4_1 GGUF → HF F16
-(hf-from-gguf) → F16 GGUF (gguf, llama.cpp's converter), NF4 (bnb-nf4), GPTQ 4-bit g64 (tiny
-calibration). Evaluations are kept tiny: 2 chunks × 128 tokens of WikiText-2 test."""
+The variants are the session's builds (tests/support/artifacts.py) registered in the catalog:
+demo Q4_1 GGUF → HF F16 → F16 GGUF (llama.cpp's converter); demo → HF F32 → NF4, GPTQ 4-bit g64.
+The five evaluations run once for the module (`evaluated`, 2 chunks × 128 tokens of WikiText-2
+test); each test below checks one property of what they recorded."""
 
 import json
 from io import StringIO
@@ -12,102 +13,142 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
-from jobs.models import Job
+from jobs.models import Job, Worker
 from jobs.services import job_submit
+from tests.support.artifacts import register_copy
 from tests.support.processes import WIKITEXT, wait_until
 
+# Transactional: the first test's flush removes the rows `evaluated` made outside any test.
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 TINY = {"context": 128, "chunks": 2, "prompt_tokens": 32, "gen_tokens": 8}
 
 
-def submit(teams, method, variant, params):
-    return job_submit(team=teams["red"], user=teams["alice"], method=method, params=params,
-                      input_variant=variant)
+def registered(team, demo, builds) -> dict:
+    """The demo's variants as the chain above, in team's catalog."""
+    hf16 = register_copy(model=demo.model, folder=builds["hf16"], format="hf", quant_type="F16",
+                         parent=demo)
+    hf32 = register_copy(model=demo.model, folder=builds["hf32"], format="hf", quant_type="F32",
+                         parent=demo)
+    made = {"q4_1": demo, "hf": hf16}
+    for name, parent, build in (("f16", hf16, builds["f16"]), ("nf4", hf32, builds["nf4"]),
+                                ("gptq", hf32, builds["gptq"])):
+        made[name] = register_copy(model=demo.model, folder=build.folder, format=build.output.format,
+                                   quant_type=build.output.quant_type, parent=parent)
+    return made
 
 
-def finished(job, timeout) -> Job:
-    wait_until(lambda: Job.objects.get(pk=job.pk).is_final, timeout, interval=1, what=f"{job.method} job")
-    job.refresh_from_db()
-    assert job.status == Job.Status.SUCCEEDED, f"{job.error}\n{job.log_tail[-3000:]}"
-    return job
-
-
-def made(teams, method, variant, params, timeout=600):
-    job = finished(submit(teams, method, variant, params), timeout)
-    return {v.quant_type: v for v in job.outputs.all()}
-
-
-def evaluations(job) -> dict:
-    return {e.kind: e for e in job.evaluations.all()}
-
-
-def test_evaluate_gguf_hf_nf4_gptq_and_llamacpp_agrees_with_transformers(teams, demo_variant, celery_worker):
+@pytest.fixture(scope="module")
+def evaluated(django_db_setup, django_db_blocker, celery_worker, demo_hf_f16, demo_hf_f32,
+              demo_f16_gguf, demo_nf4, demo_gptq):
+    """Runs the five evaluation jobs once and returns what they recorded as plain data (the rows
+    are flushed by the next transactional test): {name: {"variant": ..., kind: {metrics, method}}}."""
+    from accounts.models import Team
     from catalog.datasets import dataset_upload
+    from catalog.models import Variant
+    from catalog.services import demo_model_import
 
-    test_set = dataset_upload(team_id=teams["red"].pk, user_id=teams["alice"].pk,
-                              path=str(WIKITEXT / "test.txt"), name="wikitext-2 test")
-    valid_set = dataset_upload(team_id=teams["red"].pk, user_id=teams["alice"].pk,
-                               path=str(WIKITEXT / "valid.txt"), name="wikitext-2 valid")
-    [hf] = made(teams, "hf-from-gguf", demo_variant, {"dtype": "float16"}).values()
-    [f16] = made(teams, "gguf", hf, {"types": ["F16"]}).values()
-    [nf4] = made(teams, "bnb-nf4", hf, {"double_quant": True}).values()
-    [gptq] = made(teams, "gptq", hf, {"bits": 4, "group_size": 64, "dataset": valid_set.pk,
-                                      "samples": 4, "seq_len": 32}, 900).values()
-    assert (f16.format, f16.quant_type, hf.quant_type) == ("gguf", "F16", "F16")
+    with django_db_blocker.unblock():
+        team = Team.objects.create(name="evaluation")
+        demo = demo_model_import(team=team).variants.get()
+        v = registered(team, demo, {"hf16": demo_hf_f16, "hf32": demo_hf_f32, "f16": demo_f16_gguf,
+                                    "nf4": demo_nf4, "gptq": demo_gptq})
+        test_set = dataset_upload(team_id=team.pk, user_id=None, path=str(WIKITEXT / "test.txt"),
+                                  name="wikitext-2 test")
+        params = {"dataset": test_set.pk, **TINY}
+        wait_until(lambda: Worker.objects.filter(hostname__startswith="test-worker@").exists(), 10,
+                   what="the worker's heartbeat row")
+        jobs = {name: job_submit(team=team, user=None, method="evaluate", input_variant=v[name],
+                                 params={**params, **extra})
+                for name, extra in (("q4_1", {}), ("hf", {"reference": "none"}),
+                                    ("f16", {"reference": v["hf"].pk}),
+                                    ("nf4", {}),  # reference: the lineage root, the Q4_1 GGUF
+                                    ("gptq", {"reference": v["hf"].pk, "speed": False}))}
+        results = {}
+        for name, job in jobs.items():
+            wait_until(lambda: Job.objects.get(pk=job.pk).is_final, 600, interval=1,
+                       what=f"the {name} evaluation")
+            job.refresh_from_db()
+            assert job.status == Job.Status.SUCCEEDED, f"{name}: {job.error}\n{job.log_tail[-3000:]}"
+            row = Variant.objects.get(pk=v[name].pk)
+            results[name] = {e.kind: {"metrics": e.metrics, "method": e.method}
+                             for e in job.evaluations.all()}
+            results[name]["variant"] = {"pk": row.pk, "perplexity": row.perplexity,
+                                        "metrics": row.metrics}
+        results["dataset"] = test_set.pk
+    print("\nmeasured:", json.dumps({name: {"ppl": r["perplexity"]["metrics"]["perplexity"],
+                                            "kl": r.get("kl", {}).get("metrics", {}).get("kl_mean"),
+                                            "rss": r["memory"]["metrics"]["peak_rss_bytes"]}
+                                     for name, r in results.items() if name != "dataset"}))
+    return results
 
-    params = {"dataset": test_set.pk, **TINY}
-    jobs = {
-        "q4_1": submit(teams, "evaluate", demo_variant, params),
-        "hf": submit(teams, "evaluate", hf, {**params, "reference": "none"}),
-        "f16": submit(teams, "evaluate", f16, {**params, "reference": hf.pk}),
-        "nf4": submit(teams, "evaluate", nf4, params),  # reference: the lineage root, the Q4_1 GGUF
-        "gptq": submit(teams, "evaluate", gptq, {**params, "reference": hf.pk, "speed": False}),
-    }
-    done = {name: evaluations(finished(job, 600)) for name, job in jobs.items()}
 
-    # Every engine scored the same token ids (llama.cpp's and the HF tokenizer agree on SmolLM2).
-    shas = {name: e["perplexity"].method["tokens_sha256"] for name, e in done.items()}
+def runs(evaluated) -> dict:
+    return {name: r for name, r in evaluated.items() if name != "dataset"}
+
+
+def test_every_engine_scores_the_same_tokens_the_same_way(evaluated):
+    """llama.cpp's and the HF tokenizer agree on SmolLM2, so every engine scored the same ids."""
+    shas = {name: r["perplexity"]["method"]["tokens_sha256"] for name, r in runs(evaluated).items()}
     assert len(set(shas.values())) == 1, shas
-    for name, e in done.items():
-        ppl = e["perplexity"]
-        assert ppl.metrics["tokens_scored"] == 2 * 63, name
-        assert (ppl.method["context"], ppl.method["chunks"], ppl.method["dataset"]["id"]) == (128, 2, test_set.pk)
-        assert 5 < ppl.metrics["perplexity"] < 60, (name, ppl.metrics)
-        assert e["memory"].metrics["peak_rss_bytes"] > 100 * 2**20
-    assert done["q4_1"]["perplexity"].method["engine"]["engine"] == "llama.cpp"
-    assert done["hf"]["perplexity"].method["engine"]["engine"] == "transformers"
-    assert done["q4_1"]["memory"].metrics["planner_total_bytes"] > 0
-    assert done["q4_1"]["speed"].metrics["decode_tokens_per_s"] > 0
-    assert "kl" not in done["q4_1"] and "kl" not in done["hf"] and "speed" not in done["gptq"]
+    for name, r in runs(evaluated).items():
+        ppl = r["perplexity"]
+        assert ppl["metrics"]["tokens_scored"] == 2 * 63, name  # 128-token chunks, second half
+        assert (ppl["method"]["context"], ppl["method"]["chunks"],
+                ppl["method"]["dataset"]["id"]) == (128, 2, evaluated["dataset"]), name
+        assert 5 < ppl["metrics"]["perplexity"] < 60, (name, ppl["metrics"])
+    assert evaluated["q4_1"]["perplexity"]["method"]["engine"]["engine"] == "llama.cpp"
+    assert evaluated["hf"]["perplexity"]["method"]["engine"]["engine"] == "transformers"
 
-    # Cross-engine: F16 GGUF through llama.cpp vs the HF F16 folder through transformers.
-    llama_ppl = done["f16"]["perplexity"].metrics["perplexity"]
-    hf_ppl = done["hf"]["perplexity"].metrics["perplexity"]
+
+def test_memory_and_speed_are_measured_and_planned(evaluated):
+    for name, r in runs(evaluated).items():
+        assert r["memory"]["metrics"]["peak_rss_bytes"] > 100 * 2**20, name
+    assert evaluated["q4_1"]["memory"]["metrics"]["planner_total_bytes"] > 0
+    assert evaluated["q4_1"]["speed"]["metrics"]["decode_tokens_per_s"] > 0
+    assert "speed" not in evaluated["gptq"]  # asked for without speed
+
+
+def test_kl_is_measured_only_against_a_reference(evaluated):
+    assert "kl" not in evaluated["q4_1"]  # the lineage root has no reference
+    assert "kl" not in evaluated["hf"]  # reference "none"
+    assert evaluated["nf4"]["kl"]["method"]["reference_variant"] == evaluated["q4_1"]["variant"]["pk"]
+    assert evaluated["gptq"]["kl"]["method"]["reference_variant"] == evaluated["hf"]["variant"]["pk"]
+
+
+def test_llamacpp_and_transformers_agree_on_the_same_f16_weights(evaluated):
+    llama_ppl = evaluated["f16"]["perplexity"]["metrics"]["perplexity"]
+    hf_ppl = evaluated["hf"]["perplexity"]["metrics"]["perplexity"]
     assert abs(llama_ppl / hf_ppl - 1) < 0.01, (llama_ppl, hf_ppl)
-    cross = done["f16"]["kl"].metrics
-    assert cross["reference_perplexity"] == hf_ppl  # the same numbers again, in the same job
+    cross = evaluated["f16"]["kl"]["metrics"]
+    assert cross["reference_perplexity"] == hf_ppl  # the same numbers again, in another process
     assert cross["kl_mean"] < 0.01 and cross["top1_agreement"] > 0.95, cross
 
-    # Quantization costs something, measured against the reference.
-    assert done["nf4"]["kl"].method["reference_variant"] == demo_variant.pk
-    assert done["nf4"]["kl"].metrics["kl_mean"] > cross["kl_mean"]
-    assert done["gptq"]["kl"].metrics["kl_mean"] > cross["kl_mean"]
 
-    nf4.refresh_from_db()
-    assert nf4.perplexity == done["nf4"]["perplexity"].metrics["perplexity"]
-    assert nf4.metrics["kl_divergence"] == done["nf4"]["kl"].metrics["kl_mean"]
-    print("\nmeasured:", json.dumps({name: {"ppl": e["perplexity"].metrics["perplexity"],
-                                            "kl": e.get("kl") and e["kl"].metrics["kl_mean"],
-                                            "tps": e.get("speed") and e["speed"].metrics["decode_tokens_per_s"],
-                                            "rss": e["memory"].metrics["peak_rss_bytes"]}
-                                     for name, e in done.items()}))
+def test_quantization_costs_more_kl_than_changing_engines(evaluated):
+    cross = evaluated["f16"]["kl"]["metrics"]["kl_mean"]
+    assert evaluated["nf4"]["kl"]["metrics"]["kl_mean"] > cross
+    assert evaluated["gptq"]["kl"]["metrics"]["kl_mean"] > cross
 
-    # The CLI, inline: same scores for the same tokens.
+
+def test_the_variant_row_shows_its_latest_scores(evaluated):
+    nf4 = evaluated["nf4"]
+    assert nf4["variant"]["perplexity"] == nf4["perplexity"]["metrics"]["perplexity"]
+    assert nf4["variant"]["metrics"]["kl_divergence"] == nf4["kl"]["metrics"]["kl_mean"]
+
+
+def test_the_cli_inline_gives_the_same_scores_for_the_same_tokens(evaluated, teams, demo_variant,
+                                                                   demo_hf_f16):
+    from catalog.datasets import dataset_upload
+
+    hf = register_copy(model=demo_variant.model, folder=demo_hf_f16, format="hf", quant_type="F16",
+                       parent=demo_variant)
+    test_set = dataset_upload(team_id=teams["red"].pk, user_id=None,
+                              path=str(WIKITEXT / "test.txt"), name="wikitext-2 test")
     out = StringIO()
     call_command("evaluate", str(hf.pk), "--dataset", str(test_set.pk), "--context", "128",
                  "--chunks", "2", "--reference", "none", "--no-speed", "--inline", "--json", stdout=out)
     report = json.loads(out.getvalue())
     assert report["status"] == "succeeded"
     [ppl] = [e for e in report["evaluations"] if e["kind"] == "perplexity"]
-    assert ppl["metrics"]["perplexity"] == hf_ppl
-    assert ppl["method"]["tokens_sha256"] == shas["hf"]
+    assert ppl["metrics"]["perplexity"] == evaluated["hf"]["perplexity"]["metrics"]["perplexity"]
+    assert ppl["method"]["tokens_sha256"] == evaluated["hf"]["perplexity"]["method"]["tokens_sha256"]

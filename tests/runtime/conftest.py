@@ -4,13 +4,6 @@ chat with it and bob (blue) gets 404."""
 import pytest
 
 
-@pytest.fixture(scope="session")
-def demo_gguf():
-    from catalog.services import demo_model_path
-
-    return demo_model_path()
-
-
 @pytest.fixture
 def red_demo(teams):
     """The demo variant in team red, committed so the web and runtime processes see it (tests that

@@ -1,33 +1,5 @@
-"""Fixtures for the job-method tests: a real HF checkpoint of the demo model and calibration text."""
-
-from pathlib import Path
-
-import pytest
-
-from tests.support.processes import WIKITEXT
-
-
-def gguf_to_hf(gguf: Path, out: Path) -> Path:
-    """Dequantize a GGUF into an HF safetensors folder (float32) with its tokenizer."""
-    from catalog.dequantize import dequantize_gguf
-
-    dequantize_gguf(gguf, out, "float32")
-    return out
-
-
-@pytest.fixture(scope="session")
-def demo_hf_dir(tmp_path_factory) -> Path:
-    """SmolLM2-135M-Instruct as an HF folder (config.json, tokenizer, model.safetensors), made once."""
-    from catalog.services import demo_model_path
-
-    return gguf_to_hf(demo_model_path(), tmp_path_factory.mktemp("demo-hf"))
-
-
-@pytest.fixture(scope="session")
-def calibration_text() -> Path:
-    path = WIKITEXT / "valid.txt"
-    assert path.exists(), f"WikiText-2 is expected at {path}"
-    return path
+"""Helpers for the job-method tests; the demo model's HF, NF4, INT8 and GPTQ builds are session
+fixtures in tests/support/artifacts.py."""
 
 
 def generate(model, tokenizer, prompt: str = "The capital of France is", new_tokens: int = 8) -> str:

@@ -5,18 +5,9 @@ from pathlib import Path
 import pytest
 
 from jobs.methods import get_method
-from jobs.methods.base import JobError, RunContext
+from jobs.methods.base import JobError
 from tests.jobs.methods.conftest import generate
 from tests.jobs.methods.factories import make_variant
-
-
-def run_method(name: str, params: dict, hf_dir: Path, workdir: Path):
-    method = get_method(name)
-    events = []
-    ctx = RunContext(job_id=1, params=params, input_format="hf", input_quant_type="f32",
-                     input_dir=str(hf_dir), input_files=[], workdir=str(workdir),
-                     progress=lambda f, s: events.append((f, s)))
-    return method.run(ctx), events
 
 
 def saved_keys(folder: Path) -> list[str]:
@@ -85,13 +76,12 @@ def test_parse_log_line_reads_transformers_loading_bar():
 
 
 @pytest.mark.slow
-def test_nf4_quantizes_demo_model(demo_hf_dir, tmp_path):
+def test_nf4_quantizes_demo_model(demo_nf4):
+    """demo_nf4 (tests/support/artifacts.py): run() with nf4, double quant, bfloat16 compute."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    params = {"quant_type": "nf4", "double_quant": True, "compute_dtype": "bfloat16"}
-    [out], events = run_method("bnb-nf4", params, demo_hf_dir, tmp_path)
-    folder = Path(out.directory)
-    assert folder == tmp_path / "out"
+    out, events, folder = demo_nf4.output, demo_nf4.events, demo_nf4.folder
+    assert folder.name == "out"
     assert (out.format, out.quant_type) == ("bnb-nf4", "nf4-dq")
     assert [s for _, s in events][0] == "load" and events[-1] == (1.0, "save")
     keys = saved_keys(folder)
@@ -109,12 +99,11 @@ def test_nf4_quantizes_demo_model(demo_hf_dir, tmp_path):
 
 
 @pytest.mark.slow
-def test_int8_quantizes_demo_model(demo_hf_dir, tmp_path):
+def test_int8_quantizes_demo_model(demo_int8):
+    """demo_int8 (tests/support/artifacts.py): run() with threshold 6.0, float32 compute."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    [out], _ = run_method("bnb-int8", {"llm_int8_threshold": 6.0, "compute_dtype": "float32"},
-                          demo_hf_dir, tmp_path)
-    folder = Path(out.directory)
+    out, folder = demo_int8.output, demo_int8.folder
     assert (out.format, out.quant_type) == ("bnb-int8", "int8")
     keys = saved_keys(folder)
     assert "model.layers.0.self_attn.q_proj.SCB" in keys

@@ -1,12 +1,11 @@
 """GPTQ job method (GPTQModel): validation, estimate, progress, and a real 4-bit g64 quantization."""
 
-import time
 from pathlib import Path
 
 import pytest
 
 from jobs.methods import get_method
-from jobs.methods.base import JobError, RunContext
+from jobs.methods.base import JobError
 from tests.jobs.methods.conftest import generate
 from tests.jobs.methods.factories import make_variant
 from tests.support.processes import WIKITEXT
@@ -74,22 +73,14 @@ def test_child_env_sets_cpu_workers():
 
 
 @pytest.mark.slow
-def test_gptq_4bit_g64_quantizes_demo_model(demo_hf_dir, calibration_text, tmp_path):
+def test_gptq_4bit_g64_quantizes_demo_model(demo_gptq):
+    """demo_gptq (tests/support/artifacts.py): run() with 4 bits, g64, 8 × 64 calibration tokens."""
     from gptqmodel import GPTQModel
 
-    params = {"bits": 4, "group_size": 64, "desc_act": False, "sym": True, "damp_percent": 0.05,
-              "dataset_path": str(calibration_text), "samples": 8, "seq_len": 64}
-    events = []
-    ctx = RunContext(job_id=1, params=params, input_format="hf", input_quant_type="f32",
-                     input_dir=str(demo_hf_dir), input_files=[], workdir=str(tmp_path),
-                     progress=lambda f, s: events.append((f, s)))
-    start = time.monotonic()
-    [out] = get_method("gptq").run(ctx)
-    print(f"gptq run: {time.monotonic() - start:.0f} s")
-
+    out, events = demo_gptq.output, demo_gptq.events
     folder = Path(out.directory)
     assert (out.format, out.quant_type) == ("gptq", "4bit-g64")
-    assert (folder / "quantize_config.json").exists() and not (tmp_path / "offload").exists()
+    assert (folder / "quantize_config.json").exists() and not (folder.parent / "offload").exists()
     # per-layer progress: 30 decoder layers → ≥ 30 increasing "quantize" points
     quantize = [f for f, s in events if s == "quantize"]
     assert len(quantize) >= 30 and quantize == sorted(quantize)

@@ -62,14 +62,16 @@ run: install
 	$(PY) manage.py import_demo_model
 	exec bash scripts/run.sh
 
-# The whole suite twice: on SQLite, then on a private PostgreSQL cluster (scripts/test-postgres.sh).
-test: test-sqlite test-postgres
+# The whole suite on SQLite, then the tests marked `postgres` (what can differ between databases,
+# listed in tests/conftest.py) on a private PostgreSQL cluster; a wall-time line per phase at the end.
+test:
+	MAKE="$(MAKE)" PY="$(PY)" bash scripts/test.sh
 
 test-sqlite: test-deps
-	$(PY) -m pytest
+	$(PY) -m pytest --durations=25
 
 test-postgres: test-deps
-	bash scripts/test-postgres.sh
+	bash scripts/test-postgres.sh -m postgres --durations=25
 
 bench: install
 	$(PY) bench/estimator_speed.py

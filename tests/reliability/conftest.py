@@ -14,7 +14,7 @@ import pytest
 from django.conf import settings
 
 from tests.support import processes
-from tests.support.fixtures import start_worker_and_wait
+from tests.support.fixtures import start_worker_and_wait, stop_worker_and_forget
 from tests.support.testenv import SESSION_DIR
 
 REPORT = SESSION_DIR / "reliability.txt"
@@ -58,8 +58,8 @@ class WorkerProcess:
         self.process.wait(10)
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            processes.stop(self.process)
+        if self.process is not None:
+            stop_worker_and_forget(self.blocker, self.process, self.hostname)
 
     @property
     def log(self) -> Path:

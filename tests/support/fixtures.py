@@ -97,12 +97,22 @@ def start_worker_and_wait(django_db_blocker, session_dir, hostname: str, queues:
     return process
 
 
+def stop_worker_and_forget(django_db_blocker, process, hostname: str) -> None:
+    """Stops a worker and deletes its heartbeat row: a beat written after the last test's flush
+    would otherwise leave a worker that looks alive to the next module's routing."""
+    processes.stop(process)
+    with django_db_blocker.unblock():
+        from jobs.models import Worker
+
+        Worker.objects.filter(hostname__startswith=hostname.split("@")[0] + "@").delete()
+
+
 @pytest.fixture(scope="module")
 def celery_worker(django_db_setup, django_db_blocker, redis_server, session_dir):
     """One worker per test module (so a module that kills or restarts workers owns them all)."""
     process = start_worker_and_wait(django_db_blocker, session_dir, "test-worker@%h")
     yield process
-    processes.stop(process)
+    stop_worker_and_forget(django_db_blocker, process, "test-worker@%h")
 
 
 @pytest.fixture(scope="session")

@@ -2,26 +2,24 @@ from django import forms
 
 from catalog.models import Variant
 from catalog.selectors import SORTS, CatalogFilters
-
-SIZE_UNITS = {"": 1, "k": 10**3, "m": 10**6, "b": 10**9, "g": 10**9, "t": 10**12}
-
-
-def parse_param_count(text: str) -> int | None:
-    """'135M', '7b', '1.5B', '120000' -> a parameter count."""
-    text = text.strip().lower().replace("_", "").replace(",", "")
-    if not text:
-        return None
-    unit = text[-1] if text[-1] in SIZE_UNITS else ""
-    number = text[: -1] if unit else text
-    try:
-        return int(float(number) * SIZE_UNITS[unit])
-    except ValueError:
-        raise forms.ValidationError("write a parameter count like 135M, 7B or 1.5B") from None
+from planner.estimator import EstimatorError, parse_param_count
 
 
 class ParamCountField(forms.CharField):
+    """A parameter count as the planner reads it ('135M', '7b', '1.5B', '7e9'); blank means no filter.
+
+    planner.estimator is pure Python (no Django), so catalog may use it. No 1M floor here: a filter
+    may start at 0 parameters.
+    """
+
     def to_python(self, value):
-        return parse_param_count(super().to_python(value) or "")
+        text = super().to_python(value)
+        if not text:
+            return None
+        try:
+            return parse_param_count(text, minimum=0)
+        except EstimatorError as exc:
+            raise forms.ValidationError(exc.message) from None
 
 
 class CatalogFilterForm(forms.Form):

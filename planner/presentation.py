@@ -9,7 +9,7 @@ import math
 from dataclasses import replace
 from typing import Any
 
-from planner.estimator import Estimate, estimate
+from planner.estimator import Estimate, estimate, format_decimal_bytes
 from planner.measured import measured_for, measured_label
 
 CHART_SCHEMES = {  # a few schemes per runtime for the memory-vs-context chart
@@ -58,7 +58,10 @@ def table_rows(est: Estimate) -> list[dict[str, Any]]:
                  cell(row, "overhead_bytes", human_bytes(row["overhead_bytes"]))]
         if training:
             cells.append(cell(row, "training_bytes", human_bytes(row["training_bytes"])))
-        cells += [cell(row, "total_bytes", human_bytes(row["total_bytes"])),
+        total = cell(row, "total_bytes", human_bytes(row["total_bytes"]))
+        total["rule_of_thumb"] = f"rule {format_decimal_bytes(row['rule_of_thumb_bytes'])}"
+        total["rule_of_thumb_note"] = row["rule_of_thumb_note"]
+        cells += [total,
                   cell(row, "headroom_bytes", human_bytes(row["headroom_bytes"])),
                   cell(row, "max_context", f"{row['max_context']:,}"),
                   cell(row, "gpu_layers", "—" if row["gpu_layers"] is None

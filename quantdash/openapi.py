@@ -74,6 +74,8 @@ SCHEMAS = {
         "family": STR, "description": STR, "bits_per_weight": {"type": "number"},
         **{k: INT for k in ("weights_bytes", "kv_cache_bytes", "compute_bytes", "overhead_bytes", "training_bytes",
                             "total_bytes", "capacity_bytes", "headroom_bytes", "max_context")},
+        "rule_of_thumb_bytes": {**INT, "description": "parameters × nominal bytes per parameter (the figure quoted)"},
+        "rule_of_thumb_note": {**STR, "description": "the rule of thumb and what the estimate adds to it"},
         "gpu_layers": {"type": ["integer", "null"]}, "n_layers": {"type": ["integer", "null"]},
         "fits": {"type": "boolean"}, "runs_with_offload": {"type": "boolean"},
         "kv_pool_bytes": {"type": ["integer", "null"]}, "decode_tokens_per_s": {"type": "number"},

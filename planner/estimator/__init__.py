@@ -8,11 +8,12 @@ from .architecture import Architecture
 from .errors import EstimatorError
 from .estimate import Estimate, estimate
 from .hardware import HARDWARE_PROFILES, Hardware
-from .loaders import parse_param_count
+from .param_count import format_decimal_bytes, format_param_count, parse_param_count
 from .schemes import SCHEME_NAMES, scheme_names
 from .workload import Workload
 
 __all__ = [
     "Architecture", "Hardware", "Workload", "Estimate", "EstimatorError", "estimate",
     "HARDWARE_PROFILES", "SCHEME_NAMES", "scheme_names", "parse_param_count",
+    "format_param_count", "format_decimal_bytes",
 ]

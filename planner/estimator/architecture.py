@@ -44,6 +44,7 @@ class Architecture:
     sliding_window: int = 0        # tokens; 0 = none
     swa_layers: tuple[int, ...] = ()   # layers that use the sliding window (Gemma 2: even layers)
     rope_freqs: bool = False       # Llama 3.1 rope scaling: GGUF stores `rope_freqs.weight` (head_dim/2 f32)
+    stated_params: int = 0         # quick mode: the count the user gave ("7B"); 0 = none given
     source: str = "config"         # "config" | "gguf" | "param_count" | "preset"
     notes: tuple[str, ...] = field(default=(), compare=False)
 
@@ -60,7 +61,7 @@ class Architecture:
 
     @classmethod
     def from_param_count(cls, count: Any, name: str = "") -> "Architecture":
-        from .loaders import architecture_from_param_count
+        from .param_count import architecture_from_param_count
         return architecture_from_param_count(count, name)
 
     # ---- derived sizes ----
@@ -203,6 +204,7 @@ class Architecture:
             "n_experts": self.n_experts,
             "n_experts_per_tok": self.n_experts_per_tok,
             "sliding_window": self.sliding_window,
+            "stated_params": self.stated_params or None,
             "source": self.source,
             "notes": list(self.notes),
         }

@@ -18,6 +18,7 @@ from .errors import EstimatorError
 from .gguf_quant import gguf_tensor_plan
 from .hardware import Hardware
 from .memory import _with_context, activation_bytes, compute_bytes, kv_cache_bytes, overhead_bytes, training_bytes
+from .rule_of_thumb import rule_of_thumb
 from .schemes import Scheme, describe, high_precision_tensors, parse_scheme, scheme_names, weights_bytes_and_formula
 from .speed import decode_tokens_per_s, prefill_seconds
 from .workload import Workload
@@ -179,6 +180,8 @@ def estimate(arch: Architecture, hw: Hardware, wl: Workload, schemes: list[str] 
         fits = headroom >= 0
         bpw = weights * 8 / arch.total_params
         supported, note = _supported(scheme, wl, arch)
+        thumb, thumb_note = rule_of_thumb(arch, scheme, weights=weights, kv=kv, compute=compute,
+                                          overhead=overhead, training=train)
 
         # largest context that fits (binary search; the ctx-dependent part is shared across schemes)
         fixed = weights + overhead + (train - (activation_bytes(arch, wl)[0] if training else 0))
@@ -233,6 +236,8 @@ def estimate(arch: Architecture, hw: Hardware, wl: Workload, schemes: list[str] 
             "overhead_bytes": overhead,
             "training_bytes": train,
             "total_bytes": total,
+            "rule_of_thumb_bytes": thumb,
+            "rule_of_thumb_note": thumb_note,
             "capacity_bytes": capacity,
             "fits": fits,
             "headroom_bytes": headroom,

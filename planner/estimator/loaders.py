@@ -1,4 +1,4 @@
-"""Build an Architecture from a HF config.json dict, GGUF metadata, or a bare parameter count.
+"""Build an Architecture from a HF config.json dict or GGUF metadata (a bare count: param_count.py).
 
 Every input is validated; problems raise EstimatorError naming the offending field.
 """
@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import math
 import numbers
-import re
 from typing import Any
 
 from .architecture import Architecture
@@ -275,73 +274,5 @@ def architecture_from_gguf_metadata(meta: Any, name: str = "") -> Architecture:
         sliding_window=sliding,
         swa_layers=swa_layers,
         source="gguf",
-    )
-    return _check_total(result)
-
-
-_COUNT_RE = re.compile(r"^\s*([0-9][0-9_,]*(?:\.[0-9]+)?)\s*([kKmMbBtT]?)\s*$")
-_SUFFIX = {"": 1, "k": 10**3, "m": 10**6, "b": 10**9, "t": 10**12}
-
-
-def parse_param_count(text: Any) -> int:
-    """"7.3B" -> 7_300_000_000; accepts K/M/B/T suffixes (case-insensitive), commas, plain ints."""
-    if isinstance(text, bool):
-        raise EstimatorError("param_count", "must be a number like 7B or 135M")
-    if isinstance(text, int):
-        value = text
-    else:
-        match = _COUNT_RE.match(str(text))
-        if not match:
-            raise EstimatorError("param_count", f"cannot parse {text!r}; write e.g. 7B, 1.5B, 135M")
-        number = float(match.group(1).replace(",", "").replace("_", ""))
-        value = int(round(number * _SUFFIX[match.group(2).lower()]))
-    if value < 1_000_000:
-        raise EstimatorError("param_count", f"{value} is below 1M parameters")
-    if value > 10**13:
-        raise EstimatorError("param_count", f"{value} is beyond 10T parameters")
-    return value
-
-
-def architecture_from_param_count(count: Any, name: str = "") -> Architecture:
-    """A plausible Llama-like shape with about `count` parameters (quick mode).
-
-    Heuristic (documented, not a real model): Llama-2-style aspect ratio with
-    hidden = 128 × n_layers (Llama 2 7B: 4096 = 128 × 32), gated MLP, vocab 32000, untied
-    embeddings, head_dim 128 (64 below hidden 1024), GQA with 8 KV heads when there are ≥ 16 heads.
-    Per-layer params ≈ 4h² (attention) + 3·h·ff (MLP); we pick h (multiple of 128) so that
-    12h²·L + 2·V·h ≈ N with ff = 8h/3, then solve ff (multiple of 64) to land close to N.
-    The resulting `total_params` is exact for that shape and within a few % of N.
-    """
-    target = parse_param_count(count)
-    vocab = 32000
-    hidden = 256
-    for h in range(256, 65537, 128):  # smallest hidden whose nominal size reaches the target
-        layers = max(2, round(h / 128))
-        if 12 * h * h * layers + 2 * vocab * h >= target:
-            hidden = h
-            break
-    else:
-        hidden = 65536
-    layers = max(2, round(hidden / 128))
-    head_dim = 128 if hidden >= 1024 else 64
-    heads = hidden // head_dim
-    kv_heads = 8 if heads >= 16 and heads % 8 == 0 else heads
-    kv_dim = kv_heads * head_dim
-    attn = 2 * hidden * hidden + 2 * hidden * kv_dim + 2 * hidden
-    remaining = target - 2 * vocab * hidden - hidden - layers * attn
-    ff = max(64, int(round(remaining / (3 * hidden * layers) / 64)) * 64)
-    result = Architecture(
-        name=name or f"~{target / 1e9:.3g}B llama-like",
-        arch="llama",
-        hidden_size=hidden,
-        n_layers=layers,
-        n_heads=heads,
-        n_kv_heads=kv_heads,
-        head_dim=head_dim,
-        intermediate_size=ff,
-        vocab_size=vocab,
-        max_position_embeddings=4096,
-        source="param_count",
-        notes=(f"shape guessed from {target:,} parameters (llama-like heuristic)",),
     )
     return _check_total(result)

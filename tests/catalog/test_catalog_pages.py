@@ -4,6 +4,7 @@ variant table, lineage tree and actions, and the JSON API's shapes."""
 import pytest
 from django.urls import reverse
 
+from catalog.forms import CatalogFilterForm
 from catalog.models import File, Model, Variant
 
 pytestmark = pytest.mark.django_db
@@ -41,6 +42,8 @@ def _names(response) -> list[str]:
     ("min_params=1B", ["big-hf", "blue-awq"]),
     ("max_params=2b", ["blue-awq", "small-gguf"]),
     ("min_params=100M&max_params=1.5B", ["blue-awq", "small-gguf"]),
+    ("min_params=2e9", ["big-hf"]),  # the planner's parser: scientific notation and separators too
+    ("max_params=1,500,000,000", ["blue-awq", "small-gguf"]),
     ("sort=-params", ["big-hf", "blue-awq", "small-gguf"]),
     ("sort=params", ["small-gguf", "blue-awq", "big-hf"]),
     ("sort=-size", ["big-hf", "blue-awq", "small-gguf"]),
@@ -48,6 +51,13 @@ def _names(response) -> list[str]:
 def test_filters_and_sorting_for_carol(client, teams, catalog, query, expected):
     client.force_login(teams["carol"])
     assert _names(client.get(f"/catalog/?{query}")) == expected
+
+
+def test_size_filters_use_the_planners_parser(teams):
+    form = CatalogFilterForm({"min_params": "7e9", "max_params": "1,5B"}, user=teams["carol"])
+    assert not form.is_valid() and form.cleaned_data["min_params"] == 7_000_000_000
+    assert "cannot parse '1,5B'" in form.errors["max_params"][0]  # not read as 15B
+    assert CatalogFilterForm({"min_params": "0"}, user=teams["carol"]).filters().min_params == 0  # no 1M floor
 
 
 def test_team_filter_and_htmx_partial(client, teams, catalog):

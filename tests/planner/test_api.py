@@ -49,6 +49,9 @@ def test_post_config_params_and_custom_hardware(alice):
                                                         "workload": {"runtime": "vllm", "kv_dtype": "fp8"}}),
                    content_type="application/json")
     assert r.status_code == 200 and r.json()["workload"]["runtime"] == "vllm"
+    fp16 = next(s for s in r.json()["schemes"] if s["scheme"] == "FP16")
+    assert fp16["rule_of_thumb_bytes"] == 14_600_000_000 and fp16["rule_of_thumb_note"].startswith("7.3B × 2 B")
+    assert r.json()["model"]["stated_params"] == 7_300_000_000
 
 
 @pytest.mark.parametrize("body, field", [

@@ -37,7 +37,16 @@ def test_runtime_batch_and_kv_dtype_reach_the_workload():
 
 def test_readable_table():
     text = run("--params", "7.3B", "--hardware", "m2-max-32gb")
-    assert "~7.3B llama-like" in text and "Q4_K_M" in text and text.splitlines()[1].startswith("scheme")
+    assert "~7.3B (modelled on Mistral 7B v0.3)" in text and "Q4_K_M" in text
+    assert text.splitlines()[1].startswith("scheme") and "thumb" in text.splitlines()[1]
+    fp16 = next(line for line in text.splitlines() if line.startswith("FP16 "))
+    assert " 14.6 GB " in fp16  # 7.3B × 2 B
+
+
+def test_json_has_the_rule_of_thumb():
+    rows = json.loads(run("--params", "7e9", "--json", "--scheme", "FP32", "--scheme", "INT4"))["schemes"]
+    assert [r["rule_of_thumb_bytes"] for r in rows] == [28 * 10**9, 35 * 10**8]  # 7B × 4 B, × 0.5 B
+    assert rows[1]["rule_of_thumb_note"].startswith("7B × 0.5 B = 3.5 GB; the estimate: ")
 
 
 def test_config_file_and_its_errors(tmp_path):

@@ -10,7 +10,7 @@ from planner.presets import preset_architecture
 ROW_KEYS = {"scheme", "family", "bits_per_weight", "weights_bytes", "kv_cache_bytes", "compute_bytes",
             "overhead_bytes", "training_bytes", "total_bytes", "capacity_bytes", "fits", "headroom_bytes",
             "max_context", "gpu_layers", "n_layers", "decode_tokens_per_s", "prefill_seconds", "engines",
-            "high_precision_tensors", "supported", "note", "formulas"}
+            "high_precision_tensors", "supported", "note", "formulas", "rule_of_thumb_bytes", "rule_of_thumb_note"}
 NUMERIC = {"weights_bytes", "kv_cache_bytes", "compute_bytes", "overhead_bytes", "training_bytes", "total_bytes",
            "capacity_bytes", "headroom_bytes", "bits_per_weight", "max_context", "gpu_layers",
            "decode_tokens_per_s", "prefill_seconds"}
@@ -43,6 +43,7 @@ def test_to_dict_is_json_and_has_every_scheme_and_key():
         assert row["headroom_bytes"] == row["capacity_bytes"] - row["total_bytes"]
         assert row["fits"] == (row["headroom_bytes"] >= 0)
         assert f"{row['total_bytes']:,}" in row["formulas"]["total_bytes"]
+        assert isinstance(row["rule_of_thumb_bytes"], int) and isinstance(row["rule_of_thumb_note"], str)
 
 
 def test_llama31_8b_on_4090_row_values():

@@ -67,7 +67,16 @@ def test_shareable_url_round_trip_renders_the_same_numbers(alice):
 
 def test_params_quick_mode(alice):
     html = alice.get("/planner/?source=params&params=7.3B&hardware=rtx-4090").content.decode()
-    assert "~7.3B llama-like" in html and html.count('class="plan-row') == 30
+    assert "~7.3B (modelled on Mistral 7B v0.3)" in html and html.count('class="plan-row') == 30
+    int4 = row_html(html, "INT4")  # the rule of thumb under the total: 7.3B × 0.5 B = 3.65 GB
+    assert '<small class="thumb" title="7.3B × 0.5 B = 3.65 GB; the estimate: ' in int4
+    assert ">rule 3.65 GB</small>" in int4
+    assert ">rule 29.2 GB</small>" in row_html(html, "FP32")
+
+
+def test_params_in_scientific_notation(alice):
+    html = alice.get("/planner/?source=params&params=1.5T&hardware=h100-80gb").content.decode()
+    assert "~1.5T (modelled on Llama 3.1 405B)" in html and "e+03" not in html
 
 
 def test_training_mode_adds_the_training_column(alice):

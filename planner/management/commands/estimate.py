@@ -5,7 +5,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from planner.estimator import HARDWARE_PROFILES, Architecture, EstimatorError, Workload, estimate
+from planner.estimator import (HARDWARE_PROFILES, Architecture, EstimatorError, Workload, estimate,
+                               format_decimal_bytes)
 from planner.estimator.workload import KV_DTYPES, MODES, RUNTIMES
 from planner.forms import MAX_CONFIG_BYTES, parse_config_text
 from planner.presentation import human_bytes, status_of
@@ -45,7 +46,7 @@ class Command(BaseCommand):
         self.stdout.write(f"{arch.name}: {arch.total_params:,} parameters · {hw.name} × {hw.device_count} · "
                           f"{wl.runtime}, context {wl.context}, batch {wl.batch}, KV {wl.kv_dtype}, {wl.mode}\n")
         header = f"{'scheme':<16} {'bpw':>6} {'weights':>11} {'KV':>11} {'compute':>11} {'overhead':>11} " \
-                 f"{'total':>11} {'capacity':>11}  status"
+                 f"{'total':>11} {'thumb':>9} {'capacity':>11}  status"
         self.stdout.write(header)
         self.stdout.write("-" * len(header))
         for r in est.rows:
@@ -54,7 +55,9 @@ class Command(BaseCommand):
                 f"{r['scheme']:<16} {r['bits_per_weight']:>6.2f} {human_bytes(r['weights_bytes']):>11} "
                 f"{human_bytes(r['kv_cache_bytes']):>11} {human_bytes(r['compute_bytes']):>11} "
                 f"{human_bytes(r['overhead_bytes'] + r['training_bytes']):>11} {human_bytes(r['total_bytes']):>11} "
-                f"{human_bytes(r['capacity_bytes']):>11}  {status}")
+                f"{format_decimal_bytes(r['rule_of_thumb_bytes']):>9} {human_bytes(r['capacity_bytes']):>11}  {status}")
+        self.stdout.write("\nthumb: parameters × bytes per parameter (decimal GB), the figure usually quoted; "
+                          "--json gives each row's rule_of_thumb_note saying what the estimate adds")
 
     def _architecture(self, opts) -> Architecture:
         if opts["preset"]:

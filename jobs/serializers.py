@@ -23,8 +23,10 @@ def job_json(job: Job) -> dict:
         "created_at": job.created_at.isoformat(),
         "started_at": job.started_at.isoformat() if job.started_at else None,
         "finished_at": job.finished_at.isoformat() if job.finished_at else None,
+        # sorted() over .all(), not .order_by(): a list view prefetches outputs and their files,
+        # and a new queryset would discard that (two queries per job).
         "outputs": [
             {**variant_json(v), "quant_type": v.quant_type}
-            for v in job.outputs.order_by("pk").prefetch_related("files")
+            for v in sorted(job.outputs.all(), key=lambda v: v.pk)
         ],
     }

@@ -73,3 +73,32 @@ def test_anonymous_gets_401_and_writes_need_csrf(teams, demo_variant):
     strict.force_login(teams["alice"])
     response = strict.post("/api/jobs/", data="{}", content_type="application/json")
     assert response.status_code == 403
+
+
+def test_the_job_list_takes_the_same_queries_for_3_jobs_as_for_30(alice, teams, demo_variant):
+    """The list prefetches outputs and their files; serializing a job must not query again."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from catalog.models import File, Variant
+
+    def add_jobs(n: int) -> None:
+        for _ in range(n):
+            job = Job.objects.create(team=teams["red"], kind="quantize", method="gguf",
+                                     input_variant=demo_variant, status=Job.Status.SUCCEEDED)
+            for qtype in ("Q8_0", "Q4_K_M"):
+                v = Variant.objects.create(model=demo_variant.model, parent=demo_variant,
+                                           format="gguf", quant_type=qtype)
+                File.objects.create(variant=v, path=f"{qtype}.gguf", bytes=1, sha256="0" * 64)
+                job.outputs.add(v)
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert alice.get("/api/jobs/").status_code == 200
+        return len(captured)
+
+    add_jobs(3)
+    few = queries()
+    add_jobs(27)
+    assert len(alice.get("/api/jobs/").json()["jobs"]) == 30
+    assert queries() == few

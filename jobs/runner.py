@@ -282,15 +282,18 @@ def _watch(job, method, process, workdir, watch) -> tuple[str, str]:
             # SIGTERM, and SIGKILL at the hard limit at the latest.
             _stop_group(process, grace=max(0.0, min(5.0, hard - elapsed)))
             return S.FAILED, f"timed out: soft time limit of {soft:g} s"
+        still_running = True
         if time.monotonic() - last_beat >= settings.JOB_HEARTBEAT_SECONDS:
             last_beat = time.monotonic()
             still_running = lifecycle.report(
                 job_id=job.pk, progress=watch.progress, stage=watch.stage,
                 eta_seconds=watch.eta(), log_tail=watch.tail())
-            cancel = Job.objects.filter(pk=job.pk).values_list("cancel_requested", flat=True).first()
-            if cancel or not still_running:
-                _stop_group(process)
-                return S.CANCELLED, "cancelled by user" if cancel else "job left the running state"
+        # Cancel is read on every poll (one indexed row), not only with the heartbeat, so a
+        # cancelled job stops within about POLL_SECONDS whatever JOB_HEARTBEAT_SECONDS is.
+        cancel = Job.objects.filter(pk=job.pk).values_list("cancel_requested", flat=True).first()
+        if cancel or not still_running:
+            _stop_group(process)
+            return S.CANCELLED, "cancelled by user" if cancel else "job left the running state"
 
 
 def _read_result(process, workdir: Path, job: Job, watch: Watch) -> tuple[str, str]:

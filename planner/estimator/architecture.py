@@ -20,7 +20,8 @@ class Architecture:
     """Decoder-only transformer shape. Build with `from_config`, `from_gguf_metadata`, `from_param_count`."""
 
     name: str
-    arch: str                      # llama.cpp architecture name: llama, qwen2, gemma2, phi3, qwen2moe, qwen3
+    arch: str                      # llama.cpp architecture name: llama, qwen2, gemma2, phi3, qwen2moe, qwen3,
+                                   # deepseek2, llama4
     hidden_size: int
     n_layers: int
     n_heads: int
@@ -41,6 +42,16 @@ class Architecture:
     moe_intermediate_size: int = 0
     shared_expert_intermediate_size: int = 0
     shared_expert_gate: bool = False   # Qwen2-MoE: sigmoid gate (n_embd -> 1) on the shared expert
+    dense_layers: tuple[int, ...] = ()  # MoE models: layers with a dense FFN of intermediate_size
+                                        # (DeepSeek first_k_dense_replace, Llama 4 interleave step)
+    expert_bias: bool = False      # DeepSeek-V3: router bias per expert (`exp_probs_b.bias`)
+    q_lora_rank: int = 0           # MLA (DeepSeek-V2/V3): low-rank query; 0 = plain attn_q
+    kv_lora_rank: int = 0          # MLA latent width; 0 = not MLA. head_dim = qk_nope + qk_rope then
+    qk_rope_head_dim: int = 0
+    v_head_dim: int = 0
+    n_nextn_layers: int = 0        # DeepSeek-V3 multi-token-prediction layers (checkpoint only)
+    mla_legacy: bool = False       # deepseek2 GGUF from before llama.cpp split kv_b (no key_length_mla):
+                                   # one attn_kv_b, and llama.cpp caches per-head K and V for it
     sliding_window: int = 0        # tokens; 0 = none
     swa_layers: tuple[int, ...] = ()   # layers that use the sliding window (Gemma 2: even layers)
     rope_freqs: bool = False       # Llama 3.1 rope scaling: GGUF stores `rope_freqs.weight` (head_dim/2 f32)
@@ -83,6 +94,22 @@ class Architecture:
     def is_moe(self) -> bool:
         return self.n_experts > 1
 
+    @property
+    def is_mla(self) -> bool:
+        return self.kv_lora_rank > 0
+
+    @property
+    def mla_kv_dim(self) -> int:
+        """MLA cache row per layer per token: the latent c_kv plus the shared rope key.
+
+        llama.cpp: n_embd_k_gqa = n_embd_head_k × n_head_kv = (kv_lora_rank + n_rot) × 1 (the
+        converter writes key_length = kv_lora_rank + qk_rope_head_dim and head_count_kv = 1).
+        """
+        return self.kv_lora_rank + self.qk_rope_head_dim
+
+    def is_moe_layer(self, i: int) -> bool:
+        return self.is_moe and i not in self.dense_layers
+
     def tensors(self) -> list[TensorSpec]:
         """All weight tensors as GGUF stores them: (name, ggml shape, n_params). Cached per object."""
         return list(self._tensors)
@@ -107,7 +134,9 @@ class Architecture:
         for i in range(self.n_layers):
             p = f"blk.{i}."
             add(p + "attn_norm.weight", H)
-            if self.fused_qkv:
+            if self.is_mla:
+                self._add_mla(add, p)
+            elif self.fused_qkv:
                 add(p + "attn_qkv.weight", H, self.q_dim + 2 * self.kv_dim)
             else:
                 add(p + "attn_q.weight", H, self.q_dim)
@@ -120,18 +149,21 @@ class Architecture:
             if self.qk_norm:
                 add(p + "attn_q_norm.weight", self.head_dim)
                 add(p + "attn_k_norm.weight", self.head_dim)
-            add(p + "attn_output.weight", self.q_dim, H)
+            if not self.is_mla:
+                add(p + "attn_output.weight", self.q_dim, H)
             if self.o_bias:
                 add(p + "attn_output.bias", H)
             if self.extra_norms:
                 add(p + "post_attention_norm.weight", H)
             add(p + "ffn_norm.weight", H)
-            if self.is_moe:
+            if self.is_moe_layer(i):
                 E, F = self.n_experts, self.moe_intermediate_size
                 add(p + "ffn_gate_inp.weight", H, E)
                 add(p + "ffn_gate_exps.weight", H, F, E)
                 add(p + "ffn_up_exps.weight", H, F, E)
                 add(p + "ffn_down_exps.weight", F, H, E)
+                if self.expert_bias:
+                    add(p + "exp_probs_b.bias", E)
                 S = self.shared_expert_intermediate_size
                 if S:
                     if self.shared_expert_gate:
@@ -154,6 +186,45 @@ class Architecture:
             if self.extra_norms:
                 add(p + "post_ffw_norm.weight", H)
         return tuple(out)
+
+    def _add_mla(self, add: Any, p: str) -> None:
+        """MLA attention as convert_hf_to_gguf.py (DeepseekV2Model) writes it: kv_b_proj is split
+        per head into attn_k_b (k_nope part, transposed) and attn_v_b, for the absorbed-MLA path.
+        Shapes checked against a converted tiny DeepSeek-V3 (ggml order, ne0 first).
+        """
+        H, nh = self.hidden_size, self.n_heads
+        rope, kvr = self.qk_rope_head_dim, self.kv_lora_rank
+        nope = self.head_dim - rope
+        if self.q_lora_rank:
+            add(p + "attn_q_a.weight", H, self.q_lora_rank)
+            add(p + "attn_q_a_norm.weight", self.q_lora_rank)
+            add(p + "attn_q_b.weight", self.q_lora_rank, self.q_dim)
+        else:
+            add(p + "attn_q.weight", H, self.q_dim)
+        add(p + "attn_kv_a_mqa.weight", H, kvr + rope)
+        add(p + "attn_kv_a_norm.weight", kvr)
+        if self.mla_legacy:  # llama-model.cpp / models/deepseek2.cpp: "only old legacy GGUF files"
+            add(p + "attn_kv_b.weight", kvr, nh * (nope + self.v_head_dim))
+        else:
+            add(p + "attn_k_b.weight", nope, kvr, nh)
+            add(p + "attn_v_b.weight", kvr, self.v_head_dim, nh)
+        add(p + "attn_output.weight", nh * self.v_head_dim, H)
+
+    @cached_property
+    def mtp_params(self) -> int:
+        """DeepSeek-V3 multi-token-prediction layers, in the HF checkpoint only (transformers'
+        DeepseekV3Model does not build them; convert_hf_to_gguf.py skips them, `skip_mtp`).
+
+        Per layer (DeepSeek-V3 README_WEIGHTS.md, layer 61): a full MoE decoder layer, its own
+        embed_tokens and shared_head.head (vocab × hidden each), enorm, hnorm and shared_head.norm
+        (hidden each) and eh_proj (2·hidden → hidden).
+        """
+        if not self.n_nextn_layers:
+            return 0
+        moe_layer = next((self.layer_params[i] for i in range(self.n_layers) if self.is_moe_layer(i)),
+                         self.layer_params[-1])
+        H = self.hidden_size
+        return self.n_nextn_layers * (moe_layer + 2 * self.vocab_size * H + 3 * H + 2 * H * H)
 
     @cached_property
     def total_params(self) -> int:
@@ -203,6 +274,8 @@ class Architecture:
             "tie_word_embeddings": self.tie_word_embeddings,
             "n_experts": self.n_experts,
             "n_experts_per_tok": self.n_experts_per_tok,
+            "kv_lora_rank": self.kv_lora_rank or None,
+            "mtp_params": self.mtp_params or None,
             "sliding_window": self.sliding_window,
             "stated_params": self.stated_params or None,
             "source": self.source,

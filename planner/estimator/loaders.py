@@ -5,29 +5,13 @@ Every input is validated; problems raise EstimatorError naming the offending fie
 
 from __future__ import annotations
 
-import math
-import numbers
 from typing import Any
 
 from .architecture import Architecture
 from .errors import EstimatorError
+from .fields import LIMITS, _bool, _int  # noqa: F401  (LIMITS re-exported)
+from .layouts import DEEPSEEK_MODEL_TYPES, LLAMA4_MODEL_TYPES, deepseek_fields, gguf_layout_fields, llama4_fields
 
-# Sanity limits: anything beyond these is a hostile or broken config, not a model.
-LIMITS: dict[str, int] = {
-    "hidden_size": 1_000_000,
-    "num_hidden_layers": 10_000,
-    "num_attention_heads": 100_000,
-    "num_key_value_heads": 100_000,
-    "head_dim": 100_000,
-    "intermediate_size": 10_000_000,
-    "vocab_size": 10_000_000,
-    "max_position_embeddings": 100_000_000,
-    "num_experts": 100_000,
-    "num_experts_per_tok": 100_000,
-    "moe_intermediate_size": 10_000_000,
-    "shared_expert_intermediate_size": 10_000_000,
-    "sliding_window": 100_000_000,
-}
 MAX_TOTAL_PARAMS = 10**15
 
 # HF model_type -> llama.cpp architecture (convert_hf_to_gguf.py writes Mistral/Mixtral as "llama").
@@ -35,42 +19,10 @@ MODEL_TYPE_TO_ARCH = {
     "llama": "llama", "mistral": "llama", "mixtral": "llama", "smollm": "llama", "smollm2": "llama",
     "qwen2": "qwen2", "qwen2_moe": "qwen2moe", "qwen3": "qwen3",
     "gemma": "gemma", "gemma2": "gemma2", "phi3": "phi3",
+    "deepseek_v2": "deepseek2", "deepseek_v3": "deepseek2", "kimi_k2": "deepseek2",
+    "llama4": "llama4", "llama4_text": "llama4",
 }
 TIED_BY_DEFAULT = {"gemma", "gemma2"}  # their config classes default tie_word_embeddings=True
-
-
-def _int(cfg: dict, key: str, default: int | None = None, minimum: int = 1) -> int:
-    """Read a positive integer field, with range checks; `default=None` means required."""
-    value = cfg.get(key, default)
-    if value is None:
-        if default is None:
-            raise EstimatorError(key, "is required")
-        value = default
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):  # numpy ints/floats are Real
-        raise EstimatorError(key, f"must be an integer, got {type(value).__name__}")
-    if isinstance(value, numbers.Integral):
-        value = int(value)
-    else:
-        value = float(value)
-    if isinstance(value, float):
-        if not math.isfinite(value) or value != int(value):
-            raise EstimatorError(key, f"must be an integer, got {value!r}")
-        value = int(value)
-    if value < minimum:
-        raise EstimatorError(key, f"must be >= {minimum}, got {value}")
-    limit = LIMITS.get(key)
-    if limit is not None and value > limit:
-        raise EstimatorError(key, f"{value} is beyond the sane limit {limit}")
-    return value
-
-
-def _bool(cfg: dict, key: str, default: bool) -> bool:
-    value = cfg.get(key, default)
-    if value is None:
-        return default
-    if not isinstance(value, bool):
-        raise EstimatorError(key, f"must be true or false, got {value!r}")
-    return value
 
 
 def _check_total(arch: Architecture) -> Architecture:
@@ -146,8 +98,15 @@ def architecture_from_config(cfg: Any, name: str = "") -> Architecture:
     rope = cfg.get("rope_scaling")
     rope_freqs = isinstance(rope, dict) and (rope.get("rope_type") or rope.get("type")) == "llama3"
 
+    layout: dict[str, Any] = {}
+    if model_type in DEEPSEEK_MODEL_TYPES:
+        layout = deepseek_fields(cfg, layers, heads, notes)
+    elif model_type in LLAMA4_MODEL_TYPES and n_experts > 1:
+        layout = llama4_fields(cfg, layers, notes)
+        moe_inter = layout["moe_intermediate_size"]
+
     _check_estimated_size(hidden, layers, max(inter, moe_inter), vocab, n_experts)
-    result = Architecture(
+    fields = dict(
         name=name or str(cfg.get("_name_or_path") or model_type),
         arch="qwen2moe" if (arch == "qwen2moe" or (n_experts > 1 and arch == "qwen2")) else arch,
         hidden_size=hidden,
@@ -174,9 +133,9 @@ def architecture_from_config(cfg: Any, name: str = "") -> Architecture:
         swa_layers=swa_layers,
         rope_freqs=rope_freqs,
         source="config",
-        notes=tuple(notes),
     )
-    return _check_total(result)
+    fields.update(layout)
+    return _check_total(Architecture(**fields, notes=tuple(notes)))
 
 
 def architecture_from_gguf_metadata(meta: Any, name: str = "") -> Architecture:
@@ -227,7 +186,7 @@ def architecture_from_gguf_metadata(meta: Any, name: str = "") -> Architecture:
 
     names = meta.get("tensor_names")
     if isinstance(names, (list, tuple)):
-        names = set(names)
+        names = {n for n in names if isinstance(n, str)}
         tied = "output.weight" not in names
         qkv_bias = "blk.0.attn_q.bias" in names
         o_bias = "blk.0.attn_output.bias" in names
@@ -247,9 +206,10 @@ def architecture_from_gguf_metadata(meta: Any, name: str = "") -> Architecture:
     if sliding and arch == "gemma2":
         swa_layers = tuple(i for i in range(layers) if i % 2 == 0)
 
+    layout = gguf_layout_fields(arch, get_int, layers, heads, n_experts, names if isinstance(names, set) else None)
     _check_estimated_size(hidden, layers, max(inter, moe_inter), vocab, n_experts)
     general_name = meta.get("general.name")
-    result = Architecture(
+    fields = dict(
         name=name or (general_name if isinstance(general_name, str) else arch),
         arch=arch,
         hidden_size=hidden,
@@ -275,4 +235,5 @@ def architecture_from_gguf_metadata(meta: Any, name: str = "") -> Architecture:
         swa_layers=swa_layers,
         source="gguf",
     )
-    return _check_total(result)
+    fields.update(layout)
+    return _check_total(Architecture(**fields))

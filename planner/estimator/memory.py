@@ -42,6 +42,8 @@ def kv_cache_bytes(arch: Architecture, wl: Workload, context: int | None = None)
     L, kvh, hd = arch.n_layers, arch.n_kv_heads, arch.head_dim
     elem = wl.kv_bytes_per_element
     elem_txt = {"f16": "2 B", "q8_0": "34/32 B (q8_0)", "q4_0": "18/32 B (q4_0)", "fp8": "1 B (fp8)"}[wl.kv_dtype]
+    if arch.is_mla:
+        return _mla_kv_cache_bytes(arch, wl, elem, elem_txt)
     if wl.runtime == "llama.cpp":
         # llama-kv-cache.cpp: per layer a K tensor [n_embd_k_gqa, kv_size] and V [n_embd_v_gqa, kv_size]
         # of type_k/type_v; ggml_row_size(q8_0, n) = n × 34/32.
@@ -72,6 +74,47 @@ def kv_cache_bytes(arch: Architecture, wl: Workload, context: int | None = None)
         txt = (f"2 × {wl.batch} batch × {tok_sum:,} layer-tokens (sliding layers capped at "
                f"{arch.sliding_window}) × {kvh} kv_heads × {hd} head_dim × {elem_txt} = {total:,} B")
     return total, txt
+
+
+def _mla_kv_cache_bytes(arch: Architecture, wl: Workload, elem: float, elem_txt: str) -> tuple[int, str]:
+    """Multi-head Latent Attention (DeepSeek-V2 §2.1.2): every runtime caches the compressed latent
+    c_kv (kv_lora_rank) and the shared rope key (qk_rope_head_dim), one row per layer per token,
+    not per-head K and V.
+
+    llama.cpp (llama-kv-cache.cpp, llama_kv_cache ctor): K tensor [n_embd_k_gqa = kv_lora_rank +
+    n_rot, kv_size] per layer, and `has_v = !hparams.is_mla()`: no V tensor (V is read from the
+    latent). Measured with a converted tiny DeepSeek-V3 (4 layers, kv_lora 64, rope 16) in
+    llama-cpp-python 0.3.36 at n_ctx 4096: "K (f16): 2.50 MiB, V (f16): 0.00 MiB" = 4 × 80 × 4096 × 2.
+    transformers 5.23 (modeling_deepseek_v3.py DeepseekV3Attention.forward): "Cache read / write is
+    performed while latent KV is still compressed": the cache keeps kv_nope [1 head × kv_lora_rank]
+    as keys and k_rot [1 head × qk_rope_head_dim] as values.
+    vLLM (vllm/v1/kv_cache_interface.py MLAAttentionSpec.real_page_size_bytes = block_size ×
+    num_kv_heads (1) × head_size (kv_lora_rank + qk_rope_head_dim) × dtype size, no V). Its
+    "fp8_ds_mla" cache (656 B per token) is not modelled: fp8 here is 1 B per element.
+    """
+    L, row = arch.n_layers, arch.mla_kv_dim
+    parts = f"({arch.kv_lora_rank} kv_lora_rank + {arch.qk_rope_head_dim} rope)"
+    if wl.runtime == "llama.cpp" and arch.mla_legacy:
+        # A legacy GGUF (unsplit attn_kv_b, no key_length_mla) is not is_mla(): llama.cpp decompresses
+        # and caches per-head K (qk_nope + qk_rope) and V (v_head_dim) for all n_head_kv = n_head heads.
+        cells = llama_cpp_kv_cells(arch, wl)
+        per = arch.n_heads * (arch.head_dim + arch.v_head_dim)
+        total = int(L * per * cells * elem)
+        return total, (f"{L} layers × {arch.n_heads} heads × ({arch.head_dim} K + {arch.v_head_dim} V) × {cells:,} "
+                       f"cells (legacy GGUF without MLA keys: per-head cache) × {elem_txt} = {total:,} B")
+    if wl.runtime == "llama.cpp":
+        cells = llama_cpp_kv_cells(arch, wl)
+        total = int(L * row * cells * elem)
+        return total, (f"MLA latent (K only, no V): {L} layers × {parts} × {cells:,} cells (ctx padded to 256"
+                       f"{' × ' + str(wl.batch) + ' seqs' if wl.batch > 1 else ''}) × {elem_txt} = {total:,} B")
+    if wl.runtime == "vllm":
+        tokens = _pad(wl.context, VLLM_BLOCK) * wl.batch
+        total = int(L * row * tokens * elem)
+        return total, (f"MLA latent: {L} layers × {parts} × {tokens:,} tokens (blocks of 16 × {wl.batch} seqs) "
+                       f"× {elem_txt} = {total:,} B")
+    total = int(wl.batch * wl.context * L * row * elem)
+    return total, (f"MLA latent: {wl.batch} batch × {wl.context:,} seq × {L} layers × {parts} × {elem_txt} "
+                   f"= {total:,} B")
 
 
 def _with_context(wl: Workload, context: int) -> Workload:

@@ -1,8 +1,9 @@
 """KV cache sizes per runtime (llama-kv-cache.cpp, transformers DynamicCache, vLLM blocks)."""
 
-from planner.estimator import Workload
+from planner.estimator import Architecture, Workload
 from planner.estimator.memory import kv_cache_bytes, llama_cpp_kv_cells
 from planner.presets import preset_architecture
+from tests.planner import published_configs
 
 LLAMA31_8B = preset_architecture("llama-3.1-8b")
 GiB = 2**30
@@ -66,3 +67,70 @@ def test_vllm_rounds_to_blocks_of_16():
 def test_formula_has_the_numbers():
     _, formula = kv_cache_bytes(preset_architecture("smollm2-135m"), Workload(runtime="transformers", context=8192))
     assert formula == "2 × 1 batch × 8,192 seq × 30 layers × 3 kv_heads × 64 head_dim × 2 B = 188,743,680 B"
+
+
+DEEPSEEK_V3 = Architecture.from_config(published_configs.DEEPSEEK_V3)
+
+
+def test_deepseek_v3_mla_caches_the_latent_in_llama_cpp():
+    """llama-kv-cache.cpp: one K tensor per layer of n_embd_k_gqa = kv_lora_rank + n_rot =
+    512 + 64 elements per cell, and no V tensor (`has_v = !is_mla()`): 61 × 576 × 4096 × 2 B.
+    The per-head layout would be 2 × 61 × 128 heads × 192 × 4096 × 2 B = 24.6 GB, 85× more."""
+    assert kv_cache_bytes(DEEPSEEK_V3, Workload(context=4096))[0] == 61 * 576 * 4096 * 2 == 287_834_112
+    q8 = kv_cache_bytes(DEEPSEEK_V3, Workload(context=4096, kv_dtype="q8_0"))[0]
+    assert q8 == 61 * 576 * 4096 * 34 // 32
+
+
+def test_deepseek_v3_mla_latent_in_transformers_and_vllm():
+    # transformers 5.23 caches kv_nope (1 × 512) as keys and k_rot (1 × 64) as values; vLLM's
+    # MLAAttentionSpec pages one 576-wide head with no V. Same bytes, no 256 padding.
+    assert kv_cache_bytes(DEEPSEEK_V3, Workload(runtime="transformers", context=1000))[0] == 61 * 576 * 1000 * 2
+    assert kv_cache_bytes(DEEPSEEK_V3, Workload(runtime="vllm", context=1000))[0] == 61 * 576 * 1008 * 2
+
+
+def test_tiny_deepseek_v3_kv_matches_llama_cpp_log():
+    """A random DeepSeek-V3 (hidden 256, 4 layers, kv_lora_rank 64, rope 16) converted by the
+    vendored convert_hf_to_gguf.py and loaded by llama-cpp-python 0.3.36 at n_ctx 4096 logged
+    "llama_kv_cache: size = 2.50 MiB (4096 cells, 4 layers, 1/1 seqs), K (f16): 2.50 MiB,
+    V (f16): 0.00 MiB" = 4 × 80 × 4096 × 2 B; its GGUF held 70 tensors, 27,345,816 elements."""
+    tiny = Architecture.from_config({
+        "model_type": "deepseek_v3", "vocab_size": 49152, "hidden_size": 256, "intermediate_size": 512,
+        "moe_intermediate_size": 64, "num_hidden_layers": 4, "num_attention_heads": 4, "n_shared_experts": 1,
+        "n_routed_experts": 8, "num_experts_per_tok": 2, "first_k_dense_replace": 1, "kv_lora_rank": 64,
+        "q_lora_rank": 96, "qk_nope_head_dim": 32, "qk_rope_head_dim": 16, "v_head_dim": 32,
+        "num_nextn_predict_layers": 1, "max_position_embeddings": 4096})
+    assert kv_cache_bytes(tiny, Workload(context=4096))[0] == int(2.5 * 2**20)
+    assert len(tiny.tensors()) == 70
+    assert sum(n for _, _, n in tiny.tensors()) == 27_345_816
+
+
+def test_tiny_llama4_kv_matches_llama_cpp_log():
+    """A random Llama 4 text model (hidden 256, 4 layers, 2 KV heads × 64, MoE every 2nd layer)
+    converted and loaded the same way at n_ctx 4096 logged a non-SWA cache of 2.00 MiB (1 layer)
+    and a full-size SWA cache of 6.00 MiB (3 chunked layers; llama-cpp-python keeps swa_full)."""
+    tiny = Architecture.from_config({
+        "model_type": "llama4_text", "vocab_size": 49152, "hidden_size": 256, "intermediate_size": 128,
+        "intermediate_size_mlp": 512, "num_hidden_layers": 4, "num_attention_heads": 4,
+        "num_key_value_heads": 2, "head_dim": 64, "num_local_experts": 4, "num_experts_per_tok": 1,
+        "interleave_moe_layer_step": 2, "max_position_embeddings": 4096})
+    assert kv_cache_bytes(tiny, Workload(context=4096))[0] == 8 * 2**20
+    assert len(tiny.tensors()) == 47                      # as in the converted GGUF
+    assert tiny.total_params == 27_726_080                # transformers' count of the same model
+
+
+def test_legacy_deepseek_gguf_gets_a_per_head_cache_in_llama_cpp():
+    """Without key_length_mla the file is not is_mla() (llama-hparams.cpp), so llama-kv-cache.cpp
+    allocates K [key_length × n_head_kv] and V [value_length × n_head_kv] per layer:
+    27 layers × 16 heads × (192 + 128) × 4096 cells × 2 B for DeepSeek-V2-Lite."""
+    legacy = Architecture.from_gguf_metadata({
+        "general.architecture": "deepseek2", "deepseek2.block_count": 27, "deepseek2.embedding_length": 2048,
+        "deepseek2.feed_forward_length": 10944, "deepseek2.attention.head_count": 16,
+        "deepseek2.attention.head_count_kv": 16, "deepseek2.attention.key_length": 192,
+        "deepseek2.attention.value_length": 128, "deepseek2.attention.kv_lora_rank": 512,
+        "deepseek2.rope.dimension_count": 64, "deepseek2.leading_dense_block_count": 1,
+        "deepseek2.expert_count": 64, "deepseek2.expert_used_count": 6,
+        "deepseek2.expert_feed_forward_length": 1408, "deepseek2.expert_shared_count": 2,
+        "deepseek2.vocab_size": 102400})
+    assert kv_cache_bytes(legacy, Workload(context=4096))[0] == 27 * 16 * (192 + 128) * 4096 * 2
+    current = Architecture.from_config(published_configs.DEEPSEEK_V2_LITE)
+    assert kv_cache_bytes(current, Workload(context=4096))[0] == 27 * (512 + 64) * 4096 * 2

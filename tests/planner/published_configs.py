@@ -1,0 +1,53 @@
+"""Shape fields of published config.json files, copied by hand (not a test module).
+
+Each dict carries the fields transformers' config class and the estimator read; the rest of the
+file (rope scaling, token ids, quantization_config) changes no parameter or cache size.
+"""
+
+# deepseek-ai/DeepSeek-V3 config.json
+DEEPSEEK_V3 = {
+    "model_type": "deepseek_v3", "vocab_size": 129280, "hidden_size": 7168, "intermediate_size": 18432,
+    "moe_intermediate_size": 2048, "num_hidden_layers": 61, "num_nextn_predict_layers": 1,
+    "num_attention_heads": 128, "num_key_value_heads": 128, "n_shared_experts": 1, "n_routed_experts": 256,
+    "routed_scaling_factor": 2.5, "kv_lora_rank": 512, "q_lora_rank": 1536, "qk_rope_head_dim": 64,
+    "v_head_dim": 128, "qk_nope_head_dim": 128, "topk_method": "noaux_tc", "n_group": 8, "topk_group": 4,
+    "num_experts_per_tok": 8, "moe_layer_freq": 1, "first_k_dense_replace": 3, "norm_topk_prob": True,
+    "scoring_func": "sigmoid", "max_position_embeddings": 163840, "tie_word_embeddings": False,
+}
+
+# deepseek-ai/DeepSeek-V2-Lite config.json (no q_lora_rank: a plain q_proj)
+DEEPSEEK_V2_LITE = {
+    "model_type": "deepseek_v2", "vocab_size": 102400, "hidden_size": 2048, "intermediate_size": 10944,
+    "moe_intermediate_size": 1408, "num_hidden_layers": 27, "num_attention_heads": 16, "num_key_value_heads": 16,
+    "n_shared_experts": 2, "n_routed_experts": 64, "routed_scaling_factor": 1.0, "kv_lora_rank": 512,
+    "q_lora_rank": None, "qk_rope_head_dim": 64, "v_head_dim": 128, "qk_nope_head_dim": 128,
+    "topk_method": "greedy", "n_group": 1, "topk_group": 1, "num_experts_per_tok": 6, "moe_layer_freq": 1,
+    "first_k_dense_replace": 1, "norm_topk_prob": False, "scoring_func": "softmax",
+    "max_position_embeddings": 163840, "tie_word_embeddings": False,
+}
+
+# moonshotai/Kimi-K2-Instruct config.json: architectures DeepseekV3ForCausalLM, model_type kimi_k2
+KIMI_K2 = {
+    "model_type": "kimi_k2", "vocab_size": 163840, "hidden_size": 7168, "intermediate_size": 18432,
+    "moe_intermediate_size": 2048, "num_hidden_layers": 61, "num_nextn_predict_layers": 0,
+    "num_attention_heads": 64, "num_key_value_heads": 64, "n_shared_experts": 1, "n_routed_experts": 384,
+    "routed_scaling_factor": 2.827, "kv_lora_rank": 512, "q_lora_rank": 1536, "qk_rope_head_dim": 64,
+    "v_head_dim": 128, "qk_nope_head_dim": 128, "topk_method": "noaux_tc", "n_group": 1, "topk_group": 1,
+    "num_experts_per_tok": 8, "moe_layer_freq": 1, "first_k_dense_replace": 1, "norm_topk_prob": True,
+    "scoring_func": "sigmoid", "max_position_embeddings": 131072, "tie_word_embeddings": False,
+}
+
+_LLAMA4_TEXT = {
+    "model_type": "llama4_text", "hidden_size": 5120, "intermediate_size": 8192, "intermediate_size_mlp": 16384,
+    "num_hidden_layers": 48, "num_attention_heads": 40, "num_key_value_heads": 8, "head_dim": 128,
+    "num_experts_per_tok": 1, "vocab_size": 202048, "attention_bias": False, "attention_chunk_size": 8192,
+    "tie_word_embeddings": False,
+}
+# meta-llama/Llama-4-Scout-17B-16E-Instruct config.json (text_config; every layer MoE)
+LLAMA4_SCOUT = {"model_type": "llama4", "text_config": {
+    **_LLAMA4_TEXT, "num_local_experts": 16, "interleave_moe_layer_step": 1, "use_qk_norm": True,
+    "max_position_embeddings": 10485760}}
+# meta-llama/Llama-4-Maverick-17B-128E-Instruct config.json (text_config; MoE every 2nd layer)
+LLAMA4_MAVERICK = {"model_type": "llama4", "text_config": {
+    **_LLAMA4_TEXT, "num_local_experts": 128, "interleave_moe_layer_step": 2, "use_qk_norm": False,
+    "max_position_embeddings": 1048576}}

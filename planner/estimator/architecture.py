@@ -45,6 +45,8 @@ class Architecture:
     dense_layers: tuple[int, ...] = ()  # MoE models: layers with a dense FFN of intermediate_size
                                         # (DeepSeek first_k_dense_replace, Llama 4 interleave step)
     expert_bias: bool = False      # DeepSeek-V3: router bias per expert (`exp_probs_b.bias`)
+    moe_bias: bool = False         # gpt-oss: router bias + per-expert gate/up/down biases
+    attn_sinks: bool = False       # gpt-oss: one learned attention-sink logit per head (`attn_sinks`)
     q_lora_rank: int = 0           # MLA (DeepSeek-V2/V3): low-rank query; 0 = plain attn_q
     kv_lora_rank: int = 0          # MLA latent width; 0 = not MLA. head_dim = qk_nope + qk_rope then
     qk_rope_head_dim: int = 0
@@ -53,7 +55,10 @@ class Architecture:
     mla_legacy: bool = False       # deepseek2 GGUF from before llama.cpp split kv_b (no key_length_mla):
                                    # one attn_kv_b, and llama.cpp caches per-head K and V for it
     sliding_window: int = 0        # tokens; 0 = none
-    swa_layers: tuple[int, ...] = ()   # layers that use the sliding window (Gemma 2: even layers)
+    swa_layers: tuple[int, ...] = ()   # layers that use the sliding window (Gemma 2, gpt-oss: even
+                                       # layers; Gemma 3: 5 of every 6; Mistral v0.1: all)
+    swa_in_llama_cpp: bool = True  # False where llama.cpp ignores the window (Mistral v0.1 loads as
+                                   # plain llama, which has no SWA: full cache on every layer)
     rope_freqs: bool = False       # Llama 3.1 rope scaling: GGUF stores `rope_freqs.weight` (head_dim/2 f32)
     stated_params: int = 0         # quick mode: the count the user gave ("7B"); 0 = none given
     source: str = "config"         # "config" | "gguf" | "param_count" | "preset"
@@ -153,15 +158,23 @@ class Architecture:
                 add(p + "attn_output.weight", self.q_dim, H)
             if self.o_bias:
                 add(p + "attn_output.bias", H)
+            if self.attn_sinks:
+                add(p + "attn_sinks.weight", self.n_heads)
             if self.extra_norms:
                 add(p + "post_attention_norm.weight", H)
-            add(p + "ffn_norm.weight", H)
+            # gpt-oss (models/openai-moe.cpp): the pre-FFN norm is LLM_TENSOR_ATTN_POST_NORM
+            add(p + ("post_attention_norm.weight" if self.arch == "gpt-oss" else "ffn_norm.weight"), H)
             if self.is_moe_layer(i):
                 E, F = self.n_experts, self.moe_intermediate_size
                 add(p + "ffn_gate_inp.weight", H, E)
                 add(p + "ffn_gate_exps.weight", H, F, E)
                 add(p + "ffn_up_exps.weight", H, F, E)
                 add(p + "ffn_down_exps.weight", F, H, E)
+                if self.moe_bias:  # models/openai-moe.cpp load_arch_tensors
+                    add(p + "ffn_gate_inp.bias", E)
+                    add(p + "ffn_gate_exps.bias", F, E)
+                    add(p + "ffn_up_exps.bias", F, E)
+                    add(p + "ffn_down_exps.bias", H, E)
                 if self.expert_bias:
                     add(p + "exp_probs_b.bias", E)
                 S = self.shared_expert_intermediate_size

@@ -118,3 +118,53 @@ def gguf_layout_fields(arch: str, get_int: Any, layers: int, heads: int, n_exper
             "dense_layers": tuple(i for i in range(layers) if (i + 1) % step),
         }
     return {}
+
+
+# llama.cpp architectures that build an iSWA cache (llama-model.cpp create_memory →
+# llama_kv_cache_iswa); the plain "llama" graph has none, so Mistral v0.1 gets a full cache there.
+LLAMA_CPP_SWA_ARCHS = {"gemma2", "gemma3", "gpt-oss"}
+# Default period of local layers (llama.cpp load_swa_pattern(ml, n); transformers' layer_types
+# default: "sliding_attention" if (i + 1) % n else "full_attention", i.e. il % n < n - 1).
+SWA_PATTERN = {"gemma2": 2, "gemma3": 6, "gpt-oss": 2}
+LAYER_TYPES = {"full_attention", "sliding_attention", "chunked_attention"}
+
+
+def swa_pattern_layers(layers: int, n_pattern: int) -> tuple[int, ...]:
+    """llama-hparams.cpp set_swa_pattern (dense_first=false): layer il is local iff
+    n_pattern == 0 or il % n_pattern < n_pattern - 1 (Gemma 2/gpt-oss: even layers; Gemma 3: 5 of 6)."""
+    return tuple(i for i in range(layers) if n_pattern == 0 or i % n_pattern < n_pattern - 1)
+
+
+def swa_fields(cfg: dict, arch: str, layers: int, notes: list[str]) -> dict[str, Any]:
+    """Sliding-window attention from a HF config: `sliding_window` (tokens) and the local layers.
+
+    The layers come from `layer_types` when given (transformers' per-layer attention kinds), else
+    from the model's default pattern (SWA_PATTERN), else every layer (Mistral v0.1). Qwen2-style
+    `use_sliding_window: false` and a null window mean no SWA.
+    """
+    window = cfg.get("sliding_window")
+    if window is None or cfg.get("use_sliding_window", True) is False:
+        return {}
+    window = _int(cfg, "sliding_window", minimum=0)
+    if not window:
+        return {}
+    types = cfg.get("layer_types")
+    if types is not None:
+        if not isinstance(types, list) or len(types) != layers:
+            raise EstimatorError("layer_types", f"must be a list of {layers} entries (num_hidden_layers)")
+        unknown = sorted({str(t) for t in types if t not in LAYER_TYPES})
+        if unknown:
+            raise EstimatorError("layer_types", f"unknown entries {', '.join(unknown)}; "
+                                 f"known: {', '.join(sorted(LAYER_TYPES))}")
+        if "chunked_attention" in types:
+            notes.append("chunked_attention layers are counted at full context")
+        local = tuple(i for i, t in enumerate(types) if t == "sliding_attention")
+    elif arch in SWA_PATTERN:
+        pattern = _int(cfg, "sliding_window_pattern", SWA_PATTERN[arch], minimum=0) if arch == "gemma3" \
+            else SWA_PATTERN[arch]
+        local = swa_pattern_layers(layers, pattern)
+    else:
+        local = tuple(range(layers))
+    if local and arch not in LLAMA_CPP_SWA_ARCHS:
+        notes.append("llama.cpp loads this model without sliding-window attention: full KV cache on every layer")
+    return {"sliding_window": window, "swa_layers": local, "swa_in_llama_cpp": arch in LLAMA_CPP_SWA_ARCHS}

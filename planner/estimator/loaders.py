@@ -10,7 +10,8 @@ from typing import Any
 from .architecture import Architecture
 from .errors import EstimatorError
 from .fields import LIMITS, _bool, _int  # noqa: F401  (LIMITS re-exported)
-from .layouts import DEEPSEEK_MODEL_TYPES, LLAMA4_MODEL_TYPES, deepseek_fields, gguf_layout_fields, llama4_fields
+from .layouts import (DEEPSEEK_MODEL_TYPES, LLAMA4_MODEL_TYPES, SWA_PATTERN, deepseek_fields, gguf_layout_fields,
+                      llama4_fields, swa_fields, swa_pattern_layers)
 
 MAX_TOTAL_PARAMS = 10**15
 
@@ -18,11 +19,12 @@ MAX_TOTAL_PARAMS = 10**15
 MODEL_TYPE_TO_ARCH = {
     "llama": "llama", "mistral": "llama", "mixtral": "llama", "smollm": "llama", "smollm2": "llama",
     "qwen2": "qwen2", "qwen2_moe": "qwen2moe", "qwen3": "qwen3",
-    "gemma": "gemma", "gemma2": "gemma2", "phi3": "phi3",
+    "gemma": "gemma", "gemma2": "gemma2", "gemma3": "gemma3", "gemma3_text": "gemma3", "phi3": "phi3",
     "deepseek_v2": "deepseek2", "deepseek_v3": "deepseek2", "kimi_k2": "deepseek2",
-    "llama4": "llama4", "llama4_text": "llama4",
+    "llama4": "llama4", "llama4_text": "llama4", "gpt_oss": "gpt-oss",
 }
-TIED_BY_DEFAULT = {"gemma", "gemma2"}  # their config classes default tie_word_embeddings=True
+TIED_BY_DEFAULT = {"gemma", "gemma2", "gemma3", "gemma3_text"}  # config classes default tie_word_embeddings=True
+GEMMA_NORMS = {"gemma2", "gemma3"}   # post-attention and post-FFN norms (2 extra per layer)
 
 
 def _check_total(arch: Architecture) -> Architecture:
@@ -86,14 +88,7 @@ def architecture_from_config(cfg: Any, name: str = "") -> Architecture:
     else:
         n_experts = 0
 
-    sliding = 0
-    swa_layers: tuple[int, ...] = ()
-    if cfg.get("sliding_window") is not None and cfg.get("use_sliding_window", True) is not False:
-        sliding = _int(cfg, "sliding_window", minimum=0)
-        if model_type == "gemma2":
-            swa_layers = tuple(i for i in range(layers) if i % 2 == 0)  # Gemma 2: even layers are local
-        elif sliding:
-            swa_layers = tuple(range(layers))                           # Mistral v0.1: every layer
+    swa = swa_fields(cfg, arch, layers, notes)
 
     rope = cfg.get("rope_scaling")
     rope_freqs = isinstance(rope, dict) and (rope.get("rope_type") or rope.get("type")) == "llama3"
@@ -118,22 +113,23 @@ def architecture_from_config(cfg: Any, name: str = "") -> Architecture:
         vocab_size=vocab,
         max_position_embeddings=max_pos,
         tie_word_embeddings=tied,
-        qkv_bias=arch in ("qwen2", "qwen2moe") or _bool(cfg, "attention_bias", False),
-        o_bias=arch not in ("qwen2", "qwen2moe") and _bool(cfg, "attention_bias", False),
+        qkv_bias=arch in ("qwen2", "qwen2moe") or _bool(cfg, "attention_bias", arch == "gpt-oss"),
+        o_bias=arch not in ("qwen2", "qwen2moe") and _bool(cfg, "attention_bias", arch == "gpt-oss"),
         mlp_bias=_bool(cfg, "mlp_bias", False),
         fused_qkv=arch == "phi3",
-        extra_norms=2 if arch == "gemma2" else 0,
-        qk_norm=arch == "qwen3",
+        extra_norms=2 if arch in GEMMA_NORMS else 0,
+        qk_norm=arch in ("qwen3", "gemma3"),
         n_experts=n_experts,
         n_experts_per_tok=n_experts_per_tok,
         moe_intermediate_size=moe_inter,
         shared_expert_intermediate_size=shared_inter,
         shared_expert_gate=arch == "qwen2moe" and shared_inter > 0,
-        sliding_window=sliding,
-        swa_layers=swa_layers,
+        moe_bias=arch == "gpt-oss",       # modeling_gpt_oss.py: router bias, gate_up/down_proj_bias
+        attn_sinks=arch == "gpt-oss",     # GptOssAttention.sinks: one per head
         rope_freqs=rope_freqs,
         source="config",
     )
+    fields.update(swa)
     fields.update(layout)
     return _check_total(Architecture(**fields, notes=tuple(notes)))
 
@@ -192,8 +188,8 @@ def architecture_from_gguf_metadata(meta: Any, name: str = "") -> Architecture:
         o_bias = "blk.0.attn_output.bias" in names
     else:
         tied = _bool(meta, "tie_word_embeddings", arch in TIED_BY_DEFAULT)
-        qkv_bias = arch in ("qwen2", "qwen2moe")
-        o_bias = False
+        qkv_bias = arch in ("qwen2", "qwen2moe", "gpt-oss")
+        o_bias = arch == "gpt-oss"
 
     n_experts = get_int("expert_count", 0, minimum=0)
     n_used = get_int("expert_used_count", 0, minimum=0) if n_experts > 1 else 0
@@ -203,8 +199,13 @@ def architecture_from_gguf_metadata(meta: Any, name: str = "") -> Architecture:
     shared = get_int("expert_shared_feed_forward_length", 0, minimum=0) if n_experts > 1 else 0
     sliding = get_int("attention.sliding_window", 0, minimum=0)
     swa_layers: tuple[int, ...] = ()
-    if sliding and arch == "gemma2":
-        swa_layers = tuple(i for i in range(layers) if i % 2 == 0)
+    if sliding and arch in SWA_PATTERN:  # llama.cpp load_swa_pattern: a per-layer array or a period
+        pattern = meta.get(key("attention.sliding_window_pattern"), SWA_PATTERN[arch])
+        if isinstance(pattern, (list, tuple)) and len(pattern) == layers:
+            swa_layers = tuple(i for i, local in enumerate(pattern) if local)
+        else:
+            swa_layers = swa_pattern_layers(layers, _int({key("attention.sliding_window_pattern"): pattern},
+                                                         key("attention.sliding_window_pattern"), minimum=0))
 
     layout = gguf_layout_fields(arch, get_int, layers, heads, n_experts, names if isinstance(names, set) else None)
     _check_estimated_size(hidden, layers, max(inter, moe_inter), vocab, n_experts)
@@ -224,8 +225,10 @@ def architecture_from_gguf_metadata(meta: Any, name: str = "") -> Architecture:
         qkv_bias=qkv_bias,
         o_bias=o_bias,
         fused_qkv=arch == "phi3",
-        extra_norms=2 if arch == "gemma2" else 0,
-        qk_norm=arch == "qwen3",
+        extra_norms=2 if arch in GEMMA_NORMS else 0,
+        qk_norm=arch in ("qwen3", "gemma3"),
+        moe_bias=arch == "gpt-oss",
+        attn_sinks=arch == "gpt-oss",
         n_experts=n_experts if n_experts > 1 else 0,
         n_experts_per_tok=n_used,
         moe_intermediate_size=moe_inter,

@@ -28,15 +28,35 @@ def llama_cpp_kv_cells(arch: Architecture, wl: Workload) -> int:
     llama-context.cpp: n_ctx = GGML_PAD(n_ctx, 256); with n_seq_max = batch and kv_unified=false
     (the default) each sequence gets its own stream of n_ctx_seq = GGML_PAD(n_ctx / n_seq, 256)
     cells, so the total is n_ctx_seq × n_seq. We take `context` as the per-sequence context, so
-    the user's n_ctx is context × batch. Sliding-window layers: llama-cpp-python leaves
-    `swa_full = true` (llama_context_default_params), so SWA layers get the full size too.
+    the user's n_ctx is context × batch. Sliding-window layers: see llama_cpp_swa_cells.
     """
     per_seq = _pad(_pad(wl.context * wl.batch, LLAMA_CPP_CTX_PAD) // wl.batch, LLAMA_CPP_CTX_PAD)
     return per_seq * wl.batch
 
 
+def llama_cpp_swa_cells(arch: Architecture, wl: Workload) -> int:
+    """KV cells of llama.cpp's SWA cache (all sequences together) for the local layers.
+
+    llama-kv-cache-iswa.cpp (llama_kv_cache_iswa ctor): size_swa = GGML_PAD(min(size_base,
+    n_swa × (unified ? n_seq_max : 1) + n_ubatch), 256) — "the SWA cache is always padded to
+    256" — and size_swa = size_base when swa_full. Each of the n_seq_max streams (kv_unified off)
+    gets that many cells.
+    """
+    base = llama_cpp_kv_cells(arch, wl)
+    if wl.swa_full or not arch.swa_in_llama_cpp:
+        return base
+    per_seq = base // wl.batch
+    ub = min(wl.n_ubatch, wl.context * wl.batch)
+    return min(per_seq, _pad(arch.sliding_window + ub, LLAMA_CPP_CTX_PAD)) * wl.batch
+
+
 def kv_cache_bytes(arch: Architecture, wl: Workload, context: int | None = None) -> tuple[int, str]:
-    """Bytes of the K and V caches for the workload (optionally at another context)."""
+    """Bytes of the K and V caches for the workload (optionally at another context).
+
+    Sliding-window layers (`arch.swa_layers`): llama.cpp sizes them by llama_cpp_swa_cells;
+    transformers' DynamicSlidingWindowLayer (cache_utils.py) keeps "the last sliding_window - 1
+    tokens"; vLLM's sliding-window spec pages only the window (blocks of 16).
+    """
     if context is not None and context != wl.context:
         wl = _with_context(wl, context)
     L, kvh, hd = arch.n_layers, arch.n_kv_heads, arch.head_dim
@@ -44,35 +64,43 @@ def kv_cache_bytes(arch: Architecture, wl: Workload, context: int | None = None)
     elem_txt = {"f16": "2 B", "q8_0": "34/32 B (q8_0)", "q4_0": "18/32 B (q4_0)", "fp8": "1 B (fp8)"}[wl.kv_dtype]
     if arch.is_mla:
         return _mla_kv_cache_bytes(arch, wl, elem, elem_txt)
+    n_swa = len(arch.swa_layers) if arch.sliding_window else 0
+    row = 2 * kvh * hd  # K + V elements per layer per cell
     if wl.runtime == "llama.cpp":
         # llama-kv-cache.cpp: per layer a K tensor [n_embd_k_gqa, kv_size] and V [n_embd_v_gqa, kv_size]
         # of type_k/type_v; ggml_row_size(q8_0, n) = n × 34/32.
         cells = llama_cpp_kv_cells(arch, wl)
-        total = int(2 * L * kvh * hd * cells * elem)
-        return total, (f"2 × {L} layers × {kvh} kv_heads × {hd} head_dim × {cells:,} cells "
-                       f"(ctx padded to 256{' × ' + str(wl.batch) + ' seqs' if wl.batch > 1 else ''}) × {elem_txt} = {total:,} B")
+        seqs = f"{' × ' + str(wl.batch) + ' seqs' if wl.batch > 1 else ''}"
+        swa_cells = llama_cpp_swa_cells(arch, wl) if n_swa else cells
+        if swa_cells == cells:
+            total = int(2 * L * kvh * hd * cells * elem)
+            return total, (f"2 × {L} layers × {kvh} kv_heads × {hd} head_dim × {cells:,} cells "
+                           f"(ctx padded to 256{seqs}) × {elem_txt} = {total:,} B")
+        total = int(row * ((L - n_swa) * cells + n_swa * swa_cells) * elem)
+        return total, (f"2 × {kvh} kv_heads × {hd} head_dim × ({L - n_swa} full layers × {cells:,} cells + "
+                       f"{n_swa} SWA layers × {swa_cells:,} cells (window {arch.sliding_window} + ubatch, padded "
+                       f"to 256{seqs})) × {elem_txt} = {total:,} B")
     if wl.runtime == "vllm":
         # PagedAttention: blocks of 16 tokens; requirement for `batch` sequences of `context` tokens.
         tokens = _pad(wl.context, VLLM_BLOCK) * wl.batch
-        total = int(2 * L * kvh * hd * tokens * elem)
-        return total, (f"2 × {L} layers × {kvh} kv_heads × {hd} head_dim × {tokens:,} tokens "
-                       f"(blocks of 16 × {wl.batch} seqs) × {elem_txt} = {total:,} B")
-    # transformers DynamicCache: grows to batch × seq per layer; Gemma 2's cache keeps
-    # min(seq, sliding_window) for its sliding layers.
-    per_layer_tokens = []
-    for i in range(L):
-        if arch.sliding_window and arch.arch == "gemma2" and i in arch.swa_layers:
-            per_layer_tokens.append(min(wl.context, arch.sliding_window))
-        else:
-            per_layer_tokens.append(wl.context)
-    tok_sum = sum(per_layer_tokens)
-    total = int(2 * wl.batch * kvh * hd * tok_sum * elem)
+        local = _pad(min(wl.context, arch.sliding_window), VLLM_BLOCK) * wl.batch if n_swa else tokens
+        total = int(row * ((L - n_swa) * tokens + n_swa * local) * elem)
+        if local == tokens:
+            return total, (f"2 × {L} layers × {kvh} kv_heads × {hd} head_dim × {tokens:,} tokens "
+                           f"(blocks of 16 × {wl.batch} seqs) × {elem_txt} = {total:,} B")
+        return total, (f"2 × {kvh} kv_heads × {hd} head_dim × ({L - n_swa} full layers × {tokens:,} tokens + "
+                       f"{n_swa} sliding layers × {local:,} (window, blocks of 16 × {wl.batch} seqs)) × "
+                       f"{elem_txt} = {total:,} B")
+    # transformers DynamicCache: grows to batch × seq per layer; sliding layers keep window - 1.
+    local = min(wl.context, arch.sliding_window - 1) if n_swa else wl.context
+    tok_sum = (L - n_swa) * wl.context + n_swa * local
+    total = int(wl.batch * row * tok_sum * elem)
     if tok_sum == L * wl.context:
         txt = (f"2 × {wl.batch} batch × {wl.context:,} seq × {L} layers × {kvh} kv_heads × {hd} head_dim × "
                f"{elem_txt} = {total:,} B")
     else:
-        txt = (f"2 × {wl.batch} batch × {tok_sum:,} layer-tokens (sliding layers capped at "
-               f"{arch.sliding_window}) × {kvh} kv_heads × {hd} head_dim × {elem_txt} = {total:,} B")
+        txt = (f"2 × {wl.batch} batch × {tok_sum:,} layer-tokens ({n_swa} sliding layers keep "
+               f"{local:,}) × {kvh} kv_heads × {hd} head_dim × {elem_txt} = {total:,} B")
     return total, txt
 
 

@@ -30,6 +30,8 @@ class Workload:
     exl2_bpw: float = 4.0
     flash_attn: bool = False
     n_ubatch: int = 512             # llama.cpp physical batch (llama-cpp-python default 512)
+    swa_full: bool = True           # llama.cpp full-size SWA cache (llama-kv-cache-iswa.cpp); llama-cpp-python
+                                    # 0.3.36 keeps llama_context_default_params().swa_full = True
     prompt_tokens: int | None = None  # for prefill time; None = the whole context
     gpu_memory_utilization: float = 0.9  # vLLM
     notes: tuple[str, ...] = field(default=(), compare=False)
@@ -52,6 +54,8 @@ class Workload:
             _check_int("prompt_tokens", self.prompt_tokens, 1, 10_000_000)
         if not isinstance(self.flash_attn, bool):
             raise EstimatorError("flash_attn", "must be true or false")
+        if not isinstance(self.swa_full, bool):
+            raise EstimatorError("swa_full", "must be true or false")
         bpw = self.exl2_bpw
         if isinstance(bpw, bool) or not isinstance(bpw, (int, float)) or not 2.0 <= bpw <= 8.0:
             raise EstimatorError("exl2_bpw", "must be a number from 2.0 to 8.0")

@@ -51,3 +51,29 @@ LLAMA4_SCOUT = {"model_type": "llama4", "text_config": {
 LLAMA4_MAVERICK = {"model_type": "llama4", "text_config": {
     **_LLAMA4_TEXT, "num_local_experts": 128, "interleave_moe_layer_step": 2, "use_qk_norm": False,
     "max_position_embeddings": 1048576}}
+
+# openai/gpt-oss-20b config.json (quantization_config: MXFP4 experts; rope_scaling yarn; the
+# shape fields below are the whole of what changes a parameter or cache size)
+GPT_OSS_20B = {
+    "model_type": "gpt_oss", "vocab_size": 201088, "hidden_size": 2880, "intermediate_size": 2880,
+    "num_hidden_layers": 24, "num_attention_heads": 64, "num_key_value_heads": 8, "head_dim": 64,
+    "num_local_experts": 32, "num_experts_per_tok": 4, "experts_per_token": 4, "attention_bias": True,
+    "sliding_window": 128, "layer_types": ["sliding_attention", "full_attention"] * 12,
+    "max_position_embeddings": 131072, "tie_word_embeddings": False,
+}
+
+# openai/gpt-oss-120b config.json: the 20b shape with 36 layers and 128 experts
+GPT_OSS_120B = dict(GPT_OSS_20B, num_hidden_layers=36, num_local_experts=128,
+                    layer_types=["sliding_attention", "full_attention"] * 18)
+
+# google/gemma-3-27b-it config.json, text_config (the vision tower and projector are not counted);
+# vocab_size is not in the file: Gemma3TextConfig's default 262208
+GEMMA3_27B = {
+    "model_type": "gemma3",
+    "text_config": {
+        "model_type": "gemma3_text", "vocab_size": 262208, "hidden_size": 5376, "intermediate_size": 21504,
+        "num_hidden_layers": 62, "num_attention_heads": 32, "num_key_value_heads": 16, "head_dim": 128,
+        "sliding_window": 1024, "sliding_window_pattern": 6, "max_position_embeddings": 131072,
+        "query_pre_attn_scalar": 168,
+    },
+}

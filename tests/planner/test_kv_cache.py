@@ -53,10 +53,97 @@ def test_gemma2_sliding_layers_capped_in_transformers_but_not_llama_cpp():
     arch = preset_architecture("gemma-2-9b")
     per_token_layer = 2 * 8 * 256 * 2  # K+V × kv_heads × head_dim × 2 B
     hf = kv_cache_bytes(arch, Workload(runtime="transformers", context=8192))[0]
-    assert hf == per_token_layer * (21 * 4096 + 21 * 8192)
+    # cache_utils.py DynamicSlidingWindowLayer: "Only cache the last `self.sliding_window - 1` tokens"
+    assert hf == per_token_layer * (21 * 4095 + 21 * 8192)
     # llama-cpp-python leaves swa_full = true: every layer gets the full context
     cpp = kv_cache_bytes(arch, Workload(runtime="llama.cpp", context=8192))[0]
     assert cpp == per_token_layer * 42 * 8192
+
+
+def test_llama_cpp_python_default_keeps_a_full_size_swa_cache():
+    import llama_cpp
+    assert llama_cpp.llama_context_default_params().swa_full is True
+    assert Workload().swa_full is True
+
+
+GEMMA3_27B = Architecture.from_config(published_configs.GEMMA3_27B)
+GEMMA3_ROW = 2 * 16 * 128 * 2          # K+V × 16 kv_heads × 128 head_dim × 2 B per layer per token
+
+
+def test_gemma3_27b_kv_at_32k_swa_full_on_and_off():
+    """62 layers, 52 local (window 1024) and 10 global. swa_full on: every layer 32,768 cells.
+    Off (llama-kv-cache-iswa.cpp): SWA cells = pad(1024 + 512 ubatch, 256) = 1536, so
+    10 × 32,768 + 52 × 1536 = 407,552 layer-cells, 4.98× less than 62 × 32,768 = 2,031,616 —
+    the "about 5× less KV" llama-server (swa_full off by default) shows against a full SWA cache."""
+    full = kv_cache_bytes(GEMMA3_27B, Workload(context=32768, swa_full=True))[0]
+    iswa = kv_cache_bytes(GEMMA3_27B, Workload(context=32768, swa_full=False))[0]
+    assert full == GEMMA3_ROW * 62 * 32768 == 16_642_998_272
+    assert iswa == GEMMA3_ROW * (10 * 32768 + 52 * 1536) == 3_338_665_984
+    assert round(full / iswa, 1) == 5.0
+
+
+def test_gemma3_27b_kv_at_32k_in_transformers_and_vllm():
+    # transformers: sliding layers keep window − 1 = 1023 tokens; vLLM: the window in 16-token blocks
+    hf = kv_cache_bytes(GEMMA3_27B, Workload(runtime="transformers", context=32768))[0]
+    assert hf == GEMMA3_ROW * (10 * 32768 + 52 * 1023) == 3_120_136_192
+    vllm = kv_cache_bytes(GEMMA3_27B, Workload(runtime="vllm", context=32768))[0]
+    assert vllm == GEMMA3_ROW * (10 * 32768 + 52 * 1024)
+
+
+def test_swa_cache_is_never_bigger_than_the_context():
+    # pad(min(512, 1024 + 512), 256): at a short context the SWA cache is the base size
+    a = kv_cache_bytes(GEMMA3_27B, Workload(context=512, swa_full=False))[0]
+    assert a == GEMMA3_ROW * 62 * 512
+
+
+def test_tiny_gemma3_and_gpt_oss_kv_match_llama_cpp_log():
+    """bench/swa_ground_truth.py: random tiny models converted by the vendored
+    convert_hf_to_gguf.py and loaded by llama-cpp-python 0.3.36 at n_ctx 4096 (n_ubatch 512).
+    Gemma 3 (6 layers, 2 KV heads × 64, window 300): swa_full on logged a non-SWA cache of
+    2.00 MiB (4096 cells, 1 layer) + SWA 10.00 MiB (4096 cells, 5 layers); off: 2.00 MiB +
+    2.50 MiB (1024 cells, 5 layers). gpt-oss (4 layers, 2 KV heads × 64, window 128): on
+    4.00 + 4.00 MiB (4096 cells, 2 + 2 layers); off 4.00 + 0.75 MiB (768 cells, 2 layers).
+    transformers counted 28,711,936 and 27,542,816 parameters."""
+    common = {"vocab_size": 49152, "hidden_size": 256, "num_attention_heads": 4, "num_key_value_heads": 2,
+              "head_dim": 64, "max_position_embeddings": 4096, "tie_word_embeddings": False}
+    gemma = Architecture.from_config({**common, "model_type": "gemma3_text", "intermediate_size": 512,
+                                      "num_hidden_layers": 6, "sliding_window": 300})
+    gpt = Architecture.from_config({**common, "model_type": "gpt_oss", "intermediate_size": 128,
+                                    "num_hidden_layers": 4, "num_local_experts": 4, "num_experts_per_tok": 2,
+                                    "sliding_window": 128})
+    MiB = 2**20
+    assert kv_cache_bytes(gemma, Workload(context=4096, swa_full=True))[0] == 12 * MiB
+    assert kv_cache_bytes(gemma, Workload(context=4096, swa_full=False))[0] == int(4.5 * MiB)
+    assert kv_cache_bytes(gpt, Workload(context=4096, swa_full=True))[0] == 8 * MiB
+    assert kv_cache_bytes(gpt, Workload(context=4096, swa_full=False))[0] == int(4.75 * MiB)
+    assert gemma.total_params == 28_711_936
+    assert gpt.total_params == 27_542_816
+
+
+def test_gpt_oss_20b_kv_at_32k():
+    """12 of 24 layers slide over 128 tokens; 8 KV heads × 64: 2048 B per layer per token.
+    llama.cpp swa_full off: 12 × 32,768 + 12 × pad(128 + 512, 256) = 768 cells."""
+    a = Architecture.from_config(published_configs.GPT_OSS_20B)
+    row = 2 * 8 * 64 * 2
+    assert kv_cache_bytes(a, Workload(context=32768))[0] == row * 24 * 32768
+    assert kv_cache_bytes(a, Workload(context=32768, swa_full=False))[0] == row * (12 * 32768 + 12 * 768)
+    assert kv_cache_bytes(a, Workload(runtime="transformers", context=32768))[0] == row * (12 * 32768 + 12 * 127)
+
+
+def test_mistral_v01_window_is_ignored_by_llama_cpp_but_not_transformers():
+    """mistralai/Mistral-7B-v0.1 config.json: sliding_window 4096 on every layer. llama.cpp loads
+    it as plain llama (no iSWA cache: full size even with swa_full off); transformers caches 4095."""
+    a = Architecture.from_config({"model_type": "mistral", "vocab_size": 32000, "hidden_size": 4096,
+                                  "intermediate_size": 14336, "num_hidden_layers": 32, "num_attention_heads": 32,
+                                  "num_key_value_heads": 8, "max_position_embeddings": 32768,
+                                  "sliding_window": 4096})
+    row = 2 * 8 * 128 * 2
+    assert kv_cache_bytes(a, Workload(context=16384, swa_full=False))[0] == row * 32 * 16384
+    assert kv_cache_bytes(a, Workload(runtime="transformers", context=16384))[0] == row * 32 * 4095
+    v03 = Architecture.from_config({"model_type": "mistral", "vocab_size": 32768, "hidden_size": 4096,
+                                    "intermediate_size": 14336, "num_hidden_layers": 32, "num_attention_heads": 32,
+                                    "num_key_value_heads": 8, "sliding_window": None})
+    assert kv_cache_bytes(v03, Workload(runtime="transformers", context=16384))[0] == row * 32 * 16384
 
 
 def test_vllm_rounds_to_blocks_of_16():
@@ -134,3 +221,10 @@ def test_legacy_deepseek_gguf_gets_a_per_head_cache_in_llama_cpp():
     assert kv_cache_bytes(legacy, Workload(context=4096))[0] == 27 * 16 * (192 + 128) * 4096 * 2
     current = Architecture.from_config(published_configs.DEEPSEEK_V2_LITE)
     assert kv_cache_bytes(current, Workload(context=4096))[0] == 27 * (512 + 64) * 4096 * 2
+
+
+def test_swa_full_must_be_a_bool():
+    import pytest
+    from planner.estimator import EstimatorError
+    with pytest.raises(EstimatorError, match="swa_full"):
+        Workload(swa_full="no")

@@ -18,7 +18,7 @@ MODEL_KEYS = {"preset": "preset", "config": "config", "params": "params", "catal
 HARDWARE_KEYS = {"profile": "hardware", "devices": "devices", "kind": "custom_kind", "memory_gb": "custom_memory_gb",
                  "bandwidth_gbs": "custom_bandwidth_gbs", "tflops": "custom_tflops"}
 WORKLOAD_KEYS = ("runtime", "context", "batch", "kv_dtype", "mode", "lora_rank", "lora_targets", "group_size",
-                 "exl2_bpw", "flash_attn")
+                 "exl2_bpw", "flash_attn", "fit_scheme", "n_cpu_moe")
 
 
 @csrf_exempt  # POST only computes (no writes), so API clients need no CSRF token
@@ -46,6 +46,7 @@ def plan_json(plan) -> dict:
                                        scheme=row["scheme"], context=wl.context, kv_dtype=wl.kv_dtype)
     if plan.catalog_model is not None:
         data["model"]["catalog_model"] = plan.catalog_model.pk
+    data["fit"] = plan.fit.to_dict() if plan.fit is not None else None
     return data
 
 

@@ -19,6 +19,7 @@ from catalog.models import Model
 from catalog.selectors import models_visible_to
 from planner.estimator import (HARDWARE_PROFILES, Architecture, Estimate, EstimatorError, Hardware, Workload,
                                estimate)
+from planner.estimator.fit import Fit, fit_estimate
 from planner.estimator.hardware import KINDS
 from planner.estimator.workload import KV_DTYPES, LORA_TARGET_NAMES, MODES, RUNTIMES
 from planner.presets import PRESETS, preset_architecture
@@ -63,6 +64,7 @@ class Plan:
     workload: Workload
     estimate: Estimate
     catalog_model: Model | None = None
+    fit: Fit | None = None
 
 
 class PlanForm(forms.Form):
@@ -90,6 +92,8 @@ class PlanForm(forms.Form):
     group_size = forms.IntegerField(required=False)
     exl2_bpw = forms.FloatField(required=False)
     flash_attn = forms.BooleanField(required=False)
+    fit_scheme = forms.CharField(required=False, max_length=40)
+    n_cpu_moe = forms.IntegerField(required=False, min_value=0)
 
     def __init__(self, data=None, files=None, *, user, **kwargs):
         data = _with_defaults(data)
@@ -120,7 +124,9 @@ class PlanForm(forms.Form):
                 lora_targets=tuple(data["lora_targets"] or DEFAULTS["lora_targets"]),
                 group_size=_or(data["group_size"], "group_size"), exl2_bpw=_or(data["exl2_bpw"], "exl2_bpw"),
                 flash_attn=bool(data["flash_attn"]))
-            self.plan = Plan(arch, hardware, workload, estimate(arch, hardware, workload), catalog_model)
+            est = estimate(arch, hardware, workload)
+            fit = fit_estimate(est, data["fit_scheme"] or "", data["n_cpu_moe"])  # checks n_cpu_moe ≤ n_layers
+            self.plan = Plan(arch, hardware, workload, est, catalog_model, fit)
         except EstimatorError as exc:
             self._add_estimator_error(exc, data)
         return data

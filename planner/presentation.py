@@ -10,6 +10,7 @@ from dataclasses import replace
 from typing import Any
 
 from planner.estimator import Estimate, estimate, format_decimal_bytes
+from planner.estimator.fit import Fit
 from planner.measured import measured_for, measured_label
 
 CHART_SCHEMES = {  # a few schemes per runtime for the memory-vs-context chart
@@ -154,7 +155,18 @@ def context_chart(est: Estimate, width: int = 720, height: int = 260) -> dict:
             if contexts[0] <= wl.context <= contexts[-1] else None}
 
 
-def results_context(est: Estimate) -> dict[str, Any]:
-    return {"estimate": est, "rows": table_rows(est), "columns": column_titles(est), "bars": stacked_bars(est),
+def results_context(est: Estimate, fit: Fit | None = None) -> dict[str, Any]:
+    return {"estimate": est, "fit_card": fit_card(fit), "rows": table_rows(est), "columns": column_titles(est), "bars": stacked_bars(est),
             "context_chart": context_chart(est), "arch": est.model, "hw": est.hardware, "wl": est.workload,
             "human_bytes": human_bytes}
+
+
+def fit_card(fit: Fit | None) -> dict[str, Any] | None:
+    """The Fit card: the solver's choices, per-device bytes (readable) and the command."""
+    if fit is None:
+        return None
+    devices = [{"index": i, "model": human_bytes(d["model_bytes"]), "kv": human_bytes(d["kv_bytes"]),
+                "compute": human_bytes(d["compute_bytes"] + d["overhead_bytes"]), "total": human_bytes(d["total_bytes"])}
+               for i, d in enumerate(fit.devices)]
+    status = "fits" if fit.fully_on_device else "offload" if fit.fits else "nofit"
+    return {"fit": fit, "devices": devices, "ram": human_bytes(fit.system_ram_bytes), "status": status}

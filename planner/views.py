@@ -21,7 +21,7 @@ def index(request):
     form.is_valid()  # raises Http404 for another team's catalog model or hardware profile
     context = {"form": form, "plan": form.plan, "errors": form.error_list()}
     if form.plan is not None:
-        context.update(results_context(form.plan.estimate))
+        context.update(results_context(form.plan.estimate, form.plan.fit))
     if request.htmx and not request.htmx.history_restore_request:
         return render(request, "planner/partials/results.html", context)
     context.update(catalog_models=_catalog_models(request, form), hardware_profiles=form.team_profiles,

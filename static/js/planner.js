@@ -26,3 +26,26 @@
     });
   });
 })();
+
+// Copy buttons (the Fit card's llama-server command): the clipboard API, else select the text so
+// Ctrl+C works. Delegated, because htmx swaps the results in.
+document.addEventListener("click", (event) => {
+  const button = event.target.closest("button[data-copy]");
+  if (!button) return;
+  const target = document.querySelector(button.dataset.copy);
+  if (!target) return;
+  const text = target.textContent;
+  const selectIt = () => {
+    const range = document.createRange();
+    range.selectNodeContents(target);
+    const sel = window.getSelection();
+    sel.removeAllRanges();
+    sel.addRange(range);
+    button.textContent = "Press Ctrl+C";
+  };
+  if (navigator.clipboard && window.isSecureContext) {
+    navigator.clipboard.writeText(text).then(() => { button.textContent = "Copied"; }, selectIt);
+  } else {
+    selectIt();
+  }
+});

@@ -59,3 +59,29 @@ def test_plan_memory_from_the_catalog(page, web_server, teams, demo_variant):
     page.wait_for_function("location.search.includes('hardware=cpu-2core-24gb')")
     assert f"model={demo_variant.model_id}" in page.url
     assert "measured:" in q4_row(page).locator("td.measured").inner_text()  # planner/measured.json
+
+
+def test_fit_card_for_an_moe_on_a_16gb_gpu_and_copying_its_command(page, web_server, teams):
+    """Mixtral 8x7B Q4_K_M on a 16 GiB T4: --n-cpu-moe 16 (derived in tests/planner/test_fit.py)."""
+    command = "llama-server -m Mixtral-8x7B-Q4_K_M.gguf -c 4096 -ngl 99 --n-cpu-moe 16 -fa off"
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=web_server)
+    browser_login(page, web_server, "alice")
+    page.goto(f"{web_server}/planner/")
+    page.select_option("#id_source", "preset")
+    page.select_option("#id_preset", "mixtral-8x7b")
+    page.wait_for_function("location.search.includes('preset=mixtral-8x7b')")
+    page.select_option("#id_hardware", "t4")
+    page.wait_for_function("location.search.includes('hardware=t4')")
+    card = page.locator("#fit-card")
+    assert card.get_attribute("data-scheme") == "Q4_K_M"
+    assert page.locator("#fit-command").inner_text() == command
+    assert "--n-cpu-moe" in page.locator("#fit-command").inner_text()
+
+    card.get_by_role("button", name="Copy").click()
+    page.wait_for_function("document.querySelector('button[data-copy]').textContent === 'Copied'")
+    assert page.evaluate("navigator.clipboard.readText()") == command
+
+    page.fill("#id_n_cpu_moe", "20")               # the override reaches the command in place
+    page.locator("#id_n_cpu_moe").press("Tab")
+    page.wait_for_function("document.querySelector('#fit-command').textContent.includes('--n-cpu-moe 20')")
+    assert "n_cpu_moe=20" in page.url

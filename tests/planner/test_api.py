@@ -19,7 +19,7 @@ def test_get_estimate_shape_and_pinned_numbers(alice):
     r = alice.get("/api/planner/estimate?preset=llama-3.1-8b&hardware=rtx-4090&context=8192")
     assert r.status_code == 200
     data = r.json()
-    assert set(data) == {"schemes", "model", "hardware", "workload"}
+    assert set(data) == {"schemes", "model", "hardware", "workload", "fit"}
     assert [s["scheme"] for s in data["schemes"]] == SCHEME_NAMES
     q4 = next(s for s in data["schemes"] if s["scheme"] == "Q4_K_M")
     assert q4["weights_bytes"] == 4_912_898_304 and q4["kv_cache_bytes"] == 2**30 and q4["fits"] is True
@@ -101,3 +101,23 @@ def test_anonymous_gets_401_json(client):
     for url in ("/api/planner/estimate", "/api/planner/presets", "/api/planner/hardware"):
         r = client.get(url)
         assert r.status_code == 401 and r.json() == {"error": "authentication required"}
+
+
+def test_fit_in_the_json_for_mixtral_on_a_t4(alice):
+    """Mixtral 8x7B Q4_K_M on 16 GiB: experts of 16 layers in RAM (derived in test_fit.py)."""
+    r = alice.post("/api/planner/estimate", data=json.dumps({"model": {"preset": "mixtral-8x7b"}, "hardware": "t4",
+                                                             "workload": {"context": 4096}}),
+                   content_type="application/json")
+    assert r.status_code == 200
+    fit = r.json()["fit"]
+    assert fit["scheme"] == "Q4_K_M" and fit["n_cpu_moe"] == 16 and fit["ngl"] == 99
+    assert fit["command"] == "llama-server -m Mixtral-8x7B-Q4_K_M.gguf -c 4096 -ngl 99 --n-cpu-moe 16 -fa off"
+
+
+def test_fit_n_cpu_moe_out_of_range_is_a_400_naming_the_field(alice):
+    r = alice.get("/api/planner/estimate?preset=mixtral-8x7b&hardware=t4&n_cpu_moe=33")
+    assert r.status_code == 400 and "n_cpu_moe" in json.dumps(r.json())
+
+
+def test_no_fit_for_vllm(alice):
+    assert alice.get("/api/planner/estimate?preset=llama-3.1-8b&runtime=vllm").json()["fit"] is None

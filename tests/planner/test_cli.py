@@ -63,3 +63,13 @@ def test_config_file_and_its_errors(tmp_path):
         run("--config", str(path))
     with pytest.raises(CommandError, match="context: must be between"):
         run("--preset", "llama-3.1-8b", "--context", "0")
+
+
+def test_json_and_text_carry_the_fit_command():
+    """Llama 3.1 70B Q4_K_M on one 4090: 41 layers on the GPU → -ngl 42 (derived in test_fit.py)."""
+    data = json.loads(run("--preset", "llama-3.1-70b", "--hardware", "rtx-4090", "--fit-scheme", "Q4_K_M", "--json"))
+    assert data["fit"]["ngl"] == 42 and data["fit"]["gpu_layers"] == 41
+    text = run("--preset", "mixtral-8x7b", "--hardware", "t4", "--n-cpu-moe", "20")
+    assert "fit (Q4_K_M): llama-server -m Mixtral-8x7B-Q4_K_M.gguf -c 4096 -ngl 99 --n-cpu-moe 20 -fa off" in text
+    with pytest.raises(CommandError, match="n_cpu_moe"):
+        run("--preset", "mixtral-8x7b", "--n-cpu-moe", "99")

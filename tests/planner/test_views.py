@@ -177,3 +177,30 @@ def test_catalog_page_links_to_the_planner(client, teams, demo_variant):
 def test_anonymous_is_sent_to_login(client):
     r = client.get("/planner/")
     assert r.status_code == 302 and "/login/" in r["Location"]
+
+
+def test_fit_card_renders_the_reasons_and_the_command(alice):
+    """Mixtral 8x7B Q4_K_M on a 16 GiB T4 → --n-cpu-moe 16 (derived in tests/planner/test_fit.py)."""
+    html = alice.get("/planner/?preset=mixtral-8x7b&hardware=t4&context=4096").content.decode()
+    card = re.search(r'<div class="card fit-card.*?</div>\s*</div>', html, re.S).group(0)
+    assert 'data-scheme="Q4_K_M"' in card
+    assert ('<code id="fit-command">llama-server -m Mixtral-8x7B-Q4_K_M.gguf -c 4096 -ngl 99 --n-cpu-moe 16 '
+            '-fa off</code>') in card
+    assert 'data-copy="#fit-command"' in card and "first 16 of 32 layers" in card
+    assert card.index('class="card fit-card') < html.index('id="plan-table"')
+
+
+def test_n_cpu_moe_override_and_its_error_beside_the_field(alice):
+    html = alice.get("/planner/?preset=mixtral-8x7b&hardware=t4&n_cpu_moe=24").content.decode()
+    assert "--n-cpu-moe 24 -fa off</code>" in html and "--n-cpu-moe 24: set by hand" in html
+    assert "--n-cpu-moe 32 -fa off</code>" in alice.get("/planner/?preset=mixtral-8x7b&hardware=t4&n_cpu_moe=32").content.decode()
+    html = alice.get("/planner/?preset=mixtral-8x7b&hardware=t4&n_cpu_moe=33").content.decode()
+    assert '<span class="error field-error" id="n_cpu_moe-error">must be an integer from 0 to 32</span>' in html
+    html = alice.get("/planner/?preset=mixtral-8x7b&hardware=t4&n_cpu_moe=-1").content.decode()
+    assert 'id="n_cpu_moe-error"' in html and "fit-card" not in html
+    html = alice.get("/planner/?preset=mixtral-8x7b&hardware=t4&fit_scheme=NF4").content.decode()
+    assert '<span class="error field-error" id="fit_scheme-error">&#x27;NF4&#x27; is not a GGUF scheme of this plan</span>' in html
+
+
+def test_no_fit_card_for_transformers(alice):
+    assert "fit-card" not in alice.get("/planner/?runtime=transformers").content.decode()

@@ -7,6 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from planner.estimator import (HARDWARE_PROFILES, Architecture, EstimatorError, Workload, estimate,
                                format_decimal_bytes)
+from planner.estimator.fit import fit_estimate
 from planner.estimator.workload import KV_DTYPES, MODES, RUNTIMES
 from planner.forms import MAX_CONFIG_BYTES, parse_config_text
 from planner.presentation import human_bytes, status_of
@@ -29,6 +30,8 @@ class Command(BaseCommand):
         parser.add_argument("--kv-dtype", default="f16", choices=KV_DTYPES)
         parser.add_argument("--mode", default="inference", choices=MODES)
         parser.add_argument("--scheme", action="append", help="only these schemes (repeatable)")
+        parser.add_argument("--fit-scheme", default="", help="GGUF scheme for the llama.cpp fit (default: auto)")
+        parser.add_argument("--n-cpu-moe", type=int, default=None, help="override the fit's expert offload")
         parser.add_argument("--json", action="store_true", help="print the estimate as JSON")
 
     def handle(self, *args, **opts):
@@ -38,10 +41,11 @@ class Command(BaseCommand):
             wl = Workload(runtime=opts["runtime"], context=opts["context"], batch=opts["batch"],
                           kv_dtype=opts["kv_dtype"], mode=opts["mode"])
             est = estimate(arch, hw, wl, schemes=opts["scheme"])
+            fit = fit_estimate(est, opts["fit_scheme"], opts["n_cpu_moe"])
         except EstimatorError as exc:
             raise CommandError(f"{exc.field}: {exc.message}") from None
         if opts["json"]:
-            self.stdout.write(json.dumps(est.to_dict(), indent=2))
+            self.stdout.write(json.dumps({**est.to_dict(), "fit": fit.to_dict() if fit else None}, indent=2))
             return
         self.stdout.write(f"{arch.name}: {arch.total_params:,} parameters · {hw.name} × {hw.device_count} · "
                           f"{wl.runtime}, context {wl.context}, batch {wl.batch}, KV {wl.kv_dtype}, {wl.mode}\n")
@@ -58,6 +62,10 @@ class Command(BaseCommand):
                 f"{format_decimal_bytes(r['rule_of_thumb_bytes']):>9} {human_bytes(r['capacity_bytes']):>11}  {status}")
         self.stdout.write("\nthumb: parameters × bytes per parameter (decimal GB), the figure usually quoted; "
                           "--json gives each row's rule_of_thumb_note saying what the estimate adds")
+        if fit is not None:
+            self.stdout.write(f"\nfit ({fit.scheme}): {fit.command}")
+            for reason in fit.reasons:
+                self.stdout.write(f"  - {reason}")
 
     def _architecture(self, opts) -> Architecture:
         if opts["preset"]:

@@ -1,0 +1,145 @@
+"""The llama.cpp fit solver: context, -ngl, --n-cpu-moe, -ts and the llama-server command.
+
+Numbers are derived by hand in each docstring (GiB = 2^30; capacity = memory × 0.95 per device;
+500 MiB = 524,288,000 B CUDA context per device; f16 KV = 2 B per element).
+"""
+
+import pytest
+
+from planner.estimator import HARDWARE_PROFILES, EstimatorError, Hardware, Workload
+from planner.estimator.fit import context_steps, fit
+from planner.presets import preset_architecture
+
+LLAMA8 = preset_architecture("llama-3.1-8b")
+LLAMA70 = preset_architecture("llama-3.1-70b")
+MIXTRAL = preset_architecture("mixtral-8x7b")
+RTX4090 = HARDWARE_PROFILES["rtx-4090"]   # 24 GiB
+T4 = HARDWARE_PROFILES["t4"]              # 16 GiB
+
+Q4_K = 144 / 256   # bytes per weight of a Q4_K block (256 weights in 144 B)
+Q6_K = 210 / 256
+
+
+def test_context_steps_are_powers_of_two_from_the_workload_context_and_the_model_maximum():
+    assert context_steps(4096, 131072) == [4096, 8192, 16384, 32768, 65536, 131072]
+    assert context_steps(3000, 10000) == [4096, 8192, 10000]
+    assert context_steps(20000, 8192) == []
+
+
+def test_dense_8b_q4_k_m_fits_a_4090_fully_with_a_64k_context():
+    """Llama 3.1 8B Q4_K_M weights 4,912,898,304 B (pinned in test_bits_per_weight), no flash attention.
+
+    At 65,536: KV = 2 × 32 layers × 8 kv_heads × 128 × 65,536 × 2 B = 8,589,934,592;
+    compute (attention phase) = 65,536 n_kv × 512 ubatch × (32 heads + 1 mask) × 4 B
+      + (3·4096 + 2·4096 + 2·1024) × 512 × 4 = 4,429,185,024 + 46,137,344 = 4,475,322,368;
+    total = 4,912,898,304 + 8,589,934,592 + 4,475,322,368 + 524,288,000 = 18,502,443,264
+      ≤ 24 GiB × 0.95 = 24,481,313,587.
+    At 131,072: KV 17,179,869,184, compute 8,858,370,048 + 46,137,344 = 8,904,507,392,
+    total 31,521,562,880 > capacity. So 65,536, every layer on the GPU.
+    """
+    f = fit(LLAMA8, RTX4090, Workload(context=4096), "Q4_K_M")
+    assert (f.context, f.gpu_layers, f.ngl, f.n_cpu_moe, f.tensor_split) == (65536, 32, 99, 0, [])
+    assert f.fits and f.fully_on_device and f.system_ram_bytes == 0
+    assert f.devices == [{"model_bytes": 4_912_898_304, "kv_bytes": 8_589_934_592, "compute_bytes": 4_475_322_368,
+                          "overhead_bytes": 524_288_000, "total_bytes": 18_502_443_264}]
+    assert f.command == "llama-server -m Llama-3.1-8B-Q4_K_M.gguf -c 65536 -ngl 99 -fa off"
+    assert any("65,536" in r for r in f.reasons)
+
+
+def test_flash_attention_and_q8_kv_reach_the_full_128k_and_appear_in_the_command():
+    """q8_0 KV at 131,072: 2 × 32 × 8 × 128 × 131,072 × 34/32 = 9,126,805,504 B; with flash attention
+    the compute buffer is max(logits 128,256 × 512 × 4 + 2 × 4096 × 512 × 4 = 279,445,504, …) ≈ 0.3 GB;
+    4.91 + 9.13 + 0.28 + 0.52 GB ≈ 14.9 GB < 24.48 GB."""
+    f = fit(LLAMA8, RTX4090, Workload(context=4096, kv_dtype="q8_0", flash_attn=True), "Q4_K_M")
+    assert f.context == 131072 and f.devices[0]["kv_bytes"] == 9_126_805_504
+    assert f.command == ("llama-server -m Llama-3.1-8B-Q4_K_M.gguf -c 131072 -ngl 99 -fa on "
+                         "-ctk q8_0 -ctv q8_0")
+
+
+def test_70b_q4_k_m_on_one_4090_offloads_layers_with_ngl():
+    """Llama 3.1 70B Q4_K_M needs ~45 GB at 4,096; the last 41 layers fit (the same 41 that
+    test_offload derives from the per-layer budget), so -ngl 42 = 41 repeating layers + output.
+    KV per layer = 2 × 8 × 128 × 4,096 × 2 B = 16,777,216; on the GPU 41 × that = 687,865,856."""
+    f = fit(LLAMA70, RTX4090, Workload(context=4096), "Q4_K_M")
+    assert (f.context, f.gpu_layers, f.ngl, f.n_cpu_moe) == (4096, 41, 42, 0)
+    assert f.devices[0]["kv_bytes"] == 41 * 16_777_216
+    assert f.devices[0]["total_bytes"] <= 24_481_313_587 and f.fits and not f.fully_on_device
+    assert f.system_ram_bytes > 39 * 500_000_000       # 39 layers of ~0.54 GB weights + KV
+    assert f.command == "llama-server -m Llama-3.1-70B-Q4_K_M.gguf -c 4096 -ngl 42 -fa off"
+    assert f.decode_tokens_per_s < 3   # ~20.6 GB read from RAM at 64 GB/s × 0.6 per token
+
+
+def test_70b_q4_k_m_on_two_4090s_splits_evenly_and_runs_fully_on_gpu():
+    """2 × 24 GiB, -ts 24,24. llama.cpp gives the 81 GPU units (80 layers + output) j·2 // 81 →
+    device 0 the first 41 layers, device 1 the other 39 + output. KV at 4,096: 41 × 16,777,216 =
+    687,865,856 and 39 × 16,777,216 = 654,311,424. Every device has its own 500 MiB context."""
+    f = fit(LLAMA70, RTX4090.with_devices(2), Workload(context=4096), "Q4_K_M")
+    assert (f.gpu_layers, f.ngl, f.tensor_split, f.context) == (80, 99, [24, 24], 4096)
+    assert [d["kv_bytes"] for d in f.devices] == [687_865_856, 654_311_424]
+    assert [d["overhead_bytes"] for d in f.devices] == [524_288_000, 524_288_000]
+    assert all(d["total_bytes"] <= 24_481_313_587 for d in f.devices) and f.fully_on_device
+    assert f.command == "llama-server -m Llama-3.1-70B-Q4_K_M.gguf -c 4096 -ngl 99 -fa off -ts 24,24"
+
+
+def test_mixtral_q4_k_m_on_a_16gb_t4_moves_the_experts_of_16_layers_to_ram():
+    """Mixtral 8x7B: per layer 3 expert tensors of 4096 × 14336 × 8 = 469,762,048 weights.
+    Q4_K_M: gate/up Q4_K (264,241,152 B each); ffn_down Q6_K (385,351,680 B) on llama.cpp's
+    use_more_bits layers (i < 4, i ≥ 28, (i − 4) % 3 == 2), else Q4_K. So a layer's experts are
+    913,833,984 B (Q6_K down) or 792,723,456 B. Layers 0..15: Q6_K at 0,1,2,3,6,9,12,15 (8), Q4_K
+    at 8 → 8 × 913,833,984 + 8 × 792,723,456 = 13,652,459,520; layers 0..14: 12,738,625,536.
+    The whole model at 4,096 needs 29,831,847,936 B (estimate's total_bytes); capacity 16 GiB ×
+    0.95 = 16,320,875,724, so 13,510,972,212 B must leave: 15 layers are not enough, 16 are.
+    """
+    assert round(469_762_048 * Q4_K) == 264_241_152 and round(469_762_048 * Q6_K) == 385_351_680
+    f = fit(MIXTRAL, T4, Workload(context=4096), "Q4_K_M")
+    assert (f.n_cpu_moe, f.gpu_layers, f.ngl, f.context) == (16, 32, 99, 4096)
+    assert f.system_ram_bytes == 13_652_459_520
+    assert f.devices[0]["model_bytes"] == 29_831_847_936 - 13_652_459_520 - 536_870_912 - 322_961_408 - 524_288_000
+    assert f.fits and not f.fully_on_device
+    assert f.command == "llama-server -m Mixtral-8x7B-Q4_K_M.gguf -c 4096 -ngl 99 --n-cpu-moe 16 -fa off"
+    assert any("first 16 of 32 layers" in r for r in f.reasons)
+
+
+def test_mixtral_decode_reads_the_active_experts_from_ram():
+    """2 of 8 experts per token: RAM reads 13,652,459,520 / 4 = 3,413,114,880 B at 64 GB/s × 0.6
+    = 38.4 GB/s → 88.9 ms; the GPU part (5,092,794,368 B at 320 × 0.7 = 224 GB/s) 22.7 ms;
+    + 32 × 10 µs → 1 / 0.1119 s ≈ 8.93 tok/s."""
+    f = fit(MIXTRAL, T4, Workload(context=4096), "Q4_K_M")
+    assert f.decode_tokens_per_s == pytest.approx(8.93, abs=0.02)
+
+
+def test_n_cpu_moe_override_is_kept_and_validated():
+    f = fit(MIXTRAL, T4, Workload(context=4096), "Q4_K_M", n_cpu_moe=32)
+    assert f.n_cpu_moe == 32 and "--n-cpu-moe 32" in f.command and f.gpu_layers == 32
+    with pytest.raises(EstimatorError) as err:
+        fit(MIXTRAL, T4, Workload(), "Q4_K_M", n_cpu_moe=33)
+    assert err.value.field == "n_cpu_moe"
+
+
+def test_too_small_a_host_does_not_fit():
+    tiny = Hardware.custom(name="tiny", memory_gb=8, bandwidth_gbs=300, tflops=30, ram_gb=16)
+    f = fit(LLAMA70, tiny, Workload(context=4096), "Q4_K_M")
+    assert not f.fits and 0 < f.gpu_layers < 80
+    assert any("doesn't fit" in r for r in f.reasons)
+
+
+def test_other_runtimes_are_refused():
+    with pytest.raises(EstimatorError):
+        fit(LLAMA8, RTX4090, Workload(runtime="vllm"), "Q4_K_M")
+
+
+def test_n_cpu_moe_takes_the_experts_of_the_first_layers():
+    """--n-cpu-moe 5 on a 26 GiB GPU: layers 0–3 (Q6_K down, 913,833,984 B of experts each) and
+    layer 4 (Q4_K, 792,723,456 B) → 4,448,059,392 B in RAM; the last five layers would be 5 × 913,833,984.
+    Device: 29,831,847,936 − 4,448,059,392 = 25,383,788,544 ≤ 26 GiB × 0.95 = 26,521,423,052."""
+    gpu26 = Hardware.custom(name="26 GiB", memory_gb=26, bandwidth_gbs=300, tflops=30)
+    f = fit(MIXTRAL, gpu26, Workload(context=4096), "Q4_K_M", n_cpu_moe=5)
+    assert f.system_ram_bytes == 4_448_059_392 and f.gpu_layers == 32
+    assert f.devices[0]["total_bytes"] == 25_383_788_544
+
+
+def test_cpu_only_runs_every_layer_on_the_cpu():
+    """SmolLM2 135M on the 2-core CPU profile: -ngl 0; the whole model is in system RAM."""
+    f = fit(preset_architecture("smollm2-135m"), HARDWARE_PROFILES["cpu-2core-24gb"], Workload(), "Q4_K_M")
+    assert f.ngl == 0 and f.gpu_layers == 0 and f.fits and f.system_ram_bytes > 0
+    assert " -ngl 0 " in f.command

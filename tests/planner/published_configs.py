@@ -77,3 +77,17 @@ GEMMA3_27B = {
         "query_pre_attn_scalar": 168,
     },
 }
+
+
+# DeepSeek-V2-Lite's GGUF metadata as convert_hf_to_gguf.py wrote it before llama.cpp split kv_b:
+# no key_length_mla / value_length_mla, key/value length per head, head_count_kv = n_head.
+LEGACY_DEEPSEEK_V2_LITE_GGUF = {
+    "general.architecture": "deepseek2", "deepseek2.block_count": 27, "deepseek2.embedding_length": 2048,
+    "deepseek2.feed_forward_length": 10944, "deepseek2.attention.head_count": 16,
+    "deepseek2.attention.head_count_kv": 16, "deepseek2.attention.key_length": 192,
+    "deepseek2.attention.value_length": 128, "deepseek2.attention.kv_lora_rank": 512,
+    "deepseek2.rope.dimension_count": 64, "deepseek2.leading_dense_block_count": 1,
+    "deepseek2.expert_count": 64, "deepseek2.expert_used_count": 6,
+    "deepseek2.expert_feed_forward_length": 1408, "deepseek2.expert_shared_count": 2,
+    "deepseek2.vocab_size": 102400,
+}

@@ -209,15 +209,7 @@ def test_legacy_deepseek_gguf_gets_a_per_head_cache_in_llama_cpp():
     """Without key_length_mla the file is not is_mla() (llama-hparams.cpp), so llama-kv-cache.cpp
     allocates K [key_length × n_head_kv] and V [value_length × n_head_kv] per layer:
     27 layers × 16 heads × (192 + 128) × 4096 cells × 2 B for DeepSeek-V2-Lite."""
-    legacy = Architecture.from_gguf_metadata({
-        "general.architecture": "deepseek2", "deepseek2.block_count": 27, "deepseek2.embedding_length": 2048,
-        "deepseek2.feed_forward_length": 10944, "deepseek2.attention.head_count": 16,
-        "deepseek2.attention.head_count_kv": 16, "deepseek2.attention.key_length": 192,
-        "deepseek2.attention.value_length": 128, "deepseek2.attention.kv_lora_rank": 512,
-        "deepseek2.rope.dimension_count": 64, "deepseek2.leading_dense_block_count": 1,
-        "deepseek2.expert_count": 64, "deepseek2.expert_used_count": 6,
-        "deepseek2.expert_feed_forward_length": 1408, "deepseek2.expert_shared_count": 2,
-        "deepseek2.vocab_size": 102400})
+    legacy = Architecture.from_gguf_metadata(published_configs.LEGACY_DEEPSEEK_V2_LITE_GGUF)
     assert kv_cache_bytes(legacy, Workload(context=4096))[0] == 27 * 16 * (192 + 128) * 4096 * 2
     current = Architecture.from_config(published_configs.DEEPSEEK_V2_LITE)
     assert kv_cache_bytes(current, Workload(context=4096))[0] == 27 * (512 + 64) * 4096 * 2

@@ -14,7 +14,8 @@ import torch
 from transformers import AutoModelForCausalLM, DeepseekV2Config, DeepseekV3Config, Llama4TextConfig
 
 from planner.estimator import Architecture, EstimatorError
-from tests.planner.published_configs import (DEEPSEEK_V2_LITE, DEEPSEEK_V3, KIMI_K2, LLAMA4_MAVERICK,
+from tests.planner.published_configs import (DEEPSEEK_V2_LITE, DEEPSEEK_V3, KIMI_K2,
+                                             LEGACY_DEEPSEEK_V2_LITE_GGUF, LLAMA4_MAVERICK,
                                              LLAMA4_SCOUT)
 
 CONFIGS = {
@@ -176,17 +177,8 @@ def test_llama4_scout_from_gguf_metadata_matches_transformers():
 def test_legacy_deepseek_gguf_keeps_one_kv_b_tensor():
     # DeepSeek-V2-Lite converted before llama.cpp split kv_b: no key_length_mla / value_length_mla,
     # key_length / value_length per head, head_count_kv = n_head, one attn_kv_b per layer.
-    meta = {
-        "general.architecture": "deepseek2", "deepseek2.block_count": 27, "deepseek2.embedding_length": 2048,
-        "deepseek2.feed_forward_length": 10944, "deepseek2.attention.head_count": 16,
-        "deepseek2.attention.head_count_kv": 16, "deepseek2.attention.key_length": 192,
-        "deepseek2.attention.value_length": 128, "deepseek2.attention.kv_lora_rank": 512,
-        "deepseek2.rope.dimension_count": 64, "deepseek2.leading_dense_block_count": 1,
-        "deepseek2.expert_count": 64, "deepseek2.expert_used_count": 6,
-        "deepseek2.expert_feed_forward_length": 1408, "deepseek2.expert_shared_count": 2,
-        "deepseek2.vocab_size": 102400,
-        "tensor_names": ["token_embd.weight", "output.weight", "blk.0.attn_kv_b.weight"],
-    }
+    meta = {**LEGACY_DEEPSEEK_V2_LITE_GGUF,
+            "tensor_names": ["token_embd.weight", "output.weight", "blk.0.attn_kv_b.weight"]}
     a = Architecture.from_gguf_metadata(meta)
     assert a.total_params == transformers_counts("deepseek-v2-lite")[1]
     shapes = {name: shape for name, shape, _ in a.tensors()}

@@ -4,7 +4,7 @@ All four run in this one process, so the peak RSS printed is the process's peak 
 converter included), not each variant's: a job runs in its own child and measures only itself.
 
 Q4_1 is the demo file; F16 is llama.cpp's converter run on the HF F16 folder dequantized from it
-(catalog.dequantize), and Q8_0 / Q4_K_M are quantized from that F16 (so they carry the Q4_1's
+(formats.dequantize), and Q8_0 / Q4_K_M are quantized from that F16 (so they carry the Q4_1's
 error plus their own). KL is against the F16.
 
     .venv/bin/python bench/evaluate_demo.py [--chunks 4] [--context 256] [--threads 2]
@@ -26,7 +26,7 @@ TEXT = ROOT.parent / "shared" / "data" / "wikitext-2" / "test.txt"
 def ggufs(tmp: Path) -> dict[str, Path]:
     import llama_cpp
 
-    from catalog.dequantize import dequantize_gguf
+    from formats.dequantize import dequantize_gguf
     from jobs.methods.gguf import CONVERTER
 
     hf = tmp / "hf"

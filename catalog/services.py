@@ -1,6 +1,5 @@
 """Writes to the catalog: registering models, variants and their files."""
 
-import hashlib
 import importlib.util
 import os
 import shutil
@@ -10,7 +9,8 @@ from django.db import transaction
 from django.db.models import ProtectedError
 
 from accounts.models import Team
-from catalog.gguf_header import GGUFHeader, read_gguf_header_from_path
+from formats.digest import file_sha256  # noqa: F401  (catalog's callers import it from here)
+from formats.gguf_header import GGUFHeader, read_gguf_header_from_path
 from catalog.models import File, Model, Variant
 
 DEMO_MODEL_NAME = "SmolLM2-135M-Instruct"
@@ -23,14 +23,6 @@ GGUF_FILE_TYPES = {0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 7: "Q8_0", 8: "Q5_0
 
 class CatalogError(Exception):
     """A catalog operation was refused; the message is shown to the user."""
-
-
-def file_sha256(path: Path, chunk_bytes: int = 4 * 1024**2) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(chunk_bytes):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def demo_model_path() -> Path:

@@ -6,7 +6,6 @@ anything behind.
 """
 
 import errno
-import hashlib
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
@@ -21,6 +20,7 @@ from django.db import IntegrityError, transaction
 from accounts.models import Team
 from catalog.models import File, Model, Variant
 from catalog.services import CatalogError, move_into_place
+from formats.digest import file_sha256
 
 Progress = Callable[[float, str], None]
 CHUNK = 4 * 1024**2
@@ -85,15 +85,14 @@ def hash_files(folder: Path, progress: Progress | None, start: float, end: float
     paths = sorted(p for p in folder.rglob("*") if p.is_file())
     total = sum(p.stat().st_size for p in paths) or 1
     done, out = 0, []
+    def read(n: int) -> None:
+        nonlocal done
+        done += n
+        report(progress, start + (end - start) * done / total, "hashing")
+
     for p in paths:
-        digest = hashlib.sha256()
-        with open(p, "rb") as f:
-            while chunk := f.read(CHUNK):
-                digest.update(chunk)
-                done += len(chunk)
-                report(progress, start + (end - start) * done / total, "hashing")
         out.append({"path": p.relative_to(folder).as_posix(), "bytes": p.stat().st_size,
-                    "sha256": digest.hexdigest()})
+                    "sha256": file_sha256(p, read)})
     return out
 
 

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from catalog.gguf_header import GGUFError, read_gguf_header_from_path
+from formats.gguf_header import GGUFError, read_gguf_header_from_path
 from catalog.imports.common import (NewVariant, Progress, place, register_variant, report,
                                     staging)
 from catalog.models import Variant

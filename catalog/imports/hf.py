@@ -4,7 +4,8 @@ their index), given as a folder or as a .zip/.tar/.tar.gz archive of one."""
 import re
 from pathlib import Path
 
-from catalog.archives import extract_archive, single_root
+from catalog.safety import extract_archive
+from formats.archives import single_root
 from catalog.imports.common import (NewVariant, Progress, place, register_variant, report,
                                     staging)
 from catalog.safety import (check_config, read_json_file, read_safetensors_header,

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from django.contrib.auth import get_user_model
 
-from catalog.archives import is_archive
+from formats.archives import is_archive
 from catalog.imports.common import Progress
 from catalog.services import CatalogError
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from formats.digest import file_sha256
 from jobs.methods import evaluate_common as common
 from jobs.methods import hf_common
 from jobs.methods.base import Evaluation, JobError, Method, RunContext
@@ -180,7 +181,7 @@ class EvaluateMethod(Method):
                 f"{chunks.scored_tokens} scored, tokens sha256 {chunks.sha256[:12]}")
         shared = {
             "dataset": {"id": p.get("dataset"), "path": str(text_path), "name": text_path.name,
-                        "sha256": common.file_digest(text_path), "hub": p.get("hub_dataset")},
+                        "sha256": file_sha256(text_path), "hub": p.get("hub_dataset")},
             "tokenizer": target.tokenizer_info, "tokens_sha256": chunks.sha256,
         }
         results = []

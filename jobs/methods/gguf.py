@@ -44,7 +44,7 @@ class _ProgressTee:
 
 
 def _gguf_bits_per_weight(path: Path) -> float:
-    from catalog.gguf_header import read_gguf_header_from_path
+    from formats.gguf_header import read_gguf_header_from_path
 
     header = read_gguf_header_from_path(path)
     n_weights = sum(_prod(t.shape) for t in header.tensors)

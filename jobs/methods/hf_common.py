@@ -1,18 +1,18 @@
 """Helpers shared by the transformers-based quantizers (bitsandbytes, GPTQ).
 
-Pure Python only at import time: safetensors headers are read by hand (8-byte little-endian header
-length, then JSON; https://github.com/huggingface/safetensors#format), so validate/estimate in the
-web process and bits-per-weight in the child never import torch for it.
+Pure Python only at import time: safetensors headers are read by formats.safetensors_header (the
+bounds-checked reader the catalog uses for uploads), so validate/estimate in the web process and
+bits-per-weight in the child never import torch for it.
 """
 
 from __future__ import annotations
 
-import json
+import math
 import re
-import struct
 from importlib import metadata
 from pathlib import Path
 
+from formats.safetensors_header import read_safetensors_header
 from jobs.methods.base import JobError
 
 COMPUTE_DTYPES = ("float32", "bfloat16", "float16")
@@ -162,23 +162,13 @@ def source_checkpoint_bytes(variant, cfg: dict) -> int:
 
 # ---- run (child process) ----
 
-def safetensors_header(path: Path) -> dict:
-    with open(path, "rb") as f:
-        (length,) = struct.unpack("<Q", f.read(8))
-        header = json.loads(f.read(length))
-    header.pop("__metadata__", None)
-    return header
-
-
 def tensor_stats(folder: Path) -> tuple[dict[str, int], dict[str, int]]:
-    """({tensor name: element count}, {tensor name: stored bytes}) over every *.safetensors."""
+    """({tensor name: element count}, {tensor name: stored bytes}) over every *.safetensors,
+    read through the bounds-checked header reader."""
     numel, nbytes = {}, {}
     for path in sorted(Path(folder).glob("*.safetensors")):
-        for name, info in safetensors_header(path).items():
-            n = 1
-            for d in info["shape"]:
-                n *= d
-            numel[name] = n
+        for name, info in read_safetensors_header(path).tensors.items():
+            numel[name] = math.prod(info["shape"])
             start, end = info["data_offsets"]
             nbytes[name] = end - start
     return numel, nbytes

@@ -18,7 +18,7 @@ class HFFromGGUFMethod(Method):
     hard_time_limit = 2 * 3600
 
     def validate(self, params: dict, variant) -> dict:
-        from catalog.dequantize import DTYPES
+        from formats.dequantize import DTYPES
 
         dtype = params.get("dtype", "float16")
         if dtype not in DTYPES:
@@ -35,7 +35,7 @@ class HFFromGGUFMethod(Method):
         return {"peak_memory_bytes": n * (4 + width) + 2**30, "output_bytes": n * width}
 
     def run(self, ctx: RunContext) -> list[Output]:
-        from catalog.dequantize import DTYPES, dequantize_gguf
+        from formats.dequantize import DTYPES, dequantize_gguf
 
         out = Path(ctx.workdir) / "hf"
         ctx.progress(0.05, "load")

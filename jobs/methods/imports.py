@@ -56,7 +56,7 @@ class UploadImport(ImportMethod):
                 "convert_to_hf": bool(params.get("convert_to_hf"))}
 
     def run_in_worker(self, *, job, progress):
-        from catalog.archives import is_archive
+        from formats.archives import is_archive
         from catalog.imports import import_archive, import_gguf_file, import_hf_folder
 
         folder = Path(job.params["staged"])

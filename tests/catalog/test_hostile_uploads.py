@@ -10,7 +10,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import override_settings
 from django.urls import reverse
 
-from catalog.archives import extract_archive
+from catalog.safety import extract_archive
 from catalog.models import Model, Variant
 from catalog.safety import read_safetensors_header
 from catalog.services import CatalogError

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from catalog.archives import extract_archive
+from catalog.safety import extract_archive
 from catalog.models import Model, Variant
 from catalog.services import CatalogError
 from jobs.models import Job, Worker

@@ -49,7 +49,7 @@ def demo_gguf() -> Path:
 
 
 def _dequantized(demo_gguf: Path, tmp_path_factory, dtype: str) -> Path:
-    from catalog.dequantize import dequantize_gguf
+    from formats.dequantize import dequantize_gguf
 
     out = tmp_path_factory.mktemp(f"demo-hf-{dtype}")
     dequantize_gguf(demo_gguf, out, dtype)

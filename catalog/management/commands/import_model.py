@@ -4,7 +4,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.services import team_get_or_create
-from catalog.archives import is_archive
+from formats.archives import is_archive
 from catalog.imports import import_hub
 from catalog.imports.gguf import import_gguf_file
 from catalog.imports.hf import import_archive, import_hf_folder

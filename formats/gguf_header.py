@@ -5,11 +5,19 @@ string lengths, offsets past the end, bad alignment) is refused with a clear mes
 crashing or exhausting memory in the web process. Layout per the GGUF spec
 (ggml/docs/gguf.md in llama.cpp): magic "GGUF", u32 version, u64 tensor count, u64 metadata count,
 the key/value pairs, the tensor infos, then tensor data at the next multiple of general.alignment.
+Each tensor's end (data start + offset + its bytes, from the ggml type's block size and bytes per
+block in the `gguf` package's GGML_QUANT_SIZES) must lie inside the file.
 """
 
+import math
+import os
 import struct
 from dataclasses import dataclass, field
 from typing import BinaryIO
+
+from gguf import GGML_QUANT_SIZES, GGMLQuantizationType
+
+from formats import FormatError
 
 MAX_HEADER_BYTES = 256 * 1024**2
 MAX_KV = 65_536
@@ -25,9 +33,10 @@ _SCALARS = {
     12: "<d",
 }
 _STRING, _ARRAY = 8, 9
+_KNOWN_TYPES = {t.value for t in GGML_QUANT_SIZES}
 
 
-class GGUFError(ValueError):
+class GGUFError(FormatError):
     """The file is not a well-formed GGUF file; the message says what is wrong."""
 
 
@@ -37,6 +46,12 @@ class TensorInfo:
     shape: tuple[int, ...]
     ggml_type: int
     offset: int
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of tensor data: elements / block size × bytes per block (ggml_nbytes)."""
+        block, type_size = GGML_QUANT_SIZES[GGMLQuantizationType(self.ggml_type)]
+        return math.prod(self.shape) // block * type_size
 
 
 @dataclass
@@ -137,6 +152,12 @@ def read_gguf_header(f: BinaryIO, file_size: int) -> GGUFHeader:
         if any(d == 0 or d > 1 << 40 for d in shape):
             raise GGUFError(f"tensor {name} has an impossible shape {shape}")
         ggml_type = r.scalar("<I")
+        if ggml_type not in _KNOWN_TYPES:
+            raise GGUFError(f"tensor {name} has unknown ggml type {ggml_type}")
+        block = GGML_QUANT_SIZES[GGMLQuantizationType(ggml_type)][0]
+        if shape[0] % block:
+            raise GGUFError(f"tensor {name} rows of {shape[0]} are not a multiple of its type's "
+                            f"block of {block}")
         offset = r.scalar("<Q")
         if offset % alignment:
             raise GGUFError(f"tensor {name} offset {offset} is not aligned to {alignment}")
@@ -146,11 +167,13 @@ def read_gguf_header(f: BinaryIO, file_size: int) -> GGUFHeader:
     for t in tensors:
         if data_offset + t.offset >= file_size:
             raise GGUFError(f"tensor {t.name} starts past the end of the file")
+        end = data_offset + t.offset + t.nbytes
+        if end > file_size:
+            raise GGUFError(f"tensor {t.name} ends at byte {end}, past the end of the file "
+                            f"({file_size} bytes): the file is truncated")
     return GGUFHeader(version, metadata, tensors, data_offset, lengths)
 
 
 def read_gguf_header_from_path(path) -> GGUFHeader:
-    import os
-
     with open(path, "rb") as f:
         return read_gguf_header(f, os.fstat(f.fileno()).st_size)

@@ -11,10 +11,8 @@ import zipfile
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO, Iterator
 
-from django.conf import settings
-
-from catalog.safety import refuse_unsafe_name
-from catalog.services import CatalogError
+from formats import FormatError
+from formats.names import refuse_unsafe_name
 
 CHUNK = 1024**2
 MAX_MEMBERS = 10_000
@@ -32,25 +30,24 @@ def is_archive(name: str) -> bool:
 def _safe_member_path(name: str) -> PurePosixPath:
     path = PurePosixPath(name.replace("\\", "/"))
     if path.is_absolute() or name.startswith(("/", "\\")) or (path.parts and ":" in path.parts[0]):
-        raise CatalogError(f"archive member {name!r} has an absolute path")
+        raise FormatError(f"archive member {name!r} has an absolute path")
     if ".." in path.parts:
-        raise CatalogError(f"archive member {name!r} points outside the archive (..)")
+        raise FormatError(f"archive member {name!r} points outside the archive (..)")
     parts = [p for p in path.parts if p not in ("", ".")]
     if not parts:
-        raise CatalogError(f"archive member {name!r} has an empty name")
+        raise FormatError(f"archive member {name!r} has an empty name")
     return PurePosixPath(*parts)
 
 
 class _Budget:
-    def __init__(self, archive_bytes: int, max_bytes: int | None, max_ratio: int):
-        cap = settings.UPLOAD_MAX_BYTES if max_bytes is None else max_bytes
-        self.cap = min(cap, max(archive_bytes, 1) * max_ratio)
+    def __init__(self, archive_bytes: int, max_bytes: int, max_ratio: int):
+        self.cap = min(max_bytes, max(archive_bytes, 1) * max_ratio)
         self.used = 0
 
     def take(self, n: int) -> None:
         self.used += n
         if self.used > self.cap:
-            raise CatalogError(
+            raise FormatError(
                 f"archive expands past {self.cap} bytes (a decompression bomb, or a model too "
                 "large to upload as an archive); extraction stopped"
             )
@@ -69,7 +66,7 @@ def _zip_members(zf: zipfile.ZipFile) -> Iterator[tuple[zipfile.ZipInfo, PurePos
         path = _safe_member_path(info.filename)
         mode = info.external_attr >> 16
         if mode and (stat.S_ISLNK(mode) or not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))):
-            raise CatalogError(f"archive member {info.filename!r} is a link or special file")
+            raise FormatError(f"archive member {info.filename!r} is a link or special file")
         yield info, path
 
 
@@ -77,16 +74,16 @@ def _tar_members(tf: tarfile.TarFile) -> Iterator[tuple[tarfile.TarInfo, PurePos
     for info in tf:
         path = _safe_member_path(info.name)
         if info.issym() or info.islnk():
-            raise CatalogError(f"archive member {info.name!r} is a link")
+            raise FormatError(f"archive member {info.name!r} is a link")
         if not (info.isfile() or info.isdir()):
-            raise CatalogError(f"archive member {info.name!r} is a device, fifo or special file")
+            raise FormatError(f"archive member {info.name!r} is a device, fifo or special file")
         yield info, path
 
 
-def extract_archive(archive: Path, dest: Path, *, max_bytes: int | None = None,
+def extract_archive(archive: Path, dest: Path, *, max_bytes: int,
                     max_ratio: int = MAX_RATIO) -> None:
-    """Extracts `archive` into the empty folder `dest`; raises CatalogError on anything hostile
-    (the caller removes `dest` then)."""
+    """Extracts `archive` into the empty folder `dest`, writing at most `max_bytes`; raises
+    FormatError on anything hostile (the caller removes `dest` then)."""
     budget = _Budget(archive.stat().st_size, max_bytes, max_ratio)
     count = 0
     dest.mkdir(parents=True, exist_ok=True)
@@ -97,7 +94,7 @@ def extract_archive(archive: Path, dest: Path, *, max_bytes: int | None = None,
                 for info, path in _zip_members(zf):
                     count += 1
                     if count > MAX_MEMBERS:
-                        raise CatalogError(f"archive has more than {MAX_MEMBERS} members")
+                        raise FormatError(f"archive has more than {MAX_MEMBERS} members")
                     if info.is_dir():
                         (dest / path).mkdir(parents=True, exist_ok=True)
                         continue
@@ -109,22 +106,22 @@ def extract_archive(archive: Path, dest: Path, *, max_bytes: int | None = None,
                 for info, path in _tar_members(tf):
                     count += 1
                     if count > MAX_MEMBERS:
-                        raise CatalogError(f"archive has more than {MAX_MEMBERS} members")
+                        raise FormatError(f"archive has more than {MAX_MEMBERS} members")
                     if info.isdir():
                         (dest / path).mkdir(parents=True, exist_ok=True)
                         continue
                     refuse_unsafe_name(path.name)
                     src = tf.extractfile(info)
                     if src is None:
-                        raise CatalogError(f"archive member {info.name!r} cannot be read")
+                        raise FormatError(f"archive member {info.name!r} cannot be read")
                     with src:
                         _copy(src, dest / path, budget)
         else:
-            raise CatalogError(f"{archive.name}: not a .zip, .tar or .tar.gz archive")
+            raise FormatError(f"{archive.name}: not a .zip, .tar or .tar.gz archive")
     except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as exc:
         if isinstance(exc, FileExistsError):
-            raise CatalogError(f"archive has two members named {Path(exc.filename).name}") from None
-        raise CatalogError(f"{archive.name} is not a readable archive: {exc}") from None
+            raise FormatError(f"archive has two members named {Path(exc.filename).name}") from None
+        raise FormatError(f"{archive.name} is not a readable archive: {exc}") from None
 
 
 def single_root(folder: Path) -> Path:

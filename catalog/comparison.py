@@ -99,12 +99,12 @@ def _ticks(low: float, high: float, n: int = 5) -> list[float]:
 
 
 def scatter(rows: list[Row], width: int = 640, height: int = 320) -> Chart | None:
-    """Size (MB, x) against perplexity (y) for every variant with both, in SVG coordinates."""
+    """Size (MiB, x; binary like every page) against perplexity (y) for every variant with both, in SVG coordinates."""
     points = [r for r in rows if r.perplexity is not None and r.size_bytes]
     if not points:
         return None
     left, right, top, bottom = 64, width - 16, 16, height - 40
-    xs = [r.size_bytes / 1e6 for r in points]
+    xs = [r.size_bytes / 2**20 for r in points]
     ys = [r.perplexity for r in points]
     x0, x1 = min(xs), max(xs)
     y0, y1 = min(ys), max(ys)

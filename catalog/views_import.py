@@ -5,6 +5,7 @@ import shutil
 import uuid
 from pathlib import Path
 
+from django.conf import settings
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
@@ -14,7 +15,7 @@ from catalog.downloads import ranged_file_response
 from catalog.forms import DatasetForm, ModelImportForm
 from catalog.imports import hub_info
 from catalog.imports.common import disk_full_is_an_error, place, staging
-from catalog.archives import is_archive
+from formats.archives import is_archive
 from catalog.imports.gguf import inspect_gguf
 from catalog.imports.hf import inspect_hf_folder
 from catalog.safety import refuse_unsafe_name
@@ -101,7 +102,8 @@ def model_import(request):
             messages.success(request, "Import queued: follow it below.")
             return redirect("jobs:detail", job.pk)
     status = 400 if request.method == "POST" else 200
-    return render(request, "catalog/import.html", {"form": form}, status=status)
+    return render(request, "catalog/import.html", {"form": form, "upload_limit": settings.UPLOAD_MAX_BYTES},
+                  status=status)
 
 
 @capped_upload

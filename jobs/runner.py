@@ -43,12 +43,24 @@ class Watch:
     events_pos: int = 0
     log_pos: int = 0
     started: float = field(default_factory=time.monotonic)
+    first_progress: tuple[float, float] | None = None  # (monotonic time, percent) first seen > 0
 
     def eta(self) -> float | None:
-        elapsed = time.monotonic() - self.started
-        if self.progress <= 1 or elapsed < 2:
+        """Seconds left at the rate progress has moved since it was first reported, or None while
+        it hasn't moved. A method's first milestone (hf-from-gguf's 5 % "load", then one long
+        call) says nothing about how long that call takes: extrapolating from it made the ETA
+        climb while the bar stood still, so the page shows the elapsed time instead."""
+        now = time.monotonic()
+        if self.progress <= 0:
             return None
-        return elapsed * (100 - self.progress) / self.progress
+        if self.first_progress is None:
+            self.first_progress = (now, self.progress)
+            return None
+        since, first = self.first_progress
+        moved = self.progress - first
+        if moved <= 0 or now - since < 2:
+            return None
+        return (now - since) * (100 - self.progress) / moved
 
     def tail(self) -> str:
         return "\n".join(self.log_lines[-80:])

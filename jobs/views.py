@@ -44,6 +44,7 @@ def job_new(request):
     method = request.GET.get("method") or ("evaluate" if request.GET.get("kind") == "evaluate" else "gguf")
     initial = {"variant": request.GET.get("variant"), "method": method}
     form = JobForm(request.POST or None, variants=variants, initial=initial)
+    convert_variant = None
     if request.method == "POST" and form.is_valid():
         variant = form.cleaned_data["variant"]
         try:
@@ -53,13 +54,14 @@ def job_new(request):
             return redirect("jobs:detail", pk=job.pk)
         except JobError as exc:
             _add_job_errors(form, exc)
-    return render(request, "jobs/new.html", {"form": form})
+            convert_variant = _convertible(exc, variant)
+    return render(request, "jobs/new.html", {"form": form, "convert_variant": convert_variant})
 
 
 def job_placement(request):
     """htmx: where the job in the form would run, or why it can't."""
     variant = variants_visible_to(request.user).filter(pk=request.GET.get("variant") or 0).first()
-    context = {"placement": None, "error": None, "estimate": None}
+    context = {"placement": None, "error": None, "estimate": None, "convert_variant": None}
     try:
         if variant is None:
             raise JobError.field("variant", "choose an input variant")
@@ -74,7 +76,16 @@ def job_placement(request):
             method=method.name, peak_memory_bytes=context["estimate"]["peak_memory_bytes"])
     except JobError as exc:
         context["error"] = str(exc)
+        context["convert_variant"] = _convertible(exc, variant)
     return render(request, "jobs/partials/placement.html", context)
+
+
+def _convertible(exc: JobError, variant):
+    """The GGUF variant to offer a GGUF -> HF conversion for, when the refusal is that the method
+    needs an HF safetensors input (jobs.methods.hf_common.require_hf_input)."""
+    if variant is not None and variant.format == "gguf" and "HF safetensors" in exc.errors.get("input", ""):
+        return variant
+    return None
 
 
 def _add_job_errors(form: JobForm, exc: JobError) -> None:

@@ -13,20 +13,38 @@ from planner.presentation import results_context
 from planner.selectors import hardware_profiles_visible_to
 from planner.services import hardware_profile_create, hardware_profile_delete
 
+# The form's inputs that have an error slot beside them (planner/index.html); htmx responses
+# refresh every slot out of band, so an error appears beside its field and a fixed one clears.
+ERROR_FIELDS = ("source", "preset", "model", "config", "config_file", "params", "hardware", "devices",
+                "custom_kind", "custom_memory_gb", "custom_bandwidth_gbs", "custom_tflops", "runtime",
+                "context", "batch", "kv_dtype", "mode", "lora_rank", "lora_targets", "group_size",
+                "exl2_bpw", "fit_scheme", "n_cpu_moe")
+
 
 def index(request):
     """GET renders the plan in the query string (the URL is the plan); POST takes an uploaded config."""
     data, files = (request.POST, request.FILES) if request.method == "POST" else (request.GET, None)
     form = PlanForm(data, files, user=request.user)
     form.is_valid()  # raises Http404 for another team's catalog model or hardware profile
-    context = {"form": form, "plan": form.plan, "errors": form.error_list()}
+    context = {"form": form, "plan": form.plan, "errors": form.error_list(),
+               "field_errors": {name: form.errors.get(name, []) for name in ERROR_FIELDS}}
     if form.plan is not None:
         context.update(results_context(form.plan.estimate, form.plan.fit))
+        context.update(split_rows(context["rows"]))
     if request.htmx and not request.htmx.history_restore_request:
+        context["oob_errors"] = True
         return render(request, "planner/partials/results.html", context)
     context.update(catalog_models=_catalog_models(request, form), hardware_profiles=form.team_profiles,
                    teams=request.user.teams.all(), kinds=HardwareProfile.Kind.choices)
     return render(request, "planner/index.html", context)
+
+
+def split_rows(rows: list[dict]) -> dict[str, list[dict]]:
+    """The schemes the chosen runtime (and mode) runs first, in the estimator's order; the rest
+    (computed, but for another runtime) folded away under them."""
+    return {"runtime_rows": [r for r in rows if r["row"]["supported"]],
+            "other_rows": [r for r in rows if not r["row"]["supported"]],
+            "has_measured": any(r["measured"] for r in rows)}  # the column only where it has numbers
 
 
 def model_options(request):

@@ -13,11 +13,25 @@
   }
   form.addEventListener("change", showSource);
   showSource();
+  // Each input points at its error slot (filled by the server, refreshed out of band by htmx)
+  // and is marked invalid while the slot has text.
+  function markErrors() {
+    form.querySelectorAll(".field-error[id$='-error']").forEach((slot) => {
+      const name = slot.id.slice(0, -"-error".length);
+      const input = name === "config_file" ? document.getElementById("config-upload")
+        : document.getElementById("id_" + name);
+      if (!input) return;
+      input.setAttribute("aria-describedby", slot.id);
+      input.setAttribute("aria-invalid", slot.textContent.trim() ? "true" : "false");
+    });
+  }
+  markErrors();
+  document.body.addEventListener("htmx:afterSettle", markErrors);
   const upload = document.getElementById("config-upload");
   upload.addEventListener("change", () => {
     const file = upload.files[0];
     if (!file) return;
-    if (file.size > 1024 * 1024) { alert("config_file: over the 1 MB limit"); return; }
+    if (file.size > 1024 * 1024) { alert("config_file: over the 1 MiB limit"); return; }
     file.text().then((text) => {
       form.querySelector("[name=config]").value = text;
       source.value = "config";

@@ -27,7 +27,7 @@ def test_upload_gguf_then_list_then_download(page, web_server, teams, tmp_path, 
     page.get_by_role("link", name="Import a model").click()
     page.set_input_files("#id_files", str(demo))
     page.fill("#id_name", "smol-upload")
-    # A 98 MB upload: give it time on a busy 2-core machine. The import then runs as a job.
+    # A 94 MiB upload: give it time on a busy 2-core machine. The import then runs as a job.
     with page.expect_navigation(url=f"{web_server}/jobs/*/", timeout=120_000):
         page.get_by_role("button", name="Import").click()
     page.wait_for_selector("[data-status=succeeded], [data-status=failed], [data-status=cancelled]",
@@ -39,7 +39,7 @@ def test_upload_gguf_then_list_then_download(page, web_server, teams, tmp_path, 
     assert page.locator("h1").inner_text() == "smol-upload"
     row = page.locator("table.variants tbody tr").first
     assert row.locator(".quant-type").inner_text() == "Q4_1"
-    assert row.locator(".size").inner_text() == "93.8\xa0MB"
+    assert row.locator(".size").inner_text() == "93.8\xa0MiB"  # 98,362,432 bytes, binary units (planner/templatetags/units.py)
 
     page.get_by_role("navigation").get_by_role("link", name="Catalog").click()
     listed = page.locator("#model-table tr", has_text="smol-upload")

@@ -4,7 +4,7 @@ runtime server's loaded models — and "unavailable" for what can't be reached."
 import asyncio
 
 import pytest
-from django.template.defaultfilters import filesizeformat
+from planner.templatetags.units import binary_size as filesizeformat  # the pages use binary units
 from django.utils import timezone
 
 from jobs.models import Job, Worker
@@ -44,7 +44,7 @@ def test_workers_show_their_declaration_state_and_running_jobs(client, cluster, 
     red, blue = cluster
     html = _page(client)
     cpu_row = html.split('data-worker="cpu@n1"')[1].split("</tr>")[0]
-    assert "alive" in cpu_row and "gguf, evaluate" in cpu_row and "24.0\xa0GB" in cpu_row
+    assert "alive" in cpu_row and "gguf, evaluate" in cpu_row and "24.0\xa0GiB" in cpu_row
     # Both jobs count; only the one alice's team may see is linked.
     assert f'href="/jobs/{red.pk}/"' in cpu_row and f"/jobs/{blue.pk}/" not in cpu_row
     assert '<td class="running">2' in cpu_row

@@ -79,7 +79,7 @@ def test_scatter_places_lower_perplexity_higher_on_the_chart(family):
     chart = scatter(comparison_rows(base.model))
     # Only the base has files (the demo GGUF); the two hand-made variants have no size.
     assert [p["pk"] for p in chart.points] == [base.pk]
-    assert chart.points[0]["size_mb"] == pytest.approx(base.total_bytes / 1e6, abs=0.1)
+    assert chart.points[0]["size_mb"] == pytest.approx(base.total_bytes / 2**20, abs=0.1)
     assert chart.left <= chart.points[0]["x"] <= chart.right
     assert chart.top <= chart.points[0]["y"] <= chart.bottom
 

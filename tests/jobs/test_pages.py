@@ -37,3 +37,37 @@ def test_another_teams_job_page_is_404(client, teams, demo_variant):
     client.force_login(teams["bob"])
     assert client.get(f"/jobs/{job.pk}/").status_code == 404
     assert client.post(f"/jobs/{job.pk}/cancel").status_code == 404
+
+
+def test_a_conversion_job_is_titled_timed_and_its_parameters_read_as_text(client, teams, demo_variant):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    started = timezone.now() - timedelta(minutes=5)
+    job = Job.objects.create(team=teams["red"], kind="import", method="hf-from-gguf", input_variant=demo_variant,
+                             params={"dtype": "float16"}, status=Job.Status.SUCCEEDED, started_at=started,
+                             finished_at=started + timedelta(seconds=31), progress=100,
+                             log_tail="converting\n/x/torch/serialization.py:1: UserWarning: slow\n  warnings.warn(\ndone")
+    gguf = Job.objects.create(team=teams["red"], kind="quantize", method="gguf", input_variant=demo_variant,
+                              params={"types": ["Q6_K", "Q3_K_M"]})
+    client.force_login(teams["alice"])
+    html = client.get(f"/jobs/{job.pk}/").content.decode()
+    assert f"<h1>Job {job.pk}: Convert GGUF → HF safetensors</h1>" in html
+    assert "Import of variant" not in html and "took 31 s" in html
+    assert '<th scope="row">dtype</th><td>float16</td>' in html
+    assert '<pre class="log">converting\ndone</pre>' in html and "1 library warning (hidden)" in html
+    listing = client.get("/jobs/").content.decode()
+    assert "types Q6_K, Q3_K_M" in listing and "[&#x27;Q6_K&#x27;" not in listing
+    assert f'<a href="/jobs/{gguf.pk}/">Quantize to GGUF</a>' in listing
+    home = client.get("/").content.decode()
+    assert f'<a href="/jobs/{job.pk}/">Convert GGUF → HF safetensors</a>' in home  # recent jobs link
+
+
+def test_a_4bit_job_on_a_gguf_variant_offers_the_conversion_that_makes_its_input(client, teams, demo_variant):
+    client.force_login(teams["alice"])
+    html = client.get(f"/jobs/new/placement?variant={demo_variant.pk}&method=bnb-nf4").content.decode()
+    assert "bnb-nf4 needs an HF safetensors variant" in html
+    assert f'formaction="/catalog/variants/{demo_variant.pk}/convert/" formmethod="post"' in html
+    ok = client.get(f"/jobs/new/placement?variant={demo_variant.pk}&method=gguf&types=Q8_0").content.decode()
+    assert "formaction" not in ok

@@ -1,0 +1,120 @@
+"""How job pages word a job: its title, its parameters, its timing and its log tail.
+
+Pure functions over a Job row (or its fields), used by the template filters in
+jobs/templatetags/job_format.py, so the wording is the same on the dashboard, the job list and
+the job page, and is tested without a browser.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+
+# What each method does, in the words of the pages (the method keys are jobs.methods' names).
+METHOD_TITLES = {
+    "gguf": "Quantize to GGUF",
+    "gptq": "Quantize with GPTQ",
+    "bnb-nf4": "Quantize with bitsandbytes 4-bit",
+    "bnb-int8": "Quantize with bitsandbytes LLM.int8",
+    "evaluate": "Evaluate",
+    "hf-from-gguf": "Convert GGUF → HF safetensors",
+    "import-upload": "Import an upload",
+    "import-hub": "Import from the Hugging Face Hub",
+    "import-path": "Import from a server path",
+}
+# Parameters that are bookkeeping, not choices the user made.
+HIDDEN_PARAMS = {"warning", "staged"}
+PARAM_NAMES = {"types": "types", "dtype": "dtype", "bits": "bits", "group_size": "group size",
+               "desc_act": "activation order", "quant_type": "4-bit type", "double_quant": "double quant",
+               "llm_int8_threshold": "outlier threshold", "compute_dtype": "compute dtype",
+               "seq_len": "sequence length", "repo_id": "repository"}
+
+# Library warnings as Python's warnings module prints them ("file.py:12: FutureWarning: ..." then
+# the source line "  warnings.warn(...)"), and logging-style "WARNING ..." lines from transformers,
+# torch and friends: kept, but folded away under the lines that say what the job did.
+_WARNING_LINE = re.compile(
+    r"(?:\b[A-Z][A-Za-z]*Warning\b:?|^\s*warnings\.warn\(|^\s*warn\(|^W\d{4} |^\s*WARNING\b|^\s*\[?warn(?:ing)?\]?[: ])",
+)
+
+
+def job_title(job) -> str:
+    """'Convert GGUF → HF safetensors', 'Quantize to GGUF', ... (the method key if unknown)."""
+    return METHOD_TITLES.get(job.method, job.method)
+
+
+def param_value_text(value: Any) -> str:
+    """A parameter's value as a person writes it: lists joined, booleans as yes/no."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(param_value_text(v) for v in value) or "—"
+    if isinstance(value, dict):
+        return "; ".join(f"{k} {param_value_text(v)}" for k, v in value.items()) or "—"
+    return str(value)
+
+
+def params_rows(params: dict | None) -> list[tuple[str, str]]:
+    """[(name, value text)] for the parameters a user chose, in their stored order."""
+    return [(PARAM_NAMES.get(k, k.replace("_", " ")), param_value_text(v))
+            for k, v in (params or {}).items() if k not in HIDDEN_PARAMS]
+
+
+def params_text(params: dict | None) -> str:
+    """'types Q6_K, Q3_K_M · dtype float16' for a table cell."""
+    return " · ".join(f"{name} {value}" for name, value in params_rows(params))
+
+
+def duration_text(seconds: float | None) -> str:
+    """45 → '45 s'; 65 → '1 min 5 s'; 7380 → '2 h 3 min'."""
+    if seconds is None:
+        return "—"
+    s = max(0, round(seconds))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60} s" if s % 60 else f"{s // 60} min"
+    return f"{s // 3600} h {s % 3600 // 60} min"
+
+
+def timing_text(*, status: str, eta_seconds: float | None, started_at: datetime | None,
+                finished_at: datetime | None, now: datetime) -> str:
+    """What the page says about time: the ETA only when the runner measured one from progress
+    that moved (jobs.runner.Watch.eta), otherwise the time the job has been running; a finished
+    job's duration; nothing for a job that never started."""
+    if status == "running":
+        if eta_seconds:
+            return f"about {duration_text(eta_seconds)} left"
+        if started_at:
+            return f"running for {duration_text((now - started_at).total_seconds())}"
+        return "running"
+    if status in ("succeeded", "failed", "cancelled") and started_at and finished_at:
+        return f"took {duration_text((finished_at - started_at).total_seconds())}"
+    return ""
+
+
+def job_timing(job, now: datetime) -> str:
+    return timing_text(status=job.status, eta_seconds=job.eta_seconds, started_at=job.started_at,
+                       finished_at=job.finished_at, now=now)
+
+
+_CONTINUATION = re.compile(r"^\s*(?:warnings\.)?warn\(")
+
+
+def warning_count(lines: list[str]) -> int:
+    """Warnings, not lines: Python prints each as its message line plus the `warnings.warn(` line."""
+    return sum(1 for line in lines if not _CONTINUATION.match(line))
+
+
+def is_library_warning(line: str) -> bool:
+    return bool(_WARNING_LINE.search(line))
+
+
+def split_log(tail: str) -> tuple[list[str], list[str]]:
+    """(the job's own lines, library warnings) from a log tail, each in order."""
+    own, warnings = [], []
+    for line in (tail or "").splitlines():
+        (warnings if is_library_warning(line) else own).append(line)
+    return own, warnings

@@ -65,21 +65,27 @@ def demo_gguf() -> Path:
     return next(Path(list(spec.submodule_search_locations)[0]).glob("*.gguf"))
 
 
-def build(name: str, work: Path) -> tuple[Path, int]:
+def save_tiny(config_class: str, architecture: str, fields: dict, folder: Path):
+    """A random-weight bf16 model of `config_class(**fields)` with the demo's tokenizer, saved to
+    `folder` (untied output unless `fields` says otherwise); returns the model."""
     import torch
     import transformers
 
-    config_class, architecture, fields = TINY[name]
     gguf = demo_gguf()
     tokenizer = transformers.AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
     config = getattr(transformers, config_class)(vocab_size=len(tokenizer), max_position_embeddings=N_CTX,
-                                                 tie_word_embeddings=False, **fields)
+                                                 **{"tie_word_embeddings": False, **fields})
     config.architectures = [architecture]
     torch.manual_seed(0)
     model = transformers.AutoModelForCausalLM.from_config(config).to(torch.bfloat16)
-    folder = work / name
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
+    return model
+
+
+def build(name: str, work: Path) -> tuple[Path, int]:
+    folder = work / name
+    model = save_tiny(*TINY[name], folder)
     return folder, sum(t.numel() for t in model.state_dict().values())
 
 

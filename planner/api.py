@@ -18,7 +18,10 @@ MODEL_KEYS = {"preset": "preset", "config": "config", "params": "params", "catal
 HARDWARE_KEYS = {"profile": "hardware", "devices": "devices", "kind": "custom_kind", "memory_gb": "custom_memory_gb",
                  "bandwidth_gbs": "custom_bandwidth_gbs", "tflops": "custom_tflops"}
 WORKLOAD_KEYS = ("runtime", "context", "batch", "kv_dtype", "mode", "lora_rank", "lora_targets", "group_size",
-                 "exl2_bpw", "flash_attn", "fit_scheme", "n_cpu_moe")
+                 "exl2_bpw", "flash_attn", "swa_full", "n_ubatch", "gpu_memory_utilization", "fit_scheme",
+                 "n_cpu_moe")
+# llama.cpp's names for the same inputs: n_seq (-np, parallel sequences) is the workload's batch
+WORKLOAD_ALIASES = {"n_seq": "batch", "ubatch": "n_ubatch"}
 
 
 @csrf_exempt  # POST only computes (no writes), so API clients need no CSRF token
@@ -47,6 +50,7 @@ def plan_json(plan) -> dict:
     if plan.catalog_model is not None:
         data["model"]["catalog_model"] = plan.catalog_model.pk
     data["fit"] = plan.fit.to_dict() if plan.fit is not None else None
+    data["vllm_fit"] = plan.vllm_fit.to_dict() if plan.vllm_fit is not None else None
     return data
 
 
@@ -79,9 +83,14 @@ def form_data_from_json(body: dict) -> dict:
     workload = body.get("workload", {})
     if not isinstance(workload, dict):
         raise BadRequest("workload must be an object", {"workload": "must be an object"})
-    unknown = set(workload) - set(WORKLOAD_KEYS)
+    unknown = set(workload) - set(WORKLOAD_KEYS) - set(WORKLOAD_ALIASES)
     if unknown:
         raise BadRequest(f"unknown workload keys {sorted(unknown)}", {"workload": f"unknown keys {sorted(unknown)}"})
+    for alias, key in WORKLOAD_ALIASES.items():
+        if alias in workload:
+            if key in workload and workload[key] != workload[alias]:
+                raise BadRequest(f"{alias} and {key} disagree", {alias: f"is {key}; give one of them"})
+            workload = {**workload, key: workload[alias]}
     for key in WORKLOAD_KEYS:
         if key in workload:
             data[key] = workload[key]
@@ -91,7 +100,8 @@ def form_data_from_json(body: dict) -> dict:
 @api_login_required
 @require_GET
 def presets(request):
-    return JsonResponse({"presets": [{"key": key, "name": p["name"], "repo": p["repo"], "config": p["config"]}
+    return JsonResponse({"presets": [{"key": key, "name": p["name"], "family": p["family"], "repo": p["repo"],
+                                      "config": p["config"]}
                                      for key, p in PRESETS.items()]})
 
 

@@ -20,9 +20,10 @@ from catalog.selectors import models_visible_to
 from planner.estimator import (HARDWARE_PROFILES, Architecture, Estimate, EstimatorError, Hardware, Workload,
                                estimate)
 from planner.estimator.fit import Fit, fit_estimate
+from planner.estimator.vllm_fit import VllmFit, vllm_fit_estimate
 from planner.estimator.hardware import KINDS
 from planner.estimator.workload import KV_DTYPES, LORA_TARGET_NAMES, MODES, RUNTIMES
-from planner.presets import PRESETS, preset_architecture
+from planner.presets import PRESETS, preset_architecture, preset_choices
 from planner.selectors import hardware_profiles_visible_to
 from planner.services import hardware_from_profile
 
@@ -37,7 +38,11 @@ DEFAULTS: dict[str, Any] = {
     "context": 4096, "batch": 1, "kv_dtype": "f16", "mode": "inference", "lora_rank": 16,
     "lora_targets": ["q", "k", "v", "o"], "group_size": 128, "exl2_bpw": 4.0,
     "custom_kind": "gpu", "custom_memory_gb": 24, "custom_bandwidth_gbs": 1000, "custom_tflops": 100,
+    "n_ubatch": 512, "gpu_memory_utilization": 0.9, "swa_full": "true",
 }
+# swa_full: absent means llama-cpp-python's default (swa_full = True, as Workload)
+BOOL_TEXT = {"true": True, "on": True, "1": True, "True": True, "false": False, "off": False, "0": False,
+             "False": False}
 # estimator field -> form field (for errors from Hardware.custom and Workload)
 FIELD_ALIASES = {"memory_gb": "custom_memory_gb", "bandwidth_gbs": "custom_bandwidth_gbs",
                  "tflops": "custom_tflops", "kind": "custom_kind", "device_count": "devices",
@@ -65,11 +70,12 @@ class Plan:
     estimate: Estimate
     catalog_model: Model | None = None
     fit: Fit | None = None
+    vllm_fit: VllmFit | None = None
 
 
 class PlanForm(forms.Form):
     source = forms.ChoiceField(choices=SOURCES, required=False)
-    preset = forms.ChoiceField(choices=[(k, p["name"]) for k, p in PRESETS.items()], required=False)
+    preset = forms.ChoiceField(choices=preset_choices(), required=False)  # grouped by family
     model = forms.IntegerField(required=False, min_value=1)
     q = forms.CharField(required=False, max_length=200)
     config = forms.CharField(required=False, widget=forms.Textarea, max_length=MAX_CONFIG_BYTES)
@@ -92,6 +98,10 @@ class PlanForm(forms.Form):
     group_size = forms.IntegerField(required=False)
     exl2_bpw = forms.FloatField(required=False)
     flash_attn = forms.BooleanField(required=False)
+    swa_full = forms.TypedChoiceField(choices=[(v, v) for v in BOOL_TEXT], coerce=lambda v: BOOL_TEXT[v],
+                                      required=False, empty_value=None)
+    n_ubatch = forms.IntegerField(required=False)
+    gpu_memory_utilization = forms.FloatField(required=False)
     fit_scheme = forms.CharField(required=False, max_length=40)
     n_cpu_moe = forms.IntegerField(required=False, min_value=0)
 
@@ -107,7 +117,7 @@ class PlanForm(forms.Form):
     def clean_config_file(self):
         upload = self.cleaned_data.get("config_file")
         if upload and upload.size > MAX_CONFIG_BYTES:
-            raise forms.ValidationError(f"config_file: {upload.size:,} bytes is over the 1 MB limit")
+            raise forms.ValidationError(f"config_file: {upload.size:,} bytes is over the 1 MiB limit")
         return upload
 
     def clean(self):
@@ -123,10 +133,14 @@ class PlanForm(forms.Form):
                 mode=data["mode"] or DEFAULTS["mode"], lora_rank=_or(data["lora_rank"], "lora_rank"),
                 lora_targets=tuple(data["lora_targets"] or DEFAULTS["lora_targets"]),
                 group_size=_or(data["group_size"], "group_size"), exl2_bpw=_or(data["exl2_bpw"], "exl2_bpw"),
-                flash_attn=bool(data["flash_attn"]))
+                flash_attn=bool(data["flash_attn"]),
+                swa_full=data["swa_full"] is not False, n_ubatch=_or(data["n_ubatch"], "n_ubatch"),
+                gpu_memory_utilization=_or(data["gpu_memory_utilization"], "gpu_memory_utilization"))
             est = estimate(arch, hardware, workload)
             fit = fit_estimate(est, data["fit_scheme"] or "", data["n_cpu_moe"])  # checks n_cpu_moe ≤ n_layers
-            self.plan = Plan(arch, hardware, workload, est, catalog_model, fit)
+            repo = PRESETS[data["preset"] or DEFAULTS["preset"]]["repo"] if (data["source"] or "preset") == "preset" else ""
+            vllm = vllm_fit_estimate(est, repo, data["fit_scheme"] if workload.runtime == "vllm" else "")
+            self.plan = Plan(arch, hardware, workload, est, catalog_model, fit, vllm)
         except EstimatorError as exc:
             self._add_estimator_error(exc, data)
         return data
@@ -151,7 +165,7 @@ class PlanForm(forms.Form):
         if upload:
             raw = upload.read(MAX_CONFIG_BYTES + 1)
             if len(raw) > MAX_CONFIG_BYTES:
-                raise EstimatorError("config_file", "over the 1 MB limit")
+                raise EstimatorError("config_file", "over the 1 MiB limit")
             try:
                 return raw.decode("utf-8")
             except UnicodeDecodeError:
@@ -208,7 +222,7 @@ def catalog_architecture(model: Model) -> Architecture:
 
 def parse_config_text(text: str) -> dict:
     if len(text.encode("utf-8", "surrogatepass")) > MAX_CONFIG_BYTES:
-        raise EstimatorError("config", "over the 1 MB limit")
+        raise EstimatorError("config", "over the 1 MiB limit")
     try:
         cfg = json.loads(text)
     except (json.JSONDecodeError, RecursionError) as exc:

@@ -52,7 +52,10 @@ def table_rows(est: Estimate) -> list[dict[str, Any]]:
     out = []
     for row in est.rows:
         status, status_text = status_of(row)
-        cells = [cell(row, "bits_per_weight", f"{row['bits_per_weight']:.2f}"),
+        bpw = cell(row, "bits_per_weight", f"{row['bits_per_weight']:.2f}")  # over the whole model
+        bpw["per_quantized_weight"] = f"{row['bits_per_quantized_weight']:.2f}"  # the format's own bits
+        bpw["per_quantized_weight_formula"] = row["formulas"]["bits_per_quantized_weight"]
+        cells = [bpw,
                  cell(row, "weights_bytes", human_bytes(row["weights_bytes"])),
                  cell(row, "kv_cache_bytes", human_bytes(row["kv_cache_bytes"])),
                  cell(row, "compute_bytes", human_bytes(row["compute_bytes"])),
@@ -93,8 +96,10 @@ def stacked_bars(est: Estimate, width: int = 720, bar_h: int = 14, gap: int = 5,
         y = 20 + i * (bar_h + gap)
         x = label_w
         parts = []
-        values = {"weights_bytes": r["weights_bytes"], "kv_cache_bytes": r["kv_cache_bytes"],
-                  "compute_bytes": r["compute_bytes"], "other_bytes": r["overhead_bytes"] + r["training_bytes"]}
+        values = {"weights_bytes": r["weights_bytes"] + r.get("repack_bytes", 0), "kv_cache_bytes": r["kv_cache_bytes"],
+                  "compute_bytes": r.get("compute_resident_bytes", r["compute_bytes"]),
+                  "other_bytes": r["total_bytes"] - r["weights_bytes"] - r.get("repack_bytes", 0)
+                  - r["kv_cache_bytes"] - r.get("compute_resident_bytes", r["compute_bytes"])}
         for key, label, colour in SEGMENTS:
             w = values[key] / scale_max * area
             parts.append({"x": round(x, 1), "w": round(w, 1), "colour": colour,

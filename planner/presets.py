@@ -1,13 +1,17 @@
 """Preset models: the config.json fields that decide size, from each model's Hugging Face repo.
 
 Only shape fields are kept (no tokenizer or rope details beyond what changes the tensor list).
-`PRESETS[key] = {"name": ..., "repo": ..., "config": {...}}`; build with
-`Architecture.from_config(PRESETS[key]["config"], name=PRESETS[key]["name"])`.
+`PRESETS[key] = {"name": ..., "repo": ..., "family": ..., "config": {...}}`; build with
+`Architecture.from_config(PRESETS[key]["config"], name=PRESETS[key]["name"])`. The current models'
+config.json files (2024-12 on) are in planner/preset_configs.py; `preset_choices()` groups the
+presets by family for the picker, newest models first.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from planner import preset_configs as cfgs
 
 
 def _llama(hidden: int, layers: int, heads: int, kv: int, inter: int, vocab: int, max_pos: int,
@@ -33,8 +37,17 @@ def _llama(hidden: int, layers: int, heads: int, kv: int, inter: int, vocab: int
     return cfg
 
 
-def _preset(name: str, repo: str, config: dict[str, Any]) -> dict[str, Any]:
-    return {"name": name, "repo": repo, "config": config}
+def _preset(name: str, repo: str, config: dict[str, Any], family: str = "") -> dict[str, Any]:
+    return {"name": name, "repo": repo, "family": family or _family(repo), "config": config}
+
+
+# Hugging Face organisation -> picker group, for the 2024 presets below.
+_ORG_FAMILY = {"meta-llama": "Llama", "mistralai": "Mistral", "Qwen": "Qwen", "google": "Gemma",
+               "microsoft": "Phi", "HuggingFaceTB": "SmolLM"}
+
+
+def _family(repo: str) -> str:
+    return _ORG_FAMILY.get(repo.split("/")[0], "Other")
 
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -106,6 +119,59 @@ PRESETS: dict[str, dict[str, Any]] = {
     "smollm2-1.7b": _preset("SmolLM2 1.7B", "HuggingFaceTB/SmolLM2-1.7B-Instruct",
                             _llama(2048, 24, 32, 32, 8192, 49152, 8192, tied=True)),
 }
+
+
+# Current models (planner/preset_configs.py has their config.json and its source notes).
+CURRENT: dict[str, dict[str, Any]] = {
+    "qwen3-0.6b": _preset("Qwen3 0.6B", "Qwen/Qwen3-0.6B", cfgs.QWEN3["qwen3-0.6b"], "Qwen"),
+    "qwen3-1.7b": _preset("Qwen3 1.7B", "Qwen/Qwen3-1.7B", cfgs.QWEN3["qwen3-1.7b"], "Qwen"),
+    "qwen3-4b": _preset("Qwen3 4B", "Qwen/Qwen3-4B", cfgs.QWEN3["qwen3-4b"], "Qwen"),
+    "qwen3-8b": _preset("Qwen3 8B", "Qwen/Qwen3-8B", cfgs.QWEN3["qwen3-8b"], "Qwen"),
+    "qwen3-14b": _preset("Qwen3 14B", "Qwen/Qwen3-14B", cfgs.QWEN3["qwen3-14b"], "Qwen"),
+    "qwen3-32b": _preset("Qwen3 32B", "Qwen/Qwen3-32B", cfgs.QWEN3["qwen3-32b"], "Qwen"),
+    "qwen3-30b-a3b": _preset("Qwen3 30B-A3B (MoE)", "Qwen/Qwen3-30B-A3B", cfgs.QWEN3["qwen3-30b-a3b"], "Qwen"),
+    "qwen3-235b-a22b": _preset("Qwen3 235B-A22B (MoE)", "Qwen/Qwen3-235B-A22B",
+                               cfgs.QWEN3["qwen3-235b-a22b"], "Qwen"),
+    "qwen3-next-80b-a3b": _preset("Qwen3-Next 80B-A3B (hybrid MoE)", "Qwen/Qwen3-Next-80B-A3B-Instruct",
+                                  cfgs.QWEN3_NEXT_80B, "Qwen"),
+    "gemma-3-1b": _preset("Gemma 3 1B", "google/gemma-3-1b-it", cfgs.GEMMA3["gemma-3-1b"], "Gemma"),
+    "gemma-3-4b": _preset("Gemma 3 4B", "google/gemma-3-4b-it", cfgs.GEMMA3["gemma-3-4b"], "Gemma"),
+    "gemma-3-12b": _preset("Gemma 3 12B", "google/gemma-3-12b-it", cfgs.GEMMA3["gemma-3-12b"], "Gemma"),
+    "gemma-3-27b": _preset("Gemma 3 27B", "google/gemma-3-27b-it", cfgs.GEMMA3["gemma-3-27b"], "Gemma"),
+    "gpt-oss-20b": _preset("gpt-oss-20b", "openai/gpt-oss-20b", cfgs.GPT_OSS_20B, "gpt-oss"),
+    "gpt-oss-120b": _preset("gpt-oss-120b", "openai/gpt-oss-120b", cfgs.GPT_OSS_120B, "gpt-oss"),
+    "deepseek-v3": _preset("DeepSeek-V3 671B", "deepseek-ai/DeepSeek-V3", cfgs.DEEPSEEK_V3, "DeepSeek"),
+    "deepseek-r1": _preset("DeepSeek-R1 671B", "deepseek-ai/DeepSeek-R1", cfgs.DEEPSEEK_V3, "DeepSeek"),
+    "kimi-k2": _preset("Kimi K2 1T", "moonshotai/Kimi-K2-Instruct", cfgs.KIMI_K2, "Kimi"),
+    "llama-4-scout": _preset("Llama 4 Scout 17B-16E", "meta-llama/Llama-4-Scout-17B-16E-Instruct",
+                             cfgs.LLAMA4_SCOUT, "Llama"),
+    "llama-4-maverick": _preset("Llama 4 Maverick 17B-128E", "meta-llama/Llama-4-Maverick-17B-128E-Instruct",
+                                cfgs.LLAMA4_MAVERICK, "Llama"),
+    "mistral-small-3.2-24b": _preset("Mistral Small 3.2 24B", "mistralai/Mistral-Small-3.2-24B-Instruct-2506",
+                                     cfgs.MISTRAL_SMALL_32, "Mistral"),
+    "phi-4": _preset("Phi-4 14B", "microsoft/phi-4", cfgs.PHI4, "Phi"),
+    "glm-4.5-air": _preset("GLM-4.5-Air 106B-A12B", "zai-org/GLM-4.5-Air", cfgs.GLM45_AIR, "GLM"),
+    "granite-4.0-h-small": _preset("Granite 4.0 H Small 32B-A9B", "ibm-granite/granite-4.0-h-small",
+                                   cfgs.GRANITE4_H_SMALL, "Granite"),
+    "granite-4.0-h-tiny": _preset("Granite 4.0 H Tiny 7B-A1B", "ibm-granite/granite-4.0-h-tiny",
+                                  cfgs.GRANITE4_H_TINY, "Granite"),
+}
+PRESETS.update(CURRENT)
+
+# Picker order: families with current models first.
+FAMILY_ORDER = ("Qwen", "gpt-oss", "DeepSeek", "Kimi", "GLM", "Llama", "Gemma", "Mistral", "Phi", "Granite",
+                "SmolLM")
+
+
+def preset_choices() -> list[tuple[str, list[tuple[str, str]]]]:
+    """Django grouped choices: [(family, [(key, name), ...]), ...], families in FAMILY_ORDER (others
+    after, alphabetically) and, inside each, the current models first, then the older ones."""
+    groups: dict[str, list[tuple[str, str]]] = {}
+    ordered = [k for k in PRESETS if k in CURRENT] + [k for k in PRESETS if k not in CURRENT]
+    for key in ordered:
+        groups.setdefault(PRESETS[key]["family"], []).append((key, PRESETS[key]["name"]))
+    rank = {family: i for i, family in enumerate(FAMILY_ORDER)}
+    return sorted(groups.items(), key=lambda kv: (rank.get(kv[0], len(rank)), kv[0]))
 
 
 def preset_architecture(key: str):  # -> Architecture (import kept local: presets has no hard deps)

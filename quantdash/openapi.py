@@ -40,7 +40,7 @@ PLANNER_QUERY = [
     _q("source", {"enum": ["preset", "catalog", "config", "params"]}, "model source; `model=<id>` alone means catalog"),
     _q("preset", STR, "preset key, see /api/planner/presets"),
     _q("model", INT, "catalog model id (team-scoped)"),
-    _q("config", STR, "a config.json as text (≤ 1 MB)"),
+    _q("config", STR, "a config.json as text (≤ 1 MiB)"),
     _q("params", STR, "parameter count, e.g. 7.3B"),
     _q("hardware", STR, "profile key, `team:<id>` or `custom`"),
     _q("devices", {"type": "integer", "minimum": 1, "maximum": 64}),
@@ -51,6 +51,11 @@ PLANNER_QUERY = [
     {**_q("lora_targets", {"type": "array", "items": {"enum": list(LORA_TARGET_NAMES)}}), "explode": True},
     _q("group_size", INT), _q("exl2_bpw", {"type": "number", "minimum": 2, "maximum": 8}),
     _q("flash_attn", {"type": "boolean"}),
+    _q("swa_full", {"type": "boolean"}, "llama.cpp full-size sliding-window cache (default true)"),
+    _q("n_ubatch", INT, "llama.cpp physical batch (default 512)"),
+    _q("gpu_memory_utilization", {"type": "number", "minimum": 0.05, "maximum": 1}, "vLLM (default 0.9)"),
+    _q("fit_scheme", STR, "scheme for the fit (GGUF for llama.cpp, BF16/FP8/AWQ/GPTQ/NF4 for vLLM)"),
+    _q("n_cpu_moe", {"type": "integer", "minimum": 0}, "llama.cpp --n-cpu-moe override"),
 ]
 
 SCHEMAS = {
@@ -68,7 +73,10 @@ SCHEMAS = {
             "runtime": {"enum": list(RUNTIMES)}, "context": INT, "batch": INT, "kv_dtype": {"enum": list(KV_DTYPES)},
             "mode": {"enum": list(MODES)}, "lora_rank": INT,
             "lora_targets": {"type": "array", "items": {"enum": list(LORA_TARGET_NAMES)}},
-            "group_size": INT, "exl2_bpw": {"type": "number"}, "flash_attn": {"type": "boolean"}}}}},
+            "group_size": INT, "exl2_bpw": {"type": "number"}, "flash_attn": {"type": "boolean"},
+            "swa_full": {"type": "boolean"}, "n_ubatch": INT, "ubatch": {**INT, "description": "= n_ubatch"},
+            "n_seq": {**INT, "description": "= batch (llama.cpp -np)"}, "gpu_memory_utilization": {"type": "number"},
+            "fit_scheme": STR, "n_cpu_moe": INT}}}},
     "SchemeRow": {"type": "object", "properties": {
         "scheme": {"enum": SCHEME_NAMES, "description": "GPTQ/AWQ/EXL2 names follow group_size/exl2_bpw"},
         "family": STR, "description": STR, "bits_per_weight": {"type": "number"},
@@ -130,7 +138,8 @@ PATHS = {
     },
     "/api/planner/presets": {"get": {"summary": "Built-in model presets", "tags": ["planner"], "responses": {
         "200": _json({"type": "object", "properties": {"presets": {"type": "array", "items": {
-            "type": "object", "properties": {"key": STR, "name": STR, "repo": STR, "config": {"type": "object"}}}}}}),
+            "type": "object", "properties": {"key": STR, "name": STR, "family": STR, "repo": STR,
+                                           "config": {"type": "object"}}}}}}),
         **ERRORS}}},
     "/api/planner/hardware": {"get": {"summary": "Built-in hardware profiles and your teams' saved ones",
                                       "tags": ["planner"], "responses": {"200": _json({"type": "object", "properties": {

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
+from .hybrid import Hybrid, hybrid_layer, hybrid_tensors
+
 TensorSpec = tuple[str, tuple[int, ...], int]  # (gguf name, ggml shape, n_params)
 
 
@@ -51,7 +53,8 @@ class Architecture:
     kv_lora_rank: int = 0          # MLA latent width; 0 = not MLA. head_dim = qk_nope + qk_rope then
     qk_rope_head_dim: int = 0
     v_head_dim: int = 0
-    n_nextn_layers: int = 0        # DeepSeek-V3 multi-token-prediction layers (checkpoint only)
+    n_nextn_layers: int = 0        # multi-token-prediction layers (DeepSeek-V3, Qwen3-Next): in the
+                                   # checkpoint, not in the forward pass; counted in mtp_params
     mla_legacy: bool = False       # deepseek2 GGUF from before llama.cpp split kv_b (no key_length_mla):
                                    # one attn_kv_b, and llama.cpp caches per-head K and V for it
     sliding_window: int = 0        # tokens; 0 = none
@@ -59,6 +62,8 @@ class Architecture:
                                        # layers; Gemma 3: 5 of every 6; Mistral v0.1: all)
     swa_in_llama_cpp: bool = True  # False where llama.cpp ignores the window (Mistral v0.1 loads as
                                    # plain llama, which has no SWA: full cache on every layer)
+    hybrid: Hybrid | None = None   # recurrent/hybrid layer layout (hybrid.py); None = every layer attention
+    vision_params: int = 0         # vision tower + projector of a multimodal checkpoint (not in the total)
     rope_freqs: bool = False       # Llama 3.1 rope scaling: GGUF stores `rope_freqs.weight` (head_dim/2 f32)
     stated_params: int = 0         # quick mode: the count the user gave ("7B"); 0 = none given
     source: str = "config"         # "config" | "gguf" | "param_count" | "preset"
@@ -96,6 +101,11 @@ class Architecture:
         return self.n_heads // self.n_kv_heads
 
     @property
+    def kv_layers(self) -> int:
+        """Layers with a KV cache: all, or a hybrid's attention layers only."""
+        return len(self.hybrid.attention_layers) if self.hybrid else self.n_layers
+
+    @property
     def is_moe(self) -> bool:
         return self.n_experts > 1
 
@@ -113,22 +123,32 @@ class Architecture:
         return self.kv_lora_rank + self.qk_rope_head_dim
 
     def is_moe_layer(self, i: int) -> bool:
+        if self.hybrid is not None:
+            return self.hybrid.ffns[i] == "moe"
         return self.is_moe and i not in self.dense_layers
 
     def tensors(self) -> list[TensorSpec]:
-        """All weight tensors as GGUF stores them: (name, ggml shape, n_params). Cached per object."""
+        """The weight tensors of the forward pass, as GGUF names them: (name, ggml shape, n_params).
+        What llama.cpp loads; MTP layers are not in it (see gguf_tensors). Cached per object."""
         return list(self._tensors)
+
+    def gguf_tensors(self) -> list[TensorSpec]:
+        """Every tensor the converted GGUF file holds: tensors() plus, where the converter keeps
+        them (mtp_in_gguf), the MTP blocks blk.<n_layers + k>.* after the main layers."""
+        return list(self._tensors + self._mtp_tensors)
+
+    @property
+    def n_layers_all(self) -> int:
+        """The GGUF's block_count, llama.cpp's hparams.n_layer_all: main layers + MTP layers in the file."""
+        return self.n_layers + (self.n_nextn_layers if self.mtp_in_gguf else 0)
 
     @cached_property
     def _tensors(self) -> tuple[TensorSpec, ...]:
         out: list[TensorSpec] = []
-
-        def add(name: str, *shape: int) -> None:
-            n = 1
-            for d in shape:
-                n *= d
-            out.append((name, tuple(shape), n))
-
+        add = _adder(out)
+        if self.hybrid is not None:
+            hybrid_tensors(self, add)
+            return tuple(out)
         H, V = self.hidden_size, self.vocab_size
         add("token_embd.weight", H, V)
         add("output_norm.weight", H)
@@ -137,68 +157,74 @@ class Architecture:
         if self.rope_freqs:
             add("rope_freqs.weight", self.head_dim // 2)
         for i in range(self.n_layers):
-            p = f"blk.{i}."
-            add(p + "attn_norm.weight", H)
-            if self.is_mla:
-                self._add_mla(add, p)
-            elif self.fused_qkv:
-                add(p + "attn_qkv.weight", H, self.q_dim + 2 * self.kv_dim)
-            else:
-                add(p + "attn_q.weight", H, self.q_dim)
-                add(p + "attn_k.weight", H, self.kv_dim)
-                add(p + "attn_v.weight", H, self.kv_dim)
-            if self.qkv_bias or self.o_bias:
-                add(p + "attn_q.bias", self.q_dim)
-                add(p + "attn_k.bias", self.kv_dim)
-                add(p + "attn_v.bias", self.kv_dim)
-            if self.qk_norm:
-                add(p + "attn_q_norm.weight", self.head_dim)
-                add(p + "attn_k_norm.weight", self.head_dim)
-            if not self.is_mla:
-                add(p + "attn_output.weight", self.q_dim, H)
-            if self.o_bias:
-                add(p + "attn_output.bias", H)
-            if self.attn_sinks:
-                add(p + "attn_sinks.weight", self.n_heads)
-            if self.extra_norms:
-                add(p + "post_attention_norm.weight", H)
-            # gpt-oss (models/openai-moe.cpp): the pre-FFN norm is LLM_TENSOR_ATTN_POST_NORM
-            add(p + ("post_attention_norm.weight" if self.arch == "gpt-oss" else "ffn_norm.weight"), H)
-            if self.is_moe_layer(i):
-                E, F = self.n_experts, self.moe_intermediate_size
-                add(p + "ffn_gate_inp.weight", H, E)
-                add(p + "ffn_gate_exps.weight", H, F, E)
-                add(p + "ffn_up_exps.weight", H, F, E)
-                add(p + "ffn_down_exps.weight", F, H, E)
-                if self.moe_bias:  # models/openai-moe.cpp load_arch_tensors
-                    add(p + "ffn_gate_inp.bias", E)
-                    add(p + "ffn_gate_exps.bias", F, E)
-                    add(p + "ffn_up_exps.bias", F, E)
-                    add(p + "ffn_down_exps.bias", H, E)
-                if self.expert_bias:
-                    add(p + "exp_probs_b.bias", E)
-                S = self.shared_expert_intermediate_size
-                if S:
-                    if self.shared_expert_gate:
-                        add(p + "ffn_gate_inp_shexp.weight", H)
-                    add(p + "ffn_gate_shexp.weight", H, S)
-                    add(p + "ffn_up_shexp.weight", H, S)
-                    add(p + "ffn_down_shexp.weight", S, H)
-            elif self.fused_qkv:
-                add(p + "ffn_up.weight", H, 2 * self.intermediate_size)
-                add(p + "ffn_down.weight", self.intermediate_size, H)
-            else:
-                F = self.intermediate_size
-                add(p + "ffn_gate.weight", H, F)
-                add(p + "ffn_up.weight", H, F)
-                add(p + "ffn_down.weight", F, H)
-                if self.mlp_bias:
-                    add(p + "ffn_gate.bias", F)
-                    add(p + "ffn_up.bias", F)
-                    add(p + "ffn_down.bias", H)
-            if self.extra_norms:
-                add(p + "post_ffw_norm.weight", H)
+            self._add_layer(add, i)
         return tuple(out)
+
+    def _add_layer(self, add: Any, i: int) -> None:
+        """Block i's tensors (a main layer, or an MTP layer i >= n_layers: same decoder block)."""
+        H = self.hidden_size
+        p = f"blk.{i}."
+        add(p + "attn_norm.weight", H)
+        if self.is_mla:
+            self._add_mla(add, p)
+        elif self.fused_qkv:
+            add(p + "attn_qkv.weight", H, self.q_dim + 2 * self.kv_dim)
+        else:
+            add(p + "attn_q.weight", H, self.q_dim)
+            add(p + "attn_k.weight", H, self.kv_dim)
+            add(p + "attn_v.weight", H, self.kv_dim)
+        if self.qkv_bias or self.o_bias:
+            add(p + "attn_q.bias", self.q_dim)
+            add(p + "attn_k.bias", self.kv_dim)
+            add(p + "attn_v.bias", self.kv_dim)
+        if self.qk_norm:
+            add(p + "attn_q_norm.weight", self.head_dim)
+            add(p + "attn_k_norm.weight", self.head_dim)
+        if not self.is_mla:
+            add(p + "attn_output.weight", self.q_dim, H)
+        if self.o_bias:
+            add(p + "attn_output.bias", H)
+        if self.attn_sinks:
+            add(p + "attn_sinks.weight", self.n_heads)
+        if self.extra_norms:
+            add(p + "post_attention_norm.weight", H)
+        # gpt-oss (models/openai-moe.cpp) and GLM-4.5 (models/glm4-moe.cpp; gguf-py lists ATTN_POST_NORM,
+        # not FFN_NORM, for GLM4_MOE): the pre-FFN norm is LLM_TENSOR_ATTN_POST_NORM
+        add(p + ("post_attention_norm.weight" if self.arch in ("gpt-oss", "glm4moe") else "ffn_norm.weight"), H)
+        if self.is_moe_layer(i):
+            E, F = self.n_experts, self.moe_intermediate_size
+            add(p + "ffn_gate_inp.weight", H, E)
+            add(p + "ffn_gate_exps.weight", H, F, E)
+            add(p + "ffn_up_exps.weight", H, F, E)
+            add(p + "ffn_down_exps.weight", F, H, E)
+            if self.moe_bias:  # models/openai-moe.cpp load_arch_tensors
+                add(p + "ffn_gate_inp.bias", E)
+                add(p + "ffn_gate_exps.bias", F, E)
+                add(p + "ffn_up_exps.bias", F, E)
+                add(p + "ffn_down_exps.bias", H, E)
+            if self.expert_bias:
+                add(p + "exp_probs_b.bias", E)
+            S = self.shared_expert_intermediate_size
+            if S:
+                if self.shared_expert_gate:
+                    add(p + "ffn_gate_inp_shexp.weight", H)
+                add(p + "ffn_gate_shexp.weight", H, S)
+                add(p + "ffn_up_shexp.weight", H, S)
+                add(p + "ffn_down_shexp.weight", S, H)
+        elif self.fused_qkv:
+            add(p + "ffn_up.weight", H, 2 * self.intermediate_size)
+            add(p + "ffn_down.weight", self.intermediate_size, H)
+        else:
+            F = self.intermediate_size
+            add(p + "ffn_gate.weight", H, F)
+            add(p + "ffn_up.weight", H, F)
+            add(p + "ffn_down.weight", F, H)
+            if self.mlp_bias:
+                add(p + "ffn_gate.bias", F)
+                add(p + "ffn_up.bias", F)
+                add(p + "ffn_down.bias", H)
+        if self.extra_norms:
+            add(p + "post_ffw_norm.weight", H)
 
     def _add_mla(self, add: Any, p: str) -> None:
         """MLA attention as convert_hf_to_gguf.py (DeepseekV2Model) writes it: kv_b_proj is split
@@ -224,20 +250,61 @@ class Architecture:
         add(p + "attn_output.weight", nh * self.v_head_dim, H)
 
     @cached_property
-    def mtp_params(self) -> int:
-        """DeepSeek-V3 multi-token-prediction layers, in the HF checkpoint only (transformers'
-        DeepseekV3Model does not build them; convert_hf_to_gguf.py skips them, `skip_mtp`).
+    def _mtp_tensors(self) -> tuple[TensorSpec, ...]:
+        """The MTP (NextN) blocks as convert_hf_to_gguf.py writes them and llama.cpp declares them
+        (models/glm4-moe.cpp, models/qwen3next.cpp load_arch_tensors, TENSOR_SKIP unless an MTP
+        context is loaded): a full decoder block (Qwen3-Next: a full-attention MoE block; GLM-4.5:
+        an MoE block) plus nextn.eh_proj {2·n_embd, n_embd}, nextn.enorm, nextn.hnorm,
+        nextn.shared_head_norm, and GLM-4.5's own nextn.embed_tokens / nextn.shared_head_head
+        {n_embd, n_vocab} (its checkpoints carry model.layers.<n>.embed_tokens and
+        shared_head.head; Qwen3-Next's mtp.* has neither and uses the main ones)."""
+        if not self.mtp_in_gguf:
+            return ()
+        out: list[TensorSpec] = []
+        add = _adder(out)
+        H, V = self.hidden_size, self.vocab_size
+        for i in range(self.n_layers, self.n_layers_all):
+            if self.hybrid is not None:
+                hybrid_layer(self, add, i, "attn", "moe")
+            else:
+                self._add_layer(add, i)
+            p = f"blk.{i}.nextn."
+            add(p + "eh_proj.weight", 2 * H, H)
+            if self.hybrid is None:
+                add(p + "embed_tokens.weight", H, V)
+            add(p + "enorm.weight", H)
+            add(p + "hnorm.weight", H)
+            if self.hybrid is None:
+                add(p + "shared_head_head.weight", H, V)
+            add(p + "shared_head_norm.weight", H)
+        return tuple(out)
 
-        Per layer (DeepSeek-V3 README_WEIGHTS.md, layer 61): a full MoE decoder layer, its own
-        embed_tokens and shared_head.head (vocab × hidden each), enorm, hnorm and shared_head.norm
-        (hidden each) and eh_proj (2·hidden → hidden).
+    @cached_property
+    def mtp_params(self) -> int:
+        """Multi-token-prediction layers: in the HF checkpoint, not in the forward pass (transformers
+        builds neither DeepSeek-V3's layer 61 nor Qwen3-Next's `mtp.*`).
+
+        Per layer: a full decoder layer (DeepSeek-V3: an MoE layer; Qwen3-Next: a full-attention MoE
+        layer), eh_proj (2·hidden → hidden) and enorm, hnorm, shared_head.norm (hidden each).
+        DeepSeek-V3 (README_WEIGHTS.md) also stores its own embed_tokens and shared_head.head
+        (vocab × hidden each); Qwen3-Next's MTP shares the main embedding and head
+        (llama.cpp models/qwen3next.cpp: nextn.embed_tokens / shared_head_head TENSOR_NOT_REQUIRED).
         """
         if not self.n_nextn_layers:
             return 0
-        moe_layer = next((self.layer_params[i] for i in range(self.n_layers) if self.is_moe_layer(i)),
-                         self.layer_params[-1])
+        attn = [i for i in range(self.n_layers) if self.hybrid is None or i in self.hybrid.attention_layers]
+        moe_layer = next((self.layer_params[i] for i in attn if self.is_moe_layer(i)), self.layer_params[attn[-1]])
         H = self.hidden_size
-        return self.n_nextn_layers * (moe_layer + 2 * self.vocab_size * H + 3 * H + 2 * H * H)
+        own_vocab = 0 if self.hybrid is not None else 2 * self.vocab_size * H
+        return self.n_nextn_layers * (moe_layer + own_vocab + 3 * H + 2 * H * H)
+
+    @property
+    def mtp_in_gguf(self) -> bool:
+        """Whether convert_hf_to_gguf.py writes the MTP layers into the GGUF (as blk.<n_layers>.*):
+        Qwen3-Next and GLM-4.5 yes (_QwenMtpMixin / conversion/glm.py add them to block_count unless
+        --no-mtp), DeepSeek-V3 no (DeepseekV2Model.skip_mtp). llama.cpp loads them only for a draft
+        (MTP) context (TENSOR_SKIP otherwise), so they are in the file size, not the model buffer."""
+        return bool(self.n_nextn_layers) and self.arch in ("qwen3next", "glm4moe")
 
     @cached_property
     def total_params(self) -> int:
@@ -289,11 +356,25 @@ class Architecture:
             "n_experts_per_tok": self.n_experts_per_tok,
             "kv_lora_rank": self.kv_lora_rank or None,
             "mtp_params": self.mtp_params or None,
+            "mtp_in_gguf": self.mtp_in_gguf,
+            "vision_params": self.vision_params or None,
+            "kv_layers": self.kv_layers,
+            "recurrent_layers": len(self.hybrid.recurrent_layers) if self.hybrid else 0,
             "sliding_window": self.sliding_window,
             "stated_params": self.stated_params or None,
             "source": self.source,
             "notes": list(self.notes),
         }
+
+
+def _adder(out: list[TensorSpec]) -> Any:
+    """add(name, *ggml_shape) appending (name, shape, n_params) to out."""
+    def add(name: str, *shape: int) -> None:
+        n = 1
+        for d in shape:
+            n *= d
+        out.append((name, tuple(shape), n))
+    return add
 
 
 def layer_index(tensor_name: str) -> int | None:

@@ -15,15 +15,20 @@ from typing import Any
 
 from .architecture import Architecture, layer_index
 from .errors import EstimatorError
-from .gguf_quant import gguf_tensor_plan
+from .gguf_quant import gguf_file_tensor_bytes, gguf_tensor_plan
+from .cpu_process import cpu_work_bytes, llama_cpp_resident, transformers_overhead
 from .hardware import Hardware
-from .memory import _with_context, activation_bytes, compute_bytes, kv_cache_bytes, overhead_bytes, training_bytes
+from .memory import (_with_context, activation_bytes, compute_bytes, kv_cache_bytes, overhead_bytes, recurrent_bytes,
+                     training_bytes)
+from .repack import CPU_ISA, repack_bytes
 from .rule_of_thumb import rule_of_thumb
-from .schemes import Scheme, describe, high_precision_tensors, parse_scheme, scheme_names, weights_bytes_and_formula
+from .schemes import (Scheme, bits_per_weight, describe, high_precision_tensors, parse_scheme, scheme_names,
+                      weights_bytes_and_formula)
 from .speed import decode_tokens_per_s, prefill_seconds
 from .workload import Workload
 
 CAPACITY_MARGIN = 0.95
+TOUCHED = " touched (of the reserve: generation asks 1 logits row per sequence)"   # CPU, cpu_process.py
 RAM_MARGIN = 0.9  # share of host RAM llama.cpp may use for offloaded layers
 
 
@@ -45,11 +50,23 @@ class Estimate:
                 "workload": self.workload.to_dict(), "schemes": [dict(r) for r in self.rows]}
 
 
+@lru_cache(maxsize=8)
+def _context_cache(arch: Architecture, hw: Hardware, wl_any_context: Workload) -> dict[int, int]:
+    """context -> the context-dependent bytes (KV, compute, ...) of one plan; filled by estimate()."""
+    return {}
+
+
+@lru_cache(maxsize=256)
+def _awq_divisible(arch: Architecture, group_size: int) -> bool:
+    """Every block linear's in_features is a multiple of the AWQ group (cached: the tensor list is long)."""
+    return not any(shape[0] % group_size for name, shape, _ in arch.tensors()
+                   if len(shape) >= 2 and name.startswith("blk.") and "gate_inp" not in name)
+
+
 def _supported(scheme: Scheme, wl: Workload, arch: Architecture) -> tuple[bool, str]:
     """Whether the scheme's format runs on the workload's runtime (or training mode)."""
     fam = scheme.family
-    if fam == "awq" and any(shape[0] % scheme.group_size for name, shape, _ in arch.tensors()
-                            if len(shape) >= 2 and name.startswith("blk.") and "gate_inp" not in name):
+    if fam == "awq" and not _awq_divisible(arch, scheme.group_size):
         # GPTQModel's AWQ kernels raise "in_features must be divisible by group_size"
         return False, f"AWQ kernels need every linear's in_features divisible by {scheme.group_size}"
     if wl.mode == "full":
@@ -61,8 +78,8 @@ def _supported(scheme: Scheme, wl: Workload, arch: Architecture) -> tuple[bool, 
             return True, ""
         return False, "QLoRA means a 4-bit bitsandbytes base (NF4, NF4-DQ or INT4)"
     if wl.mode == "lora":
-        if fam in ("gguf", "exl2") or scheme.name == "FP8":
-            return False, f"peft cannot train adapters on a {scheme.name} base"
+        if fam in ("gguf", "exl2", "fp4") or scheme.name in ("FP8", "FP8-128x128"):
+            return False, f"peft cannot train adapters on a {scheme.name} base (train on BF16, then quantize)"
         return True, ""
     if wl.runtime == "llama.cpp":
         if fam != "gguf":
@@ -151,6 +168,13 @@ def estimate(arch: Architecture, hw: Hardware, wl: Workload, schemes: list[str] 
         kv, kv_f = kv_cache_bytes(arch, wl)
         compute, compute_f = compute_bytes(arch, wl)
     vllm = wl.runtime == "vllm" and not training
+    # CPU-only inference: the total follows peak RSS (cpu_process.py): touched compute, work buffer, process
+    cpu_llama = hw.kind in CPU_ISA and wl.runtime == "llama.cpp" and not training
+    resident, work = compute, 0
+    if cpu_llama:
+        resident, overhead, overhead_f = llama_cpp_resident(arch, wl)
+        work = cpu_work_bytes(arch, wl)[0]
+    hf_cpu = hw.kind in CPU_ISA and wl.runtime == "transformers" and not training
     usable = hw.usable_memory_bytes
     if vllm:
         capacity = int(usable * wl.gpu_memory_utilization)
@@ -159,7 +183,8 @@ def estimate(arch: Architecture, hw: Hardware, wl: Workload, schemes: list[str] 
         capacity = int(usable * CAPACITY_MARGIN)
         capacity_f = f"{usable:,} usable ({hw.usable_fraction:.3g} of memory × {hw.device_count}) × {CAPACITY_MARGIN} = {capacity:,} B"
 
-    var_cache: dict[int, int] = {}
+    # shared by the estimates of one plan at other contexts (the page's memory-vs-context chart)
+    var_cache = _context_cache(arch, hw, _with_context(wl, 1))
 
     def ctx_dependent(ctx: int) -> int:
         """KV + compute (+ training activations) at a context; shared by all schemes."""
@@ -167,7 +192,9 @@ def estimate(arch: Architecture, hw: Hardware, wl: Workload, schemes: list[str] 
             if training:
                 var_cache[ctx] = activation_bytes(arch, _with_context(wl, ctx))[0]
             else:
-                var_cache[ctx] = kv_cache_bytes(arch, wl, ctx)[0] + compute_bytes(arch, wl, ctx)[0]
+                var_cache[ctx] = kv_cache_bytes(arch, wl, ctx)[0] + (
+                    compute_bytes(arch, wl, ctx, n_outputs=wl.batch)[0] + cpu_work_bytes(arch, wl, ctx)[0]
+                    if cpu_llama else compute_bytes(arch, wl, ctx)[0])
         return var_cache[ctx]
 
     prefill, prefill_f = prefill_seconds(arch, hw, wl)
@@ -175,16 +202,30 @@ def estimate(arch: Architecture, hw: Hardware, wl: Workload, schemes: list[str] 
     for scheme in parsed:
         weights, weights_f = weights_bytes_and_formula(arch, scheme)
         train, train_f = training_bytes(arch, wl, weights, scheme.family, scheme.name)
-        total = weights + kv + compute + overhead + train
+        if hf_cpu:   # a 16-bit safetensors checkpoint, as Hugging Face repos ship
+            overhead, overhead_f = transformers_overhead(arch.total_params * 2, scheme.family == "bnb")
+        if scheme.family == "gguf" and wl.runtime == "llama.cpp" and not training and hw.kind in CPU_ISA:
+            repack, repack_f = repack_bytes(arch, scheme.name, CPU_ISA[hw.kind])
+        else:
+            repack, repack_f = 0, "no CPU_REPACK buffer (llama.cpp on a CPU only) = 0 B"
+        total = weights + repack + kv + resident + overhead + train
         headroom = capacity - total
         fits = headroom >= 0
         bpw = weights * 8 / arch.total_params
         supported, note = _supported(scheme, wl, arch)
-        thumb, thumb_note = rule_of_thumb(arch, scheme, weights=weights, kv=kv, compute=compute,
+        # tensor data of the .gguf file: the loaded weights plus MTP blocks the converter keeps
+        # (Qwen3-Next, GLM-4.5) and llama.cpp skips at load
+        file_bytes, file_f = None, ""
+        if scheme.family == "gguf":
+            file_bytes = gguf_file_tensor_bytes(arch, scheme.name) if arch.mtp_in_gguf else weights
+            if arch.mtp_in_gguf:
+                file_f = (f"; the .gguf file holds {file_bytes:,} B of tensors: + {arch.n_nextn_layers} MTP "
+                          "block(s) that llama.cpp skips at load")
+        thumb, thumb_note = rule_of_thumb(arch, scheme, weights=weights + repack, kv=kv, compute=resident,
                                           overhead=overhead, training=train)
 
         # largest context that fits (binary search; the ctx-dependent part is shared across schemes)
-        fixed = weights + overhead + (train - (activation_bytes(arch, wl)[0] if training else 0))
+        fixed = weights + repack + overhead - work + (train - (activation_bytes(arch, wl)[0] if training else 0))
         lo, hi = 0, arch.max_position_embeddings
         if fixed + ctx_dependent(1) > capacity:
             max_ctx = 0
@@ -229,10 +270,15 @@ def estimate(arch: Architecture, hw: Hardware, wl: Workload, schemes: list[str] 
             "scheme": scheme.name,
             "family": scheme.family,
             "description": describe(scheme),
-            "bits_per_weight": round(bpw, 4),
+            "bits_per_weight": round(bpw, 4),  # over the whole model, 16-bit tensors included
+            "bits_per_quantized_weight": round(bits_per_weight(arch, scheme).quantized, 4),
             "weights_bytes": weights,
+            "repack_bytes": repack,
+            "gguf_file_tensor_bytes": file_bytes,
             "kv_cache_bytes": kv,
+            "recurrent_state_bytes": 0 if training else recurrent_bytes(arch, wl)[0],  # part of kv_cache_bytes
             "compute_bytes": compute,
+            "compute_resident_bytes": resident,
             "overhead_bytes": overhead,
             "training_bytes": train,
             "total_bytes": total,
@@ -253,13 +299,17 @@ def estimate(arch: Architecture, hw: Hardware, wl: Workload, schemes: list[str] 
             "supported": supported,
             "note": note,
             "formulas": {
-                "weights_bytes": weights_f,
+                "weights_bytes": weights_f + file_f,
+                "repack_bytes": repack_f,
                 "bits_per_weight": f"{weights:,} B × 8 / {arch.total_params:,} params = {bpw:.4f} bpw",
+                "bits_per_quantized_weight": bits_per_weight(arch, scheme).formula,
                 "kv_cache_bytes": kv_f,
                 "compute_bytes": compute_f,
                 "overhead_bytes": overhead_f,
                 "training_bytes": train_f,
-                "total_bytes": (f"{weights:,} + {kv:,} + {compute:,} + {overhead:,} + {train:,} = {total:,} B"),
+                "total_bytes": (f"{weights:,} weights{f' + {repack:,} repacked' if repack else ''} + {kv:,} KV + "
+                                f"{resident:,} compute{TOUCHED if resident != compute else ''} + "
+                                f"{overhead:,} overhead + {train:,} training = {total:,} B"),
                 "capacity_bytes": capacity_f,
                 "headroom_bytes": f"{capacity:,} − {total:,} = {headroom:,} B",
                 "max_context": (f"largest context ≤ {arch.max_position_embeddings:,} positions with total ≤ "

@@ -32,6 +32,15 @@ LIMITS: dict[str, int] = {
     "interleave_moe_layer_step": 10_000,
     "intermediate_size_mlp": 10_000_000,
     "num_nextn_predict_layers": 100,
+    "mtp_num_hidden_layers": 100,
+    # hybrid / recurrent models (hybrid.py)
+    "linear_num_key_heads": 100_000, "linear_num_value_heads": 100_000, "linear_key_head_dim": 100_000,
+    "linear_value_head_dim": 100_000, "linear_conv_kernel_dim": 1_000, "full_attention_interval": 10_000,
+    "mamba_n_heads": 100_000, "mamba_num_heads": 100_000, "mamba_d_head": 100_000, "mamba_head_dim": 100_000,
+    "mamba_d_ssm": 10_000_000, "mamba_d_state": 100_000, "ssm_state_size": 100_000, "mamba_n_groups": 100_000,
+    "n_groups": 100_000, "mamba_d_conv": 1_000, "conv_kernel": 1_000, "conv_L_cache": 1_000, "mamba_expand": 100,
+    "mamba_dt_rank": 1_000_000, "attn_layer_period": 10_000, "expert_layer_period": 10_000,
+    "shared_intermediate_size": 10_000_000, "block_multiple_of": 1_000_000,
 }
 
 

@@ -20,6 +20,7 @@ split, the default -sm layer); the output layer and compute buffer are counted o
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from .architecture import Architecture, layer_index
@@ -27,7 +28,9 @@ from .errors import EstimatorError
 from .estimate import Estimate
 from .gguf_quant import gguf_tensor_plan
 from .hardware import GB, GiB, Hardware
+from .cpu_process import llama_cpp_resident
 from .memory import compute_bytes, kv_cache_bytes, overhead_bytes
+from .repack import CPU_ISA, repack_bytes
 from .speed import BANDWIDTH_EFFICIENCY, PER_LAYER_STEP_SECONDS
 from .workload import Workload
 
@@ -37,6 +40,9 @@ RAM_MARGIN = 0.9                # as estimate.py
 DEFAULT_RAM_BANDWIDTH = 80 * GB
 MIN_CONTEXT_STEP = 1024
 QUALITY_FLOOR_BPW = 4.5
+# Architectures whose checkpoints are quantized already: the GGUF that keeps that format
+# (gpt-oss: ggml-org/gpt-oss-20b-GGUF is MXFP4_MOE, llama-quant.cpp LLAMA_FTYPE_MOSTLY_MXFP4_MOE)
+NATIVE_GGUF = {"gpt-oss": "MXFP4_MOE"}
 
 
 @dataclass
@@ -65,9 +71,11 @@ class _Layers:
     weights: list[int]      # per repeating layer, all tensors
     experts: list[int]      # per repeating layer, the ffn_*_exps tensors only
     non_layer: int          # embeddings, output, final norm
+    repack: int = 0         # CPU_REPACK copy on CPU-only hardware (repack.py)
 
 
-def _layers(arch: Architecture, scheme: str) -> _Layers:
+@lru_cache(maxsize=256)
+def _layers(arch: Architecture, scheme: str, hw: Hardware) -> _Layers:
     L = arch.n_layers
     weights, experts, non_layer = [0] * L, [0] * L, 0
     for name, _, b in gguf_tensor_plan(arch, scheme):
@@ -78,7 +86,8 @@ def _layers(arch: Architecture, scheme: str) -> _Layers:
         weights[i] += b
         if "_exps." in name:
             experts[i] += b
-    return _Layers(weights, experts, non_layer)
+    repack = repack_bytes(arch, scheme, CPU_ISA[hw.kind])[0] if hw.kind in CPU_ISA else 0
+    return _Layers(weights, experts, non_layer, repack)
 
 
 def context_steps(wl_context: int, max_position: int) -> list[int]:
@@ -106,14 +115,19 @@ def fit(arch: Architecture, hw: Hardware, wl: Workload, scheme: str, n_cpu_moe: 
     if n_cpu_moe is not None and (isinstance(n_cpu_moe, bool) or not isinstance(n_cpu_moe, int)
                                   or not 0 <= n_cpu_moe <= L):
         raise EstimatorError("n_cpu_moe", f"must be an integer from 0 to {L}")
-    layers = _layers(arch, scheme)
-    overhead = overhead_bytes(hw, wl)[0]
+    layers = _layers(arch, scheme, hw)
+    # a CPU process is sized as peak RSS, as estimate() does (cpu_process.py)
+    overhead = llama_cpp_resident(arch, wl)[1] if hw.kind in CPU_ISA else overhead_bytes(hw, wl)[0]
     per_capacity = int(hw.usable_memory_bytes // hw.device_count * CAPACITY_MARGIN)
     gpu = hw.kind in ("gpu", "apple")
     reasons: list[str] = []
 
+    placed: dict[tuple[int, int, int], tuple[list[dict[str, int]], int, int]] = {}
+
     def place(ctx: int, k: int, m: int) -> tuple[list[dict[str, int]], int, int]:
-        return _placement(arch, wl, hw, layers, ctx, k, m, overhead)
+        if (ctx, k, m) not in placed:   # the searches below ask for the same placements again
+            placed[ctx, k, m] = _placement(arch, wl, hw, layers, ctx, k, m, overhead)
+        return placed[ctx, k, m]
 
     def fits_on(ctx: int, k: int, m: int) -> bool:
         return all(d["total_bytes"] <= per_capacity for d in place(ctx, k, m)[0])
@@ -122,6 +136,9 @@ def fit(arch: Architecture, hw: Hardware, wl: Workload, scheme: str, n_cpu_moe: 
     if not gpu:
         k = 0
         reasons.append(f"{hw.kind}: no GPU, every layer runs on the CPU (-ngl 0)")
+        if layers.repack:
+            reasons.append(f"llama.cpp's CPU backend repacks {layers.repack:,} B of {scheme} matmul weights into its "
+                           f"CPU_REPACK buffer, on top of the mmap'd file")
     elif n_cpu_moe is None:
         fitting = [c for c in context_steps(wl.context, arch.max_position_embeddings) if fits_on(c, L, 0)]
         if fitting:
@@ -132,14 +149,13 @@ def fit(arch: Architecture, hw: Hardware, wl: Workload, scheme: str, n_cpu_moe: 
             need = max(d["total_bytes"] for d in place(wl.context, L, 0)[0])
             reasons.append(f"with a {wl.context:,} context the model needs {need:,} B on a device, over its "
                            f"{per_capacity:,} B capacity (usable × {CAPACITY_MARGIN})")
-            if arch.is_moe:
-                m = next((n for n in range(L + 1) if fits_on(context, L, n)), L)
+            if arch.is_moe:   # device bytes fall as m grows: the smallest m that fits, by bisection
+                m = _first(0, L, lambda n: fits_on(context, L, n))
     else:
         m = n_cpu_moe
         reasons.append(f"--n-cpu-moe {m}: set by hand")
-    if gpu:
-        while k > 0 and not fits_on(context, k, m):
-            k -= 1
+    if gpu and not fits_on(context, k, m):   # fewer GPU layers need less: the most that fit, by bisection
+        k = L - _first(0, L, lambda drop: drop == L or fits_on(context, L - drop, m))
     devices, ram, kv_layer = place(context, k, m)
     if gpu and m and arch.is_moe and n_cpu_moe is None:
         reasons.append(f"MoE: the expert tensors (ffn_*_exps) of the first {m} of {L} layers go to system RAM "
@@ -173,6 +189,17 @@ def fit(arch: Architecture, hw: Hardware, wl: Workload, scheme: str, n_cpu_moe: 
     return result
 
 
+def _first(lo: int, hi: int, ok) -> int:
+    """The smallest n in [lo, hi] with ok(n) for a monotone ok (hi when none)."""
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if ok(mid):
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
 def _placement(arch: Architecture, wl: Workload, hw: Hardware, layers: _Layers, ctx: int, k: int, m: int,
                overhead: int) -> tuple[list[dict[str, int]], int, int]:
     """Per-device bytes and RAM bytes with the last k layers on the GPU(s), the experts of the first
@@ -182,7 +209,10 @@ def _placement(arch: Architecture, wl: Workload, hw: Hardware, layers: _Layers, 
     """
     L, n = arch.n_layers, hw.device_count
     kv_layer = kv_cache_bytes(arch, wl, ctx)[0] // L
-    compute = compute_bytes(arch, wl, ctx)[0] if k else 0
+    if hw.kind in CPU_ISA:
+        compute = compute_bytes(arch, wl, ctx, n_outputs=wl.batch)[0]
+    else:
+        compute = compute_bytes(arch, wl, ctx)[0] if k else 0
     devices = [{"model_bytes": 0, "kv_bytes": 0, "compute_bytes": compute, "overhead_bytes": overhead // n}
                for _ in range(n)]
     ram = 0
@@ -199,6 +229,8 @@ def _placement(arch: Architecture, wl: Workload, hw: Hardware, layers: _Layers, 
         devices[-1]["model_bytes"] += layers.non_layer
     else:
         ram += layers.non_layer
+    if hw.kind in CPU_ISA:   # llama.cpp's CPU backend also keeps a repacked copy of some weights (repack.py)
+        ram += layers.repack
     for d in devices:
         d["total_bytes"] = d["model_bytes"] + d["kv_bytes"] + d["compute_bytes"] + d["overhead_bytes"]
     return devices, ram, kv_layer
@@ -272,6 +304,11 @@ def choose_scheme(est: Estimate, requested: str = "") -> tuple[str | None, str]:
         if any(r["scheme"] == requested for r in rows):
             return requested, f"{requested}: chosen by hand"
         raise EstimatorError("fit_scheme", f"{requested!r} is not a GGUF scheme of this plan")
+    native = next((r for r in rows if r["scheme"] == NATIVE_GGUF.get(est.model.arch) and r["runs_with_offload"]),
+                  None)
+    if native:
+        return native["scheme"], (f"{native['scheme']}: {est.model.arch}'s own format (its experts ship in MXFP4; "
+                                  "re-quantizing them to a k-quant loses precision and saves nothing)")
     full = [r for r in rows if r["fits"] and r["bits_per_weight"] >= QUALITY_FLOOR_BPW]
     if full:
         return full[0]["scheme"], f"{full[0]['scheme']}: the highest-precision GGUF that fits fully"

@@ -32,6 +32,8 @@ GGML_TYPE_SIZES: dict[str, tuple[int, int]] = {
     "IQ1_M": (256, 56),
     "IQ4_NL": (32, 18),
     "IQ4_XS": (256, 136),
+    "MXFP4": (32, 17),     # E8M0 scale + 16 B of E2M1 nibbles (block_mxfp4)
+    "NVFP4": (64, 36),     # 4 UE4M3 scales (one per 16) + 32 B of E2M1 nibbles (block_nvfp4)
 }
 
 

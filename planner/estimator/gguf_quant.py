@@ -8,7 +8,20 @@ architectures in architecture.py (no Falcon special cases).
 Counters: llama.cpp walks tensors in `weights_map` order (`weight_name_comparer`: by layer
 number, then by name), so its running counters `i_attention_wv` / `i_ffn_down` equal the layer
 index for the models we build; `n_attention_wv` = number of attn_v (or fused attn_qkv) tensors,
-`n_ffn_down` = n_layer.
+`n_ffn_down` = n_layer_all.
+
+MTP (NextN) layers: for Qwen3-Next and GLM-4.5 the converter keeps them as the last blocks
+(block_count = layers + nextn) and the quantizer treats them like any block: no special case in
+llama-quant.cpp outside glm5-next (nextn.eh_proj and shared_head_head are category OTHER, so the
+ftype's base type; nextn.embed_tokens is not `token_embd.weight`, so also the base type), and its
+counters include them (`init_quantize_state_counters`: n_attention_wv counts their attn_v,
+n_ffn_down = hparams.n_layer_all). So the types of the *main* layers depend on them too
+(use_more_bits over n_layer_all). llama.cpp then skips those blocks on load (TENSOR_SKIP without an
+MTP context): `gguf_file_plan` is the file, `gguf_tensor_plan` what is loaded (the model buffer).
+
+MXFP4_MOE (gpt-oss's GGUF type): 3-D tensors MXFP4, output / token_embd and every other
+quantizable matrix Q8_0 (llama_tensor_get_type_impl, checked with llama_model_quantize on tiny
+Qwen3-MoE and gpt-oss models: bench/mxfp4_moe_ground_truth.py).
 
 Importance matrix: IQ2_XS and IQ3_XXS refuse to run without one (`tensor_requires_imatrix`), so
 we model them *with* an imatrix (`has_imatrix = True`); every other type is modelled without.
@@ -42,6 +55,7 @@ GGUF_FTYPES: dict[str, str] = {
     "IQ4_NL": "IQ4_NL",
     "IQ3_XXS": "IQ3_XXS",
     "IQ2_XS": "IQ2_XS",
+    "MXFP4_MOE": "MXFP4",
 }
 NEEDS_IMATRIX = {"IQ3_XXS", "IQ2_XS"}
 
@@ -61,10 +75,11 @@ def use_more_bits(i_layer: int, n_layers: int) -> bool:
 def allows_quantization(name: str, shape: tuple[int, ...]) -> bool:
     """`tensor_allows_quantization`: 2-D/3-D `*weight` tensors except norms and the MoE router."""
     return (
-        len(shape) >= 2
+        sum(1 for d in shape[1:] if d > 1) >= 1   # ggml_n_dims >= 2: trailing 1s don't count ((H, 1) is 1-D)
         and name.endswith("weight")
         and "_norm.weight" not in name
         and "ffn_gate_inp.weight" not in name
+        and "ssm_conv1d" not in name and "shortconv.conv.weight" not in name  # recurrent conv kernels
     )
 
 
@@ -101,12 +116,16 @@ def _impl(arch: Architecture, ftype: str, new_type: str, name: str, shape: tuple
     """
     n_gqa = arch.n_gqa
     n_expert = arch.n_experts
-    n_layer = arch.n_layers
-    n_attention_wv = arch.n_layers  # one attn_v (or attn_qkv) per layer
+    n_layer = arch.n_layers_all           # qs.n_ffn_down = hparams.n_layer_all (MTP blocks included)
+    n_attention_wv = _n_attention_wv(arch)  # attn_v / attn_qkv in the file (init_quantize_state_counters)
     layer = layer_index(name) if arch.is_moe else i_ffn_down
     layer = layer or 0
     iq2 = ftype in ("IQ2_XXS", "IQ2_XS")
 
+    if ftype == "MXFP4_MOE":
+        # output (and a tied token_embd) Q8_0; 3-D tensors (ne[2] > 1: the stacked experts, and
+        # MLA's per-head attn_k_b / attn_v_b) MXFP4; every other quantizable tensor Q8_0.
+        return "MXFP4" if len(shape) > 2 and shape[2] > 1 and cat not in ("output", "token_embd") else "Q8_0"
     if cat == "output" or (arch.tie_word_embeddings and cat == "token_embd"):
         if shape[0] % GGML_TYPE_SIZES[new_type][0] != 0:
             return "Q8_0"
@@ -186,6 +205,12 @@ def _impl(arch: Architecture, ftype: str, new_type: str, name: str, shape: tuple
     return new_type
 
 
+@lru_cache(maxsize=256)
+def _n_attention_wv(arch: Architecture) -> int:
+    """init_quantize_state_counters: tensors of category attn_v (attn_v, attn_qkv) in the file."""
+    return sum(1 for name, _, _ in arch.gguf_tensors() if name.endswith(("attn_v.weight", "attn_qkv.weight")))
+
+
 def _fallback(ne0: int, new_type: str) -> str:
     """`tensor_type_fallback`: row length not a multiple of the block size → compatible type or F16."""
     blck = GGML_TYPE_SIZES[new_type][0]
@@ -221,10 +246,18 @@ def tensor_type(arch: Architecture, ftype: str, name: str, shape: tuple[int, ...
 
 @lru_cache(maxsize=256)
 def gguf_tensor_plan(arch: Architecture, ftype: str) -> tuple[tuple[str, str, int], ...]:
-    """[(tensor name, ggml type, bytes)] for every tensor of `arch` quantized as `ftype` (cached)."""
+    """[(tensor name, ggml type, bytes)] for every tensor llama.cpp loads from the `ftype` file:
+    the file's plan without the MTP blocks (layers >= n_layers), which it skips (cached)."""
+    return tuple(t for t in gguf_file_plan(arch, ftype) if (layer_index(t[0]) or 0) < arch.n_layers)
+
+
+@lru_cache(maxsize=256)
+def gguf_file_plan(arch: Architecture, ftype: str) -> tuple[tuple[str, str, int], ...]:
+    """[(tensor name, ggml type, bytes)] for every tensor in the GGUF file quantized as `ftype`,
+    MTP blocks included where the converter keeps them (Architecture.gguf_tensors) (cached)."""
     plan = []
     i_attention_wv = i_ffn_down = 0
-    ordered = sorted(arch.tensors(), key=lambda t: (-1 if layer_index(t[0]) is None else layer_index(t[0]), t[0]))
+    ordered = sorted(arch.gguf_tensors(), key=lambda t: (-1 if layer_index(t[0]) is None else layer_index(t[0]), t[0]))
     for name, shape, _ in ordered:  # weights_map order: layer number, then name
         t = tensor_type(arch, ftype, name, shape, None, i_attention_wv, i_ffn_down)
         if allows_quantization(name, shape):
@@ -236,17 +269,24 @@ def gguf_tensor_plan(arch: Architecture, ftype: str) -> tuple[tuple[str, str, in
 
 
 def gguf_weights_bytes(arch: Architecture, ftype: str) -> int:
-    """Exact sum of tensor data bytes in the GGUF file (alignment padding and header excluded).
+    """Exact sum of the tensor bytes llama.cpp loads (its model buffer(s), before repacking):
+    the file's tensors less the MTP blocks it skips. Equal to gguf_file_tensor_bytes otherwise."""
+    return sum(b for _, _, b in gguf_tensor_plan(arch, ftype))
+
+
+def gguf_file_tensor_bytes(arch: Architecture, ftype: str) -> int:
+    """Exact sum of tensor data bytes in the GGUF file, MTP blocks included (alignment padding and
+    header excluded).
 
     The file itself is larger: a header with metadata (the tokenizer, often 1-10 MB) and each
     tensor's data offset padded to `general.alignment` (default 32 bytes, GGUF_DEFAULT_ALIGNMENT).
     """
-    return sum(b for _, _, b in gguf_tensor_plan(arch, ftype))
+    return sum(b for _, _, b in gguf_file_plan(arch, ftype))
 
 
 def gguf_type_histogram(arch: Architecture, ftype: str) -> dict[str, int]:
-    """ggml type -> number of tensors, as llama-quantize's summary would show."""
+    """ggml type -> number of tensors in the file, as llama-quantize's summary would show."""
     counts: dict[str, int] = {}
-    for _, t, _ in gguf_tensor_plan(arch, ftype):
+    for _, t, _ in gguf_file_plan(arch, ftype):
         counts[t] = counts.get(t, 0) + 1
     return counts

@@ -40,7 +40,8 @@ def deepseek_fields(cfg: dict, layers: int, heads: int, notes: list[str]) -> dic
     n_mtp = _int(cfg, "num_nextn_predict_layers", 0, minimum=0)
     if n_mtp:
         notes.append(f"{n_mtp} multi-token-prediction layer(s) are in the checkpoint only: transformers does not "
-                     "build them and llama.cpp's converter drops them (counted in mtp_params, not in the total)")
+                     "build them and llama.cpp's converter drops them (DeepseekV2Model.skip_mtp; counted in "
+                     "mtp_params, not in the total)")
     return {
         "arch": "deepseek2",
         "n_kv_heads": heads,
@@ -106,6 +107,15 @@ def gguf_layout_fields(arch: str, get_int: Any, layers: int, heads: int, n_exper
             "mla_legacy": legacy,
             "dense_layers": tuple(range(min(layers, get_int("leading_dense_block_count", 0, minimum=0)))),
             "expert_bias": bool(names) and any(n.endswith("exp_probs_b.bias") for n in names),
+            "moe_intermediate_size": expert_ff,
+            "shared_expert_intermediate_size": get_int("expert_shared_count", 0, minimum=0) * expert_ff,
+        }
+    if arch == "glm4moe":  # conversion/glm.py Glm4MoeModel.set_gguf_parameters
+        expert_ff = get_int("expert_feed_forward_length")
+        return {
+            "dense_layers": tuple(range(min(layers, get_int("leading_dense_block_count", 0, minimum=0)))),
+            "expert_bias": not names or any(n.endswith("exp_probs_b.bias") for n in names),
+            "qk_norm": bool(names) and "blk.0.attn_q_norm.weight" in names,
             "moe_intermediate_size": expert_ff,
             "shared_expert_intermediate_size": get_int("expert_shared_count", 0, minimum=0) * expert_ff,
         }

@@ -10,20 +10,23 @@ from typing import Any
 from .architecture import Architecture
 from .errors import EstimatorError
 from .fields import LIMITS, _bool, _int  # noqa: F401  (LIMITS re-exported)
+from .hybrid import HYBRID_ARCHS, HYBRID_MODEL_TYPES, hybrid_fields, hybrid_gguf_fields
 from .layouts import (DEEPSEEK_MODEL_TYPES, LLAMA4_MODEL_TYPES, SWA_PATTERN, deepseek_fields, gguf_layout_fields,
                       llama4_fields, swa_fields, swa_pattern_layers)
+from .vision import vision_fields
 
 MAX_TOTAL_PARAMS = 10**15
 
 # HF model_type -> llama.cpp architecture (convert_hf_to_gguf.py writes Mistral/Mixtral as "llama").
 MODEL_TYPE_TO_ARCH = {
     "llama": "llama", "mistral": "llama", "mixtral": "llama", "smollm": "llama", "smollm2": "llama",
-    "qwen2": "qwen2", "qwen2_moe": "qwen2moe", "qwen3": "qwen3",
+    "qwen2": "qwen2", "qwen2_5_vl": "qwen2vl", "qwen2_moe": "qwen2moe", "qwen3": "qwen3", "qwen3_moe": "qwen3moe",
     "gemma": "gemma", "gemma2": "gemma2", "gemma3": "gemma3", "gemma3_text": "gemma3", "phi3": "phi3",
     "deepseek_v2": "deepseek2", "deepseek_v3": "deepseek2", "kimi_k2": "deepseek2",
-    "llama4": "llama4", "llama4_text": "llama4", "gpt_oss": "gpt-oss",
+    "llama4": "llama4", "llama4_text": "llama4", "gpt_oss": "gpt-oss", "glm4_moe": "glm4moe",
+    **HYBRID_MODEL_TYPES,
 }
-TIED_BY_DEFAULT = {"gemma", "gemma2", "gemma3", "gemma3_text"}  # config classes default tie_word_embeddings=True
+TIED_BY_DEFAULT = {"gemma", "gemma2", "gemma3", "gemma3_text", "lfm2"}  # config classes default tie_word_embeddings=True
 GEMMA_NORMS = {"gemma2", "gemma3"}   # post-attention and post-FFN norms (2 extra per layer)
 
 
@@ -44,17 +47,25 @@ def architecture_from_config(cfg: Any, name: str = "") -> Architecture:
     """HF `config.json` → Architecture. Multimodal configs with `text_config` use that part."""
     if not isinstance(cfg, dict):
         raise EstimatorError("config", f"must be a JSON object, got {type(cfg).__name__}")
+    vision_notes: list[str] = []
+    vision = vision_fields(cfg, vision_notes)   # counted before the text part replaces cfg
     if isinstance(cfg.get("text_config"), dict):
         cfg = {**cfg["text_config"], "model_type": cfg["text_config"].get("model_type", cfg.get("model_type"))}
     model_type = cfg.get("model_type", "llama")
     if not isinstance(model_type, str):
         raise EstimatorError("model_type", "must be a string")
     arch = MODEL_TYPE_TO_ARCH.get(model_type, "llama")
-    notes: list[str] = []
+    notes: list[str] = vision_notes
     if model_type not in MODEL_TYPE_TO_ARCH:
-        notes.append(f"model_type {model_type!r} not specifically supported; treated as llama-like")
+        notes.append(f"warning: model_type {model_type!r} is not one the estimator knows; read as llama-like: "
+                     "every layer full attention with a KV cache, a gated MLP (or routed experts if the config "
+                     "names them), untied-or-tied embeddings as config says, no biases beyond attention_bias/"
+                     "mlp_bias, no recurrent state")
 
     hidden = _int(cfg, "hidden_size")
+    pattern = cfg.get("hybrid_override_pattern") or cfg.get("layers_block_type")
+    if model_type == "nemotron_h" and cfg.get("num_hidden_layers") is None and isinstance(pattern, (str, list)):
+        cfg = {**cfg, "num_hidden_layers": len(pattern)}  # transformers derives it from the pattern
     layers = _int(cfg, "num_hidden_layers")
     heads = _int(cfg, "num_attention_heads")
     kv_heads = _int(cfg, "num_key_value_heads", heads)
@@ -99,6 +110,16 @@ def architecture_from_config(cfg: Any, name: str = "") -> Architecture:
     elif model_type in LLAMA4_MODEL_TYPES and n_experts > 1:
         layout = llama4_fields(cfg, layers, notes)
         moe_inter = layout["moe_intermediate_size"]
+    elif model_type in HYBRID_MODEL_TYPES:
+        layout = hybrid_fields(cfg, model_type, layers, hidden, n_experts, notes)
+    elif model_type == "glm4_moe":  # modeling_glm4_moe.py: dense below first_k_dense_replace, router bias
+        n_mtp = _int(cfg, "num_nextn_predict_layers", 0, minimum=0)
+        layout = {"dense_layers": tuple(range(min(layers, _int(cfg, "first_k_dense_replace", 0, minimum=0)))),
+                  "expert_bias": True, "qk_norm": _bool(cfg, "use_qk_norm", False), "n_nextn_layers": n_mtp}
+        if n_mtp:
+            notes.append(f"{n_mtp} MTP layer(s) (num_nextn_predict_layers): transformers does not build them (not in "
+                         "the total, counted in mtp_params); convert_hf_to_gguf.py keeps them in the GGUF, llama.cpp "
+                         "skips them on load (in the file size, not the model buffer)")
 
     _check_estimated_size(hidden, layers, max(inter, moe_inter), vocab, n_experts)
     fields = dict(
@@ -113,12 +134,12 @@ def architecture_from_config(cfg: Any, name: str = "") -> Architecture:
         vocab_size=vocab,
         max_position_embeddings=max_pos,
         tie_word_embeddings=tied,
-        qkv_bias=arch in ("qwen2", "qwen2moe") or _bool(cfg, "attention_bias", arch == "gpt-oss"),
-        o_bias=arch not in ("qwen2", "qwen2moe") and _bool(cfg, "attention_bias", arch == "gpt-oss"),
+        qkv_bias=arch in ("qwen2", "qwen2vl", "qwen2moe") or _bool(cfg, "attention_bias", arch == "gpt-oss"),
+        o_bias=arch not in ("qwen2", "qwen2vl", "qwen2moe", "glm4moe") and _bool(cfg, "attention_bias", arch == "gpt-oss"),
         mlp_bias=_bool(cfg, "mlp_bias", False),
         fused_qkv=arch == "phi3",
         extra_norms=2 if arch in GEMMA_NORMS else 0,
-        qk_norm=arch in ("qwen3", "gemma3"),
+        qk_norm=arch in ("qwen3", "qwen3moe", "gemma3"),
         n_experts=n_experts,
         n_experts_per_tok=n_experts_per_tok,
         moe_intermediate_size=moe_inter,
@@ -131,6 +152,7 @@ def architecture_from_config(cfg: Any, name: str = "") -> Architecture:
     )
     fields.update(swa)
     fields.update(layout)
+    fields.update(vision)
     return _check_total(Architecture(**fields, notes=tuple(notes)))
 
 
@@ -163,6 +185,11 @@ def architecture_from_gguf_metadata(meta: Any, name: str = "") -> Architecture:
 
     hidden = get_int("embedding_length")
     layers = get_int("block_count")
+    # Qwen3-Next / GLM-4.5 GGUFs append their MTP layers as the last blocks (nextn_predict_layers)
+    nextn = get_int("nextn_predict_layers", 0, minimum=0)
+    if not 0 <= nextn < layers:
+        raise EstimatorError(key("nextn_predict_layers"), f"must be below block_count {layers}")
+    layers -= nextn
     heads = get_int("attention.head_count")
     kv_heads = get_int("attention.head_count_kv", heads)
     if heads % kv_heads:
@@ -208,6 +235,8 @@ def architecture_from_gguf_metadata(meta: Any, name: str = "") -> Architecture:
                                                          key("attention.sliding_window_pattern"), minimum=0))
 
     layout = gguf_layout_fields(arch, get_int, layers, heads, n_experts, names if isinstance(names, set) else None)
+    if arch in HYBRID_ARCHS:
+        layout = hybrid_gguf_fields(arch, meta, get_int, layers, names if isinstance(names, set) else None)
     _check_estimated_size(hidden, layers, max(inter, moe_inter), vocab, n_experts)
     general_name = meta.get("general.name")
     fields = dict(
@@ -226,7 +255,7 @@ def architecture_from_gguf_metadata(meta: Any, name: str = "") -> Architecture:
         o_bias=o_bias,
         fused_qkv=arch == "phi3",
         extra_norms=2 if arch in GEMMA_NORMS else 0,
-        qk_norm=arch in ("qwen3", "gemma3"),
+        qk_norm=arch in ("qwen3", "qwen3moe", "gemma3"),
         moe_bias=arch == "gpt-oss",
         attn_sinks=arch == "gpt-oss",
         n_experts=n_experts if n_experts > 1 else 0,
@@ -236,7 +265,11 @@ def architecture_from_gguf_metadata(meta: Any, name: str = "") -> Architecture:
         shared_expert_gate=arch == "qwen2moe" and shared > 0,
         sliding_window=sliding,
         swa_layers=swa_layers,
+        n_nextn_layers=nextn,
         source="gguf",
     )
     fields.update(layout)
-    return _check_total(Architecture(**fields))
+    notes = () if arch in set(MODEL_TYPE_TO_ARCH.values()) else (
+        f"warning: GGUF architecture {arch!r} is not one the estimator knows; read as llama-like: every layer "
+        "full attention with a KV cache, gated MLP or routed experts as the header says, no recurrent state",)
+    return _check_total(Architecture(**fields, notes=notes))

@@ -9,6 +9,7 @@ import copy
 
 from .architecture import Architecture
 from .hardware import Hardware
+from .hybrid import recurrent_state_bytes
 from .workload import Workload
 
 MiB = 2**20
@@ -51,6 +52,17 @@ def llama_cpp_swa_cells(arch: Architecture, wl: Workload) -> int:
 
 
 def kv_cache_bytes(arch: Architecture, wl: Workload, context: int | None = None) -> tuple[int, str]:
+    """The runtime's cache memory: K and V of the attention layers (attention_kv_bytes) plus, for
+    hybrid/recurrent models, the fixed per-sequence recurrent state (recurrent_bytes), which
+    llama.cpp allocates beside the KV cache in the same memory module (llama_memory_hybrid)."""
+    kv, kv_txt = attention_kv_bytes(arch, wl, context)
+    if arch.hybrid is None or not arch.hybrid.recurrent_layers:
+        return kv, kv_txt
+    rs, rs_txt = recurrent_bytes(arch, wl)
+    return kv + rs, f"KV [{kv_txt}] + recurrent state [{rs_txt}] = {kv + rs:,} B"
+
+
+def attention_kv_bytes(arch: Architecture, wl: Workload, context: int | None = None) -> tuple[int, str]:
     """Bytes of the K and V caches for the workload (optionally at another context).
 
     Sliding-window layers (`arch.swa_layers`): llama.cpp sizes them by llama_cpp_swa_cells;
@@ -59,7 +71,7 @@ def kv_cache_bytes(arch: Architecture, wl: Workload, context: int | None = None)
     """
     if context is not None and context != wl.context:
         wl = _with_context(wl, context)
-    L, kvh, hd = arch.n_layers, arch.n_kv_heads, arch.head_dim
+    L, kvh, hd = arch.kv_layers, arch.n_kv_heads, arch.head_dim  # hybrids: attention layers only
     elem = wl.kv_bytes_per_element
     elem_txt = {"f16": "2 B", "q8_0": "34/32 B (q8_0)", "q4_0": "18/32 B (q4_0)", "fp8": "1 B (fp8)"}[wl.kv_dtype]
     if arch.is_mla:
@@ -102,6 +114,14 @@ def kv_cache_bytes(arch: Architecture, wl: Workload, context: int | None = None)
         txt = (f"2 × {wl.batch} batch × {tok_sum:,} layer-tokens ({n_swa} sliding layers keep "
                f"{local:,}) × {kvh} kv_heads × {hd} head_dim × {elem_txt} = {total:,} B")
     return total, txt
+
+
+def recurrent_bytes(arch: Architecture, wl: Workload) -> tuple[int, str]:
+    """Recurrent state of a hybrid/recurrent model for the workload's sequences (hybrid.py
+    recurrent_state_bytes: llama.cpp's R/S buffers in F32; transformers/vLLM in 16 bits); 0 otherwise."""
+    if arch.hybrid is None or not arch.hybrid.recurrent_layers:
+        return 0, "no recurrent layers = 0 B"
+    return recurrent_state_bytes(arch, wl.runtime, wl.batch)
 
 
 def _mla_kv_cache_bytes(arch: Architecture, wl: Workload, elem: float, elem_txt: str) -> tuple[int, str]:
@@ -152,14 +172,15 @@ def _with_context(wl: Workload, context: int) -> Workload:
     return clone
 
 
-def compute_bytes(arch: Architecture, wl: Workload, context: int | None = None) -> tuple[int, str]:
+def compute_bytes(arch: Architecture, wl: Workload, context: int | None = None,
+                  n_outputs: int | None = None) -> tuple[int, str]:
     """Activation / scratch memory for one forward pass at the workload's worst case."""
     ctx = wl.context if context is None else context
     H, F, V = arch.hidden_size, arch.intermediate_size, arch.vocab_size
     if arch.is_moe:
         F = max(arch.moe_intermediate_size * arch.n_experts_per_tok, arch.shared_expert_intermediate_size)
     if wl.runtime == "llama.cpp":
-        return _llama_cpp_compute(arch, wl, ctx, H, F, V)
+        return _llama_cpp_compute(arch, wl, ctx, H, F, V, n_outputs)
     if wl.runtime == "vllm":
         # Profiling run over max_num_batched_tokens: one layer's activations in fp16 (hidden states,
         # qkv, MLP gate/up) + fp32 logits for up to max_num_seqs sampled rows.
@@ -181,7 +202,8 @@ def compute_bytes(arch: Architecture, wl: Workload, context: int | None = None) 
                    f"{B} × {S:,} × {V:,} vocab × 4 B fp32 logits = {total:,} B")
 
 
-def _llama_cpp_compute(arch: Architecture, wl: Workload, ctx: int, H: int, F: int, V: int) -> tuple[int, str]:
+def _llama_cpp_compute(arch: Architecture, wl: Workload, ctx: int, H: int, F: int, V: int,
+                       n_outputs: int | None = None) -> tuple[int, str]:
     """llama.cpp compute buffer ("compute buffer size" in its log), modelled from the reserved graph.
 
     llama-context.cpp reserves the worst-case graph for n_ubatch tokens (llama-cpp-python:
@@ -201,7 +223,10 @@ def _llama_cpp_compute(arch: Architecture, wl: Workload, ctx: int, H: int, F: in
     ub = min(wl.n_ubatch, ctx * wl.batch)
     n_kv = llama_cpp_kv_cells(arch, _with_context(wl, ctx)) // wl.batch
     residual = 2 * H * ub * 4
-    output = V * ub * 4 + residual
+    # n_outputs: the reserve is for n_ubatch logits rows; generation asks for one per sequence
+    # (planner/estimator/repack.py uses that for the pages a CPU process actually touches)
+    rows = ub if n_outputs is None else min(ub, n_outputs)
+    output = V * rows * 4 + residual
     attn_tensors = (3 * H + 2 * arch.q_dim + 2 * arch.kv_dim) * ub * 4
     if wl.flash_attn:
         attn = n_kv * ub * 2 + attn_tensors
@@ -211,7 +236,7 @@ def _llama_cpp_compute(arch: Architecture, wl: Workload, ctx: int, H: int, F: in
         attn_txt = f"{n_kv:,} n_kv × {ub} ubatch × ({arch.n_heads} heads + 1 mask) × 4 B + q/k/v/out {attn_tensors:,}"
     ffn = 3 * F * ub * 4 + residual
     total = max(attn, ffn, output)
-    return total, (f"max(logits {V:,} × {ub} × 4 + residual = {output:,}, attention {attn_txt} = {attn:,}, "
+    return total, (f"max(logits {V:,} × {rows} × 4 + residual = {output:,}, attention {attn_txt} = {attn:,}, "
                    f"ffn 3 × {F} × {ub} × 4 + residual = {ffn:,}) = {total:,} B")
 
 

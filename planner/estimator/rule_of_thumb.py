@@ -10,14 +10,15 @@ import re
 
 from .architecture import Architecture
 from .param_count import format_decimal_bytes, format_param_count
-from .schemes import Scheme, gguf_type_summary
+from .quantized_tensors import kept_labels
+from .schemes import Scheme, gguf_type_summary, method_of
 
-_GGUF_BITS_RE = re.compile(r"^I?Q(\d)")  # Q4_K_M, IQ2_XS: the digit is the nominal bits
+_GGUF_BITS_RE = re.compile(r"^(?:I?Q|MXFP)(\d)")  # Q4_K_M, IQ2_XS, MXFP4_MOE: the digit is the nominal bits
 _NOT_WEIGHT_ROLES = ("norm", "bias", "rope_freqs")
 
 
 def nominal_bits(scheme: Scheme) -> float:
-    """The bits a scheme's name promises: FP16 16, INT8/FP8/Q8_0 8, NF4/Q4_K_M/AWQ-4bit 4, EXL2-5.0bpw 5."""
+    """The bits a scheme's name promises: FP16 16, INT8/FP8/Q8_0 8, NF4/Q4_K_M/AWQ-4bit/MXFP4 4, EXL2-5.0bpw 5."""
     if scheme.family != "gguf":
         return scheme.bits
     match = _GGUF_BITS_RE.match(scheme.name)
@@ -37,7 +38,8 @@ def _kept_higher(arch: Architecture, scheme: Scheme) -> str:
         return f"{', '.join(roles)} kept higher" if roles else ""
     if scheme.family == "exl2":
         return "embeddings at 16-bit" + ("" if arch.tie_word_embeddings else ", lm_head at 6 bpw")
-    return "embeddings" + ("" if arch.tie_word_embeddings else ", lm_head") + " and norms at 16-bit"
+    kept = kept_labels(arch, method_of(scheme))
+    return ", ".join(["embeddings" + ("" if arch.tie_word_embeddings else ", lm_head"), *kept]) + " and norms at 16-bit"
 
 
 def rule_of_thumb(arch: Architecture, scheme: Scheme, *, weights: int, kv: int, compute: int, overhead: int,

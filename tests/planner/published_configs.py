@@ -91,3 +91,19 @@ LEGACY_DEEPSEEK_V2_LITE_GGUF = {
     "deepseek2.expert_feed_forward_length": 1408, "deepseek2.expert_shared_count": 2,
     "deepseek2.vocab_size": 102400,
 }
+
+# google/gemma-3-27b-it config.json vision_config (SigLIP so400m at 896 px, no pooling head)
+GEMMA3_27B_VISION = {
+    "model_type": "siglip_vision_model", "hidden_size": 1152, "intermediate_size": 4304, "num_hidden_layers": 27,
+    "num_attention_heads": 16, "image_size": 896, "patch_size": 14, "vision_use_head": False,
+}
+
+# Qwen/Qwen2.5-VL-7B-Instruct config.json: the text fields are top level, the ViT in vision_config
+QWEN2_5_VL_7B = {
+    "model_type": "qwen2_5_vl", "vocab_size": 152064, "hidden_size": 3584, "intermediate_size": 18944,
+    "num_hidden_layers": 28, "num_attention_heads": 28, "num_key_value_heads": 4, "max_position_embeddings": 128000,
+    "tie_word_embeddings": False,
+    "vision_config": {"depth": 32, "hidden_size": 1280, "intermediate_size": 3420, "num_heads": 16,
+                      "in_chans": 3, "out_hidden_size": 3584, "patch_size": 14, "spatial_merge_size": 2,
+                      "temporal_patch_size": 2, "window_size": 112, "fullatt_block_indexes": [7, 15, 23, 31]},
+}

@@ -19,7 +19,7 @@ def test_get_estimate_shape_and_pinned_numbers(alice):
     r = alice.get("/api/planner/estimate?preset=llama-3.1-8b&hardware=rtx-4090&context=8192")
     assert r.status_code == 200
     data = r.json()
-    assert set(data) == {"schemes", "model", "hardware", "workload", "fit"}
+    assert set(data) == {"schemes", "model", "hardware", "workload", "fit", "vllm_fit"}
     assert [s["scheme"] for s in data["schemes"]] == SCHEME_NAMES
     q4 = next(s for s in data["schemes"] if s["scheme"] == "Q4_K_M")
     assert q4["weights_bytes"] == 4_912_898_304 and q4["kv_cache_bytes"] == 2**30 and q4["fits"] is True
@@ -63,6 +63,10 @@ def test_post_config_params_and_custom_hardware(alice):
     ({"workload": {"kv_dtype": "fp8"}}, "kv_dtype"),  # llama.cpp has no fp8 KV
     ({"workload": {"warp": 9}}, "workload"),
     ({"hardware": {"profile": "nope"}}, "hardware"),
+    ({"workload": {"swa_full": "maybe"}}, "swa_full"),
+    ({"workload": {"n_ubatch": 0}}, "n_ubatch"),
+    ({"workload": {"gpu_memory_utilization": 1.5, "runtime": "vllm"}}, "gpu_memory_utilization"),
+    ({"workload": {"n_seq": 2, "batch": 3}}, "n_seq"),
     ({"hardware": {"memory_gb": -1, "bandwidth_gbs": 1, "tflops": 1}}, "custom_memory_gb"),
 ])
 def test_post_bad_input_is_400_naming_the_field(alice, body, field):
@@ -91,7 +95,9 @@ def test_catalog_model_by_id_is_team_scoped(client, teams, demo_variant):
 
 def test_presets_and_hardware_lists(alice):
     presets = alice.get("/api/planner/presets").json()["presets"]
-    assert {"key": "llama-3.1-8b", "name": "Llama 3.1 8B"}.items() <= presets[3].items()
+    assert {"key": "llama-3.1-8b", "name": "Llama 3.1 8B", "family": "Llama"}.items() <= presets[3].items()
+    assert {"key": "gpt-oss-20b", "family": "gpt-oss", "repo": "openai/gpt-oss-20b"}.items() <= next(
+        p for p in presets if p["key"] == "gpt-oss-20b").items()
     hardware = alice.get("/api/planner/hardware").json()["hardware"]
     assert {h["kind"] for h in hardware} == {"gpu", "apple", "phone", "cpu"}
     assert next(h for h in hardware if h["key"] == "rtx-4090")["memory_bytes"] == 24 * 2**30
@@ -121,3 +127,35 @@ def test_fit_n_cpu_moe_out_of_range_is_a_400_naming_the_field(alice):
 
 def test_no_fit_for_vllm(alice):
     assert alice.get("/api/planner/estimate?preset=llama-3.1-8b&runtime=vllm").json()["fit"] is None
+
+
+def test_every_workload_input_of_the_page_reaches_the_estimate(alice):
+    """Gemma 2 9B (42 layers, 21 with a 4,096-token window; 8 kv heads × 256) at context 8,192, Q4_K_M:
+    swa_full on: 42 × 8,192 cells × 2 × 8 × 256 × 2 B = 2,818,572,288 B;
+    swa_full off, ubatch 512: local layers keep pad(4,096 + 512, 256) = 4,608 cells:
+      (21 × 8,192 + 21 × 4,608) × 8,192 B = 2,202,009,600; ubatch 256: 4,352 cells → 2,157,969,408."""
+    def kv(**workload):
+        body = {"model": {"preset": "gemma-2-9b"}, "hardware": "a100-80gb", "workload": {"context": 8192, **workload}}
+        r = alice.post("/api/planner/estimate", json.dumps(body), content_type="application/json")
+        assert r.status_code == 200, r.content
+        return r.json()["workload"], next(s for s in r.json()["schemes"] if s["scheme"] == "Q4_K_M")["kv_cache_bytes"]
+
+    assert kv()[1] == 2_818_572_288
+    assert kv(swa_full=False)[1] == 2_202_009_600
+    wl, kv_bytes = kv(swa_full=False, ubatch=256, flash_attn=True, n_seq=1)
+    assert kv_bytes == 2_157_969_408 and (wl["swa_full"], wl["n_ubatch"], wl["flash_attn"]) == (False, 256, True)
+    got = alice.get("/api/planner/estimate?preset=gemma-2-9b&hardware=a100-80gb&context=8192&swa_full=false"
+                    "&n_ubatch=256&flash_attn=on&batch=1").json()
+    assert got["workload"]["swa_full"] is False and got["workload"]["n_ubatch"] == 256
+
+
+def test_vllm_fit_and_its_command_in_the_json(alice):
+    """Llama 3.1 8B on an H100 at 0.9, batch 4 from 8,192: --max-model-len 65,536 (derived in test_vllm_fit.py)."""
+    r = alice.get("/api/planner/estimate?preset=llama-3.1-8b&hardware=h100-80gb&runtime=vllm&context=8192&batch=4")
+    v = r.json()["vllm_fit"]
+    assert v["num_gpu_blocks"] == 28_119 and v["max_model_len"] == 65_536
+    assert v["command"].startswith("vllm serve meta-llama/Llama-3.1-8B --max-model-len 65536 "
+                                   "--gpu-memory-utilization 0.9")
+    r = alice.get("/api/planner/estimate?preset=llama-3.1-8b&hardware=h100-80gb&runtime=vllm"
+                  "&gpu_memory_utilization=0.5")
+    assert "--gpu-memory-utilization 0.5" in r.json()["vllm_fit"]["command"]

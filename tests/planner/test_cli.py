@@ -73,3 +73,25 @@ def test_json_and_text_carry_the_fit_command():
     assert "fit (Q4_K_M): llama-server -m Mixtral-8x7B-Q4_K_M.gguf -c 4096 -ngl 99 --n-cpu-moe 20 -fa off" in text
     with pytest.raises(CommandError, match="n_cpu_moe"):
         run("--preset", "mixtral-8x7b", "--n-cpu-moe", "99")
+
+
+def test_every_workload_flag_reaches_the_workload():
+    """Same Gemma 2 9B numbers as tests/planner/test_api.py (swa_full off, ubatch 256)."""
+    data = json.loads(run("--preset", "gemma-2-9b", "--hardware", "a100-80gb", "--context", "8192", "--no-swa-full",
+                          "--ubatch", "256", "--flash-attn", "--n-seq", "1", "--scheme", "Q4_K_M", "--json"))
+    wl = data["workload"]
+    assert (wl["swa_full"], wl["n_ubatch"], wl["flash_attn"], wl["batch"]) == (False, 256, True, 1)
+    assert data["schemes"][0]["kv_cache_bytes"] == 2_157_969_408
+    with pytest.raises(CommandError, match="n_ubatch: must be between"):
+        run("--preset", "llama-3.1-8b", "--ubatch", "0")
+    with pytest.raises(CommandError, match="gpu_memory_utilization"):
+        run("--preset", "llama-3.1-8b", "--runtime", "vllm", "--gpu-memory-utilization", "1.5")
+
+
+def test_vllm_command_in_text_and_json():
+    text = run("--preset", "llama-3.1-8b", "--hardware", "h100-80gb", "--runtime", "vllm", "--context", "8192",
+               "--batch", "4", "--scheme", "BF16")
+    assert ("vLLM (BF16): vllm serve meta-llama/Llama-3.1-8B --max-model-len 65536 --gpu-memory-utilization 0.9 "
+            "--tensor-parallel-size 1 --max-num-seqs 4") in text
+    data = json.loads(run("--preset", "llama-3.1-8b", "--hardware", "rtx-4090", "--json", "--scheme", "Q4_K_M"))
+    assert data["vllm_fit"]["command"].startswith("vllm serve meta-llama/Llama-3.1-8B")

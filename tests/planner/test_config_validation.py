@@ -68,3 +68,20 @@ def test_error_is_data():
     err = EstimatorError("hidden_size", "must be an integer")
     assert err.to_dict() == {"field": "hidden_size", "message": "must be an integer"}
     assert str(err) == "hidden_size: must be an integer"
+
+
+def test_unknown_model_type_is_planned_llama_like_with_a_warning_naming_the_assumptions():
+    arch = Architecture.from_config(dict(GOOD, model_type="brand_new_lm"))
+    assert arch.arch == "llama"
+    warning = next(n for n in arch.notes if "brand_new_lm" in n)
+    assert warning.startswith("warning:") and "read as llama-like" in warning
+    assert "full attention" in warning and "no recurrent state" in warning
+
+
+def test_unknown_gguf_architecture_gets_the_same_warning():
+    meta = {"general.architecture": "rwkv7", "rwkv7.block_count": 2, "rwkv7.embedding_length": 64,
+            "rwkv7.attention.head_count": 1, "rwkv7.feed_forward_length": 128, "rwkv7.vocab_size": 100}
+    assert any(n.startswith("warning:") and "'rwkv7'" in n for n in Architecture.from_gguf_metadata(meta).notes)
+    known = dict(meta, **{"general.architecture": "llama"})
+    known = {k.replace("rwkv7.", "llama."): v for k, v in known.items()}
+    assert not Architecture.from_gguf_metadata(known).notes

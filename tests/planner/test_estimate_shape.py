@@ -18,9 +18,10 @@ NUMERIC = {"weights_bytes", "kv_cache_bytes", "compute_bytes", "overhead_bytes",
 
 def test_scheme_names_cover_the_required_list():
     required = ["FP32", "FP16", "BF16", "FP8", "INT8", "INT4", "NF4", "NF4-DQ", "GPTQ-2bit-g128", "GPTQ-3bit-g128",
-                "GPTQ-4bit-g128", "GPTQ-8bit-g128", "AWQ-4bit-g128", "EXL2-4.0bpw", "F16", "Q8_0", "Q6_K", "Q5_K_M",
+                "GPTQ-4bit-g128", "GPTQ-8bit-g128", "AWQ-4bit-g128", "EXL2-4.0bpw", "FP8-128x128", "MXFP4", "NVFP4",
+                "F16", "Q8_0", "Q6_K", "Q5_K_M",
                 "Q5_K_S", "Q5_0", "Q4_K_M", "Q4_K_S", "Q4_0", "Q3_K_L", "Q3_K_M", "Q3_K_S", "Q2_K", "IQ4_XS",
-                "IQ3_XXS", "IQ2_XS"]
+                "IQ3_XXS", "IQ2_XS", "MXFP4_MOE"]
     assert SCHEME_NAMES == required
     assert scheme_names(64, 5.0)[8:14] == ["GPTQ-2bit-g64", "GPTQ-3bit-g64", "GPTQ-4bit-g64", "GPTQ-8bit-g64",
                                            "AWQ-4bit-g64", "EXL2-5.0bpw"]
@@ -38,8 +39,9 @@ def test_to_dict_is_json_and_has_every_scheme_and_key():
     for row in data["schemes"]:
         assert ROW_KEYS <= set(row), row["scheme"]
         assert NUMERIC <= set(row["formulas"]), row["scheme"]
-        assert row["total_bytes"] == (row["weights_bytes"] + row["kv_cache_bytes"] + row["compute_bytes"]
-                                      + row["overhead_bytes"] + row["training_bytes"])
+        assert row["total_bytes"] == (row["weights_bytes"] + row["repack_bytes"] + row["kv_cache_bytes"]
+                                      + row["compute_resident_bytes"] + row["overhead_bytes"] + row["training_bytes"])
+        assert row["repack_bytes"] == 0 and row["compute_resident_bytes"] == row["compute_bytes"]  # a GPU
         assert row["headroom_bytes"] == row["capacity_bytes"] - row["total_bytes"]
         assert row["fits"] == (row["headroom_bytes"] >= 0)
         assert f"{row['total_bytes']:,}" in row["formulas"]["total_bytes"]

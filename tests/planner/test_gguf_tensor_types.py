@@ -108,3 +108,38 @@ def test_llama2_70b_attn_v_bumped_to_q5_k():
 def test_published_file_sizes(key, ftype, published_gb):
     tensor_bytes = gguf_weights_bytes(preset_architecture(key), ftype)
     assert published_gb - 0.015 <= tensor_bytes / 1e9 <= published_gb + 0.005
+
+
+# MXFP4_MOE (llama-quant.cpp: 3-D tensors MXFP4, output/token_embd and every other matrix Q8_0),
+# measured by bench/mxfp4_moe_ground_truth.py: tiny random Qwen3-MoE and gpt-oss (2 layers, vocab
+# 49,152) converted to F16 by convert_hf_to_gguf.py and requantized with llama_model_quantize
+# (ftype 38); every tensor's type and n_bytes matched the plan.
+TINY_MOE = {"max_position_embeddings": 4096, "vocab_size": 49152, "tie_word_embeddings": False,
+            "hidden_size": 256, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
+            "head_dim": 64, "num_experts_per_tok": 2}
+MEASURED_MXFP4_MOE = {
+    "qwen3-moe": ({**TINY_MOE, "model_type": "qwen3_moe", "intermediate_size": 512, "moe_intermediate_size": 128,
+                   "num_experts": 8}, 28_014_592, {"Q8_0": 10, "F32": 11, "MXFP4": 6}),
+    "gpt-oss": ({**TINY_MOE, "model_type": "gpt_oss", "intermediate_size": 256, "num_local_experts": 4,
+                 "sliding_window": 128, "layer_types": ["sliding_attention", "full_attention"]},
+                28_036_160, {"Q8_0": 10, "F32": 25, "MXFP4": 6}),
+}
+
+
+@pytest.mark.parametrize("key", sorted(MEASURED_MXFP4_MOE))
+def test_mxfp4_moe_matches_llama_quantize(key):
+    from planner.estimator import Architecture
+
+    cfg, total, histogram = MEASURED_MXFP4_MOE[key]
+    arch = Architecture.from_config(cfg)
+    assert gguf_weights_bytes(arch, "MXFP4_MOE") == total
+    assert gguf_type_histogram(arch, "MXFP4_MOE") == histogram
+
+
+def test_mxfp4_moe_for_gpt_oss_20b():
+    """Expert tensors MXFP4: ffn_gate_exps 2880 × 2880 × 32 = 92,160 rows × 90 blocks × 17 B
+    = 141,004,800 B; attention, token_embd and output Q8_0; router and biases F32."""
+    plan = {name: (t, b) for name, t, b in gguf_tensor_plan(preset_architecture("gpt-oss-20b"), "MXFP4_MOE")}
+    assert plan["blk.0.ffn_gate_exps.weight"] == ("MXFP4", 141_004_800)
+    assert {plan[n][0] for n in ("blk.0.attn_q.weight", "token_embd.weight", "output.weight")} == {"Q8_0"}
+    assert plan["blk.0.ffn_gate_inp.weight"][0] == "F32"

@@ -8,7 +8,9 @@ from planner.presets import preset_architecture
 
 @pytest.mark.parametrize("scheme,expected", [("FP32", 29.2e9), ("FP16", 14.6e9), ("BF16", 14.6e9), ("FP8", 7.3e9),
                                              ("INT8", 7.3e9), ("Q8_0", 7.3e9), ("INT4", 3.65e9), ("NF4", 3.65e9),
-                                             ("Q4_K_M", 3.65e9), ("AWQ-4bit-g128", 3.65e9), ("Q2_K", 1.825e9)])
+                                             ("Q4_K_M", 3.65e9), ("AWQ-4bit-g128", 3.65e9), ("Q2_K", 1.825e9),
+                                             ("MXFP4", 3.65e9), ("NVFP4", 3.65e9), ("MXFP4_MOE", 3.65e9),
+                                             ("FP8-128x128", 7.3e9)])
 def test_quick_mode_uses_the_count_the_user_gave(scheme, expected):
     """7.3B × 4 B = 29.2 GB, × 2 B = 14.6 GB, × 1 B = 7.3 GB, × 0.5 B = 3.65 GB, × 0.25 B = 1.825 GB —
     although the shape (Mistral 7B v0.3) has 7,248,023,552 parameters."""

@@ -46,3 +46,14 @@ def test_qlora_uses_4bit_base_and_16_bytes_per_adapter_param():
 def test_inference_has_no_training_bytes():
     row = estimate(LLAMA2_7B, HARDWARE_PROFILES["rtx-4090"], Workload(), ["Q4_K_M"]).rows[0]
     assert row["training_bytes"] == 0
+
+
+def test_lora_is_not_offered_on_microscaling_bases():
+    """peft wraps nn.Linear (and bnb / GPTQ layers); FP8 block, MXFP4 and NVFP4 checkpoints are
+    dequantized to BF16 for training, so the planner refuses them as LoRA bases."""
+    wl = Workload(runtime="transformers", mode="lora", context=512, lora_rank=8, lora_targets=("q", "v"))
+    rows = {r["scheme"]: r for r in estimate(LLAMA2_7B, HARDWARE_PROFILES["h100-80gb"], wl,
+                                             ["BF16", "FP8-128x128", "MXFP4", "NVFP4"]).rows}
+    assert rows["BF16"]["supported"]
+    for name in ("FP8-128x128", "MXFP4", "NVFP4"):
+        assert not rows[name]["supported"] and "train on BF16" in rows[name]["note"], name

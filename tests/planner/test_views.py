@@ -27,7 +27,7 @@ def row_html(html: str, scheme: str) -> str:
 
 def test_default_page_renders_every_scheme_and_both_charts(alice):
     html = alice.get("/planner/").content.decode()
-    assert html.count('class="plan-row') == 30
+    assert html.count('class="plan-row') == 34
     assert '<svg class="chart bars"' in html and '<svg class="chart context"' in html
     assert html.count('<polyline class="series"') == 4  # F16, Q8_0, Q4_K_M, Q2_K for llama.cpp
     assert "GeForce RTX 4090 24 GB" in html
@@ -67,7 +67,7 @@ def test_shareable_url_round_trip_renders_the_same_numbers(alice):
 
 def test_params_quick_mode(alice):
     html = alice.get("/planner/?source=params&params=7.3B&hardware=rtx-4090").content.decode()
-    assert "~7.3B (modelled on Mistral 7B v0.3)" in html and html.count('class="plan-row') == 30
+    assert "~7.3B (modelled on Mistral 7B v0.3)" in html and html.count('class="plan-row') == 34
     int4 = row_html(html, "INT4")  # the rule of thumb under the total: 7.3B × 0.5 B = 3.65 GB
     assert '<small class="thumb" title="7.3B × 0.5 B = 3.65 GB; the estimate: ' in int4
     assert ">rule 3.65 GB</small>" in int4
@@ -120,10 +120,10 @@ def test_pasted_config_estimates_like_the_preset(alice):
 def test_uploaded_config_and_the_1mb_limit(alice):
     ok = SimpleUploadedFile("config.json", json.dumps(CONFIG_OK).encode(), "application/json")
     r = alice.post("/planner/", {"source": "config", "config_file": ok})
-    assert r.status_code == 200 and r.content.decode().count('class="plan-row') == 30
+    assert r.status_code == 200 and r.content.decode().count('class="plan-row') == 34
     big = SimpleUploadedFile("config.json", b"{" + b" " * (1024 * 1024) + b"}", "application/json")
     html = alice.post("/planner/", {"source": "config", "config_file": big}).content.decode()
-    assert re.search(r'data-field="config_file">config_file: [^<]*1 MB', html)
+    assert re.search(r'data-field="config_file">config_file: [^<]*1 MiB', html)
     binary = SimpleUploadedFile("config.json", b"\xff\xfe\x00garbage", "application/json")
     html = alice.post("/planner/", {"source": "config", "config_file": binary}).content.decode()
     assert 'data-field="config_file">config_file: ' in html
@@ -157,7 +157,7 @@ def test_catalog_model_prefill_and_team_scoping(client, teams, demo_variant):
     client.force_login(teams["alice"])
     html = client.get(f"/planner/?model={model.pk}").content.decode()
     assert f'<option value="{model.pk}" selected>' in html
-    assert 'id="plan-model">SmolLM2' in html and html.count('class="plan-row') == 30
+    assert 'id="plan-model">SmolLM2' in html and html.count('class="plan-row') == 34
     assert 'value="catalog" selected' in html
     client.force_login(teams["bob"])
     assert client.get(f"/planner/?model={model.pk}").status_code == 404
@@ -204,3 +204,27 @@ def test_n_cpu_moe_override_and_its_error_beside_the_field(alice):
 
 def test_no_fit_card_for_transformers(alice):
     assert "fit-card" not in alice.get("/planner/?runtime=transformers").content.decode()
+
+
+def test_sliding_window_cache_choice_on_the_page(alice):
+    """Gemma 3 27B at 32k, f16 KV: 62 layers × 16 KV heads × 128 × 2 (K, V) × 2 B = 8192 B per layer
+    and token. swa_full (llama-cpp-python's default) keeps 32,768 cells on every layer; window only
+    (llama-server) keeps 1024 + ubatch 512 = 1536 cells on the 52 local layers (llama.cpp
+    llama-kv-cache-iswa.cpp; measured in bench/swa_ground_truth.py)."""
+    base = "/planner/?preset=gemma-3-27b&hardware=h100-80gb&runtime=llama.cpp&context=32768"
+    full = alice.get(base + "&swa_full=true").content.decode()
+    window = alice.get(base + "&swa_full=false").content.decode()
+    assert "16,642,998,272" in row_html(full, "Q4_K_M")
+    assert f"{52 * 1536 * 8192 + 10 * 32768 * 8192:,}" in row_html(window, "Q4_K_M")
+    assert '<option value="false" selected>' in window and '<option value="true" selected>' in full
+
+
+def test_a_vllm_fit_that_fails_is_folded_on_a_llama_cpp_plan(alice):
+    """Mixtral 8x7B (46.7 B) can't be held by one 16 GB T4 in any vLLM format; on a llama.cpp plan that
+    card is folded into one line, on a vLLM plan it is the plan and stays open."""
+    llama = alice.get("/planner/?preset=mixtral-8x7b&hardware=t4&context=4096").content.decode()
+    assert '<details id="vllm-fit-folded"><summary>vLLM doesn\'t fit these GPUs' in llama
+    vllm = alice.get("/planner/?preset=mixtral-8x7b&hardware=t4&context=4096&runtime=vllm").content.decode()
+    assert 'id="vllm-fit-card"' in vllm and "vllm-fit-folded" not in vllm
+    fits = alice.get("/planner/?preset=llama-3.1-8b&hardware=h100-80gb").content.decode()
+    assert 'id="vllm-fit-card"' in fits and "vllm-fit-folded" not in fits

@@ -1,6 +1,7 @@
 """python manage.py estimate (--preset NAME | --config PATH | --params N) [--hardware NAME] ... [--json]"""
 
 import json
+from argparse import BooleanOptionalAction
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
@@ -8,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 from planner.estimator import (HARDWARE_PROFILES, Architecture, EstimatorError, Workload, estimate,
                                format_decimal_bytes)
 from planner.estimator.fit import fit_estimate
+from planner.estimator.vllm_fit import vllm_fit_estimate
 from planner.estimator.workload import KV_DTYPES, MODES, RUNTIMES
 from planner.forms import MAX_CONFIG_BYTES, parse_config_text
 from planner.presentation import human_bytes, status_of
@@ -26,9 +28,18 @@ class Command(BaseCommand):
         parser.add_argument("--devices", type=int, default=1)
         parser.add_argument("--runtime", default="llama.cpp", choices=RUNTIMES)
         parser.add_argument("--context", type=int, default=4096)
-        parser.add_argument("--batch", type=int, default=1)
+        parser.add_argument("--batch", "--n-seq", "-np", dest="batch", type=int, default=1,
+                            help="parallel sequences (llama.cpp n_seq_max / -np, vLLM and transformers batch)")
         parser.add_argument("--kv-dtype", default="f16", choices=KV_DTYPES)
         parser.add_argument("--mode", default="inference", choices=MODES)
+        parser.add_argument("--flash-attn", "-fa", action=BooleanOptionalAction, default=False,
+                            help="flash attention (llama.cpp -fa; needed for a quantized V cache)")
+        parser.add_argument("--swa-full", action=BooleanOptionalAction, default=True,
+                            help="llama.cpp full-size sliding-window cache (llama-cpp-python's default: on)")
+        parser.add_argument("--ubatch", "--n-ubatch", "-ub", dest="n_ubatch", type=int, default=512,
+                            help="llama.cpp physical batch (-ub)")
+        parser.add_argument("--gpu-memory-utilization", type=float, default=0.9, help="vLLM's fraction of GPU memory")
+        parser.add_argument("--repo", default="", help="the Hugging Face repo for the vllm serve command")
         parser.add_argument("--scheme", action="append", help="only these schemes (repeatable)")
         parser.add_argument("--fit-scheme", default="", help="GGUF scheme for the llama.cpp fit (default: auto)")
         parser.add_argument("--n-cpu-moe", type=int, default=None, help="override the fit's expert offload")
@@ -39,16 +50,23 @@ class Command(BaseCommand):
             arch = self._architecture(opts)
             hw = HARDWARE_PROFILES[opts["hardware"]].with_devices(opts["devices"])
             wl = Workload(runtime=opts["runtime"], context=opts["context"], batch=opts["batch"],
-                          kv_dtype=opts["kv_dtype"], mode=opts["mode"])
+                          kv_dtype=opts["kv_dtype"], mode=opts["mode"], flash_attn=opts["flash_attn"],
+                          swa_full=opts["swa_full"], n_ubatch=opts["n_ubatch"],
+                          gpu_memory_utilization=opts["gpu_memory_utilization"])
             est = estimate(arch, hw, wl, schemes=opts["scheme"])
             fit = fit_estimate(est, opts["fit_scheme"], opts["n_cpu_moe"])
+            repo = opts["repo"] or (PRESETS[opts["preset"]]["repo"] if opts["preset"] else "")
+            vllm = vllm_fit_estimate(est, repo, opts["fit_scheme"] if wl.runtime == "vllm" else "")
         except EstimatorError as exc:
             raise CommandError(f"{exc.field}: {exc.message}") from None
         if opts["json"]:
-            self.stdout.write(json.dumps({**est.to_dict(), "fit": fit.to_dict() if fit else None}, indent=2))
+            self.stdout.write(json.dumps({**est.to_dict(), "fit": fit.to_dict() if fit else None,
+                                          "vllm_fit": vllm.to_dict() if vllm else None}, indent=2))
             return
         self.stdout.write(f"{arch.name}: {arch.total_params:,} parameters · {hw.name} × {hw.device_count} · "
-                          f"{wl.runtime}, context {wl.context}, batch {wl.batch}, KV {wl.kv_dtype}, {wl.mode}\n")
+                          f"{wl.runtime}, context {wl.context}, batch {wl.batch}, KV {wl.kv_dtype}, {wl.mode}, "
+                          f"flash attention {'on' if wl.flash_attn else 'off'}, swa_full {wl.swa_full}, "
+                          f"ubatch {wl.n_ubatch}\n")
         header = f"{'scheme':<16} {'bpw':>6} {'weights':>11} {'KV':>11} {'compute':>11} {'overhead':>11} " \
                  f"{'total':>11} {'thumb':>9} {'capacity':>11}  status"
         self.stdout.write(header)
@@ -65,6 +83,10 @@ class Command(BaseCommand):
         if fit is not None:
             self.stdout.write(f"\nfit ({fit.scheme}): {fit.command}")
             for reason in fit.reasons:
+                self.stdout.write(f"  - {reason}")
+        if vllm is not None:
+            self.stdout.write(f"\nvLLM ({vllm.scheme}{'' if vllm.fits else ', does not fit'}): {vllm.command}")
+            for reason in vllm.reasons:
                 self.stdout.write(f"  - {reason}")
 
     def _architecture(self, opts) -> Architecture:

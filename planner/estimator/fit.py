@@ -19,6 +19,7 @@ split, the default -sm layer); the output layer and compute buffer are counted o
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -103,7 +104,8 @@ def context_steps(wl_context: int, max_position: int) -> list[int]:
 
 
 def model_file(arch: Architecture, scheme: str) -> str:
-    slug = "-".join(arch.name.split()) or "model"
+    """A file name safe to paste into a shell: letters, digits, '.', '_' and '-' only."""
+    slug = "-".join(re.sub(r"[^A-Za-z0-9._-]+", " ", arch.name).split()) or "model"
     return f"{slug}-{scheme}.gguf"
 
 
@@ -145,6 +147,10 @@ def fit(arch: Architecture, hw: Hardware, wl: Workload, scheme: str, n_cpu_moe: 
             context = fitting[-1]
             reasons.append(f"everything fits on the device: the largest context ≤ {arch.max_position_embeddings:,} "
                            f"positions (powers of two from {wl.context:,}) that fits is {context:,}")
+        elif wl.context > arch.max_position_embeddings and fits_on(wl.context, L, 0):
+            reasons.append(f"everything fits on the device at the {wl.context:,} context asked for, which is beyond "
+                           f"the model's {arch.max_position_embeddings:,} trained positions (llama.cpp warns; "
+                           "extend with rope scaling such as YaRN where the model card allows it)")
         else:
             need = max(d["total_bytes"] for d in place(wl.context, L, 0)[0])
             reasons.append(f"with a {wl.context:,} context the model needs {need:,} B on a device, over its "

@@ -71,14 +71,19 @@ def llama4_fields(cfg: dict, layers: int, notes: list[str]) -> dict[str, Any]:
     else:
         raise EstimatorError("moe_layers", f"must be a list of layer indices below {layers}")
     expert_ff = _int(cfg, "intermediate_size")
-    notes.append("Llama 4 chunked attention (attention_chunk_size) and NoPE layers are not modelled: "
-                 "the KV cache is counted at full context on every layer")
+    chunk = _int(cfg, "attention_chunk_size", LLAMA4_CHUNK)
+    if chunk != LLAMA4_CHUNK:
+        notes.append(f"attention_chunk_size {chunk}: transformers uses it, llama.cpp always chunks by {LLAMA4_CHUNK}")
+    notes.append(f"chunked attention on 3 of every 4 layers ({LLAMA4_CHUNK}-token chunks, cached like a sliding "
+                 "window of the chunk); every 4th layer (NoPE) attends to the whole context")
     return {
         "arch": "llama4",
         "intermediate_size": _int(cfg, "intermediate_size_mlp", expert_ff),
         "moe_intermediate_size": expert_ff,
         "shared_expert_intermediate_size": expert_ff,
         "dense_layers": tuple(i for i in range(layers) if i not in moe),
+        "sliding_window": LLAMA4_CHUNK,
+        "swa_layers": swa_pattern_layers(layers, SWA_PATTERN["llama4"]),
     }
 
 
@@ -135,7 +140,12 @@ def gguf_layout_fields(arch: str, get_int: Any, layers: int, heads: int, n_exper
 LLAMA_CPP_SWA_ARCHS = {"gemma2", "gemma3", "gpt-oss"}
 # Default period of local layers (llama.cpp load_swa_pattern(ml, n); transformers' layer_types
 # default: "sliding_attention" if (i + 1) % n else "full_attention", i.e. il % n < n - 1).
-SWA_PATTERN = {"gemma2": 2, "gemma3": 6, "gpt-oss": 2}
+SWA_PATTERN = {"gemma2": 2, "gemma3": 6, "gpt-oss": 2, "llama4": 4}
+# llama.cpp models/llama4.cpp: LLAMA_SWA_TYPE_CHUNKED with n_swa fixed at 8192 and
+# load_swa_pattern(ml, 4) ("3 chunked - 1 full"), unless the GGUF says sliding_window = 0
+# (MobileLLM); transformers: attention_chunk_size (8192 for Scout and Maverick), a
+# DynamicSlidingWindowLayer of that size on the chunked layers (cache_utils.py)
+LLAMA4_CHUNK = 8192
 LAYER_TYPES = {"full_attention", "sliding_attention", "chunked_attention"}
 
 

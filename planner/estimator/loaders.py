@@ -11,7 +11,7 @@ from .architecture import Architecture
 from .errors import EstimatorError
 from .fields import LIMITS, _bool, _int  # noqa: F401  (LIMITS re-exported)
 from .hybrid import HYBRID_ARCHS, HYBRID_MODEL_TYPES, hybrid_fields, hybrid_gguf_fields
-from .layouts import (DEEPSEEK_MODEL_TYPES, LLAMA4_MODEL_TYPES, SWA_PATTERN, deepseek_fields, gguf_layout_fields,
+from .layouts import (DEEPSEEK_MODEL_TYPES, LLAMA4_CHUNK, LLAMA4_MODEL_TYPES, SWA_PATTERN, deepseek_fields, gguf_layout_fields,
                       llama4_fields, swa_fields, swa_pattern_layers)
 from .vision import vision_fields
 
@@ -225,6 +225,8 @@ def architecture_from_gguf_metadata(meta: Any, name: str = "") -> Architecture:
     moe_inter = get_int("expert_feed_forward_length", inter) if n_experts > 1 else 0
     shared = get_int("expert_shared_feed_forward_length", 0, minimum=0) if n_experts > 1 else 0
     sliding = get_int("attention.sliding_window", 0, minimum=0)
+    if arch == "llama4" and meta.get(key("attention.sliding_window")) is None:
+        sliding = LLAMA4_CHUNK
     swa_layers: tuple[int, ...] = ()
     if sliding and arch in SWA_PATTERN:  # llama.cpp load_swa_pattern: a per-layer array or a period
         pattern = meta.get(key("attention.sliding_window_pattern"), SWA_PATTERN[arch])

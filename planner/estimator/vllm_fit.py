@@ -155,6 +155,11 @@ def vllm_fit(arch: Architecture, hw: Hardware, wl: Workload, scheme: str = "", r
                        f"on {sizes[-1]} GPU(s); vLLM keeps every weight on the GPUs (no --n-cpu-moe-style "
                        f"offload), so this command stops at start-up with {error} — use more GPUs, a shorter "
                        "--max-model-len, or llama.cpp with offload")
+        shorter = [c for c in (wl.context >> k for k in range(1, 8)) if c >= 1024
+                   and _plan(arch, hw, wl, s, tp, c)["concurrency"] >= wl.batch]
+        if shorter:
+            reasons.append(f"{s} does fit with --max-model-len {shorter[0]:,} (the largest power-of-two "
+                           f"fraction of {wl.context:,} that holds {wl.batch} request(s))")
     util = wl.gpu_memory_utilization
     reasons += [
         f"{s}: " + ("chosen by hand" if scheme else "the one leaving the most GPU memory for the KV cache "
@@ -171,6 +176,12 @@ def vllm_fit(arch: Architecture, hw: Hardware, wl: Workload, scheme: str = "", r
         f"{arch.max_position_embeddings:,}) with ≥ {wl.batch} concurrent request(s); vLLM would log "
         f"\"Maximum concurrency for {max_len:,} tokens per request: {p['concurrency']:.2f}x\"",
     ]
+    if max_len > arch.max_position_embeddings:
+        # vllm/config/model.py _get_and_verify_max_len: "User-specified max_model_len ... is greater than
+        # the derived max_model_len ..." unless VLLM_ALLOW_LONG_MAX_MODEL_LEN=1
+        reasons.append(f"--max-model-len {max_len:,} is beyond the model's {arch.max_position_embeddings:,} "
+                       "positions: vLLM refuses it unless VLLM_ALLOW_LONG_MAX_MODEL_LEN=1 is set (and rope "
+                       "scaling such as YaRN is configured where the model card allows it)")
     if arch.hybrid is not None:
         reasons.append("hybrid model: the recurrent layers' state (vLLM's Mamba spec, one block per request, page "
                        "size unified with attention) is not modelled here; blocks count the attention layers only")

@@ -143,3 +143,16 @@ def test_cpu_only_runs_every_layer_on_the_cpu():
     f = fit(preset_architecture("smollm2-135m"), HARDWARE_PROFILES["cpu-2core-24gb"], Workload(), "Q4_K_M")
     assert f.ngl == 0 and f.gpu_layers == 0 and f.fits and f.system_ram_bytes > 0
     assert " -ngl 0 " in f.command
+
+
+def test_a_context_beyond_the_trained_positions_is_said_and_the_file_name_is_shell_safe():
+    """Qwen3-30B-A3B is trained for 40,960 positions; at 64k (q8_0 KV, flash attention) its Q4_K_M
+    still fits a 24 GB card, so the fit keeps the context and says it is beyond the trained length.
+    The preset's name has '(MoE)' in it; the command must paste into a shell as it is."""
+    from planner.estimator.fit import command
+
+    arch = preset_architecture("qwen3-30b-a3b")
+    wl = Workload(context=65536, kv_dtype="q8_0", flash_attn=True)
+    f = fit(arch, HARDWARE_PROFILES["rtx-4090"], wl, "Q4_K_M")
+    assert f.context == 65536 and any("beyond the model's 40,960 trained positions" in r for r in f.reasons)
+    assert command(arch, wl, f).split()[2] == "Qwen3-30B-A3B-MoE-Q4_K_M.gguf"

@@ -220,3 +220,24 @@ def test_swa_full_must_be_a_bool():
     from planner.estimator import EstimatorError
     with pytest.raises(EstimatorError, match="swa_full"):
         Workload(swa_full="no")
+
+
+# bench/moe_mla_ground_truth.py's tiny Llama 4 (config.json as transformers 5.23 saved it, shape keys)
+TINY_LLAMA4 = {
+    "model_type": "llama4_text", "hidden_size": 256, "num_hidden_layers": 4, "num_attention_heads": 4,
+    "num_key_value_heads": 2, "head_dim": 64, "intermediate_size": 128, "intermediate_size_mlp": 512,
+    "num_local_experts": 4, "num_experts_per_tok": 1, "interleave_moe_layer_step": 2, "moe_layers": [1, 3],
+    "attention_chunk_size": 8192, "no_rope_layers": [1, 1, 1, 0], "vocab_size": 49152,
+    "max_position_embeddings": 4096, "tie_word_embeddings": False, "use_qk_norm": True,
+    "layer_types": ["chunked_attention", "chunked_attention", "chunked_attention", "full_attention"],
+}
+
+
+def test_llama4_chunked_layers_match_llama_cpp_log():
+    """Its Q4_K_M GGUF loaded by llama-cpp-python 0.3.36 at n_ctx 16384 (2026-12-02):
+    swa_full off: "non-SWA KV cache, size = 16384 cells … 8.00 MiB (1 layers)" + "SWA KV cache,
+    size = 8704 cells … 12.75 MiB (3 layers)"; swa_full on: 8.00 + 24.00 MiB (16384 cells, 3 layers)."""
+    arch = Architecture.from_config(TINY_LLAMA4)
+    assert arch.swa_layers == (0, 1, 2) and arch.sliding_window == 8192
+    assert kv_cache_bytes(arch, Workload(context=16384, swa_full=False))[0] == int((8.00 + 12.75) * 2**20)
+    assert kv_cache_bytes(arch, Workload(context=16384, swa_full=True))[0] == int((8.00 + 24.00) * 2**20)

@@ -109,4 +109,14 @@ def test_a_model_too_big_for_the_gpu_says_vllm_cannot_start():
     f = vllm_fit(preset_architecture("gpt-oss-20b"), HARDWARE_PROFILES["t4"], Workload(runtime="vllm", context=32768))
     assert not f.fits and f.max_concurrency < 1
     assert "larger than the available KV cache memory" in f.reasons[0]
-    assert "closest to fitting" in f.reasons[1]
+    assert any("closest to fitting" in r for r in f.reasons)
+
+
+def test_too_long_a_context_suggests_the_length_that_fits_and_the_trained_limit():
+    """Qwen3-30B-A3B (30.5 B, 40,960 trained positions) on one 24 GB card at 64k: no vLLM format holds
+    one request, a shorter --max-model-len does, and 64k is past the trained positions."""
+    f = vllm_fit(preset_architecture("qwen3-30b-a3b"), HARDWARE_PROFILES["rtx-4090"],
+                 Workload(runtime="vllm", context=65536))
+    assert not f.fits
+    assert any("does fit with --max-model-len 32,768" in r for r in f.reasons)
+    assert any("VLLM_ALLOW_LONG_MAX_MODEL_LEN=1" in r for r in f.reasons)

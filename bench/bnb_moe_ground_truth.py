@@ -13,14 +13,13 @@ tests/planner/test_schemes.py pins the measured totals. Takes about 20 s on two 
 
 from __future__ import annotations
 
-import argparse
 import sys
-import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench._common import run_in_workdir  # noqa: E402
 from planner.estimator import Architecture  # noqa: E402
 from planner.estimator.schemes import parse_scheme, weights_bytes_and_formula  # noqa: E402
 
@@ -70,11 +69,4 @@ def main(work: Path) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workdir", type=Path)
-    args = parser.parse_args()
-    if args.workdir:
-        main(args.workdir)
-    else:
-        with tempfile.TemporaryDirectory() as tmp:
-            main(Path(tmp))
+    run_in_workdir(main, __doc__)

@@ -87,7 +87,7 @@ def main() -> None:
     from django.core.management import call_command
 
     from accounts.services import team_get_or_create
-    from catalog.services import demo_model_import
+    from catalog.imports.demo import demo_model_import
     from tests.support import processes
 
     call_command("migrate", verbosity=0)

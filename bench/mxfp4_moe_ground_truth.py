@@ -12,17 +12,16 @@ tests/planner/test_gguf_tensor_types.py pins what this prints.
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import json
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench._common import run_in_workdir  # noqa: E402
 from planner.estimator import Architecture  # noqa: E402
 from planner.estimator.gguf_quant import gguf_tensor_plan  # noqa: E402
 
@@ -93,11 +92,4 @@ def main(work: Path) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workdir", type=Path)
-    args = parser.parse_args()
-    if args.workdir:
-        main(args.workdir)
-    else:
-        with tempfile.TemporaryDirectory() as tmp:
-            main(Path(tmp))
+    run_in_workdir(main, __doc__)

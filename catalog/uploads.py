@@ -3,11 +3,18 @@ while they stream to disk (a client may lie or send chunked bodies)."""
 
 import shutil
 from functools import wraps
+from pathlib import Path
 
 from django.conf import settings
 from django.core.files.uploadhandler import TemporaryFileUploadHandler
 from django.http import HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
+
+
+def uploads_root() -> Path:
+    """ARTIFACT_ROOT/uploads/: where the web process stages uploaded files for the import job
+    that picks them up (on any node sharing the artifact filesystem)."""
+    return Path(settings.ARTIFACT_ROOT) / "uploads"
 
 
 class UploadTooLarge(Exception):

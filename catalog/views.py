@@ -1,15 +1,18 @@
-"""Catalog pages: list, model page, lineage partial, downloads, deletion. Every lookup goes
-through a team-scoped selector, so another team's objects are a 404 on every route."""
+"""Catalog pages: list, model page, lineage partial, comparison, downloads, deletion. Every lookup
+goes through a team-scoped selector, so another team's objects are a 404 on every route.
+
+Pages that submit jobs (import, GGUF -> HF conversion, "evaluate selected") keep their /catalog/
+paths but live in jobs/views_catalog.py: the catalog layer never imports jobs."""
 
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from catalog.comparison import comparison_rows, scatter, sort_headers
 from catalog.downloads import ranged_file_response
 from catalog.forms import CatalogFilterForm
-from catalog.models import Variant
-from catalog.selectors import (catalog_search, files_visible_to, lineage, models_visible_to,
-                               tags_visible_to, variants_visible_to)
+from catalog.selectors import (catalog_search, datasets_visible_to, files_visible_to, lineage,
+                               models_visible_to, tags_visible_to, variants_visible_to)
 from catalog.services import CatalogError, model_delete, variant_delete
 
 
@@ -70,44 +73,13 @@ def model_delete_view(request, pk: int):
     return redirect("catalog:list")
 
 
-@require_POST
-def variant_convert_view(request, pk: int):
-    """GGUF -> HF safetensors, as an hf-from-gguf job on a worker (it loads the whole model)."""
-    from jobs.methods.base import JobError
-    from jobs.services import job_submit
-
-    variant = get_object_or_404(variants_visible_to(request.user).select_related("model__team"),
-                                pk=pk, format=Variant.Format.GGUF)
-    try:
-        job = job_submit(team=variant.model.team, user=request.user, method="hf-from-gguf",
-                         params={"dtype": "float16"}, input_variant=variant)
-    except JobError as exc:
-        messages.error(request, str(exc))
-        return redirect("catalog:model", variant.model_id)
-    return redirect("jobs:detail", job.pk)
-
-
 def model_compare(request, pk: int):
-    """Every variant of a model side by side (sortable, with a size-vs-perplexity chart); POST
-    evaluates the ticked variants, one job each with the same parameters."""
-    from catalog.comparison import comparison_rows, scatter, sort_headers
-    from catalog.evaluations import evaluations_submit
-    from catalog.selectors import datasets_visible_to
+    """Every variant of a model side by side (sortable, with a size-vs-perplexity chart).
 
+    Not routed here: /catalog/models/<pk>/compare/ also takes the "evaluate selected" POST, which
+    submits jobs, so the route lives in jobs/urls_catalog.py and its view calls this one for
+    everything but POST (the catalog never imports jobs, STYLE.md practice 15)."""
     model = get_object_or_404(models_visible_to(request.user).select_related("team"), pk=pk)
-    if request.method == "POST":
-        chosen = model.variants.filter(pk__in=request.POST.getlist("variants"))
-        params = {k: request.POST[k] for k in ("dataset", "mode", "context", "chunks")
-                  if request.POST.get(k)}
-        if not chosen:
-            messages.error(request, "variants: tick at least one variant to evaluate")
-        else:
-            jobs, errors = evaluations_submit(user=request.user, variants=chosen, params=params)
-            if jobs:
-                messages.success(request, "Evaluating: " + ", ".join(f"job {j.pk}" for j in jobs))
-            for variant_id, error in errors.items():
-                messages.error(request, f"variant #{variant_id}: {error}")
-        return redirect("catalog:compare", pk)
     sort = request.GET.get("sort", "size")
     rows = comparison_rows(model, sort)
     context = {"model": model, "rows": rows, "sort": sort, "chart": scatter(rows),

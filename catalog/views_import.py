@@ -1,19 +1,20 @@
-"""Import and dataset pages. Model imports run as jobs on a worker (jobs/methods/imports.py):
-the view only stages uploaded files on the artifact filesystem and submits the job."""
+"""Dataset pages, and staging uploaded files on the artifact filesystem.
+
+The model import page itself submits a job, so it lives above the catalog, in
+jobs/views_catalog.py (STYLE.md practice 15); it stages the upload with `stage_upload_folder`
+here and the import job (jobs/methods/imports.py) picks the folder up."""
 
 import shutil
 import uuid
 from pathlib import Path
 
-from django.conf import settings
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from catalog.datasets import dataset_delete, dataset_from_hub, dataset_upload
 from catalog.downloads import ranged_file_response
-from catalog.forms import DatasetForm, ModelImportForm
-from catalog.imports import hub_info
+from catalog.forms import DatasetForm
 from catalog.imports.common import disk_full_is_an_error, place, staging
 from formats.archives import is_archive
 from catalog.imports.gguf import inspect_gguf
@@ -21,10 +22,7 @@ from catalog.imports.hf import inspect_hf_folder
 from catalog.safety import refuse_unsafe_name
 from catalog.selectors import datasets_visible_to
 from catalog.services import CatalogError
-from catalog.uploads import capped_upload
-from jobs.methods.base import JobError
-from jobs.methods.imports import uploads_root
-from jobs.services import job_submit
+from catalog.uploads import capped_upload, uploads_root
 
 
 def inspect_upload(folder: Path) -> None:
@@ -36,7 +34,7 @@ def inspect_upload(folder: Path) -> None:
         inspect_hf_folder(folder)
 
 
-def _stage_uploads(files, folder: Path) -> list[Path]:
+def stage_uploads(files, folder: Path) -> list[Path]:
     """Moves uploaded temporary files into `folder` under their own (base) names."""
     out = []
     for f in files:
@@ -57,53 +55,18 @@ def _stage_uploads(files, folder: Path) -> list[Path]:
     return out
 
 
-def _stage_for_job(files) -> Path:
+def stage_upload_folder(files) -> Path:
     """Moves the uploads into ARTIFACT_ROOT/uploads/<random>/, where the import job (on any node
     sharing the artifact filesystem) picks them up; the job removes the folder when it ends."""
     folder = uploads_root() / uuid.uuid4().hex
     folder.mkdir(parents=True)
     try:
-        _stage_uploads(files, folder)
+        stage_uploads(files, folder)
         inspect_upload(folder)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
     return folder
-
-
-def _submit_import(data, user):
-    team = get_object_or_404(user.teams.all(), pk=data["team"])
-    common = {"name": data["name"], "convert_to_hf": data["convert_to_hf"]}
-    if data["source"] == "upload":
-        folder = _stage_for_job(data["files"])
-        try:
-            return job_submit(team=team, user=user, method="import-upload",
-                              params={"staged": str(folder), **common}, input_variant=None)
-        except BaseException:
-            shutil.rmtree(folder, ignore_errors=True)
-            raise
-    if data["source"] == "hub":
-        hub_info(repo_id=data["repo_id"], revision=data["revision"] or "main")  # fail fast offline
-        return job_submit(team=team, user=user, method="import-hub", input_variant=None,
-                          params={"repo_id": data["repo_id"], "revision": data["revision"], **common})
-    return job_submit(team=team, user=user, method="import-path", input_variant=None,
-                      params={"path": data["server_path"], **common})
-
-
-@capped_upload
-def model_import(request):
-    form = ModelImportForm(request.POST or None, request.FILES or None, user=request.user)
-    if request.method == "POST" and form.is_valid():
-        try:
-            job = _submit_import(form.cleaned_data, request.user)
-        except (CatalogError, JobError) as exc:
-            form.add_error(None, str(exc))
-        else:
-            messages.success(request, "Import queued: follow it below.")
-            return redirect("jobs:detail", job.pk)
-    status = 400 if request.method == "POST" else 200
-    return render(request, "catalog/import.html", {"form": form, "upload_limit": settings.UPLOAD_MAX_BYTES},
-                  status=status)
 
 
 @capped_upload
@@ -115,7 +78,7 @@ def dataset_list(request):
             if data["file"]:
                 upload = data["file"]
                 with staging("upload") as folder:
-                    [path] = _stage_uploads([upload], folder)
+                    [path] = stage_uploads([upload], folder)
                     dataset = dataset_upload(team_id=data["team"], user_id=request.user.pk,
                                              path=str(path), name=data["name"], consume=True)
             else:

@@ -1,52 +1,41 @@
-"""JSON API for jobs: submit, list, read, cancel (session auth; CSRF applies to writes)."""
+"""JSON API for jobs: submit, list, read, cancel."""
 
-from django.http import JsonResponse
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.shortcuts import get_object_or_404
+from ninja import Router
 
 from catalog.selectors import variants_visible_to
 from jobs.methods.base import JobError
+from jobs.schemas import JobList, JobOut, JobSubmit
 from jobs.selectors import jobs_visible_to
 from jobs.serializers import job_json
 from jobs.services import job_cancel, job_submit
-from quantdash.api import BadRequest, api_login_required, json_body, not_found
+from quantdash.api import DASHBOARD_AUTH, BadRequest
+
+router = Router(auth=DASHBOARD_AUTH)
 
 
-@api_login_required
-@require_http_methods(["GET", "POST"])
+@router.get("/", response=JobList, summary="Your teams' jobs (newest 200)")
 def jobs(request):
-    if request.method == "GET":
-        rows = jobs_visible_to(request.user).prefetch_related("outputs__files")[:200]
-        return JsonResponse({"jobs": [job_json(j) for j in rows]})
-    data = json_body(request)
-    for name in ("variant", "method"):
-        if name not in data:
-            raise BadRequest(f"{name} is required", {name: "required"})
-    if not isinstance(data["variant"], int):
-        raise BadRequest("variant must be an integer id", {"variant": "must be an integer id"})
-    params = data.get("params", {})
-    if not isinstance(params, dict):
-        raise BadRequest("params must be an object", {"params": "must be an object"})
-    variant = variants_visible_to(request.user).select_related("model__team").filter(
-        pk=data["variant"]).first()
-    if variant is None:
-        return not_found()
+    rows = jobs_visible_to(request.user).prefetch_related("outputs__files")[:200]
+    return {"jobs": [job_json(j) for j in rows]}
+
+
+@router.post("/", response={201: JobOut}, summary="Submit a job on a variant")
+def submit(request, body: JobSubmit):
+    variant = get_object_or_404(variants_visible_to(request.user).select_related("model__team"), pk=body.variant)
     try:
-        job = job_submit(team=variant.model.team, user=request.user, method=str(data["method"]),
-                         params=params, input_variant=variant)
+        job = job_submit(team=variant.model.team, user=request.user, method=body.method,
+                         params=body.params, input_variant=variant)
     except JobError as exc:
         raise BadRequest(str(exc), exc.errors) from exc
-    return JsonResponse(job_json(job), status=201)
+    return 201, job_json(job)
 
 
-@api_login_required
-@require_GET
+@router.get("/{int:pk}", response=JobOut, summary="One job")
 def job(request, pk: int):
-    found = jobs_visible_to(request.user).filter(pk=pk).first()
-    return JsonResponse(job_json(found)) if found else not_found()
+    return job_json(get_object_or_404(jobs_visible_to(request.user), pk=pk))
 
 
-@api_login_required
-@require_POST
+@router.post("/{int:pk}/cancel", response=JobOut, summary="Cancel a job")
 def cancel(request, pk: int):
-    found = jobs_visible_to(request.user).filter(pk=pk).first()
-    return JsonResponse(job_json(job_cancel(job=found))) if found else not_found()
+    return job_json(job_cancel(job=get_object_or_404(jobs_visible_to(request.user), pk=pk)))

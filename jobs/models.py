@@ -82,6 +82,8 @@ class Job(models.Model):
     result = models.JSONField(default=dict, blank=True)
     estimate = models.JSONField(default=dict, blank=True, help_text="planner's peak memory/output size")
     outputs = models.ManyToManyField("catalog.Variant", blank=True, related_name="made_by_jobs")
+    # What an evaluate job measured (catalog rows; the catalog layer has no link back to jobs).
+    evaluations = models.ManyToManyField("catalog.Evaluation", blank=True, related_name="jobs")
     worker = models.CharField(max_length=255, blank=True)
     idempotency_key = models.CharField(max_length=64, blank=True, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -19,8 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.conf import settings
+from django.db import transaction
 
+from catalog.evaluations import evaluation_record
 from catalog.models import Variant
+from catalog.services import CatalogError
+from formats.digest import file_sha256
 from jobs import lifecycle
 from jobs.methods import get_method
 from jobs.methods.base import Method
@@ -134,8 +138,6 @@ def verify_inputs(job: Job) -> str | None:
     """The input variant's files as this node sees them, against the catalog's size and sha256:
     on a shared filesystem a file still being written, a stale cache or a corrupted copy would
     otherwise be quantized silently. Returns the error naming the first file that differs."""
-    from catalog.services import file_sha256
-
     variant = job.input_variant
     for f in variant.files.all() if variant is not None else []:
         path = f.absolute_path
@@ -202,8 +204,6 @@ class JobTimedOut(Exception):
 def _run_in_worker(job: Job, method: Method) -> None:
     """Runs an import in this process; progress() writes the row and raises JobCancelled when
     the user cancelled (the catalog's import functions then leave nothing behind)."""
-    from catalog.services import CatalogError
-
     started, last = time.monotonic(), [0.0]
     soft, _hard = time_limits(method)
 
@@ -334,14 +334,12 @@ def _read_result(process, workdir: Path, job: Job, watch: Watch) -> tuple[str, s
 def _record_evaluations(job: Job, evaluations: list[dict]) -> tuple[str, str]:
     """Stores an evaluate job's measurements on its input variant, in the same transaction as
     the job's success (a cancel that won the race leaves nothing recorded)."""
-    from django.db import transaction
-
-    from catalog.evaluations import evaluation_record
-
     with transaction.atomic():
-        recorded = [evaluation_record(job=job, variant=job.input_variant, kind=e["kind"],
+        planner = (job.estimate or {}).get("planner")
+        recorded = [evaluation_record(planner=planner, variant=job.input_variant, kind=e["kind"],
                                       metrics=e["metrics"], method=e["method"])
                     for e in evaluations]
+        job.evaluations.add(*recorded)
         if not lifecycle.finish(job_id=job.pk, status=S.SUCCEEDED, result={
                 "evaluations": [{"kind": e["kind"], "metrics": e["metrics"]} for e in evaluations],
                 "evaluation_ids": [r.pk for r in recorded]}):

@@ -11,10 +11,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Team
+from catalog.models import Dataset
 from jobs import lifecycle, routing
 from jobs.methods import get_method
 from jobs.methods.base import JobError
 from jobs.models import Job
+from jobs.runner import work_folder
+from jobs.tasks import run_job
 
 logger = logging.getLogger(__name__)
 DUPLICATE_WINDOW = timedelta(seconds=30)
@@ -23,8 +26,6 @@ DUPLICATE_WINDOW = timedelta(seconds=30)
 def _send(job_id: int, queue: str) -> bool:
     """Puts the job's message on its queue. If the broker can't be reached the job is flagged
     `needs_enqueue` (the submit still succeeds) and the reaper sends it once Redis is back."""
-    from jobs.tasks import run_job
-
     try:
         run_job.apply_async(args=[job_id], queue=queue, retry=False)
     except Exception as exc:  # kombu/redis raise several types for an unreachable broker
@@ -47,8 +48,6 @@ def _fingerprint(*, team_id: int, user_id, method: str, variant_id, params: dict
 def _resolve_dataset(team: Team, params: dict) -> tuple[dict, int | None]:
     """A catalog dataset id in params["dataset"] becomes the text file path methods read
     (params["dataset_path"]); a value that isn't an id is taken as a path on the server (CLI)."""
-    from catalog.models import Dataset
-
     value = params.pop("dataset", None)
     if value in (None, ""):
         return params, None
@@ -110,6 +109,19 @@ def job_submit(*, team: Team, user, method: str, params: dict, input_variant,
     return job
 
 
+def evaluations_submit(*, user, variants, params: dict) -> tuple[list[Job], dict[int, str]]:
+    """One evaluate job per variant, all with the same parameters (the comparison page's "evaluate
+    selected"). Returns (jobs submitted, {variant id: why it was refused})."""
+    jobs, errors = [], {}
+    for variant in variants:
+        try:
+            jobs.append(job_submit(team=variant.model.team, user=user, method="evaluate",
+                                   params=dict(params), input_variant=variant))
+        except JobError as exc:
+            errors[variant.pk] = str(exc)
+    return jobs, errors
+
+
 def job_cancel(*, job: Job) -> Job:
     """Cancels a queued job at once, or asks the runner of a running job to stop it."""
     if not lifecycle.cancel_queued(job_id=job.pk):
@@ -150,8 +162,6 @@ def jobs_reap(*, now=None) -> list[int]:
             logger.warning("reaped job %s: %s", job.pk, reason)
             # The lost attempt's runner never got to its cleanup: remove its work folder (its
             # process died with the worker, PR_SET_PDEATHSIG).
-            from jobs.runner import work_folder
-
             shutil.rmtree(work_folder(job.pk, lost_attempt), ignore_errors=True)
             touched.append(job.pk)
     return resent + touched

@@ -1,18 +1,21 @@
-"""JSON API for the planner: the same inputs as the page's query string (GET) or a JSON body (POST)."""
+"""JSON API for the planner: the same inputs as the page's query string (GET) or a JSON body (POST),
+validated by the page's own PlanForm, so the page, the API and the CLI agree."""
 
 import json
 
-from django.http import Http404, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_http_methods
+from ninja import Query, Router
 
 from planner.estimator import HARDWARE_PROFILES
 from planner.forms import PlanForm
 from planner.measured import measured_for
 from planner.presets import PRESETS
+from planner.schemas import HardwareList, Plan, PlanQuery, PlanRequest, Presets
 from planner.selectors import hardware_profiles_visible_to
 from planner.services import hardware_from_profile
-from quantdash.api import BadRequest, api_login_required, json_body, not_found
+from quantdash.api import DASHBOARD_AUTH, BadRequest, session_auth_read_only, token_auth
+
+router = Router(auth=DASHBOARD_AUTH)
 
 MODEL_KEYS = {"preset": "preset", "config": "config", "params": "params", "catalog_model": "model"}
 HARDWARE_KEYS = {"profile": "hardware", "devices": "devices", "kind": "custom_kind", "memory_gb": "custom_memory_gb",
@@ -24,20 +27,23 @@ WORKLOAD_KEYS = ("runtime", "context", "batch", "kv_dtype", "mode", "lora_rank",
 WORKLOAD_ALIASES = {"n_seq": "batch", "ubatch": "n_ubatch"}
 
 
-@csrf_exempt  # POST only computes (no writes), so API clients need no CSRF token
-@api_login_required
-@require_http_methods(["GET", "POST"])
-def estimate(request):
-    data = request.GET if request.method == "GET" else form_data_from_json(json_body(request))
-    form = PlanForm(data, user=request.user)
-    try:
-        valid = form.is_valid()
-    except Http404:
-        return not_found()
-    if not valid or form.plan is None:
-        errors = form.error_dict()
-        raise BadRequest("; ".join(e["message"] for e in form.error_list()), errors)
-    return JsonResponse(plan_json(form.plan))
+@router.get("/estimate", response=Plan, summary="Estimate memory for every scheme (the page's query string)")
+def estimate(request, query: Query[PlanQuery]):
+    return _plan(request, request.GET)
+
+
+@router.post("/estimate", response=Plan, summary="Estimate memory from a JSON body",
+             auth=[token_auth, session_auth_read_only])
+@csrf_exempt  # it only computes (no writes), so API clients need no CSRF token
+def estimate_post(request, body: PlanRequest):
+    return _plan(request, form_data_from_json(body.model_dump(exclude_unset=True)))
+
+
+def _plan(request, data) -> dict:
+    form = PlanForm(data, user=request.user)  # another team's model or profile: Http404 -> 404 JSON
+    if not form.is_valid() or form.plan is None:
+        raise BadRequest("; ".join(e["message"] for e in form.error_list()), form.error_dict())
+    return plan_json(form.plan)
 
 
 def plan_json(plan) -> dict:
@@ -55,37 +61,28 @@ def plan_json(plan) -> dict:
 
 
 def form_data_from_json(body: dict) -> dict:
-    """{"model": {...}, "hardware": {...}, "workload": {...}} -> the form's flat fields."""
+    """{"model": {...}, "hardware": {...}, "workload": {...}} (types already checked by PlanRequest)
+    -> the form's flat fields."""
     data: dict = {}
-    model = body.get("model", {"preset": "llama-3.1-8b"})
-    if not isinstance(model, dict) or len([k for k in MODEL_KEYS if k in model]) != 1:
+    model = body.get("model") or {"preset": "llama-3.1-8b"}
+    if len([k for k in MODEL_KEYS if model.get(k) is not None]) != 1:
         raise BadRequest("model must be an object with one of preset, config, params, catalog_model",
                          {"model": "give exactly one of preset, config, params, catalog_model"})
     for key, field in MODEL_KEYS.items():
-        if key in model:
+        if model.get(key) is not None:
             value = model[key]
             data["source"] = {"preset": "preset", "config": "config", "params": "params",
                               "catalog_model": "catalog"}[key]
             data[field] = json.dumps(value) if key == "config" and not isinstance(value, str) else value
-    hardware = body.get("hardware", {})
+    hardware = body.get("hardware") or {}
     if isinstance(hardware, str):
         hardware = {"profile": hardware}
-    if not isinstance(hardware, dict):
-        raise BadRequest("hardware must be an object", {"hardware": "must be an object or a profile key"})
-    unknown = set(hardware) - set(HARDWARE_KEYS) - {"name"}
-    if unknown:
-        raise BadRequest(f"unknown hardware keys {sorted(unknown)}", {"hardware": f"unknown keys {sorted(unknown)}"})
     for key, field in HARDWARE_KEYS.items():
-        if key in hardware:
+        if hardware.get(key) is not None:
             data[field] = hardware[key]
-    if "memory_gb" in hardware and "profile" not in hardware:
+    if hardware.get("memory_gb") is not None and hardware.get("profile") is None:
         data["hardware"] = "custom"
-    workload = body.get("workload", {})
-    if not isinstance(workload, dict):
-        raise BadRequest("workload must be an object", {"workload": "must be an object"})
-    unknown = set(workload) - set(WORKLOAD_KEYS) - set(WORKLOAD_ALIASES)
-    if unknown:
-        raise BadRequest(f"unknown workload keys {sorted(unknown)}", {"workload": f"unknown keys {sorted(unknown)}"})
+    workload = {k: v for k, v in (body.get("workload") or {}).items() if v is not None}
     for alias, key in WORKLOAD_ALIASES.items():
         if alias in workload:
             if key in workload and workload[key] != workload[alias]:
@@ -97,18 +94,16 @@ def form_data_from_json(body: dict) -> dict:
     return data
 
 
-@api_login_required
-@require_GET
+@router.get("/presets", response=Presets, summary="Built-in model presets")
 def presets(request):
-    return JsonResponse({"presets": [{"key": key, "name": p["name"], "family": p["family"], "repo": p["repo"],
-                                      "config": p["config"]}
-                                     for key, p in PRESETS.items()]})
+    return {"presets": [{"key": key, "name": p["name"], "family": p["family"], "repo": p["repo"],
+                         "config": p["config"]}
+                        for key, p in PRESETS.items()]}
 
 
-@api_login_required
-@require_GET
+@router.get("/hardware", response=HardwareList, summary="Built-in hardware profiles and your teams' saved ones")
 def hardware(request):
     built_in = [hw.to_dict() for hw in HARDWARE_PROFILES.values()]
     team = [{**hardware_from_profile(p).to_dict(), "team": p.team.name, "id": p.pk}
             for p in hardware_profiles_visible_to(request.user)]
-    return JsonResponse({"hardware": built_in + team})
+    return {"hardware": built_in + team}

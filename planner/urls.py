@@ -1,6 +1,6 @@
 from django.urls import path
 
-from planner import api, views
+from planner import views
 
 app_name = "planner"
 urlpatterns = [
@@ -9,10 +9,3 @@ urlpatterns = [
     path("hardware/", views.hardware_create, name="hardware-create"),
     path("hardware/<int:pk>/delete", views.hardware_delete, name="hardware-delete"),
 ]
-
-# Mounted at /api/planner/ by quantdash/urls.py.
-api_urlpatterns = ([
-    path("estimate", api.estimate, name="estimate"),
-    path("presets", api.presets, name="presets"),
-    path("hardware", api.hardware, name="hardware"),
-], "planner-api")

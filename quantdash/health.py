@@ -1,13 +1,44 @@
-"""/healthz: is the database, Redis and at least one Celery worker up?"""
+"""/healthz: is the database, Redis and at least one Celery worker up? 200 if so, else 503 naming
+what is failing. No login (load balancers and compose health checks call it)."""
 
 import redis
 from django.conf import settings
-from django.contrib.auth.decorators import login_not_required
 from django.db import connection
 from django.http import JsonResponse
-from django.views.decorators.cache import never_cache
+from django.utils.cache import add_never_cache_headers
+from ninja import Router, Schema
 
 from jobs.models import Worker
+
+router = Router()
+
+
+class Check(Schema):
+    ok: bool
+    error: str | None
+
+
+class WorkerOut(Schema):
+    hostname: str
+    queues: list | str
+    alive: bool
+    last_seen: str
+
+
+class WorkersCheck(Check):
+    workers: list[WorkerOut]
+
+
+class Checks(Schema):
+    database: Check
+    redis: Check
+    workers: WorkersCheck
+
+
+class Health(Schema):
+    status: str
+    failing: list[str]
+    checks: Checks
 
 
 def _check_database() -> str | None:
@@ -45,8 +76,8 @@ def _check_workers() -> tuple[str | None, list[dict]]:
     return None, listed
 
 
-@login_not_required
-@never_cache
+@router.get("/healthz", auth=None, response={200: Health, 503: Health},
+            summary="Database, Redis and Celery workers up?")
 def healthz(request):
     db_error = _check_database()
     redis_error = _check_redis()
@@ -58,4 +89,6 @@ def healthz(request):
     }
     failing = [name for name, check in checks.items() if not check["ok"]]
     body = {"status": "ok" if not failing else "fail", "failing": failing, "checks": checks}
-    return JsonResponse(body, status=200 if not failing else 503)
+    response = JsonResponse(body, status=200 if not failing else 503)
+    add_never_cache_headers(response)
+    return response

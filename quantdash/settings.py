@@ -27,6 +27,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_htmx",
+    "ninja",  # django-ninja: the JSON APIs (quantdash/apis.py); its templates serve /api/docs
     "accounts",
     "planner",
     "catalog",

@@ -1,128 +1,117 @@
 """OpenAI-compatible API: GET /v1/models, POST /v1/chat/completions, POST /v1/completions.
 
-Authenticated by per-user API tokens (`Authorization: Bearer qd_...`), not sessions, so these
-views are CSRF-exempt and skip LoginRequiredMiddleware. Model ids are catalog variant ids as
-strings, scoped to the token owner's teams. Errors use OpenAI's shape
-{"error": {"message", "type", "param", "code"}}. Shapes follow the OpenAI API reference for
-chat.completion / chat.completion.chunk / text_completion objects.
+Authenticated by per-user API tokens (`Authorization: Bearer qd_...`), not sessions (no cookies,
+so no CSRF). Model ids are catalog variant ids as strings, scoped to the token owner's teams.
+Errors use OpenAI's shape {"error": {"message", "type", "param", "code"}} (quantdash/api.py).
+Shapes follow the OpenAI API reference for chat.completion / chat.completion.chunk /
+text_completion objects.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from typing import Literal
 
-from asgiref.sync import sync_to_async
-from django.contrib.auth.decorators import login_not_required
 from django.http import JsonResponse, StreamingHttpResponse
-from django.views.decorators.csrf import csrf_exempt
+from ninja import Router, Schema
+from pydantic import ConfigDict, Field
 
 from catalog.selectors import variants_visible_to
+from quantdash.api import token_auth
 from runtime import client, services
 from runtime.errors import RuntimeRequestError
 from runtime.params import parse_sampling
 from runtime.selectors import variant_for_chat
 
-ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 404: "invalid_request_error",
-               405: "invalid_request_error", 429: "rate_limit_error", 503: "server_error"}
 EXTRA_SAMPLING = ("top_k", "min_p", "repeat_penalty")  # llama.cpp's, accepted as extra body fields
+router = Router(auth=[token_auth])
 
 
-def api_error(exc: RuntimeRequestError) -> JsonResponse:
-    return JsonResponse({"error": {
-        "message": exc.message, "type": ERROR_TYPES.get(exc.status, "server_error"),
-        "param": exc.param, "code": exc.code,
-    }}, status=exc.status, headers=exc.headers)
+class Sampling(Schema):
+    model_config = ConfigDict(extra="allow")
+
+    model: str | int = Field(description="a variant id from GET /v1/models")
+    max_tokens: int | None = None
+    max_completion_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    seed: int | None = None
+    stop: str | list[str] | None = None
+    frequency_penalty: float | None = None
+    top_k: int | None = Field(None, description="llama.cpp's")
+    min_p: float | None = Field(None, description="llama.cpp's")
+    repeat_penalty: float | None = Field(None, description="llama.cpp's")
+    stream: bool = False
+    stream_options: dict | None = Field(None, description='{"include_usage": true} adds usage to the last chunk')
 
 
-async def _user(request):
-    header = request.headers.get("Authorization", "")
-    raw = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else ""
-    user = raw and await sync_to_async(services.api_token_user)(raw=raw)
-    if not user:
-        raise RuntimeRequestError("a valid API token is required (Authorization: Bearer qd_...); "
-                                  "make one at /playground/tokens/", status=401,
-                                  code="invalid_api_key")
-    return user
+class Message(Schema):
+    model_config = ConfigDict(extra="allow")
+
+    role: Literal["system", "developer", "user", "assistant"]
+    content: str | list[dict] = Field(description="text, or content parts (their text is kept)")
 
 
-def api_view(methods: tuple[str, ...]):
-    def wrap(view):
-        @login_not_required
-        @csrf_exempt
-        async def wrapper(request, *args, **kwargs):
-            try:
-                if request.method not in methods:
-                    raise RuntimeRequestError(f"use {' or '.join(methods)}", status=405,
-                                              code="method_not_allowed")
-                user = await _user(request)
-                return await view(request, user, *args, **kwargs)
-            except RuntimeRequestError as exc:
-                return api_error(exc)
-        wrapper.__name__ = view.__name__
-        return wrapper
-    return wrap
+class ChatRequest(Sampling):
+    messages: list[Message] = Field(min_length=1)
 
 
-@api_view(("GET",))
-async def models(request, user):
-    variants = variants_visible_to(user).select_related("model", "model__team")
+class CompletionRequest(Sampling):
+    prompt: str | list[str]
+
+
+class ModelCard(Schema):
+    id: str
+    object: Literal["model"]
+    created: int
+    owned_by: str
+    name: str
+
+
+class ModelList(Schema):
+    object: Literal["list"]
+    data: list[ModelCard]
+
+
+@router.get("/models", response=ModelList, summary="The variants your token's teams can chat with")
+async def models(request):
+    variants = variants_visible_to(request.auth).select_related("model", "model__team")
     data = [{"id": str(v.pk), "object": "model", "created": int(v.created_at.timestamp()),
              "owned_by": v.model.team.name, "name": f"{v.model.name} {v.label}"}
             async for v in variants]
-    return JsonResponse({"object": "list", "data": data})
+    return {"object": "list", "data": data}
 
 
-def _body(request) -> dict:
-    try:
-        body = json.loads(request.body or b"{}")
-    except ValueError:
-        raise RuntimeRequestError("the body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise RuntimeRequestError("the body must be a JSON object")
-    return body
-
-
-def _messages(body: dict) -> list[dict]:
-    messages = body.get("messages")
-    if not isinstance(messages, list) or not messages:
-        raise RuntimeRequestError("messages must be a non-empty list", param="messages")
+def _messages(body: ChatRequest) -> list[dict]:
     out = []
-    for m in messages:
-        if not isinstance(m, dict) or m.get("role") not in ("system", "developer", "user", "assistant"):
-            raise RuntimeRequestError("each message needs a role of system, user or assistant",
-                                      param="messages")
-        content = m.get("content")
+    for m in body.messages:
+        content = m.content
         if isinstance(content, list):  # content parts: keep the text ones
-            content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
-        if not isinstance(content, str):
-            raise RuntimeRequestError("message content must be a string", param="messages")
-        out.append({"role": "system" if m["role"] == "developer" else m["role"], "content": content})
+            content = "".join(str(p.get("text", "")) for p in content)
+        out.append({"role": "system" if m.role == "developer" else m.role, "content": content})
     return out
 
 
-@api_view(("POST",))
-async def chat_completions(request, user):
-    body = _body(request)
-    return await _complete(user, body, chat=True)
+@router.post("/chat/completions", summary="Chat completion (stream: server-sent chunks)",
+             response={200: dict})
+async def chat_completions(request, body: ChatRequest):
+    return await _complete(request.auth, body.model_dump(exclude={"messages"}), messages=_messages(body))
 
 
-@api_view(("POST",))
-async def completions(request, user):
-    body = _body(request)
-    return await _complete(user, body, chat=False)
+@router.post("/completions", summary="Text completion (stream: server-sent chunks)", response={200: dict})
+async def completions(request, body: CompletionRequest):
+    prompt = body.prompt
+    if isinstance(prompt, list):
+        if len(prompt) != 1:
+            raise RuntimeRequestError("prompt must be a string (or a list of one)", param="prompt")
+        prompt = prompt[0]
+    return await _complete(request.auth, body.model_dump(), prompt=prompt)
 
 
-async def _complete(user, body: dict, *, chat: bool):
-    variant, files = await variant_for_chat(user=user, variant_id=body.get("model"))
-    messages = _messages(body) if chat else None
-    prompt = None
-    if not chat:
-        prompt = body.get("prompt")
-        if isinstance(prompt, list) and len(prompt) == 1 and isinstance(prompt[0], str):
-            prompt = prompt[0]
-        if not isinstance(prompt, str):
-            raise RuntimeRequestError("prompt must be a string", param="prompt")
+async def _complete(user, body: dict, *, messages: list[dict] | None = None, prompt: str | None = None):
+    chat = messages is not None
+    variant, files = await variant_for_chat(user=user, variant_id=str(body.get("model")))
     sampling = {k: body.get(k) for k in ("temperature", "top_p", "seed", "stop", *EXTRA_SAMPLING)}
     sampling["max_tokens"] = body.get("max_completion_tokens") or body.get("max_tokens")
     if body.get("frequency_penalty") and sampling["repeat_penalty"] is None:

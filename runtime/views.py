@@ -1,25 +1,15 @@
-"""Playground pages and its token stream (server-sent events over ASGI).
-
-The chat view is async: it asks the runtime server for a generation (runtime/client.py) and relays
-each token as an SSE event while it arrives. When the browser goes away, Django cancels the
-response task; the generator's `finally` then cancels the generation on the runtime.
-"""
+"""Playground pages: the chat page, conversations, API tokens. The token stream it calls is
+runtime/playground_api.py."""
 
 from __future__ import annotations
 
-import json
-
-from asgiref.sync import sync_to_async
 from django.contrib import messages as flash
-from django.http import Http404, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from catalog.selectors import variants_visible_to
 from runtime import client, services
-from runtime.errors import RuntimeRequestError
-from runtime.params import parse_sampling
-from runtime.selectors import api_tokens_of, context_window, conversations_of, variant_for_chat
+from runtime.selectors import api_tokens_of, context_window, conversations_of
 
 MAX_SIDE_BY_SIDE = 4
 
@@ -45,99 +35,6 @@ def playground(request):
         "conversation": conversation, "initial": initial,
         "runtime": client.status_sync(),
     })
-
-
-def _error_response(exc: RuntimeRequestError) -> JsonResponse:
-    return JsonResponse({"error": {"message": exc.message, "code": exc.code, "param": exc.param}},
-                        status=exc.status, headers=exc.headers)
-
-
-def _sse(event: dict) -> bytes:
-    return f"data: {json.dumps(event)}\n\n".encode()
-
-
-@require_POST
-async def chat_stream(request):
-    """POST JSON {variant, content, conversation?, system?, params{...}} → text/event-stream."""
-    user = await request.auser()
-    try:
-        data = json.loads(request.body or b"{}")
-        if not isinstance(data, dict):
-            raise ValueError
-    except ValueError:
-        return _error_response(RuntimeRequestError("the body must be a JSON object"))
-    try:
-        variant, files = await variant_for_chat(user=user, variant_id=data.get("variant"))
-        content = str(data.get("content") or "").strip()
-        if not content:
-            raise RuntimeRequestError("write a message first", param="content")
-        params = parse_sampling(data.get("params") or {})
-        conversation = None
-        if data.get("conversation"):
-            conversation = await conversations_of(user).filter(
-                pk=data["conversation"], variant=variant).afirst()
-            if conversation is None:
-                raise RuntimeRequestError("no such conversation", status=404, param="conversation")
-            history = await sync_to_async(services.conversation_history)(conversation=conversation)
-        else:
-            system = str(data.get("system") or "")
-            history = [{"role": "system", "content": system}] if system.strip() else []
-        generation = await client.open_generation(payload=services.runtime_payload(
-            variant=variant, files=files, request_id=services.new_request_id(user=user),
-            params=params, messages=[*history, {"role": "user", "content": content}]))
-    except RuntimeRequestError as exc:
-        return _error_response(exc)
-    try:
-        if conversation is None:
-            conversation = await sync_to_async(services.conversation_start)(
-                user=user, variant=variant, system=str(data.get("system") or ""), content=content)
-        await sync_to_async(services.message_add)(conversation=conversation, role="user",
-                                                  content=content)
-    except BaseException:
-        await generation.aclose()
-        raise
-    return StreamingHttpResponse(_relay(generation, conversation), content_type="text/event-stream",
-                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
-
-
-async def _relay(generation: client.Generation, conversation):
-    pieces: list[str] = []
-    saved = False
-
-    async def save(stats: dict) -> None:
-        nonlocal saved
-        saved = True
-        await sync_to_async(services.message_add)(
-            conversation=conversation, role="assistant", content="".join(pieces), stats=stats)
-
-    try:
-        yield _sse({"type": "start", "conversation": conversation.pk,
-                    "request_id": generation.request_id, **generation.start})
-        async for event in generation.events():
-            if event["type"] == "token":
-                pieces.append(event["text"])
-            elif event["type"] == "done":
-                event["stats"]["finish_reason"] = event["finish_reason"]
-                await save(event["stats"])
-            elif event["type"] == "error" and pieces:
-                await save({"finish_reason": "error", "error": event["message"]})
-            yield _sse(event)
-    finally:
-        await generation.aclose()
-        if pieces and not saved:  # the browser went away mid-reply: keep what it had seen
-            await save({"finish_reason": "disconnected"})
-
-
-@require_POST
-async def cancel(request, request_id: str):
-    user = await request.auser()
-    if not request_id.startswith(f"u{user.pk}-"):
-        raise Http404
-    try:
-        cancelled = await client.cancel(request_id=request_id)
-    except RuntimeRequestError as exc:
-        return _error_response(exc)
-    return JsonResponse({"cancelled": cancelled})
 
 
 @require_POST

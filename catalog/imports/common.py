@@ -1,5 +1,6 @@
-"""What every import shares: a staging folder under ARTIFACT_ROOT/tmp, streamed copies and
-hashes, and one transaction that creates the rows and renames the staged folder into place.
+"""What every import shares: a staging folder under ARTIFACT_ROOT/tmp, streamed copies, and
+`register_variant`, which hands the staged folder to catalog.registration.variant_register (the
+one place that hashes, creates the rows and renames the folder into place).
 
 On any failure the staged folder and any row created are gone; only a successful import leaves
 anything behind.
@@ -8,27 +9,21 @@ anything behind.
 import errno
 import shutil
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError
 
 from accounts.models import Team
-from catalog.models import File, Model, Variant
-from catalog.services import CatalogError, move_into_place
-from formats.digest import file_sha256
+from catalog.models import Model, Variant
+from catalog.registration import NewModel, Progress, report, staged_files, variant_register
+from catalog.services import CatalogError
 
-Progress = Callable[[float, str], None]
 CHUNK = 4 * 1024**2
-
-
-def report(progress: Progress | None, fraction: float, stage: str) -> None:
-    if progress is not None:
-        progress(max(0.0, min(1.0, fraction)), stage)
 
 
 def staging_root() -> Path:
@@ -81,21 +76,6 @@ def place(src: Path, dest: Path, *, consume: bool) -> None:
         copy_streamed(src, dest)
 
 
-def hash_files(folder: Path, progress: Progress | None, start: float, end: float) -> list[dict]:
-    paths = sorted(p for p in folder.rglob("*") if p.is_file())
-    total = sum(p.stat().st_size for p in paths) or 1
-    done, out = 0, []
-    def read(n: int) -> None:
-        nonlocal done
-        done += n
-        report(progress, start + (end - start) * done / total, "hashing")
-
-    for p in paths:
-        out.append({"path": p.relative_to(folder).as_posix(), "bytes": p.stat().st_size,
-                    "sha256": file_sha256(p, read)})
-    return out
-
-
 @dataclass
 class NewVariant:
     """Everything an import learned about what it staged."""
@@ -118,53 +98,34 @@ class NewVariant:
 def register_variant(*, team_id: int, user_id: int | None, staged: Path, info: NewVariant,
                      model_id: int | None = None, parent_id: int | None = None,
                      progress: Progress | None = None) -> Variant:
-    """Hashes the staged folder, then in one transaction creates the Model (unless `model_id`
-    names one of the team's models), the Variant and its Files, and renames the folder to
-    ARTIFACT_ROOT/variants/<id>. The staged folder is consumed."""
-    files = hash_files(staged, progress, 0.8, 0.98)
+    """Registers what an import staged through catalog.registration.variant_register: a new
+    Model from `info` (unless `model_id` names one of the team's models), the Variant and its
+    Files, the folder renamed to ARTIFACT_ROOT/variants/<id>. The staged folder is consumed."""
+    files = staged_files(staged, progress, 0.8, 0.98)
     if not files:
         raise CatalogError("the import produced no files")
     team = Team.objects.filter(pk=team_id).first()
     if team is None:
         raise CatalogError(f"team {team_id} does not exist")
     user = get_user_model().objects.filter(pk=user_id).first() if user_id else None
-    target: Path | None = None
+    model: Model | NewModel
+    if model_id is not None:
+        found = Model.objects.filter(pk=model_id, team=team).first()
+        if found is None:
+            raise CatalogError(f"model {model_id} is not in team {team.name}")
+        model = found
+    else:
+        model = NewModel(team=team, name=info.name, config=info.config,
+                         architecture=info.architecture, param_count=info.param_count,
+                         license=info.license, model_card=info.model_card, tags=info.tags,
+                         source=info.source)
     try:
-        with transaction.atomic():
-            if model_id is not None:
-                model = Model.objects.filter(pk=model_id, team=team).first()
-                if model is None:
-                    raise CatalogError(f"model {model_id} is not in team {team.name}")
-            else:
-                name = info.name.strip() or "model"
-                if Model.objects.filter(team=team, name=name).exists():
-                    raise CatalogError(f"team {team.name} already has a model named {name!r}; "
-                                       "choose another name")
-                model = Model.objects.create(
-                    team=team, name=name, config=info.config, architecture=info.architecture,
-                    param_count=info.param_count, license=info.license[:100],
-                    model_card=info.model_card, tags=info.tags, source=info.source[:300],
-                    created_by=user,
-                )
-            if parent_id is not None and not Variant.objects.filter(pk=parent_id, model=model).exists():
-                raise CatalogError(f"parent variant {parent_id} is not a variant of {model.name}")
-            params = model.param_count or info.param_count
-            weight_bytes = info.weight_bytes or sum(f["bytes"] for f in files)
-            variant = Variant.objects.create(
-                model=model, parent_id=parent_id, format=info.format, quant_type=info.quant_type,
-                bits_per_weight=round(weight_bytes * 8 / params, 3) if params else None,
-                params=info.params, tool_versions=info.tool_versions, created_by=user,
-            )
-            File.objects.bulk_create(File(variant=variant, **f) for f in files)
-            move_into_place(staged, variant.directory)
-            target = variant.directory
+        variant = variant_register(
+            staged=staged, model=model, format=info.format, quant_type=info.quant_type,
+            parent_id=parent_id, params=info.params, tool_versions=info.tool_versions,
+            created_by=user, weight_bytes=info.weight_bytes, param_count=info.param_count,
+            files=files)
     except IntegrityError as exc:
-        if target is not None:
-            shutil.rmtree(target, ignore_errors=True)
         raise CatalogError(f"the catalog refused the import: {exc}") from None
-    except BaseException:
-        if target is not None:
-            shutil.rmtree(target, ignore_errors=True)
-        raise
     report(progress, 1.0, "done")
     return variant

@@ -13,13 +13,8 @@ catalog's import functions leave no files or rows behind when that happens.
 import shutil
 from pathlib import Path
 
-from django.conf import settings
-
+from catalog.uploads import uploads_root
 from jobs.methods.base import JobError, Method
-
-
-def uploads_root() -> Path:
-    return Path(settings.ARTIFACT_ROOT) / "uploads"
 
 
 class ImportMethod(Method):

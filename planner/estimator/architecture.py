@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
+from .attention_tensors import add_qk_norms, add_qkv_projections
 from .hybrid import Hybrid, hybrid_layer, hybrid_tensors
 
 TensorSpec = tuple[str, tuple[int, ...], int]  # (gguf name, ggml shape, n_params)
@@ -170,16 +171,13 @@ class Architecture:
         elif self.fused_qkv:
             add(p + "attn_qkv.weight", H, self.q_dim + 2 * self.kv_dim)
         else:
-            add(p + "attn_q.weight", H, self.q_dim)
-            add(p + "attn_k.weight", H, self.kv_dim)
-            add(p + "attn_v.weight", H, self.kv_dim)
+            add_qkv_projections(add, p, H, self.q_dim, self.kv_dim)
         if self.qkv_bias or self.o_bias:
             add(p + "attn_q.bias", self.q_dim)
             add(p + "attn_k.bias", self.kv_dim)
             add(p + "attn_v.bias", self.kv_dim)
         if self.qk_norm:
-            add(p + "attn_q_norm.weight", self.head_dim)
-            add(p + "attn_k_norm.weight", self.head_dim)
+            add_qk_norms(add, p, self.head_dim)
         if not self.is_mla:
             add(p + "attn_output.weight", self.q_dim, H)
         if self.o_bias:

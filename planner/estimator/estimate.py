@@ -141,6 +141,15 @@ def _offload(arch: Architecture, hw: Hardware, layer_w: list[int], weights: int,
 
 def estimate(arch: Architecture, hw: Hardware, wl: Workload, schemes: list[str] | None = None) -> Estimate:
     """Estimate every requested scheme (all of `scheme_names(wl.group_size, wl.exl2_bpw)` by default)."""
+    parsed = _parsed_schemes(arch, hw, wl, schemes)
+    wl = _with_workload_notes(arch, wl)
+    plan = _plan(arch, hw, wl)
+    rows = [_scheme_row(arch, hw, wl, plan, scheme) for scheme in parsed]
+    return Estimate(model=arch, hardware=hw, workload=wl, rows=rows)
+
+
+def _parsed_schemes(arch: Architecture, hw: Hardware, wl: Workload, schemes: list[str] | None) -> list[Scheme]:
+    """Check the argument types (errors name the field) and parse the scheme names."""
     if not isinstance(arch, Architecture):
         raise EstimatorError("model", "expected an Architecture")
     if not isinstance(hw, Hardware):
@@ -151,15 +160,45 @@ def estimate(arch: Architecture, hw: Hardware, wl: Workload, schemes: list[str] 
         schemes = scheme_names(wl.group_size, wl.exl2_bpw)
     if not isinstance(schemes, (list, tuple)) or not schemes:
         raise EstimatorError("schemes", "must be a non-empty list of scheme names")
-    parsed = [parse_scheme(s) for s in schemes]
+    return [parse_scheme(s) for s in schemes]
 
-    training = wl.mode != "inference"
-    if training and wl.runtime != "transformers":
+
+def _with_workload_notes(arch: Architecture, wl: Workload) -> Workload:
+    """The workload with notes for what the estimate changes or can't honour (runtime, context)."""
+    if wl.mode != "inference" and wl.runtime != "transformers":
         wl = replace(wl, notes=wl.notes + (f"{wl.mode} fine-tuning is estimated for transformers + peft "
                                              f"(runtime {wl.runtime} ignored)",))
     if wl.context > arch.max_position_embeddings:
         wl = replace(wl, notes=wl.notes + (f"context {wl.context:,} exceeds the model's "
                                              f"{arch.max_position_embeddings:,} positions",))
+    return wl
+
+
+@dataclass
+class _Plan:
+    """What every scheme's row shares: the runtime's mode, KV/compute/overhead bytes, the capacity."""
+    training: bool
+    vllm: bool
+    cpu_llama: bool      # CPU-only llama.cpp inference: the total follows peak RSS (cpu_process.py)
+    hf_cpu: bool         # CPU-only transformers inference: overhead depends on the scheme
+    overhead: int
+    overhead_f: str
+    kv: int
+    kv_f: str
+    compute: int
+    compute_f: str
+    resident: int        # the compute bytes counted in the total (touched, on a CPU)
+    work: int            # llama.cpp's CPU work buffer, part of `overhead` there
+    capacity: int
+    capacity_f: str
+    prefill: float
+    prefill_f: str
+    var_cache: dict[int, int]  # context -> context-dependent bytes, see _context_dependent_bytes
+
+
+def _plan(arch: Architecture, hw: Hardware, wl: Workload) -> _Plan:
+    """The scheme-independent part of the estimate."""
+    training = wl.mode != "inference"
     overhead, overhead_f = overhead_bytes(hw, wl)
     if training:
         kv, kv_f = 0, "training: no KV cache = 0 B"
@@ -175,151 +214,169 @@ def estimate(arch: Architecture, hw: Hardware, wl: Workload, schemes: list[str] 
         resident, overhead, overhead_f = llama_cpp_resident(arch, wl)
         work = cpu_work_bytes(arch, wl)[0]
     hf_cpu = hw.kind in CPU_ISA and wl.runtime == "transformers" and not training
+    capacity, capacity_f = _capacity(hw, wl, vllm)
+    prefill, prefill_f = prefill_seconds(arch, hw, wl)
+    return _Plan(training=training, vllm=vllm, cpu_llama=cpu_llama, hf_cpu=hf_cpu, overhead=overhead,
+                 overhead_f=overhead_f, kv=kv, kv_f=kv_f, compute=compute, compute_f=compute_f, resident=resident,
+                 work=work, capacity=capacity, capacity_f=capacity_f, prefill=prefill, prefill_f=prefill_f,
+                 # shared by the estimates of one plan at other contexts (the page's memory-vs-context chart)
+                 var_cache=_context_cache(arch, hw, _with_context(wl, 1)))
+
+
+def _capacity(hw: Hardware, wl: Workload, vllm: bool) -> tuple[int, str]:
+    """Bytes the estimate may fill (the module docstring's fit rule) and its formula."""
     usable = hw.usable_memory_bytes
     if vllm:
         capacity = int(usable * wl.gpu_memory_utilization)
-        capacity_f = f"{usable:,} usable × {wl.gpu_memory_utilization} gpu_memory_utilization = {capacity:,} B"
+        return capacity, f"{usable:,} usable × {wl.gpu_memory_utilization} gpu_memory_utilization = {capacity:,} B"
+    capacity = int(usable * CAPACITY_MARGIN)
+    return capacity, (f"{usable:,} usable ({hw.usable_fraction:.3g} of memory × {hw.device_count}) × "
+                      f"{CAPACITY_MARGIN} = {capacity:,} B")
+
+
+def _context_dependent_bytes(arch: Architecture, wl: Workload, plan: _Plan, ctx: int) -> int:
+    """KV + compute (+ training activations) at a context; shared by all schemes."""
+    var_cache = plan.var_cache
+    if ctx not in var_cache:
+        if plan.training:
+            var_cache[ctx] = activation_bytes(arch, _with_context(wl, ctx))[0]
+        else:
+            var_cache[ctx] = kv_cache_bytes(arch, wl, ctx)[0] + (
+                compute_bytes(arch, wl, ctx, n_outputs=wl.batch)[0] + cpu_work_bytes(arch, wl, ctx)[0]
+                if plan.cpu_llama else compute_bytes(arch, wl, ctx)[0])
+    return var_cache[ctx]
+
+
+def _max_context(arch: Architecture, wl: Workload, plan: _Plan, fixed: int) -> int:
+    """Largest context whose total fits (binary search; the context-dependent part is shared across schemes)."""
+    if fixed + _context_dependent_bytes(arch, wl, plan, 1) > plan.capacity:
+        return 0
+    lo, hi = 1, arch.max_position_embeddings
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if fixed + _context_dependent_bytes(arch, wl, plan, mid) <= plan.capacity:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+@dataclass
+class _Offload:
+    gpu_layers: int | None = None
+    n_layers: int | None = None
+    gpu_fraction: float = 1.0
+    formula: str = "not llama.cpp: no layer offload"
+    host_bytes: int = 0
+
+
+def _layer_offload(arch: Architecture, hw: Hardware, wl: Workload, plan: _Plan, scheme: Scheme, weights: int,
+                   overhead: int, fits: bool) -> _Offload:
+    """llama.cpp's layer split between device and host for one scheme (see _offload)."""
+    if wl.runtime != "llama.cpp" or plan.training:
+        return _Offload()
+    n_layers = arch.n_layers
+    if hw.kind in ("cpu", "phone"):
+        return _Offload(0, n_layers, formula=f"{hw.kind}: all {n_layers} layers run on the CPU in RAM")
+    if fits:
+        return _Offload(n_layers, n_layers, formula=f"everything fits: {n_layers} of {n_layers} layers on the device")
+    layer_w = _layer_weight_bytes(arch, scheme, weights)
+    gpu_layers, host_bytes, formula = _offload(arch, hw, layer_w, weights, plan.kv, overhead + plan.compute,
+                                               plan.capacity)
+    return _Offload(gpu_layers, n_layers, 1 - host_bytes / max(1, weights + plan.kv), formula, host_bytes)
+
+
+def _scheme_row(arch: Architecture, hw: Hardware, wl: Workload, plan: _Plan, scheme: Scheme) -> dict[str, Any]:
+    """One scheme's row: its bytes, fit, largest context, offload, speed, and the formula of each."""
+    training, kv, compute, resident, capacity = plan.training, plan.kv, plan.compute, plan.resident, plan.capacity
+    overhead, overhead_f = plan.overhead, plan.overhead_f
+    weights, weights_f = weights_bytes_and_formula(arch, scheme)
+    train, train_f = training_bytes(arch, wl, weights, scheme.family, scheme.name)
+    if plan.hf_cpu:   # a 16-bit safetensors checkpoint, as Hugging Face repos ship
+        overhead, overhead_f = transformers_overhead(arch.total_params * 2, scheme.family == "bnb")
+    if scheme.family == "gguf" and wl.runtime == "llama.cpp" and not training and hw.kind in CPU_ISA:
+        repack, repack_f = repack_bytes(arch, scheme.name, CPU_ISA[hw.kind])
     else:
-        capacity = int(usable * CAPACITY_MARGIN)
-        capacity_f = f"{usable:,} usable ({hw.usable_fraction:.3g} of memory × {hw.device_count}) × {CAPACITY_MARGIN} = {capacity:,} B"
+        repack, repack_f = 0, "no CPU_REPACK buffer (llama.cpp on a CPU only) = 0 B"
+    total = weights + repack + kv + resident + overhead + train
+    headroom = capacity - total
+    fits = headroom >= 0
+    bpw = weights * 8 / arch.total_params
+    supported, note = _supported(scheme, wl, arch)
+    # tensor data of the .gguf file: the loaded weights plus MTP blocks the converter keeps
+    # (Qwen3-Next, GLM-4.5) and llama.cpp skips at load
+    file_bytes, file_f = None, ""
+    if scheme.family == "gguf":
+        file_bytes = gguf_file_tensor_bytes(arch, scheme.name) if arch.mtp_in_gguf else weights
+        if arch.mtp_in_gguf:
+            file_f = (f"; the .gguf file holds {file_bytes:,} B of tensors: + {arch.n_nextn_layers} MTP "
+                      "block(s) that llama.cpp skips at load")
+    thumb, thumb_note = rule_of_thumb(arch, scheme, weights=weights + repack, kv=kv, compute=resident,
+                                      overhead=overhead, training=train)
+    fixed = weights + repack + overhead - plan.work + (train - (activation_bytes(arch, wl)[0] if training else 0))
+    max_ctx = _max_context(arch, wl, plan, fixed)
+    offload = _layer_offload(arch, hw, wl, plan, scheme, weights, overhead, fits)
+    runs_with_offload = fits or (offload.gpu_layers is not None and hw.kind == "gpu"
+                                 and offload.host_bytes <= hw.ram_bytes * RAM_MARGIN)
 
-    # shared by the estimates of one plan at other contexts (the page's memory-vs-context chart)
-    var_cache = _context_cache(arch, hw, _with_context(wl, 1))
-
-    def ctx_dependent(ctx: int) -> int:
-        """KV + compute (+ training activations) at a context; shared by all schemes."""
-        if ctx not in var_cache:
-            if training:
-                var_cache[ctx] = activation_bytes(arch, _with_context(wl, ctx))[0]
-            else:
-                var_cache[ctx] = kv_cache_bytes(arch, wl, ctx)[0] + (
-                    compute_bytes(arch, wl, ctx, n_outputs=wl.batch)[0] + cpu_work_bytes(arch, wl, ctx)[0]
-                    if cpu_llama else compute_bytes(arch, wl, ctx)[0])
-        return var_cache[ctx]
-
-    prefill, prefill_f = prefill_seconds(arch, hw, wl)
-    rows = []
-    for scheme in parsed:
-        weights, weights_f = weights_bytes_and_formula(arch, scheme)
-        train, train_f = training_bytes(arch, wl, weights, scheme.family, scheme.name)
-        if hf_cpu:   # a 16-bit safetensors checkpoint, as Hugging Face repos ship
-            overhead, overhead_f = transformers_overhead(arch.total_params * 2, scheme.family == "bnb")
-        if scheme.family == "gguf" and wl.runtime == "llama.cpp" and not training and hw.kind in CPU_ISA:
-            repack, repack_f = repack_bytes(arch, scheme.name, CPU_ISA[hw.kind])
-        else:
-            repack, repack_f = 0, "no CPU_REPACK buffer (llama.cpp on a CPU only) = 0 B"
-        total = weights + repack + kv + resident + overhead + train
-        headroom = capacity - total
-        fits = headroom >= 0
-        bpw = weights * 8 / arch.total_params
-        supported, note = _supported(scheme, wl, arch)
-        # tensor data of the .gguf file: the loaded weights plus MTP blocks the converter keeps
-        # (Qwen3-Next, GLM-4.5) and llama.cpp skips at load
-        file_bytes, file_f = None, ""
-        if scheme.family == "gguf":
-            file_bytes = gguf_file_tensor_bytes(arch, scheme.name) if arch.mtp_in_gguf else weights
-            if arch.mtp_in_gguf:
-                file_f = (f"; the .gguf file holds {file_bytes:,} B of tensors: + {arch.n_nextn_layers} MTP "
-                          "block(s) that llama.cpp skips at load")
-        thumb, thumb_note = rule_of_thumb(arch, scheme, weights=weights + repack, kv=kv, compute=resident,
-                                          overhead=overhead, training=train)
-
-        # largest context that fits (binary search; the ctx-dependent part is shared across schemes)
-        fixed = weights + repack + overhead - work + (train - (activation_bytes(arch, wl)[0] if training else 0))
-        lo, hi = 0, arch.max_position_embeddings
-        if fixed + ctx_dependent(1) > capacity:
-            max_ctx = 0
-        else:
-            lo = 1
-            while lo < hi:
-                mid = (lo + hi + 1) // 2
-                if fixed + ctx_dependent(mid) <= capacity:
-                    lo = mid
-                else:
-                    hi = mid - 1
-            max_ctx = lo
-
-        gpu_layers: int | None = None
-        n_layers: int | None = None
-        gpu_fraction = 1.0
-        offload_f = "not llama.cpp: no layer offload"
-        host_bytes = 0
-        if wl.runtime == "llama.cpp" and not training:
-            n_layers = arch.n_layers
-            if hw.kind in ("cpu", "phone"):
-                gpu_layers = 0
-                offload_f = f"{hw.kind}: all {n_layers} layers run on the CPU in RAM"
-            elif fits:
-                gpu_layers = n_layers
-                offload_f = f"everything fits: {n_layers} of {n_layers} layers on the device"
-            else:
-                layer_w = _layer_weight_bytes(arch, scheme, weights)
-                gpu_layers, host_bytes, offload_f = _offload(arch, hw, layer_w, weights, kv,
-                                                             overhead + compute, capacity)
-                gpu_fraction = 1 - host_bytes / max(1, weights + kv)
-        runs_with_offload = fits or (gpu_layers is not None and hw.kind == "gpu"
-                                     and host_bytes <= hw.ram_bytes * RAM_MARGIN)
-
-        # vLLM claims capacity up front and turns everything not used by weights, activations
-        # and overhead into KV blocks; `fits` asks that this pool holds batch × context tokens.
-        kv_pool = max(0, capacity - weights - compute - overhead) if vllm else None
-        tps, tps_f = decode_tokens_per_s(arch, hw, wl, weights, kv, gpu_fraction)
-        if training:
-            tps, tps_f = 0.0, "training mode: no decoding"
-        row: dict[str, Any] = {
-            "scheme": scheme.name,
-            "family": scheme.family,
-            "description": describe(scheme),
-            "bits_per_weight": round(bpw, 4),  # over the whole model, 16-bit tensors included
-            "bits_per_quantized_weight": round(bits_per_weight(arch, scheme).quantized, 4),
-            "weights_bytes": weights,
-            "repack_bytes": repack,
-            "gguf_file_tensor_bytes": file_bytes,
-            "kv_cache_bytes": kv,
-            "recurrent_state_bytes": 0 if training else recurrent_bytes(arch, wl)[0],  # part of kv_cache_bytes
-            "compute_bytes": compute,
-            "compute_resident_bytes": resident,
-            "overhead_bytes": overhead,
-            "training_bytes": train,
-            "total_bytes": total,
-            "rule_of_thumb_bytes": thumb,
-            "rule_of_thumb_note": thumb_note,
-            "capacity_bytes": capacity,
-            "fits": fits,
-            "headroom_bytes": headroom,
-            "max_context": max_ctx,
-            "gpu_layers": gpu_layers,
-            "n_layers": n_layers,
-            "runs_with_offload": runs_with_offload,
-            "kv_pool_bytes": kv_pool,
-            "decode_tokens_per_s": round(tps, 2),
-            "prefill_seconds": round(prefill, 4),
-            "engines": list(scheme.engines),
-            "high_precision_tensors": high_precision_tensors(arch, scheme),
-            "supported": supported,
-            "note": note,
-            "formulas": {
-                "weights_bytes": weights_f + file_f,
-                "repack_bytes": repack_f,
-                "bits_per_weight": f"{weights:,} B × 8 / {arch.total_params:,} params = {bpw:.4f} bpw",
-                "bits_per_quantized_weight": bits_per_weight(arch, scheme).formula,
-                "kv_cache_bytes": kv_f,
-                "compute_bytes": compute_f,
-                "overhead_bytes": overhead_f,
-                "training_bytes": train_f,
-                "total_bytes": (f"{weights:,} weights{f' + {repack:,} repacked' if repack else ''} + {kv:,} KV + "
-                                f"{resident:,} compute{TOUCHED if resident != compute else ''} + "
-                                f"{overhead:,} overhead + {train:,} training = {total:,} B"),
-                "capacity_bytes": capacity_f,
-                "headroom_bytes": f"{capacity:,} − {total:,} = {headroom:,} B",
-                "max_context": (f"largest context ≤ {arch.max_position_embeddings:,} positions with total ≤ "
-                                f"{capacity:,} B = {max_ctx:,}"),
-                "gpu_layers": offload_f,
-                "kv_pool_bytes": (f"vLLM preallocates {capacity:,} − {weights:,} − {compute:,} − {overhead:,} = "
-                                  f"{kv_pool:,} B of KV blocks" if vllm else "not vLLM: KV grows/allocates as computed"),
-                "decode_tokens_per_s": tps_f,
-                "prefill_seconds": prefill_f,
-            },
-        }
-        rows.append(row)
-    return Estimate(model=arch, hardware=hw, workload=wl, rows=rows)
+    # vLLM claims capacity up front and turns everything not used by weights, activations
+    # and overhead into KV blocks; `fits` asks that this pool holds batch × context tokens.
+    kv_pool = max(0, capacity - weights - compute - overhead) if plan.vllm else None
+    tps, tps_f = decode_tokens_per_s(arch, hw, wl, weights, kv, offload.gpu_fraction)
+    if training:
+        tps, tps_f = 0.0, "training mode: no decoding"
+    return {
+        "scheme": scheme.name,
+        "family": scheme.family,
+        "description": describe(scheme),
+        "bits_per_weight": round(bpw, 4),  # over the whole model, 16-bit tensors included
+        "bits_per_quantized_weight": round(bits_per_weight(arch, scheme).quantized, 4),
+        "weights_bytes": weights,
+        "repack_bytes": repack,
+        "gguf_file_tensor_bytes": file_bytes,
+        "kv_cache_bytes": kv,
+        "recurrent_state_bytes": 0 if training else recurrent_bytes(arch, wl)[0],  # part of kv_cache_bytes
+        "compute_bytes": compute,
+        "compute_resident_bytes": resident,
+        "overhead_bytes": overhead,
+        "training_bytes": train,
+        "total_bytes": total,
+        "rule_of_thumb_bytes": thumb,
+        "rule_of_thumb_note": thumb_note,
+        "capacity_bytes": capacity,
+        "fits": fits,
+        "headroom_bytes": headroom,
+        "max_context": max_ctx,
+        "gpu_layers": offload.gpu_layers,
+        "n_layers": offload.n_layers,
+        "runs_with_offload": runs_with_offload,
+        "kv_pool_bytes": kv_pool,
+        "decode_tokens_per_s": round(tps, 2),
+        "prefill_seconds": round(plan.prefill, 4),
+        "engines": list(scheme.engines),
+        "high_precision_tensors": high_precision_tensors(arch, scheme),
+        "supported": supported,
+        "note": note,
+        "formulas": {
+            "weights_bytes": weights_f + file_f,
+            "repack_bytes": repack_f,
+            "bits_per_weight": f"{weights:,} B × 8 / {arch.total_params:,} params = {bpw:.4f} bpw",
+            "bits_per_quantized_weight": bits_per_weight(arch, scheme).formula,
+            "kv_cache_bytes": plan.kv_f,
+            "compute_bytes": plan.compute_f,
+            "overhead_bytes": overhead_f,
+            "training_bytes": train_f,
+            "total_bytes": (f"{weights:,} weights{f' + {repack:,} repacked' if repack else ''} + {kv:,} KV + "
+                            f"{resident:,} compute{TOUCHED if resident != compute else ''} + "
+                            f"{overhead:,} overhead + {train:,} training = {total:,} B"),
+            "capacity_bytes": plan.capacity_f,
+            "headroom_bytes": f"{capacity:,} − {total:,} = {headroom:,} B",
+            "max_context": (f"largest context ≤ {arch.max_position_embeddings:,} positions with total ≤ "
+                            f"{capacity:,} B = {max_ctx:,}"),
+            "gpu_layers": offload.formula,
+            "kv_pool_bytes": (f"vLLM preallocates {capacity:,} − {weights:,} − {compute:,} − {overhead:,} = "
+                              f"{kv_pool:,} B of KV blocks" if plan.vllm else "not vLLM: KV grows/allocates as computed"),
+            "decode_tokens_per_s": tps_f,
+            "prefill_seconds": plan.prefill_f,
+        },
+    }

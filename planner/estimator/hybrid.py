@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from .attention_tensors import add_qk_norms, add_qkv_projections
 from .errors import EstimatorError
 from .fields import _bool, _int
 
@@ -120,13 +121,10 @@ def hybrid_layer(arch: Any, add: Callable[..., None], i: int, mixer: str, ffn: s
 def _attention(arch: Any, add: Callable[..., None], p: str) -> None:
     H, q, kv, hd = arch.hidden_size, arch.q_dim, arch.kv_dim, arch.head_dim
     # Qwen3-Next: q_proj also emits the output gate (2 × heads × head_dim), models/qwen3next.cpp
-    add(p + "attn_q.weight", H, 2 * q if arch.arch == "qwen3next" else q)
-    add(p + "attn_k.weight", H, kv)
-    add(p + "attn_v.weight", H, kv)
+    add_qkv_projections(add, p, H, 2 * q if arch.arch == "qwen3next" else q, kv)
     add(p + "attn_output.weight", q, H)
     if arch.qk_norm:
-        add(p + "attn_q_norm.weight", hd)
-        add(p + "attn_k_norm.weight", hd)
+        add_qk_norms(add, p, hd)
 
 
 def _mamba2(h: Hybrid, H: int, add: Callable[..., None], p: str) -> None:

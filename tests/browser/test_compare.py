@@ -21,7 +21,7 @@ def test_evaluate_from_the_compare_page_and_see_the_chart(page, web_server, team
     # A second variant measured earlier (no files, so no point on the chart), to sort against.
     other = Variant.objects.create(model=demo_variant.model, parent=demo_variant, format="gguf",
                                    quant_type="Q2_K")
-    evaluation_record(job=None, variant=other, kind="perplexity", metrics={"perplexity": 99.0},
+    evaluation_record(planner=None, variant=other, kind="perplexity", metrics={"perplexity": 99.0},
                       method={"tokens_sha256": "another text"})
 
     browser_login(page, web_server, "alice")

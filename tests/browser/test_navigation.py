@@ -9,7 +9,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 @pytest.fixture
 def demo_in_red(teams):
-    from catalog.services import demo_model_import
+    from catalog.imports.demo import demo_model_import
 
     return demo_model_import(team=teams["red"])
 

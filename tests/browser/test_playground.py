@@ -16,7 +16,7 @@ REPLY = ".pg-column .pg-msg.assistant"
 def two_variants(teams):
     """The demo variant in red, and a second variant row whose file is a hard link to the same GGUF."""
     from catalog.models import File, Variant
-    from catalog.services import demo_model_import
+    from catalog.imports.demo import demo_model_import
 
     model = demo_model_import(team=teams["red"])
     first = model.variants.get()

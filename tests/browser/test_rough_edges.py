@@ -41,7 +41,7 @@ def site(teams):
     """The demo model in team red, a finished GGUF -> HF conversion of it, and a live worker."""
     from django.utils import timezone
 
-    from catalog.services import demo_model_import
+    from catalog.imports.demo import demo_model_import
     from jobs.models import Job, Worker
 
     model = demo_model_import(team=teams["red"])

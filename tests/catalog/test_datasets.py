@@ -9,7 +9,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from catalog.models import Dataset
-from catalog.services import file_sha256
+from formats.digest import file_sha256
 from tests.catalog.conftest import leftover_files
 
 pytestmark = pytest.mark.django_db

@@ -4,7 +4,8 @@ import pytest
 from django.core.management import call_command
 
 from catalog.models import Model, Variant
-from catalog.services import demo_model_path, file_sha256
+from catalog.services import demo_model_path
+from formats.digest import file_sha256
 
 pytestmark = pytest.mark.django_db
 

@@ -6,7 +6,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from catalog.models import Model, Variant
-from catalog.services import demo_model_path, file_sha256
+from catalog.services import demo_model_path
+from formats.digest import file_sha256
 from tests.catalog.conftest import leftover_files, run_queued_jobs
 from tests.catalog.factories import tar_gz_of, tiny_hf_model, uploads
 
@@ -21,7 +22,7 @@ def _post(client, teams, files, **extra):
     would run it."""
     client.force_login(teams["alice"])
     data = {"source": "upload", "team": teams["red"].pk, "files": files, **extra}
-    response = client.post(reverse("catalog:import"), data)
+    response = client.post(reverse("catalog-jobs:import"), data)
     if response.status_code == 302:
         assert "/jobs/" in response["Location"]
         [job] = run_queued_jobs()

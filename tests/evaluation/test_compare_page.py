@@ -10,17 +10,17 @@ from jobs.models import Job, Worker
 from tests.support.fixtures import PASSWORD
 
 
-def record(variant, ppl, sha="abc", kl=None, tps=None, rss=None, job=None):
-    evaluation_record(job=job, variant=variant, kind="perplexity", metrics={"perplexity": ppl},
+def record(variant, ppl, sha="abc", kl=None, tps=None, rss=None):
+    evaluation_record(planner=None, variant=variant, kind="perplexity", metrics={"perplexity": ppl},
                       method={"tokens_sha256": sha, "context": 256, "chunks": 4})
     if kl is not None:
-        evaluation_record(job=job, variant=variant, kind="kl",
+        evaluation_record(planner=None, variant=variant, kind="kl",
                           metrics={"kl_mean": kl, "top1_agreement": 0.9}, method={})
     if tps is not None:
-        evaluation_record(job=job, variant=variant, kind="speed",
+        evaluation_record(planner=None, variant=variant, kind="speed",
                           metrics={"decode_tokens_per_s": tps, "prefill_tokens_per_s": 10 * tps}, method={})
     if rss is not None:
-        evaluation_record(job=job, variant=variant, kind="memory", metrics={"peak_rss_bytes": rss}, method={})
+        evaluation_record(planner=None, variant=variant, kind="memory", metrics={"peak_rss_bytes": rss}, method={})
 
 
 @pytest.fixture
@@ -47,18 +47,42 @@ def test_recording_updates_the_variants_headline_numbers(family):
     assert q8.perplexity == 19.0 and q8.evaluations.filter(kind="perplexity").count() == 2
 
 
-def test_memory_is_stored_beside_the_planners_estimate_from_the_job(family, teams):
+def test_memory_is_stored_beside_the_planners_estimate(family):
     base = family[0]
-    job = Job.objects.create(team=teams["red"], kind="evaluate", method="evaluate", input_variant=base,
-                             estimate={"planner": {"total_bytes": 330_000_000, "scheme": "Q4_1",
-                                                   "decode_tokens_per_s": 40.0}})
-    memory = evaluation_record(job=job, variant=base, kind="memory",
+    planner = {"total_bytes": 330_000_000, "scheme": "Q4_1", "decode_tokens_per_s": 40.0}
+    memory = evaluation_record(planner=planner, variant=base, kind="memory",
                                metrics={"peak_rss_bytes": 300_000_000}, method={"context": 256})
     assert memory.metrics == {"peak_rss_bytes": 300_000_000, "planner_total_bytes": 330_000_000,
                               "planner_error_pct": 10.0}
-    assert memory.method["planner"]["scheme"] == "Q4_1" and memory.job == job
+    assert memory.method["planner"]["scheme"] == "Q4_1"
+    speed = evaluation_record(planner=planner, variant=base, kind="speed",
+                              metrics={"decode_tokens_per_s": 30.0}, method={})
+    assert speed.metrics["planner_decode_tokens_per_s"] == 40.0
     base.refresh_from_db()
     assert base.metrics["planner_memory_bytes"] == 330_000_000
+
+
+def test_the_runner_links_an_evaluate_jobs_measurements_to_the_job(family, teams):
+    """The runner hands the job's planner estimate to the catalog and links the rows it made to
+    the job (Job.evaluations), in the transaction that marks the job succeeded."""
+    from jobs.runner import _record_evaluations
+
+    base = family[0]
+    job = Job.objects.create(team=teams["red"], kind="evaluate", method="evaluate", input_variant=base,
+                             status=Job.Status.RUNNING,
+                             estimate={"planner": {"total_bytes": 330_000_000, "scheme": "Q4_1"}})
+    other = Job.objects.create(team=teams["red"], kind="evaluate", method="evaluate",
+                               input_variant=base, status=Job.Status.RUNNING)
+    assert _record_evaluations(job, [
+        {"kind": "memory", "metrics": {"peak_rss_bytes": 300_000_000}, "method": {}},
+        {"kind": "perplexity", "metrics": {"perplexity": 21.0}, "method": {"tokens_sha256": "abc"}},
+    ]) == ("succeeded", "")
+    job.refresh_from_db()
+    memory, ppl = job.evaluations.order_by("pk")
+    assert (memory.kind, ppl.kind) == ("memory", "perplexity")
+    assert job.result["evaluation_ids"] == [memory.pk, ppl.pk]
+    assert memory.metrics["planner_error_pct"] == 10.0 and list(memory.jobs.all()) == [job]
+    assert not other.evaluations.exists()
 
 
 def test_rows_show_delta_only_for_the_same_tokens_and_sort_with_missing_last(family):

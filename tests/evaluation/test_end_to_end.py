@@ -45,7 +45,7 @@ def evaluated(django_db_setup, django_db_blocker, celery_worker, demo_hf_f16, de
     from accounts.models import Team
     from catalog.datasets import dataset_upload
     from catalog.models import Variant
-    from catalog.services import demo_model_import
+    from catalog.imports.demo import demo_model_import
 
     with django_db_blocker.unblock():
         team = Team.objects.create(name="evaluation")

@@ -39,7 +39,7 @@ def test_the_root_itself_has_no_reference_and_none_turns_kl_off(teams, demo_vari
 
 
 def test_a_reference_in_another_team_is_refused(teams, demo_variant):
-    from catalog.services import demo_model_import
+    from catalog.imports.demo import demo_model_import
 
     blue = demo_model_import(team=teams["blue"]).variants.get()
     with pytest.raises(JobError) as err:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from catalog.services import file_sha256
+from formats.digest import file_sha256
 from jobs.models import Job
 from jobs.services import job_submit
 from tests.support.processes import wait_until

@@ -9,8 +9,8 @@ from django.utils import timezone
 
 from catalog.models import Model
 from catalog.services import demo_model_path
+from catalog.uploads import uploads_root
 from jobs import runner
-from jobs.methods.imports import uploads_root
 from jobs.models import Job, Worker
 from jobs.services import job_submit
 

@@ -61,9 +61,9 @@ def test_post_config_params_and_custom_hardware(alice):
     ({"model": {"params": "lots"}}, "params"),
     ({"workload": {"context": -5}}, "context"),
     ({"workload": {"kv_dtype": "fp8"}}, "kv_dtype"),  # llama.cpp has no fp8 KV
-    ({"workload": {"warp": 9}}, "workload"),
+    ({"workload": {"warp": 9}}, "workload.warp"),  # types and unknown keys: the JSON path
     ({"hardware": {"profile": "nope"}}, "hardware"),
-    ({"workload": {"swa_full": "maybe"}}, "swa_full"),
+    ({"workload": {"swa_full": "maybe"}}, "workload.swa_full"),
     ({"workload": {"n_ubatch": 0}}, "n_ubatch"),
     ({"workload": {"gpu_memory_utilization": 1.5, "runtime": "vllm"}}, "gpu_memory_utilization"),
     ({"workload": {"n_seq": 2, "batch": 3}}, "n_seq"),

@@ -163,7 +163,7 @@ def disk_worker(django_db_setup, django_db_blocker, redis_server, job_disk):
 
 
 def _demo_variant(team, settings, root: Path) -> Variant:
-    from catalog.services import demo_model_import
+    from catalog.imports.demo import demo_model_import
 
     settings.ARTIFACT_ROOT = root
     return demo_model_import(team=team).variants.get()

@@ -8,7 +8,7 @@ import pytest
 def red_demo(teams):
     """The demo variant in team red, committed so the web and runtime processes see it (tests that
     use it are django_db(transaction=True))."""
-    from catalog.services import demo_model_import
+    from catalog.imports.demo import demo_model_import
 
     return demo_model_import(team=teams["red"]).variants.select_related("model").get()
 

@@ -45,7 +45,7 @@ def teams(db):
 @pytest.fixture
 def demo_variant(teams):
     """The demo GGUF (SmolLM2-135M-Instruct Q4_1) registered in team red."""
-    from catalog.services import demo_model_import
+    from catalog.imports.demo import demo_model_import
 
     return demo_model_import(team=teams["red"]).variants.get()
 

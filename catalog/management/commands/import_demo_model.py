@@ -4,7 +4,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from accounts.services import DEFAULT_TEAM, team_get_or_create
 from catalog.serializers import model_import_json
-from catalog.services import CatalogError, demo_model_import
+from catalog.imports.demo import demo_model_import
+from catalog.services import CatalogError
 
 
 class Command(BaseCommand):

@@ -1,14 +1,8 @@
 import json
-import socket
-import time
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 
-from catalog.models import Variant
-from jobs import runner
-from jobs.methods.base import JobError
-from jobs.models import Job
-from jobs.services import job_submit
+from jobs.cli import add_run_arguments, raise_if_failed, status_line, submit_and_finish, variant_or_error
 
 
 class Command(BaseCommand):
@@ -24,31 +18,17 @@ class Command(BaseCommand):
         parser.add_argument("--reference", help="variant id for KL, 'root' (default) or 'none'")
         parser.add_argument("--no-speed", action="store_true")
         parser.add_argument("--threads", type=int)
-        how = parser.add_mutually_exclusive_group()
-        how.add_argument("--wait", action="store_true", help="queue it and wait for the result")
-        how.add_argument("--inline", action="store_true", help="run it in this process, no worker")
-        parser.add_argument("--json", action="store_true")
+        add_run_arguments(parser)
 
     def handle(self, *args, **o):
-        variant = Variant.objects.select_related("model__team").filter(pk=o["variant_id"]).first()
-        if variant is None:
-            raise CommandError(f"no variant {o['variant_id']}")
+        variant = variant_or_error(o["variant_id"])
         params = {k: v for k, v in {
             "dataset": o["dataset"], "mode": o["mode"], "context": o["context"],
             "chunks": o["chunks"], "reference": o["reference"], "threads": o["threads"],
             "speed": False if o["no_speed"] else None,
         }.items() if v is not None}
-        try:
-            job = job_submit(team=variant.model.team, user=None, method="evaluate", params=params,
-                             input_variant=variant, enqueue=not o["inline"])
-        except JobError as exc:
-            raise CommandError(str(exc)) from exc
-        if o["inline"]:
-            runner.execute(job_id=job.pk, worker=f"inline@{socket.gethostname()}")
-        elif o["wait"]:
-            while not Job.objects.get(pk=job.pk).is_final:
-                time.sleep(1)
-        job.refresh_from_db()
+        job = submit_and_finish(variant=variant, method="evaluate", params=params,
+                                inline=o["inline"], wait=o["wait"])
         evaluations = list(job.evaluations.order_by("pk"))
         if o["json"]:
             self.stdout.write(json.dumps({
@@ -56,7 +36,7 @@ class Command(BaseCommand):
                 "evaluations": [{"id": e.pk, "kind": e.kind, "metrics": e.metrics, "method": e.method}
                                 for e in evaluations]}, indent=2))
         else:
-            self.stdout.write(f"job {job.pk}: {job.status} {job.error}".rstrip())
+            self.stdout.write(status_line(job))
             for e in evaluations:
                 numbers = ", ".join(f"{k}={v}" for k, v in e.metrics.items())
                 self.stdout.write(f"{e.kind}: {numbers}")
@@ -65,5 +45,4 @@ class Command(BaseCommand):
                 self.stdout.write(f"method: {m.get('scheme', '')}; context {m.get('context')}, "
                                   f"{m.get('chunks')} chunks, tokenizer {m.get('tokenizer')}, "
                                   f"engine {m.get('engine')}, tokens sha256 {m.get('tokens_sha256')}")
-        if job.status in (Job.Status.FAILED, Job.Status.CANCELLED):
-            raise CommandError(f"job {job.pk} {job.status}: {job.error}")
+        raise_if_failed(job)

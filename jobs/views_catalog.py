@@ -1,0 +1,102 @@
+"""The catalog pages that submit jobs: model import (hub, server path, upload), GGUF -> HF
+conversion and the comparison page's "evaluate selected".
+
+They keep their /catalog/ paths (jobs/urls_catalog.py, namespace "catalog-jobs") but live here
+because submitting a job is the jobs layer's business and the catalog never imports jobs
+(STYLE.md practice 15). Lookups still go through the catalog's team-scoped selectors, so another
+team's objects are a 404 here as on every catalog route.
+"""
+
+import shutil
+
+from django.conf import settings
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from catalog import views as catalog_views
+from catalog.forms import ModelImportForm
+from catalog.imports import hub_info
+from catalog.models import Variant
+from catalog.selectors import models_visible_to, variants_visible_to
+from catalog.services import CatalogError
+from catalog.uploads import capped_upload
+from catalog.views_import import stage_upload_folder
+from jobs.methods.base import JobError
+from jobs.models import Job
+from jobs.services import evaluations_submit, job_submit
+
+
+@require_POST
+def variant_convert_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """GGUF -> HF safetensors, as an hf-from-gguf job on a worker (it loads the whole model)."""
+    variant = get_object_or_404(variants_visible_to(request.user).select_related("model__team"),
+                                pk=pk, format=Variant.Format.GGUF)
+    try:
+        job = job_submit(team=variant.model.team, user=request.user, method="hf-from-gguf",
+                         params={"dtype": "float16"}, input_variant=variant)
+    except JobError as exc:
+        messages.error(request, str(exc))
+        return redirect("catalog:model", variant.model_id)
+    return redirect("jobs:detail", job.pk)
+
+
+def model_compare(request: HttpRequest, pk: int) -> HttpResponse:
+    """The comparison page (rendered by catalog.views.model_compare); POST evaluates the ticked
+    variants, one job each with the same parameters."""
+    if request.method != "POST":
+        return catalog_views.model_compare(request, pk)
+    model = get_object_or_404(models_visible_to(request.user), pk=pk)
+    chosen = model.variants.select_related("model__team").filter(
+        pk__in=request.POST.getlist("variants"))
+    params = {k: request.POST[k] for k in ("dataset", "mode", "context", "chunks")
+              if request.POST.get(k)}
+    if not chosen:
+        messages.error(request, "variants: tick at least one variant to evaluate")
+    else:
+        jobs, errors = evaluations_submit(user=request.user, variants=chosen, params=params)
+        if jobs:
+            messages.success(request, "Evaluating: " + ", ".join(f"job {j.pk}" for j in jobs))
+        for variant_id, error in errors.items():
+            messages.error(request, f"variant #{variant_id}: {error}")
+    return redirect("catalog-jobs:compare", pk)
+
+
+def _submit_import(data: dict, user) -> Job:
+    """One import job for the form's source; an upload is staged first (and removed again if the
+    job is refused)."""
+    team = get_object_or_404(user.teams.all(), pk=data["team"])
+    common = {"name": data["name"], "convert_to_hf": data["convert_to_hf"]}
+    if data["source"] == "upload":
+        folder = stage_upload_folder(data["files"])
+        try:
+            return job_submit(team=team, user=user, method="import-upload",
+                              params={"staged": str(folder), **common}, input_variant=None)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+    if data["source"] == "hub":
+        hub_info(repo_id=data["repo_id"], revision=data["revision"] or "main")  # fail fast offline
+        return job_submit(team=team, user=user, method="import-hub", input_variant=None,
+                          params={"repo_id": data["repo_id"], "revision": data["revision"], **common})
+    return job_submit(team=team, user=user, method="import-path", input_variant=None,
+                      params={"path": data["server_path"], **common})
+
+
+@capped_upload
+def model_import(request: HttpRequest) -> HttpResponse:
+    """Import a model from the Hub, a server path or an upload; the import runs as a job on a
+    worker (jobs/methods/imports.py) and this page redirects to it."""
+    form = ModelImportForm(request.POST or None, request.FILES or None, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        try:
+            job = _submit_import(form.cleaned_data, request.user)
+        except (CatalogError, JobError) as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, "Import queued: follow it below.")
+            return redirect("jobs:detail", job.pk)
+    status = 400 if request.method == "POST" else 200
+    return render(request, "catalog/import.html",
+                  {"form": form, "upload_limit": settings.UPLOAD_MAX_BYTES}, status=status)

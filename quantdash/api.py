@@ -98,7 +98,8 @@ def _field(loc: tuple) -> str:
 def _validation_error(request, exc: ValidationError) -> JsonResponse:
     errors: dict[str, str] = {}
     for error in exc.errors:
-        errors.setdefault(_field(tuple(error.get("loc", ()))), error.get("msg", "invalid"))
+        message = "unknown parameter" if error.get("type") == "extra_forbidden" else error.get("msg", "invalid")
+        errors.setdefault(_field(tuple(error.get("loc", ()))), message)
     message = "; ".join(f"{field}: {msg}" for field, msg in errors.items())
     return error_response(request, 400, message, errors=errors, code="invalid_value")
 

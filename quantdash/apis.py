@@ -12,6 +12,7 @@ from functools import wraps
 from inspect import iscoroutinefunction
 
 from django.urls import URLPattern, URLResolver
+from django.views.decorators.http import require_safe
 from ninja import NinjaAPI
 
 from catalog.api import router as catalog_router
@@ -62,15 +63,22 @@ def _json_405(view):
 
 
 def _wrapped(patterns: list) -> list:
-    out = []
+    out, seen = [], set()
     for p in patterns:
         if isinstance(p, URLResolver):
             out.append(p)
         elif isinstance(p, URLPattern):
-            if str(p.pattern) == "":
+            route = str(p.pattern)
+            if route == "":
                 out.append(p)  # ninja's root (it reverses it for the document's paths); "/" is the
                 continue       # dashboard's home, listed first in quantdash/urls.py
-            out.append(URLPattern(p.pattern, _json_405(p.callback), p.default_args, p.name))
+            if route in seen:
+                continue  # ninja lists a path once per operation; the first serves every method
+            seen.add(route)
+            view = p.callback
+            if p.name in ("openapi-json", "openapi-view"):  # plain views that took any method
+                view = require_safe(view)
+            out.append(URLPattern(p.pattern, _json_405(view), p.default_args, p.name))
     return out
 
 

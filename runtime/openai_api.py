@@ -1,4 +1,4 @@
-"""OpenAI-compatible API: GET /v1/models, POST /v1/chat/completions, POST /v1/completions.
+"""OpenAI-compatible API: GET /v1/models[/<id>], POST /v1/chat/completions, POST /v1/completions.
 
 Authenticated by per-user API tokens (`Authorization: Bearer qd_...`), not sessions (no cookies,
 so no CSRF). Model ids are catalog variant ids as strings, scoped to the token owner's teams.
@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Literal
+from collections.abc import Callable
+from typing import Any, Literal
 
 from django.http import JsonResponse, StreamingHttpResponse
 from ninja import Router, Schema
@@ -28,8 +29,43 @@ EXTRA_SAMPLING = ("top_k", "min_p", "repeat_penalty")  # llama.cpp's, accepted a
 router = Router(auth=[token_auth])
 
 
+def _off(*values):
+    return lambda v: v in (None, *values)
+
+
+# OpenAI parameters this server does not implement yet: accepted only at the value that changes
+# nothing, else a 400 naming them, never silently ignored (README "OpenAI-compatible API").
+NOT_YET: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "n": (_off(1), "1"),
+    "best_of": (_off(1), "1"),
+    "logprobs": (lambda v: v is None or v is False, "false"),
+    "top_logprobs": (_off(0), "0"),
+    "echo": (_off(False), "false"),
+    "suffix": (_off(""), '""'),
+    "presence_penalty": (_off(0), "0"),
+    "logit_bias": (lambda v: not v, "{}"),
+    "response_format": (lambda v: v in (None, {"type": "text"}), '{"type": "text"}'),
+    "tools": (lambda v: not v, "[]"),
+    "functions": (lambda v: not v, "[]"),
+    "tool_choice": (_off("none", "auto"), '"none"'),
+    "function_call": (_off("none", "auto"), '"none"'),
+    "parallel_tool_calls": (lambda v: True, "any value (there are no tools)"),
+    "modalities": (_off(["text"]), '["text"]'),
+    "audio": (_off(), "null"),
+    "prediction": (_off(), "null"),
+    "reasoning_effort": (_off(), "null"),
+}
+
+
+def refuse_unsupported(body: dict) -> None:
+    for name, (no_op, allowed) in NOT_YET.items():
+        if not no_op(body.get(name)):
+            raise RuntimeRequestError(f"{name} is not supported by this server yet; leave it out or send "
+                                      f"{allowed}", param=name, code="unsupported_parameter")
+
+
 class Sampling(Schema):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="forbid")  # an unknown parameter is a 400 naming it
 
     model: str | int = Field(description="a variant id from GET /v1/models")
     max_tokens: int | None = None
@@ -38,12 +74,31 @@ class Sampling(Schema):
     top_p: float | None = None
     seed: int | None = None
     stop: str | list[str] | None = None
-    frequency_penalty: float | None = None
+    frequency_penalty: float | None = Field(None, description="mapped to llama.cpp's repeat_penalty")
     top_k: int | None = Field(None, description="llama.cpp's")
     min_p: float | None = Field(None, description="llama.cpp's")
     repeat_penalty: float | None = Field(None, description="llama.cpp's")
     stream: bool = False
     stream_options: dict | None = Field(None, description='{"include_usage": true} adds usage to the last chunk')
+    user: str | None = Field(None, description="accepted; not used")
+    n: int | None = Field(None, description="not supported yet: 1 only")
+    best_of: int | None = Field(None, description="not supported yet: 1 only")
+    logprobs: bool | int | None = Field(None, description="not supported yet: false only")
+    top_logprobs: int | None = Field(None, description="not supported yet: 0 only")
+    echo: bool | None = Field(None, description="not supported yet: false only")
+    suffix: str | None = Field(None, description="not supported yet")
+    presence_penalty: float | None = Field(None, description="not supported yet: 0 only")
+    logit_bias: dict | None = Field(None, description="not supported yet")
+    response_format: dict | None = Field(None, description='not supported yet: {"type": "text"} only')
+    tools: list | None = Field(None, description="not supported yet")
+    functions: list | None = Field(None, description="not supported yet")
+    tool_choice: str | dict | None = Field(None, description='not supported yet: "none" or "auto" only')
+    function_call: str | dict | None = Field(None, description="not supported yet")
+    parallel_tool_calls: bool | None = None
+    modalities: list | None = Field(None, description='["text"] only')
+    audio: dict | None = Field(None, description="not supported")
+    prediction: dict | None = Field(None, description="not supported yet")
+    reasoning_effort: str | None = Field(None, description="not supported")
 
 
 class Message(Schema):
@@ -74,13 +129,21 @@ class ModelList(Schema):
     data: list[ModelCard]
 
 
+def _card(v) -> dict:
+    return {"id": str(v.pk), "object": "model", "created": int(v.created_at.timestamp()),
+            "owned_by": v.model.team.name, "name": f"{v.model.name} {v.label}"}
+
+
 @router.get("/models", response=ModelList, summary="The variants your token's teams can chat with")
 async def models(request):
     variants = variants_visible_to(request.auth).select_related("model", "model__team")
-    data = [{"id": str(v.pk), "object": "model", "created": int(v.created_at.timestamp()),
-             "owned_by": v.model.team.name, "name": f"{v.model.name} {v.label}"}
-            async for v in variants]
-    return {"object": "list", "data": data}
+    return {"object": "list", "data": [_card(v) async for v in variants]}
+
+
+@router.get("/models/{model}", response=ModelCard, summary="One model (404 in OpenAI's shape if not yours)")
+async def model(request, model: str):
+    variant, _files = await variant_for_chat(user=request.auth, variant_id=model)
+    return _card(variant)
 
 
 def _messages(body: ChatRequest) -> list[dict]:
@@ -111,6 +174,7 @@ async def completions(request, body: CompletionRequest):
 
 async def _complete(user, body: dict, *, messages: list[dict] | None = None, prompt: str | None = None):
     chat = messages is not None
+    refuse_unsupported(body)
     variant, files = await variant_for_chat(user=user, variant_id=str(body.get("model")))
     sampling = {k: body.get(k) for k in ("temperature", "top_p", "seed", "stop", *EXTRA_SAMPLING)}
     sampling["max_tokens"] = body.get("max_completion_tokens") or body.get("max_tokens")

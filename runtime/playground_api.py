@@ -13,7 +13,7 @@ import json
 from asgiref.sync import sync_to_async
 from django.http import Http404, StreamingHttpResponse
 from ninja import Router, Schema
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from quantdash.api import session_auth
 from runtime import client, services
@@ -25,6 +25,8 @@ router = Router(auth=[session_auth])
 
 
 class ChatTurn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
     variant: int | str = Field(description="the variant to chat with")
     content: str = Field("", description="the user's message")
     conversation: int | None = Field(None, description="continue this conversation (same variant)")

@@ -20,7 +20,7 @@ OBJECT_FOR = [
     ("catalog/files/", "file"), ("catalog/datasets/", "dataset"),
     ("jobs/", "job"), ("api/jobs/", "job"),
     ("playground/conversations/", "conversation"), ("playground/tokens/", "token"),
-    ("playground/cancel/", "request"), ("planner/hardware/", "hardware"),
+    ("playground/cancel/", "request"), ("planner/hardware/", "hardware"), ("v1/models/", "variant"),
 ]
 PARAM = re.compile(r"<(?:(\w+):)?(\w+)>")
 
@@ -70,16 +70,20 @@ def state() -> list:
 
 
 def test_12_authorization_matrix(teams, red_objects):
+    from runtime.services import api_token_create
+
     bob = Client()
     bob.force_login(teams["bob"])
+    bob_token = Client(HTTP_AUTHORIZATION=f"Bearer {api_token_create(user=teams['bob'], name='b')[1]}")
     owned = [r for r in routes() if PARAM.search(r) and not r.startswith("admin/")]
     checked = 0
     for route in owned:
         kind = next((k for prefix, k in OBJECT_FOR if route.startswith(prefix)), None)
         assert kind, f"new route {route!r}: map it to an object in OBJECT_FOR"
         url = "/" + PARAM.sub(lambda m: str(red_objects[kind]), route)
+        as_bob = bob_token if route.startswith("v1/") else bob  # /v1 takes tokens, not sessions
         for method in ("get", "post"):
-            response = getattr(bob, method)(url)
+            response = getattr(as_bob, method)(url)
             assert response.status_code in (404, 405), (method, url, response.status_code)
             checked += response.status_code == 404
     # Every other team's object is a 404 above; now CSRF, GET side effects and API auth.

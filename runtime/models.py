@@ -7,14 +7,35 @@ from accounts.models import Team
 from catalog.models import Variant
 
 
+class Comparison(models.Model):
+    """A side-by-side chat: the same messages sent to several variants at once. Each column is a
+    Conversation pointing here, titled "<title> · <its variant>"; deleting this deletes them."""
+
+    MAX_COLUMNS = 4
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="comparisons")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                             related_name="comparisons")
+    title = models.CharField(max_length=200)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return self.title
+
+
 class Conversation(models.Model):
-    """A chat with one variant in the playground; side-by-side makes one per column."""
+    """A chat with one variant in the playground; a column of a Comparison when side by side."""
 
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="conversations")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
                              related_name="conversations")
     variant = models.ForeignKey(Variant, null=True, on_delete=models.SET_NULL,
                                 related_name="conversations")
+    comparison = models.ForeignKey(Comparison, null=True, blank=True, on_delete=models.CASCADE,
+                                   related_name="conversations")
     title = models.CharField(max_length=200)
     created = models.DateTimeField(auto_now_add=True)
 

@@ -1,17 +1,19 @@
-"""OpenAI-compatible API: GET /v1/models[/<id>], POST /v1/chat/completions, POST /v1/completions.
+"""OpenAI-compatible API: GET /v1/models[/<id>], POST /v1/chat/completions, /v1/completions and
+/v1/embeddings.
 
 Authenticated by per-user API tokens (`Authorization: Bearer qd_...`), not sessions (no cookies,
 so no CSRF). Model ids are catalog variant ids as strings, scoped to the token owner's teams.
 Errors use OpenAI's shape {"error": {"message", "type", "param", "code"}} (quantdash/api.py).
-Shapes follow the OpenAI API reference for chat.completion / chat.completion.chunk /
-text_completion objects.
+Request checks live in runtime/openai_inputs.py and openai_tools.py, response objects in
+openai_shapes.py. A request with several prompts or n > 1 runs its generations one after another
+(choice index = prompt index * n + j; with a seed, choice j uses seed + j).
 """
 
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from django.http import JsonResponse, StreamingHttpResponse
@@ -20,47 +22,36 @@ from pydantic import ConfigDict, Field
 
 from catalog.selectors import variants_visible_to
 from quantdash.api import token_auth
-from runtime import client, services
+from runtime import client, openai_embeddings, openai_inputs, openai_tools, services
+from runtime.engines.base import MAX_TOP_LOGPROBS, SamplingParams
 from runtime.errors import RuntimeRequestError
+from runtime.openai_shapes import ChatChoice, Envelope, TextChoice, usage
 from runtime.params import parse_sampling
 from runtime.selectors import variant_for_chat
 
 EXTRA_SAMPLING = ("top_k", "min_p", "repeat_penalty")  # llama.cpp's, accepted as extra body fields
+MAX_N = 8
+MAX_LEGACY_LOGPROBS = 5
 router = Router(auth=[token_auth])
 
-
-def _off(*values):
-    return lambda v: v in (None, *values)
-
-
-# OpenAI parameters this server does not implement yet: accepted only at the value that changes
-# nothing, else a 400 naming them, never silently ignored (README "OpenAI-compatible API").
-NOT_YET: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "n": (_off(1), "1"),
-    "best_of": (_off(1), "1"),
-    "logprobs": (lambda v: v is None or v is False, "false"),
-    "top_logprobs": (_off(0), "0"),
-    "echo": (_off(False), "false"),
-    "suffix": (_off(""), '""'),
-    "presence_penalty": (_off(0), "0"),
-    "logit_bias": (lambda v: not v, "{}"),
-    "response_format": (lambda v: v in (None, {"type": "text"}), '{"type": "text"}'),
-    "tools": (lambda v: not v, "[]"),
-    "functions": (lambda v: not v, "[]"),
-    "tool_choice": (_off("none", "auto"), '"none"'),
-    "function_call": (_off("none", "auto"), '"none"'),
-    "parallel_tool_calls": (lambda v: True, "any value (there are no tools)"),
-    "modalities": (_off(["text"]), '["text"]'),
-    "audio": (_off(), "null"),
-    "prediction": (_off(), "null"),
-    "reasoning_effort": (_off(), "null"),
+# OpenAI parameters this server does not implement: accepted only at the value that changes
+# nothing, else a 400 naming them, never silently ignored (README "What /v1 takes").
+UNSUPPORTED: dict[str, tuple[tuple, str]] = {
+    "best_of": ((None, 1), "1 (use n for several choices)"),
+    "suffix": ((None, ""), '""'),
+    "functions": ((None, []), "[] (use tools)"),
+    "function_call": ((None, "none", "auto"), '"none" (use tool_choice)'),
+    "modalities": ((None, ["text"]), '["text"]'),
+    "audio": ((None,), "null"),
+    "prediction": ((None,), "null"),
+    "reasoning_effort": ((None,), "null"),
 }
 
 
 def refuse_unsupported(body: dict) -> None:
-    for name, (no_op, allowed) in NOT_YET.items():
-        if not no_op(body.get(name)):
-            raise RuntimeRequestError(f"{name} is not supported by this server yet; leave it out or send "
+    for name, (no_ops, allowed) in UNSUPPORTED.items():
+        if name in body and body[name] not in no_ops:
+            raise RuntimeRequestError(f"{name} is not supported by this server; leave it out or send "
                                       f"{allowed}", param=name, code="unsupported_parameter")
 
 
@@ -69,51 +60,45 @@ class Sampling(Schema):
 
     model: str | int = Field(description="a variant id from GET /v1/models")
     max_tokens: int | None = None
-    max_completion_tokens: int | None = None
     temperature: float | None = None
     top_p: float | None = None
-    seed: int | None = None
+    seed: int | None = Field(None, description="with n > 1, choice j uses seed + j")
     stop: str | list[str] | None = None
-    frequency_penalty: float | None = Field(None, description="mapped to llama.cpp's repeat_penalty")
+    presence_penalty: float | None = Field(None, description="-2..2")
+    frequency_penalty: float | None = Field(None, description="-2..2")
+    logit_bias: dict | None = Field(None, description='{"<token id>": -100..100}, at most 300')
+    n: int = Field(1, ge=1, le=MAX_N, description="choices per prompt, generated one after another")
     top_k: int | None = Field(None, description="llama.cpp's")
     min_p: float | None = Field(None, description="llama.cpp's")
     repeat_penalty: float | None = Field(None, description="llama.cpp's")
     stream: bool = False
     stream_options: dict | None = Field(None, description='{"include_usage": true} adds usage to the last chunk')
     user: str | None = Field(None, description="accepted; not used")
-    n: int | None = Field(None, description="not supported yet: 1 only")
-    best_of: int | None = Field(None, description="not supported yet: 1 only")
-    logprobs: bool | int | None = Field(None, description="not supported yet: false only")
-    top_logprobs: int | None = Field(None, description="not supported yet: 0 only")
-    echo: bool | None = Field(None, description="not supported yet: false only")
-    suffix: str | None = Field(None, description="not supported yet")
-    presence_penalty: float | None = Field(None, description="not supported yet: 0 only")
-    logit_bias: dict | None = Field(None, description="not supported yet")
-    response_format: dict | None = Field(None, description='not supported yet: {"type": "text"} only')
-    tools: list | None = Field(None, description="not supported yet")
-    functions: list | None = Field(None, description="not supported yet")
-    tool_choice: str | dict | None = Field(None, description='not supported yet: "none" or "auto" only')
-    function_call: str | dict | None = Field(None, description="not supported yet")
-    parallel_tool_calls: bool | None = None
-    modalities: list | None = Field(None, description='["text"] only')
+    suffix: str | None = Field(None, description="not supported")
     audio: dict | None = Field(None, description="not supported")
-    prediction: dict | None = Field(None, description="not supported yet")
+    prediction: dict | None = Field(None, description="not supported")
     reasoning_effort: str | None = Field(None, description="not supported")
 
 
-class Message(Schema):
-    model_config = ConfigDict(extra="allow")
-
-    role: Literal["system", "developer", "user", "assistant"]
-    content: str | list[dict] = Field(description="text, or content parts (their text is kept)")
-
-
 class ChatRequest(Sampling):
-    messages: list[Message] = Field(min_length=1)
+    messages: list[openai_inputs.Message] = Field(min_length=1)
+    max_completion_tokens: int | None = None
+    logprobs: bool | None = None
+    top_logprobs: int | None = Field(None, ge=0, le=MAX_TOP_LOGPROBS, description="needs logprobs: true")
+    response_format: dict | None = Field(None, description='{"type": "text" | "json_object" | "json_schema"}')
+    tools: list[openai_tools.Tool] | None = None
+    tool_choice: str | dict | None = Field(None, description='"none", "auto", "required" or a named function')
+    parallel_tool_calls: bool | None = None
+    functions: list | None = Field(None, description="not supported: use tools")
+    function_call: str | dict | None = Field(None, description="not supported: use tool_choice")
+    modalities: list | None = Field(None, description='["text"] only')
 
 
 class CompletionRequest(Sampling):
-    prompt: str | list[str]
+    prompt: Any = Field(description="a string, a list of strings, token ids, or a list of token-id lists")
+    echo: bool = Field(False, description="the prompt is prepended to the text (and its logprobs)")
+    logprobs: int | None = Field(None, ge=0, le=MAX_LEGACY_LOGPROBS)
+    best_of: int | None = Field(None, description="1 only")
 
 
 class ModelCard(Schema):
@@ -146,120 +131,140 @@ async def model(request, model: str):
     return _card(variant)
 
 
-def _messages(body: ChatRequest) -> list[dict]:
-    out = []
-    for m in body.messages:
-        content = m.content
-        if isinstance(content, list):  # content parts: keep the text ones
-            content = "".join(str(p.get("text", "")) for p in content)
-        out.append({"role": "system" if m.role == "developer" else m.role, "content": content})
-    return out
+@dataclass
+class Run:
+    """One generation of a request: what goes to the runtime, and the choice it fills."""
+
+    fields: dict  # messages / prompt / prompt_tokens, tools, echo
+    params: SamplingParams
+    choice: ChatChoice | TextChoice
+    counts_prompt: bool  # the first run of its prompt (usage counts each prompt once)
+    stats: dict = field(default_factory=dict)  # the done event's
+
+
+def _sampling(body: dict, *, scoring: bool = False) -> SamplingParams:
+    sampling = {k: body.get(k) for k in ("temperature", "top_p", "seed", "stop", "presence_penalty",
+                                         "frequency_penalty", "logit_bias", *EXTRA_SAMPLING)}
+    limit = body.get("max_completion_tokens")
+    sampling["max_tokens"] = limit if limit is not None else body.get("max_tokens")
+    return parse_sampling(sampling, max_tokens_default=256, scoring=scoring)
+
+
+def _seeded(params: SamplingParams, j: int) -> SamplingParams:
+    return params if params.seed is None or j == 0 else replace(params, seed=(params.seed + j) % 2**32)
 
 
 @router.post("/chat/completions", summary="Chat completion (stream: server-sent chunks)",
              response={200: dict})
 async def chat_completions(request, body: ChatRequest):
-    return await _complete(request.auth, body.model_dump(exclude={"messages"}), messages=_messages(body))
+    data = body.model_dump(exclude_unset=True)
+    refuse_unsupported(data)
+    if body.top_logprobs and not body.logprobs:
+        raise RuntimeRequestError("top_logprobs needs logprobs: true", param="top_logprobs")
+    tools = openai_tools.plan(body.tools, body.tool_choice, body.parallel_tool_calls)
+    schema = openai_inputs.response_schema(body.response_format)
+    if schema and tools and tools.forced_schema:
+        raise RuntimeRequestError("response_format can't be combined with a tool_choice that forces "
+                                  "a call", param="response_format")
+    params = replace(_sampling(data), logprobs=(body.top_logprobs or 0) if body.logprobs else None,
+                     json_schema=(tools and tools.forced_schema) or schema)
+    fields = {"messages": openai_inputs.messages(body.messages), "tools": tools and tools.tools}
+    runs = [Run(fields, _seeded(params, j), ChatChoice(j, logprobs=bool(body.logprobs), tools=tools),
+                counts_prompt=j == 0) for j in range(body.n)]
+    return await _respond(request.auth, data, runs, chat=True)
 
 
 @router.post("/completions", summary="Text completion (stream: server-sent chunks)", response={200: dict})
 async def completions(request, body: CompletionRequest):
-    prompt = body.prompt
-    if isinstance(prompt, list):
-        if len(prompt) != 1:
-            raise RuntimeRequestError("prompt must be a string (or a list of one)", param="prompt")
-        prompt = prompt[0]
-    return await _complete(request.auth, body.model_dump(), prompt=prompt)
+    data = body.model_dump(exclude_unset=True)
+    refuse_unsupported(data)
+    prompts = openai_inputs.inputs(body.prompt, param="prompt")
+    if body.max_tokens == 0 and not body.echo:
+        raise RuntimeRequestError("max_tokens 0 (prompt scoring) needs echo: true", param="max_tokens")
+    params = replace(_sampling(data, scoring=body.echo), logprobs=body.logprobs)
+    runs = []
+    for i, prompt in enumerate(prompts):
+        fields = {"prompt": prompt} if isinstance(prompt, str) else {"prompt_tokens": prompt}
+        runs += [Run({**fields, "echo": body.echo}, _seeded(params, j),
+                     TextChoice(i * body.n + j, logprobs=body.logprobs, echo=body.echo),
+                     counts_prompt=j == 0) for j in range(body.n)]
+    return await _respond(request.auth, data, runs, chat=False)
 
 
-async def _complete(user, body: dict, *, messages: list[dict] | None = None, prompt: str | None = None):
-    chat = messages is not None
-    refuse_unsupported(body)
-    variant, files = await variant_for_chat(user=user, variant_id=str(body.get("model")))
-    sampling = {k: body.get(k) for k in ("temperature", "top_p", "seed", "stop", *EXTRA_SAMPLING)}
-    sampling["max_tokens"] = body.get("max_completion_tokens") or body.get("max_tokens")
-    if body.get("frequency_penalty") and sampling["repeat_penalty"] is None:
-        sampling["repeat_penalty"] = 1.0 + float(body["frequency_penalty"]) / 2
-    params = parse_sampling(sampling, max_tokens_default=256)
-    generation = await client.open_generation(payload=services.runtime_payload(
+@router.post("/embeddings", summary="Embeddings (GGUF variants)", response={200: dict})
+async def embeddings(request, body: openai_embeddings.EmbeddingRequest):
+    return await openai_embeddings.create(user=request.auth, body=body)
+
+
+async def _open(user, variant, files, run: Run) -> client.Generation:
+    fields = {"messages": None, "prompt": None, "prompt_tokens": None, "tools": None, "echo": False,
+              **run.fields}
+    return await client.open_generation(payload=services.runtime_payload(
         variant=variant, files=files, request_id=services.new_request_id(user=user),
-        params=params, messages=messages, prompt=prompt))
-    shape = _Shape(model=str(variant.pk), chat=chat, request_id=generation.request_id)
-    if body.get("stream"):
-        usage = bool((body.get("stream_options") or {}).get("include_usage"))
-        return StreamingHttpResponse(_stream(generation, shape, usage), content_type="text/event-stream",
-                                     headers={"Cache-Control": "no-cache"})
-    pieces, done = [], None
+        params=run.params, **fields))
+
+
+async def _choice_chunks(generation: client.Generation, run: Run) -> AsyncIterator[dict]:
+    """Feeds one generation's events to its choice; yields the choice's stream pieces."""
     try:
+        for piece in run.choice.opened(generation.start):
+            yield piece
         async for event in generation.events():
             if event["type"] == "token":
-                pieces.append(event["text"])
+                pieces = run.choice.token(event)
             elif event["type"] == "done":
-                done = event
+                run.stats = event["stats"]
+                pieces = run.choice.done(event)
             else:
                 raise RuntimeRequestError(event["message"], status=503, code=event["code"])
+            for piece in pieces:
+                yield piece
     finally:
         await generation.aclose()
-    return JsonResponse(shape.whole("".join(pieces), done["finish_reason"], done["stats"]))
 
 
-class _Shape:
-    """Builds OpenAI response objects for one request."""
+def _usage(runs: list[Run]) -> dict:
+    return usage(sum(r.stats["prompt_tokens"] for r in runs if r.counts_prompt),
+                 sum(r.stats["completion_tokens"] for r in runs))
 
-    def __init__(self, *, model: str, chat: bool, request_id: str):
-        self.model, self.chat, self.created = model, chat, int(time.time())
-        self.id = ("chatcmpl-" if chat else "cmpl-") + request_id.split("-", 1)[1]
 
-    def _base(self, object_: str) -> dict:
-        return {"id": self.id, "object": object_, "created": self.created, "model": self.model}
+async def _respond(user, body: dict, runs: list[Run], *, chat: bool):
+    """Runs the generations one after another; the first is admitted before the response starts,
+    so its refusals (429, context too long, a bad value the runtime found) are HTTP statuses."""
+    variant, files = await variant_for_chat(user=user, variant_id=str(body.get("model")))
+    first = await _open(user, variant, files, runs[0])
+    envelope = Envelope(model=str(variant.pk), chat=chat, request_id=first.request_id)
 
-    @staticmethod
-    def finish(reason: str) -> str:
-        return "length" if reason == "length" else "stop"
+    async def generations() -> AsyncIterator[tuple[client.Generation, Run]]:
+        for i, run in enumerate(runs):
+            yield (first if i == 0 else await _open(user, variant, files, run)), run
 
-    @staticmethod
-    def usage(stats: dict) -> dict:
-        return {"prompt_tokens": stats["prompt_tokens"], "completion_tokens": stats["completion_tokens"],
-                "total_tokens": stats["prompt_tokens"] + stats["completion_tokens"]}
+    if not body.get("stream"):
+        try:
+            async for generation, run in generations():
+                async for _piece in _choice_chunks(generation, run):
+                    pass
+        finally:
+            await first.aclose()
+        return JsonResponse(envelope.whole([r.choice.whole() for r in runs], _usage(runs)))
 
-    def whole(self, text: str, reason: str, stats: dict) -> dict:
-        if self.chat:
-            choice = {"index": 0, "message": {"role": "assistant", "content": text},
-                      "finish_reason": self.finish(reason), "logprobs": None}
-            return {**self._base("chat.completion"), "choices": [choice], "usage": self.usage(stats)}
-        choice = {"index": 0, "text": text, "finish_reason": self.finish(reason), "logprobs": None}
-        return {**self._base("text_completion"), "choices": [choice], "usage": self.usage(stats)}
+    async def chunks():
+        try:
+            async for generation, run in generations():
+                async for piece in _choice_chunks(generation, run):
+                    yield _data(envelope.chunk([piece]))
+            if (body.get("stream_options") or {}).get("include_usage"):
+                yield _data(envelope.chunk([], _usage(runs)))
+        except RuntimeRequestError as exc:
+            yield _data({"error": {"message": exc.message, "type": "server_error", "param": exc.param,
+                                   "code": exc.code}})
+        finally:
+            await first.aclose()
+        yield _data("[DONE]")
 
-    def chunk(self, text: str | None, reason: str | None = None, *, first: bool = False) -> dict:
-        if self.chat:
-            delta = {"role": "assistant", "content": ""} if first else ({"content": text} if text else {})
-            choice = {"index": 0, "delta": delta, "finish_reason": reason and self.finish(reason),
-                      "logprobs": None}
-            return {**self._base("chat.completion.chunk"), "choices": [choice]}
-        choice = {"index": 0, "text": text or "", "finish_reason": reason and self.finish(reason),
-                  "logprobs": None}
-        return {**self._base("text_completion"), "choices": [choice]}
+    return StreamingHttpResponse(chunks(), content_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
 def _data(payload: dict | str) -> bytes:
     return f"data: {payload if isinstance(payload, str) else json.dumps(payload)}\n\n".encode()
-
-
-async def _stream(generation: client.Generation, shape: _Shape, include_usage: bool):
-    try:
-        if shape.chat:
-            yield _data(shape.chunk(None, first=True))
-        async for event in generation.events():
-            if event["type"] == "token":
-                yield _data(shape.chunk(event["text"]))
-            elif event["type"] == "done":
-                yield _data(shape.chunk(None, event["finish_reason"]))
-                if include_usage:
-                    yield _data({**shape._base(shape.chunk(None)["object"]), "choices": [],
-                                 "usage": shape.usage(event["stats"])})
-            else:
-                yield _data({"error": {"message": event["message"], "type": "server_error",
-                                       "param": None, "code": event["code"]}})
-        yield _data("[DONE]")
-    finally:
-        await generation.aclose()

@@ -1,228 +1,249 @@
 """The runtime server: a separate process that loads models and streams tokens.
 
-The dashboard never loads weights; it sends this process a variant's file paths and the chat, and
-relays what comes back. A model that crashes or hangs takes down only this process, which the
-supervisor (runtime/supervisor.py) restarts. It listens on loopback and every request must carry
-the shared secret in `X-Runtime-Token`.
+The dashboard never loads weights; it sends this process a variant's file paths and the request,
+and relays what comes back (runtime/client.py). A model that crashes or hangs takes down only this
+process, which the supervisor (runtime/supervisor.py) restarts. It is a Starlette app under
+uvicorn, listening on loopback; every request must carry the shared secret in `X-Runtime-Token`
+(else 401). Bodies are JSON objects of at most 8 MiB.
 
-Protocol (JSON in, newline-delimited JSON out):
-  POST /generate      {request_id, variant_id, format, files, n_ctx, config, messages | prompt,
-                       params}. Refusals come before any body, as an HTTP status with
-                       {"error": {code, message}} (429 carries Retry-After). Otherwise 200 and one
-                       JSON object a line: {"type": "start", prompt_tokens, max_tokens, n_ctx},
-                       {"type": "token", "text"} per token, then {"type": "done", stats} or
-                       {"type": "error", code, message}.
-  POST /cancel/<id>   ends that generation before its next token.
+Protocol (JSON in; refusals come before any body, as an HTTP status with
+{"error": {code, message, param}}, 429 with Retry-After):
+  POST /generate      {request_id, variant_id, format, files, n_ctx, config,
+                       messages | prompt | prompt_tokens, tools, echo, params}. 200 and
+                       application/x-ndjson, one JSON object a line:
+                       {"type": "start", prompt_tokens, max_tokens, n_ctx} (with echo also
+                       prompt_text, and prompt_logprobs when params.logprobs is set),
+                       {"type": "token", text[, logprobs]} per token, then
+                       {"type": "done", finish_reason, stats} or {"type": "error", code, message}.
+                       params.max_tokens 0 (echo only) scores the prompt and generates nothing.
+  POST /embed         {variant_id, format, files, n_ctx, config, input} -> {data, prompt_tokens}.
+  POST /cancel/<id>   ends that generation before its next token -> {"cancelled": bool}.
   GET  /status        loaded models, memory, queues, pid.
-A generation also stops when the caller closes its connection (the next write fails).
+A generation also stops when the caller closes its connection.
+
+Engines are synchronous, so each request's engine work runs in its own thread
+(runtime/server_stream.py) holding the variant's generation slot until its last token.
 """
 
 from __future__ import annotations
 
 import hmac
 import json
-import logging
 import os
+import signal
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from runtime.engines import EngineError, SamplingParams
-from runtime.manager import Busy, LoadSpec, ModelManager
+import uvicorn
+from starlette.applications import Starlette
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, StreamingResponse
+from starlette.routing import Route
 
-log = logging.getLogger("runtime.server")
+from runtime.engines import EngineError, engine_for
+from runtime.manager import Busy, ModelManager
+from runtime.server_stream import (REQUEST_ID, ThreadEvents, bad_request, generation_events,
+                                   generation_request, load_spec)
+
 MAX_BODY_BYTES = 8 * 1024**2
 
 
-class RuntimeHTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    # The listen backlog: the standard library's 5 overflows when a burst of chats arrives at once,
-    # and the kernel then drops connections that the client only retries a second later.
-    request_queue_size = 128
-
-    def __init__(self, address: tuple[str, int], *, manager: ModelManager, token: str,
-                 artifact_root: Path):
-        super().__init__(address, Handler)
-        self.manager, self.token, self.artifact_root = manager, token, artifact_root.resolve()
-        self.cancel_flags: dict[str, threading.Event] = {}
-        self.started = time.time()
+def _error_response(status: int, code: str, message: str, param: str | None = None,
+                    headers: dict | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message, "param": param}}, status,
+                        headers=headers)
 
 
-class Handler(BaseHTTPRequestHandler):
-    server: RuntimeHTTPServer
-    protocol_version = "HTTP/1.0"  # the body ends when the connection closes: simple streaming
+async def _engine_error(request: Request, exc: EngineError) -> JSONResponse:
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, Busy) else None
+    return _error_response(exc.status, exc.code, exc.message, exc.param, headers)
 
-    def log_message(self, format: str, *args) -> None:
-        log.info("%s %s", self.address_string(), format % args)
 
-    # --- plumbing -----------------------------------------------------------------------------
-    def _send_json(self, status: int, payload: dict, headers: dict | None = None) -> None:
-        body = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        for key, value in (headers or {}).items():
-            self.send_header(key, value)
-        self.end_headers()
-        self.wfile.write(body)
+async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    return _error_response(500, "runtime_error", f"the runtime server failed: {exc}")
 
-    def _error(self, status: int, code: str, message: str, headers: dict | None = None) -> None:
-        self._send_json(status, {"error": {"code": code, "message": message}}, headers)
 
-    def _authorized(self) -> bool:
-        given = self.headers.get("X-Runtime-Token", "")
-        if self.server.token and hmac.compare_digest(given.encode(), self.server.token.encode()):
-            return True
-        self._error(401, "unauthorized", "missing or wrong X-Runtime-Token")
-        return False
+async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "bad_request")
+    return _error_response(exc.status_code, code, f"{request.method} {request.url.path}: {exc.detail}")
 
-    def _json_body(self) -> dict | None:
-        length = int(self.headers.get("Content-Length") or 0)
-        if not 0 < length <= MAX_BODY_BYTES:
-            self._error(400, "bad_request", "a JSON body up to 8 MiB is required")
-            return None
+
+class TokenRequired:
+    """ASGI middleware: 401 unless X-Runtime-Token is the shared secret (constant-time compare)."""
+
+    def __init__(self, app, *, token: str):
+        self.app, self.token = app, token.encode()
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http":
+            given = Headers(scope=scope).get("x-runtime-token", "").encode("latin-1")
+            if not (self.token and hmac.compare_digest(given, self.token)):
+                response = _error_response(401, "unauthorized", "missing or wrong X-Runtime-Token")
+                return await response(scope, receive, send)
+        await self.app(scope, receive, send)
+
+
+class GenerationResponse(StreamingResponse):
+    """The ndjson stream; however it ends (finished, caller gone, server stopping), the
+    generation's cancel flag is set, so the engine stops before its next token."""
+
+    def __init__(self, lines, cancel: threading.Event):
+        super().__init__(lines, media_type="application/x-ndjson", headers={"Cache-Control": "no-cache"})
+        self.cancel = cancel
+
+    async def __call__(self, scope, receive, send) -> None:
         try:
-            data = json.loads(self.rfile.read(length))
-        except ValueError:
-            self._error(400, "bad_request", "the body is not valid JSON")
-            return None
-        if not isinstance(data, dict):
-            self._error(400, "bad_request", "the body must be a JSON object")
-            return None
-        return data
-
-    # --- routes -------------------------------------------------------------------------------
-    def do_GET(self) -> None:
-        if not self._authorized():
-            return
-        if self.path == "/status":
-            self._send_json(200, {"pid": os.getpid(), "uptime_s": round(time.time() - self.server.started, 1),
-                                  "active_requests": len(self.server.cancel_flags),
-                                  **self.server.manager.status()})
-        else:
-            self._error(404, "not_found", f"no route {self.path}")
-
-    def do_POST(self) -> None:
-        if not self._authorized():
-            return
-        if self.path.startswith("/cancel/"):
-            flag = self.server.cancel_flags.get(self.path.removeprefix("/cancel/"))
-            if flag:
-                flag.set()
-            self._send_json(200, {"cancelled": flag is not None})
-        elif self.path == "/generate":
-            data = self._json_body()
-            if data is not None:
-                self._generate(data)
-        else:
-            self._error(404, "not_found", f"no route {self.path}")
-
-    def _spec(self, data: dict) -> LoadSpec:
-        root = self.server.artifact_root
-        files = []
-        for name in data.get("files") or []:
-            path = Path(name).resolve()
-            if not path.is_relative_to(root):
-                raise EngineError(f"{name} is outside ARTIFACT_ROOT", code="bad_request", status=400)
-            files.append(path)
-        if not files:
-            raise EngineError("files is required", code="bad_request", status=400)
-        n_ctx = int(data.get("n_ctx") or 2048)
-        return LoadSpec(variant_id=str(data["variant_id"]), format=str(data["format"]),
-                        files=tuple(files), n_ctx=n_ctx, config=data.get("config") or {})
-
-    def _generate(self, data: dict) -> None:
-        started = time.monotonic()
-        request_id = str(data.get("request_id") or os.urandom(8).hex())
-        cancel = self.server.cancel_flags.setdefault(request_id, threading.Event())
-        try:
-            spec = self._spec(data)
-            params = SamplingParams.from_dict(data.get("params") or {})
-            messages, prompt = data.get("messages"), data.get("prompt")
-            with self.server.manager.acquire(spec) as loaded:
-                engine = loaded.engine
-                prepared = engine.prepare_checked(messages=messages, prompt=prompt, params=params)
-                self._stream(engine, prepared, params, cancel, started, spec)
-        except Busy as exc:
-            self._error(429, exc.code, exc.message, {"Retry-After": str(exc.retry_after)})
-        except EngineError as exc:
-            self._error(exc.status, exc.code, exc.message)
-        except (KeyError, TypeError, ValueError) as exc:
-            self._error(400, "bad_request", f"malformed request: {exc}")
-        except (BrokenPipeError, ConnectionResetError):
-            log.info("request %s: the caller went away", request_id)
-        except Exception as exc:  # a model fault must not take the server down
-            log.exception("request %s failed", request_id)
-            try:
-                self._error(500, "runtime_error", f"generation failed: {exc}")
-            except OSError:
-                pass
+            await super().__call__(scope, receive, send)
         finally:
-            self.server.cancel_flags.pop(request_id, None)
+            self.cancel.set()
 
-    def _stream(self, engine, prepared, params: SamplingParams, cancel: threading.Event,
-                started: float, spec: LoadSpec) -> None:
-        self.send_response(200)
-        self.send_header("Content-Type", "application/x-ndjson")
-        self.send_header("Cache-Control", "no-cache")
-        self.end_headers()
 
-        def emit(event: dict) -> None:
-            self.wfile.write(json.dumps(event).encode() + b"\n")
+# --- request bodies ---------------------------------------------------------------------------
+async def _json_body(request: Request) -> dict:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise EngineError("the body is over 8 MiB", code="body_too_large", status=413)
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            raise EngineError("the body is over 8 MiB", code="body_too_large", status=413)
+    try:
+        data = json.loads(body)
+    except ValueError:
+        raise bad_request("the body is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise bad_request("the body must be a JSON object")
+    return data
 
-        emit({"type": "start", "prompt_tokens": len(prepared.tokens), "n_ctx": spec.n_ctx,
-              "max_tokens": prepared.max_tokens})
-        pieces: list[str] = []
-        first = None
+
+# --- routes -----------------------------------------------------------------------------------
+async def generate(request: Request) -> GenerationResponse:
+    started = time.monotonic()
+    state = request.app.state
+    job = generation_request(await _json_body(request), state.artifact_root)
+    if job.request_id in state.cancel_flags:
+        raise EngineError(f"request_id {job.request_id} is already generating", code="duplicate_request",
+                          status=409, param="request_id")
+    cancel = state.cancel_flags[job.request_id] = threading.Event()
+
+    def work(emit) -> None:
         try:
-            for text in engine.stream(prepared=prepared, params=params, cancelled=cancel.is_set):
-                first = first or time.monotonic()
-                pieces.append(text)
-                emit({"type": "token", "text": text})
-        except (BrokenPipeError, ConnectionResetError):
-            cancel.set()
-            raise
-        except EngineError as exc:
-            emit({"type": "error", "code": exc.code, "message": exc.message})
-            return
-        ended = time.monotonic()
-        completion = "".join(pieces)
-        # Re-tokenizing the text counts tokens the same way for every engine (a streamed piece
-        # can hold several tokens when the engine held text back to check stop strings).
-        completion_tokens = min(engine.count_tokens(completion) if completion else 0,
-                                prepared.max_tokens)
-        if cancel.is_set():
-            reason = "cancelled"
-        elif max(completion_tokens, len(pieces)) >= prepared.max_tokens:
-            reason = "length"
-        else:
-            reason = "stop"
-        decode_s = ended - first if first else 0.0
-        emit({"type": "done", "finish_reason": reason, "stats": {
-            "prompt_tokens": len(prepared.tokens), "completion_tokens": completion_tokens,
-            "ttft_s": round(first - started, 4) if first else None,
-            "tokens_per_s": round(completion_tokens / decode_s, 2) if decode_s > 0 else None,
-            "elapsed_s": round(ended - started, 4),
-            "context_used": len(prepared.tokens) + completion_tokens, "n_ctx": spec.n_ctx,
-        }})
+            generation_events(manager=state.manager, request=job, cancel=cancel, started=started,
+                              emit=emit)
+        finally:
+            state.cancel_flags.pop(job.request_id, None)
+
+    events = ThreadEvents(work, name=f"generate {job.request_id}")
+    try:
+        first = await events.next()  # admission: the start event, or a refusal to answer with a status
+    except BaseException:
+        cancel.set()
+        raise
+    if isinstance(first, EngineError):
+        raise first
+
+    async def lines():
+        event = first
+        while event is not None:
+            if isinstance(event, EngineError):
+                event = {"type": "error", "code": event.code, "message": event.message}
+            yield json.dumps(event) + "\n"
+            event = await events.next()
+
+    return GenerationResponse(lines(), cancel)
+
+
+async def embed(request: Request) -> JSONResponse:
+    data = await _json_body(request)
+    spec = load_spec(data, request.app.state.artifact_root)
+    inputs = data.get("input")
+    if not (isinstance(inputs, list) and inputs and (
+            all(isinstance(i, str) for i in inputs)
+            or all(isinstance(i, list) and i and all(isinstance(t, int) for t in i) for i in inputs))):
+        raise bad_request("input must be a non-empty list of strings or of token-id lists", "input")
+
+    if not (engine := engine_for(spec.format)).can_embed:
+        raise engine.embed_refusal()  # before anything is loaded
+
+    def work(emit) -> None:
+        with request.app.state.manager.acquire(spec) as loaded:
+            vectors, tokens = loaded.engine.embed(inputs)
+        emit({"data": vectors, "prompt_tokens": tokens})
+
+    result = await ThreadEvents(work, name="embed").next()
+    if isinstance(result, EngineError):
+        raise result
+    return JSONResponse(result)
+
+
+async def cancel(request: Request) -> JSONResponse:
+    request_id = request.path_params["request_id"]
+    if not REQUEST_ID.fullmatch(request_id):
+        raise bad_request("request_id must be 1-128 letters, digits, '_' or '-'", "request_id")
+    flag = request.app.state.cancel_flags.get(request_id)
+    if flag:
+        flag.set()
+    return JSONResponse({"cancelled": flag is not None})
+
+
+async def status(request: Request) -> JSONResponse:
+    state = request.app.state
+    return JSONResponse({"pid": os.getpid(), "uptime_s": round(time.time() - state.started, 1),
+                         "active_requests": len(state.cancel_flags), **state.manager.status()})
+
+
+def create_app(*, manager: ModelManager, token: str, artifact_root: Path) -> Starlette:
+    app = Starlette(routes=[
+        Route("/generate", generate, methods=["POST"]),
+        Route("/embed", embed, methods=["POST"]),
+        Route("/cancel/{request_id}", cancel, methods=["POST"]),
+        Route("/status", status, methods=["GET"]),
+    ], middleware=[Middleware(TokenRequired, token=token)],
+        exception_handlers={EngineError: _engine_error, HTTPException: _http_error,
+                            Exception: _unexpected_error})
+    app.state.manager, app.state.artifact_root = manager, artifact_root.resolve()
+    app.state.cancel_flags = {}  # request id -> threading.Event, while it generates
+    app.state.started = time.time()
+    return app
+
+
+class _Server(uvicorn.Server):
+    """uvicorn that cancels every generation as its shutdown begins, so open streams end with
+    their done event ("cancelled") within the grace period instead of being cut off after it."""
+
+    def __init__(self, config: uvicorn.Config, *, cancel_flags: dict[str, threading.Event]):
+        super().__init__(config)
+        self.cancel_flags = cancel_flags
+
+    async def shutdown(self, sockets=None) -> None:
+        for flag in list(self.cancel_flags.values()):
+            flag.set()
+        await super().shutdown(sockets)
 
 
 def serve(*, host: str, port: int, manager: ModelManager, token: str, artifact_root: Path) -> None:
-    """Runs until SIGTERM/SIGINT; unloads every model on the way out."""
-    import signal
-
-    server = RuntimeHTTPServer((host, port), manager=manager, token=token, artifact_root=artifact_root)
+    """Runs until SIGTERM/SIGINT; stops the generations still running and unloads every model."""
+    app = create_app(manager=manager, token=token, artifact_root=artifact_root)
+    flags = app.state.cancel_flags
+    # The listen backlog: a burst of chats arriving at once must queue, not be dropped.
+    server = _Server(uvicorn.Config(app, host=host, port=port, log_level="warning", backlog=128,
+                                    timeout_graceful_shutdown=2, lifespan="off"), cancel_flags=flags)
+    # uvicorn catches SIGTERM/SIGINT while it serves and re-raises the signal to the handler it
+    # found when it is done: this one lets serve() return, to unload the models.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda signum, frame: None)
     manager.start_reaper()
-
-    def stop(signum, frame) -> None:
-        threading.Thread(target=server.shutdown, daemon=True).start()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    log.info("runtime server on http://%s:%s (pid %s)", host, port, os.getpid())
     try:
-        server.serve_forever(poll_interval=0.2)
+        server.run()
     finally:
-        server.server_close()
+        for flag in list(flags.values()):  # generations still waiting for a slot
+            flag.set()
+        deadline = time.monotonic() + 5  # let engines stop before their models are unloaded
+        while flags and time.monotonic() < deadline:
+            time.sleep(0.05)
         manager.shutdown()

@@ -26,14 +26,17 @@ def new_request_id(*, user) -> str:
 
 def runtime_payload(*, variant: Variant, files: list[File], request_id: str,
                     params: SamplingParams, messages: list[dict] | None = None,
-                    prompt: str | None = None) -> dict:
-    """What the runtime server needs: the dashboard resolves team-scoped paths, the runtime
-    only reads them."""
+                    prompt: str | None = None, prompt_tokens: list[int] | None = None,
+                    tools: list[dict] | None = None, echo: bool = False) -> dict:
+    """What the runtime server's POST /generate needs (runtime/server.py): the dashboard resolves
+    team-scoped paths, the runtime only reads them. One of messages, prompt and prompt_tokens."""
     return {
         "request_id": request_id, "variant_id": str(variant.pk), "format": variant.format,
         "files": [str(f.absolute_path) for f in files], "n_ctx": context_window(variant),
         "config": variant.model.config or {}, "messages": messages, "prompt": prompt,
-        "params": {**asdict(params), "stop": list(params.stop)},
+        "prompt_tokens": prompt_tokens, "tools": tools, "echo": echo,
+        "params": {**asdict(params), "stop": list(params.stop),
+                   "logit_bias": [[token, bias] for token, bias in params.logit_bias]},
     }
 
 

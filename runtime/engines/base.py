@@ -3,6 +3,12 @@
 An engine holds one loaded variant. The runtime server (runtime/server.py) owns the engines and
 calls them from request threads; an engine never sees HTTP, and the dashboard never sees an engine.
 Adding a backend means one module here plus one line in `runtime/engines/__init__.py`.
+
+Token log-probabilities travel in OpenAI's chat shape, one dict per generated (or scored) token:
+  {"token": "<its text>", "logprob": <natural log>, "bytes": [<utf-8 bytes>],
+   "top_logprobs": [{"token", "logprob", "bytes"}, ...]}   (the `logprobs` most likely, best first)
+They come from the model's own distribution at that step (log-softmax of the logits after
+penalties and logit_bias, before temperature and truncation), whatever token was then sampled.
 """
 
 from __future__ import annotations
@@ -12,13 +18,16 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+MAX_TOP_LOGPROBS = 20
+
 
 class EngineError(Exception):
     """A model could not be loaded or run; the message is shown to the user as is."""
 
-    def __init__(self, message: str, *, code: str = "engine_error", status: int = 500):
+    def __init__(self, message: str, *, code: str = "engine_error", status: int = 500,
+                 param: str | None = None):
         super().__init__(message)
-        self.message, self.code, self.status = message, code, status
+        self.message, self.code, self.status, self.param = message, code, status, param
 
 
 class ContextTooLong(EngineError):
@@ -37,25 +46,45 @@ class SamplingParams:
     top_k: int = 40
     min_p: float = 0.05
     repeat_penalty: float = 1.1
+    # OpenAI's: subtracted from a token's logit once if it already occurs in the completion
+    # (presence), and once per occurrence (frequency).
+    presence_penalty: float = 0.0
+    frequency_penalty: float = 0.0
+    logit_bias: tuple[tuple[int, float], ...] = ()  # (token id, bias added to its logit)
     max_tokens: int = 256
     seed: int | None = None
     stop: tuple[str, ...] = field(default=())
+    logprobs: int | None = None  # None: off; N: each token's logprob and its N best alternatives
+    json_schema: str | None = None  # JSON text of a JSON Schema the whole reply must match
 
     @classmethod
     def from_dict(cls, data: dict) -> SamplingParams:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__ and v is not None}
         if "stop" in known:
             known["stop"] = tuple(known["stop"])
+        if "logit_bias" in known:
+            known["logit_bias"] = tuple((int(t), float(b)) for t, b in known["logit_bias"])
         return cls(**known)
 
 
 @dataclass
 class Prepared:
-    """A request turned into tokens: what `stream` runs, and what admission checks."""
+    """A request turned into tokens: what `stream` runs, and what admission checks. `stream`
+    sets `finish_reason` ("stop" or "length") and `completion_tokens` when it ends."""
 
     tokens: list[int]
     stop: tuple[str, ...]
     max_tokens: int
+    finish_reason: str | None = None
+    completion_tokens: int = 0
+
+
+@dataclass
+class Piece:
+    """Text to append to the reply, and the tokens it came from (empty unless logprobs asked)."""
+
+    text: str
+    logprobs: list[dict] = field(default_factory=list)
 
 
 class Engine(ABC):
@@ -64,6 +93,7 @@ class Engine(ABC):
 
     name: str = ""
     parallel: bool = False
+    can_embed: bool = False  # serves embed(); the runtime refuses the others before loading them
 
     def __init__(self, *, files: list[Path], n_ctx: int, threads: int = 2):
         self.files, self.n_ctx, self.threads = files, n_ctx, threads
@@ -81,24 +111,127 @@ class Engine(ABC):
 
     @abstractmethod
     def prepare(self, *, messages: list[dict] | None, prompt: str | None,
-                params: SamplingParams) -> Prepared:
-        """Applies the model's own chat template (for messages) and tokenizes."""
+                params: SamplingParams, prompt_tokens: list[int] | None = None,
+                tools: list[dict] | None = None) -> Prepared:
+        """Applies the model's own chat template (for messages, with `tools` when given) and
+        tokenizes; a text prompt gets the model's BOS, `prompt_tokens` are taken as they are."""
 
     @abstractmethod
     def stream(self, *, prepared: Prepared, params: SamplingParams,
-               cancelled: Callable[[], bool]) -> Iterator[str]:
-        """Yields text pieces as tokens are generated; checks `cancelled()` before each token."""
+               cancelled: Callable[[], bool]) -> Iterator[Piece]:
+        """Yields pieces as tokens are generated; checks `cancelled()` before each token. Stop
+        strings are cut (never yielded, not even in part); `params.json_schema` constrains every
+        token so the reply parses and validates."""
+
+    @abstractmethod
+    def score(self, *, tokens: list[int], top: int) -> list[dict | None]:
+        """The logprob dict of every token given its prefix (None for the first, which has no
+        prefix), with `top` alternatives each: prompt scoring for echo."""
 
     @abstractmethod
     def count_tokens(self, text: str) -> int: ...
 
+    @abstractmethod
+    def detokenize(self, tokens: list[int]) -> str: ...
+
+    def embed(self, inputs: list[str] | list[list[int]]) -> tuple[list[list[float]], int]:
+        """One vector per input and the tokens counted; engines that can't raise embed_refusal()."""
+        raise self.embed_refusal()
+
+    @classmethod
+    def embed_refusal(cls) -> EngineError:
+        return EngineError(f"the {cls.name} engine can't make embeddings: /v1/embeddings serves GGUF "
+                           "variants only", code="model_cannot_embed", status=400, param="model")
+
     def prepare_checked(self, *, messages: list[dict] | None, prompt: str | None,
-                        params: SamplingParams) -> Prepared:
-        """`prepare`, then ContextTooLong when the prompt leaves no room to generate; max_tokens
-        is capped so prompt + completion fit the context."""
-        prepared = self.prepare(messages=messages, prompt=prompt, params=params)
+                        params: SamplingParams, prompt_tokens: list[int] | None = None,
+                        tools: list[dict] | None = None, min_new: int = 1) -> Prepared:
+        """`prepare`, then ContextTooLong when the prompt leaves no room to generate `min_new`
+        tokens (0 for scoring only); max_tokens is capped so prompt + completion fit the context."""
+        prepared = self.prepare(messages=messages, prompt=prompt, params=params,
+                                prompt_tokens=prompt_tokens, tools=tools)
+        if not prepared.tokens:
+            raise EngineError("the prompt is empty (no tokens): write something to complete",
+                              code="bad_request", status=400, param="prompt")
         room = self.n_ctx - len(prepared.tokens)
-        if room < 1:
+        if room < min_new:
             raise ContextTooLong(prompt_tokens=len(prepared.tokens), n_ctx=self.n_ctx)
-        prepared.max_tokens = max(1, min(params.max_tokens, room))
+        prepared.max_tokens = max(min_new, min(params.max_tokens, room))
         return prepared
+
+
+class StopScanner:
+    """Cuts a reply at the first stop string, holding back any tail that could still become one,
+    so a stop string is never streamed, not even its first characters."""
+
+    def __init__(self, stop: tuple[str, ...]):
+        self.stop = tuple(s for s in stop if s)
+        self.text = ""  # everything generated so far
+        self.sent = 0  # characters of `text` already released
+        self.stopped = False
+
+    def feed(self, piece: str) -> str:
+        """Adds generated text; returns what may be released now ("" while holding back)."""
+        self.text += piece
+        cut = min((i for i in (self.text.find(s, max(0, self.sent - len(s) + 1)) for s in self.stop)
+                   if i >= 0), default=-1)
+        if cut >= 0:
+            self.stopped = True
+            out, self.sent = self.text[self.sent:cut], cut
+            return out
+        hold = 0
+        for s in self.stop:
+            for n in range(min(len(s) - 1, len(self.text)), 0, -1):
+                if self.text.endswith(s[:n]):
+                    hold = max(hold, n)
+                    break
+        end = max(self.sent, len(self.text) - hold)
+        out, self.sent = self.text[self.sent:end], end
+        return out
+
+    def flush(self) -> str:
+        """At the end of generation: the held-back tail that never became a stop string."""
+        if self.stopped:
+            return ""
+        out, self.sent = self.text[self.sent:], len(self.text)
+        return out
+
+
+def tools_system_prompt(tools: list[dict]) -> str:
+    """How tools are offered to a model whose chat template has no tool support: the convention
+    of Hermes/Qwen templates, one JSON call per <tool_call> tag."""
+    import json
+
+    lines = ["You may call one or more functions to assist with the user query.",
+             "You are provided with function signatures within <tools></tools> XML tags:", "<tools>"]
+    lines += [json.dumps(t.get("function", t)) for t in tools]
+    lines += ["</tools>", "For each function call, return a json object with function name and "
+              "arguments within <tool_call></tool_call> XML tags:",
+              '<tool_call>\n{"name": <function-name>, "arguments": <args-json-object>}\n</tool_call>']
+    return "\n".join(lines)
+
+
+def messages_with_tools(messages: list[dict], tools: list[dict] | None) -> list[dict]:
+    """For a template without tool support: the tool description merged into the system message,
+    assistant tool calls written out as <tool_call> text and tool results as user turns."""
+    import json
+
+    out = []
+    for m in messages:
+        if m.get("role") == "tool":
+            out.append({"role": "user", "content": f"<tool_response>\n{m.get('content', '')}\n</tool_response>"})
+        elif m.get("role") == "assistant" and m.get("tool_calls"):
+            calls = "\n".join(
+                "<tool_call>\n" + json.dumps({"name": c["function"]["name"],
+                                              "arguments": json.loads(c["function"].get("arguments") or "{}")})
+                + "\n</tool_call>" for c in m["tool_calls"])
+            out.append({"role": "assistant", "content": ((m.get("content") or "") + "\n" + calls).strip()})
+        else:
+            out.append({"role": m["role"], "content": m.get("content") or ""})
+    if tools:
+        text = tools_system_prompt(tools)
+        if out and out[0]["role"] == "system":
+            out[0] = {"role": "system", "content": out[0]["content"] + "\n\n" + text}
+        else:
+            out.insert(0, {"role": "system", "content": text})
+    return out

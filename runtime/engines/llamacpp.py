@@ -2,19 +2,34 @@
 
 The chat template is the model's own, read from the GGUF metadata key `tokenizer.chat_template`
 and rendered with llama-cpp-python's Jinja2ChatFormatter (the same path `create_chat_completion`
-takes when no chat_format is given). We tokenize the rendered prompt ourselves so the prompt
-length is known exactly before generation, then stream `create_completion` over those tokens.
+takes when no chat_format is given), with `tools=` when the template knows tools. We tokenize the
+rendered prompt ourselves so the prompt length is known exactly before generation.
+
+Generation runs our own loop over `Llama.generate` rather than `create_completion`, which refuses
+logprobs without `logits_all` (the LM head for every prompt token). The sampler chain is
+llama-cpp-python's; its first stage is `LogitShaper` (llamacpp_sampling.py: penalties, logit_bias,
+the logprobs row), a JSON schema becomes a llama.cpp grammar stage. Prompt scoring decodes the
+tokens with every position's logits requested for that batch only. Embeddings come from a second
+context on the same file, opened on first use with mean pooling.
 """
 
 from __future__ import annotations
 
+import codecs
 from collections.abc import Callable, Iterator
 
-from runtime.engines.base import Engine, EngineError, Prepared, SamplingParams
+import numpy as np
+
+from runtime.engines.base import (
+    MAX_TOP_LOGPROBS, ContextTooLong, Engine, EngineError, Piece, Prepared, SamplingParams,
+    StopScanner, messages_with_tools,
+)
+from runtime.engines.llamacpp_sampling import LogitShaper, TokenTexts, json_schema_grammar, logprob_entry
 
 
 class LlamaCppEngine(Engine):
     name = "llama.cpp"
+    can_embed = True
 
     def load(self) -> None:
         ggufs = [f for f in self.files if f.name.endswith(".gguf")]
@@ -23,15 +38,21 @@ class LlamaCppEngine(Engine):
                               code="model_load_failed")
         if not ggufs[0].is_file():
             raise EngineError(f"model file {ggufs[0].name} is missing", code="model_load_failed")
+        self._path = ggufs[0]
+        self._llm = self._open()
+        self._embedder = None
+        self._texts = TokenTexts(self._llm._model)
+        self._formatter = self._chat_formatter()
+
+    def _open(self, **options):
         from llama_cpp import Llama
 
         try:
-            self._llm = Llama(str(ggufs[0]), n_ctx=self.n_ctx, n_threads=self.threads,
-                              n_threads_batch=self.threads, verbose=False)
+            return Llama(str(self._path), n_ctx=self.n_ctx, n_threads=self.threads,
+                         n_threads_batch=self.threads, verbose=False, **options)
         except Exception as exc:  # llama.cpp reports a bad file as ValueError/RuntimeError
-            raise EngineError(f"llama.cpp could not load {ggufs[0].name}: {exc}",
+            raise EngineError(f"llama.cpp could not load {self._path.name}: {exc}",
                               code="model_load_failed") from exc
-        self._formatter = self._chat_formatter()
 
     def _chat_formatter(self):
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
@@ -48,54 +69,180 @@ class LlamaCppEngine(Engine):
         )
 
     def unload(self) -> None:
-        llm = getattr(self, "_llm", None)
-        if llm is not None:
-            llm.close()
-            self._llm = None
+        for name in ("_llm", "_embedder"):
+            llm = getattr(self, name, None)
+            if llm is not None:
+                llm.close()
+                setattr(self, name, None)
 
     def memory_bytes(self) -> int:
+        """Weights + KV cache, counted again for the embedding context once it is open (its
+        weights may share pages with the first through mmap: over-counting is the safe side)."""
         import llama_cpp
 
-        return int(llama_cpp.llama_model_size(self._llm._model.model)
-                   + llama_cpp.llama_state_get_size(self._llm._ctx.ctx))
+        return sum(int(llama_cpp.llama_model_size(llm._model.model)
+                       + llama_cpp.llama_state_get_size(llm._ctx.ctx))
+                   for llm in (self._llm, self._embedder) if llm is not None)
 
     def count_tokens(self, text: str) -> int:
         return len(self._llm.tokenize(text.encode(), add_bos=False, special=False))
 
+    def detokenize(self, tokens: list[int]) -> str:
+        return self._llm.detokenize(list(tokens), special=False).decode("utf-8", errors="replace")
+
     def prepare(self, *, messages: list[dict] | None, prompt: str | None,
-                params: SamplingParams) -> Prepared:
+                params: SamplingParams, prompt_tokens: list[int] | None = None,
+                tools: list[dict] | None = None) -> Prepared:
+        self._check_params(params)
         stop = list(params.stop)
-        if messages is not None:
-            if self._formatter is None:
-                raise EngineError("this GGUF has no chat template; use a plain completion",
-                                  code="no_chat_template", status=400)
-            rendered = self._formatter(messages=messages)
-            text, special, add_bos = rendered.prompt, True, False
-            extra = rendered.stop if isinstance(rendered.stop, list) else [rendered.stop]
-            stop += [s for s in extra if s]
+        if prompt_tokens is not None:
+            tokens = self._checked_tokens(prompt_tokens, param="prompt")
+        elif messages is not None:
+            text, extra_stop = self._render(messages, tools)
+            stop += extra_stop
+            tokens = self._llm.tokenize(text.encode(), add_bos=False, special=True)
         else:
-            text, special, add_bos = prompt or "", False, True
-        tokens = self._llm.tokenize(text.encode(), add_bos=add_bos, special=special)
+            tokens = self._llm.tokenize((prompt or "").encode(), add_bos=True, special=False)
         return Prepared(tokens=tokens, stop=tuple(dict.fromkeys(stop)), max_tokens=params.max_tokens)
 
+    def _render(self, messages: list[dict], tools: list[dict] | None) -> tuple[str, list[str]]:
+        """The chat prompt and the template's stop strings. A template that never mentions tools
+        gets them (and any tool calls/results in the history) written into plain messages."""
+        if self._formatter is None:
+            raise EngineError("this GGUF has no chat template; use a plain completion",
+                              code="no_chat_template", status=400, param="messages")
+        has_tool_turns = any(m.get("role") == "tool" or m.get("tool_calls") for m in messages)
+        if "tools" not in self._formatter.template and (tools or has_tool_turns):
+            messages, tools = messages_with_tools(messages, tools), None
+        try:
+            rendered = self._formatter(messages=messages, tools=tools or None)
+        except Exception as exc:  # raise_exception() in the template, or a jinja2 error
+            raise EngineError(f"the model's chat template refused these messages: {exc}",
+                              code="invalid_messages", status=400, param="messages") from exc
+        extra = rendered.stop if isinstance(rendered.stop, list) else [rendered.stop]
+        return rendered.prompt, [s for s in extra if s]
+
+    def _check_params(self, params: SamplingParams) -> None:
+        n_vocab = self._llm.n_vocab()
+        if any(not 0 <= token < n_vocab for token, _ in params.logit_bias):
+            raise EngineError(f"logit_bias: token ids must be in [0, {n_vocab})",
+                              code="invalid_logit_bias", status=400, param="logit_bias")
+        if params.logprobs is not None and not 0 <= params.logprobs <= MAX_TOP_LOGPROBS:
+            raise EngineError(f"logprobs: at most {MAX_TOP_LOGPROBS} alternatives",
+                              code="invalid_logprobs", status=400, param="logprobs")
+        if params.json_schema is not None:
+            json_schema_grammar(params.json_schema, self._llm._model.vocab)
+
+    def _checked_tokens(self, tokens: list, *, param: str) -> list[int]:
+        n_vocab = self._llm.n_vocab()
+        if not all(type(t) is int and 0 <= t < n_vocab for t in tokens):
+            raise EngineError(f"{param}: token ids must be integers in [0, {n_vocab})",
+                              code="invalid_tokens", status=400, param=param)
+        return list(tokens)
+
     def stream(self, *, prepared: Prepared, params: SamplingParams,
-               cancelled: Callable[[], bool]) -> Iterator[str]:
+               cancelled: Callable[[], bool]) -> Iterator[Piece]:
+        """One Piece per sampled token (EOS only when logprobs are asked: its text is ""), its
+        logprob dict attached even while its text is held back (an incomplete UTF-8 character,
+        a possible stop-string prefix); the token that completes a stop string is the last one. completion_tokens counts every
+        sampled token, EOS and the stop-completing one included."""
+        import llama_cpp
+        from llama_cpp import LlamaGrammar, LogitsProcessorList
+
+        llm = self._llm
+        shaper = LogitShaper(params, n_prompt=len(prepared.tokens), window=llm.last_n_tokens_size)
+        grammar = (LlamaGrammar.from_string(json_schema_grammar(params.json_schema, llm._model.vocab))
+                   if params.json_schema is not None else None)
+        llm.set_seed(params.seed if params.seed is not None else llama_cpp.LLAMA_DEFAULT_SEED)
         # Evaluate the whole prompt every time instead of reusing the cached prefix: a prompt
         # evaluated in one batch and one evaluated token by token give slightly different logits,
         # and the same seed at temperature 0 must give the same reply (side-by-side, benchmarks).
-        self._llm.reset()
-        chunks = self._llm.create_completion(
-            prepared.tokens, max_tokens=prepared.max_tokens, temperature=params.temperature,
-            top_p=params.top_p, top_k=params.top_k, min_p=params.min_p,
-            repeat_penalty=params.repeat_penalty, seed=params.seed, stop=list(prepared.stop),
-            stream=True,
+        llm.reset()
+        tokens = llm.generate(
+            prepared.tokens, top_k=params.top_k, top_p=params.top_p, min_p=params.min_p,
+            temp=params.temperature, repeat_penalty=1.0, frequency_penalty=0.0,
+            presence_penalty=0.0, reset=True, grammar=grammar,
+            logits_processor=LogitsProcessorList([shaper]) if shaper.needed else None,
         )
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        scanner = StopScanner(prepared.stop)
+        prepared.completion_tokens, prepared.finish_reason = 0, "length"
         try:
-            for chunk in chunks:
+            while prepared.completion_tokens < prepared.max_tokens:
                 if cancelled():
+                    prepared.finish_reason = None
                     return
-                text = chunk["choices"][0]["text"]
-                if text:
-                    yield text
+                token = next(tokens)
+                prepared.completion_tokens += 1
+                logprobs = ([logprob_entry(shaper.row, token, params.logprobs, self._texts)]
+                            if params.logprobs is not None else [])
+                if llama_cpp.llama_vocab_is_eog(llm._model.vocab, token):
+                    prepared.finish_reason = "stop"
+                    if logprobs:  # like OpenAI's echo + logprobs: the end token is listed too
+                        yield Piece("", logprobs)
+                    break
+                text = scanner.feed(decoder.decode(llm._model.detokenize([token], special=False)))
+                yield Piece(text, logprobs)
+                if scanner.stopped:
+                    prepared.finish_reason = "stop"
+                    return
+            tail = scanner.feed(decoder.decode(b"", final=True)) + scanner.flush()
+            if tail:
+                yield Piece(tail)
         finally:
-            chunks.close()  # stops llama.cpp's loop; the next token is never decoded
+            tokens.close()  # stops llama.cpp's loop; the next token is never decoded
+
+    def score(self, *, tokens: list[int], top: int) -> list[dict | None]:
+        """Decodes `tokens` from an empty cache in n_batch chunks, asking llama.cpp for every
+        position's logits (what a logits_all context does, for this call only): row i scores
+        token i + 1."""
+        import llama_cpp
+
+        tokens = self._checked_tokens(tokens, param="prompt")
+        if len(tokens) > self.n_ctx:
+            raise ContextTooLong(prompt_tokens=len(tokens), n_ctx=self.n_ctx)
+        llm, n_vocab = self._llm, self._llm.n_vocab()
+        entries: list[dict | None] = [None]
+        llm.reset()
+        try:
+            llm._ctx.kv_cache_seq_rm(-1, 0, -1)
+            for start in range(0, len(tokens) - 1, llm.n_batch):
+                chunk = tokens[start:start + llm.n_batch]
+                llm._batch.set_batch(batch=chunk, n_past=start, logits_all=True)
+                llm._ctx.decode(llm._batch)
+                rows = np.ctypeslib.as_array(llama_cpp.llama_get_logits(llm.ctx),
+                                             shape=(len(chunk), n_vocab))
+                for i, row in enumerate(rows[:len(tokens) - 1 - start]):
+                    entries.append(logprob_entry(row.astype(np.float64), tokens[start + i + 1],
+                                                 top, self._texts))
+        finally:
+            llm.reset()
+        return entries[:len(tokens)]
+
+    def embed(self, inputs: list[str] | list[list[int]]) -> tuple[list[list[float]], int]:
+        """Mean-pooled, L2-normalized vectors; a string gets BOS like a prompt, a token list is
+        taken as it is. Every input is checked before any is computed."""
+        import llama_cpp
+
+        batch = [self._llm.tokenize(item.encode(), add_bos=True, special=False)
+                 if isinstance(item, str) else self._checked_tokens(item, param="input")
+                 for item in inputs]
+        for tokens in batch:
+            if not tokens or len(tokens) > self.n_ctx:
+                raise EngineError(f"input: each input must be 1 to {self.n_ctx} tokens (the "
+                                  f"model's context window), one is {len(tokens)}",
+                                  code="context_length_exceeded", status=400, param="input")
+        if self._embedder is None:
+            self._embedder = self._open(embedding=True, n_batch=self.n_ctx, n_ubatch=self.n_ctx,
+                                        pooling_type=llama_cpp.LLAMA_POOLING_TYPE_MEAN)
+        embedder, vectors = self._embedder, []
+        for tokens in batch:
+            embedder._ctx.kv_cache_clear()
+            embedder._batch.reset()
+            embedder._batch.add_sequence(tokens, 0, True)
+            embedder._ctx.decode(embedder._batch)
+            pooled = llama_cpp.llama_get_embeddings_seq(embedder.ctx, 0)
+            vector = np.ctypeslib.as_array(pooled, shape=(embedder.n_embd(),)).astype(np.float64)
+            vectors.append((vector / (np.linalg.norm(vector) or 1.0)).tolist())
+        embedder._ctx.kv_cache_clear()
+        return vectors, sum(len(tokens) for tokens in batch)

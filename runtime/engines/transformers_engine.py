@@ -1,9 +1,13 @@
 """HF safetensors, bitsandbytes and GPTQ/AWQ variants through transformers.
 
-`generate` runs in a thread and feeds a TextIteratorStreamer; a StoppingCriteria checks the cancel
-flag before each new token. Remote code is never trusted: a model whose architecture needs it
-fails to load with a clear message. Quantized formats load through the quantization_config saved
-in the variant's config.json (bitsandbytes, GPTQ and AWQ all write one).
+`generate` runs in a thread and streams token ids into a queue (hf_processors.TokenQueue); the
+reading side decodes them incrementally, cuts stop strings with base.StopScanner and yields one
+Piece per token. A stopping criterion checks the cancel flag (and the reader's "stop now") before
+each new token. Penalties, logit_bias, logprobs and JSON-schema constraints are logits
+processors (hf_processors.py says where transformers places them). Remote code is never trusted:
+a model whose architecture needs it fails to load with a clear message. Quantized formats load
+through the quantization_config saved in the variant's config.json (bitsandbytes, GPTQ and AWQ
+all write one).
 """
 
 from __future__ import annotations
@@ -11,7 +15,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 
-from runtime.engines.base import Engine, EngineError, Prepared, SamplingParams
+from runtime.engines.base import (
+    MAX_TOP_LOGPROBS, ContextTooLong, Engine, EngineError, Piece, Prepared, SamplingParams, StopScanner,
+    messages_with_tools,
+)
+
+SCORE_CHUNK = 512  # tokens per forward pass when scoring: bounds the logits held at once
 
 
 class TransformersEngine(Engine):
@@ -39,9 +48,14 @@ class TransformersEngine(Engine):
         except Exception as exc:
             raise EngineError(f"transformers could not load the variant: {exc}",
                               code="model_load_failed") from exc
+        self._vocab = self._model.config.get_text_config().vocab_size  # width of the logits
+        eos = self._model.generation_config.eos_token_id
+        self._eos = {self._tokenizer.eos_token_id, *(eos if isinstance(eos, list) else [eos])} - {None}
+        self._bytes_tokenizer = None  # built on first need (logprobs, json_schema)
+        self._bytes_lock = threading.Lock()
 
     def unload(self) -> None:
-        self._model = self._tokenizer = None
+        self._model = self._tokenizer = self._bytes_tokenizer = None
         import gc
 
         gc.collect()
@@ -52,59 +66,203 @@ class TransformersEngine(Engine):
     def count_tokens(self, text: str) -> int:
         return len(self._tokenizer(text, add_special_tokens=False)["input_ids"])
 
+    def detokenize(self, tokens: list[int]) -> str:
+        """The tokens' text as a reply would show it: special tokens (BOS, template markers) left out."""
+        return self._tokenizer.decode(tokens, skip_special_tokens=True,
+                                      clean_up_tokenization_spaces=False)
+
+    def _byte_tokenizer(self, param: str):
+        from runtime.engines.hf_processors import byte_tokenizer
+
+        with self._bytes_lock:
+            if self._bytes_tokenizer is None:
+                self._bytes_tokenizer = byte_tokenizer(self._tokenizer, n_vocab=self._vocab,
+                                                       eos=sorted(self._eos), param=param)
+            return self._bytes_tokenizer
+
     def prepare(self, *, messages: list[dict] | None, prompt: str | None,
-                params: SamplingParams) -> Prepared:
-        if messages is not None:
-            if not self._tokenizer.chat_template:
-                raise EngineError("this model's tokenizer has no chat template; use a plain "
-                                  "completion", code="no_chat_template", status=400)
-            ids = self._tokenizer.apply_chat_template(messages, add_generation_prompt=True,
-                                                      tokenize=True, return_dict=False)
-            tokens = list(ids["input_ids"] if isinstance(ids, dict) else ids)
+                params: SamplingParams, prompt_tokens: list[int] | None = None,
+                tools: list[dict] | None = None) -> Prepared:
+        self._check_params(params)
+        if prompt_tokens is not None:
+            tokens = self._checked_tokens(prompt_tokens)
+        elif messages is not None:
+            tokens = self._chat_tokens(messages, tools)
         else:
             tokens = self._tokenizer(prompt or "")["input_ids"]
         return Prepared(tokens=list(tokens), stop=params.stop, max_tokens=params.max_tokens)
 
+    def _check_params(self, params: SamplingParams) -> None:
+        """400s naming the parameter for what only the model can judge (vocabulary, schema)."""
+        for token, _ in params.logit_bias:
+            if not 0 <= token < self._vocab:
+                raise EngineError(f"logit_bias: token {token} is outside the vocabulary "
+                                  f"(0..{self._vocab - 1})", status=400, code="invalid_logit_bias",
+                                  param="logit_bias")
+        if params.logprobs is not None:
+            if not 0 <= params.logprobs <= MAX_TOP_LOGPROBS:
+                raise EngineError(f"logprobs: at most {MAX_TOP_LOGPROBS} alternatives",
+                                  status=400, code="invalid_logprobs", param="logprobs")
+            self._byte_tokenizer("logprobs")
+        if params.json_schema is not None:
+            from runtime.engines.hf_processors import json_grammar
+
+            json_grammar(params.json_schema, self._byte_tokenizer("response_format"))
+
+    def _checked_tokens(self, tokens: list[int]) -> list[int]:
+        limit = min(self._vocab, len(self._tokenizer))
+        if not tokens:
+            raise EngineError("prompt: the token list is empty", status=400, code="invalid_prompt",
+                              param="prompt")
+        bad = next((t for t in tokens if type(t) is not int or not 0 <= t < limit), None)
+        if bad is not None:
+            raise EngineError(f"prompt: token {bad!r} is not a token id of this model (0..{limit - 1})",
+                              status=400, code="invalid_prompt", param="prompt")
+        return list(tokens)
+
+    def _chat_tokens(self, messages: list[dict], tools: list[dict] | None) -> list[int]:
+        """The model's own chat template; one without tool support (its source never mentions
+        "tools") gets the tools, tool calls and tool results written into plain messages."""
+        template = self._tokenizer.chat_template
+        if not template:
+            raise EngineError("this model's tokenizer has no chat template; use a plain "
+                              "completion", code="no_chat_template", status=400)
+        extra = {}
+        if "tools" in str(template):
+            extra = {"tools": tools} if tools else {}
+        elif tools or any(m.get("role") == "tool" or m.get("tool_calls") for m in messages):
+            messages = messages_with_tools(messages, tools)
+        ids = self._tokenizer.apply_chat_template(messages, add_generation_prompt=True,
+                                                  tokenize=True, return_dict=False, **extra)
+        return list(ids["input_ids"] if isinstance(ids, dict) else ids)
+
     def stream(self, *, prepared: Prepared, params: SamplingParams,
-               cancelled: Callable[[], bool]) -> Iterator[str]:
+               cancelled: Callable[[], bool]) -> Iterator[Piece]:
+        from runtime.engines.hf_processors import IncrementalDecoder, logprob_entry
+
+        prepared.finish_reason, prepared.completion_tokens = "length", 0
+        if prepared.max_tokens < 1:
+            return
+        halt = threading.Event()
+        steps, constraint = self._generation(prepared, params, lambda: halt.is_set() or cancelled())
+        decoder, scanner = IncrementalDecoder(self._tokenizer), StopScanner(prepared.stop)
+        byte_tokenizer = self._byte_tokenizer("logprobs") if params.logprobs is not None else None
+        try:
+            for token, logprobs in steps:
+                if cancelled():
+                    return
+                prepared.completion_tokens += 1
+                entries = [logprob_entry(byte_tokenizer, token, *logprobs)] if byte_tokenizer else []
+                if token in self._eos:
+                    prepared.finish_reason = "stop"
+                    if entries:  # like OpenAI's echo + logprobs: the end token is listed too
+                        yield Piece("", entries)
+                    return
+                text = scanner.feed(decoder.add(token))
+                yield Piece(text, entries)
+                if scanner.stopped:
+                    prepared.finish_reason = "stop"
+                    return
+            tail = scanner.feed(decoder.flush())
+            tail += scanner.flush()
+            if tail:
+                yield Piece(tail)
+            if scanner.stopped or (constraint is not None and constraint.matcher.is_stopped()):
+                prepared.finish_reason = "stop"
+        finally:
+            halt.set()
+            steps.close()
+
+    def _generation(self, prepared: Prepared, params: SamplingParams, halted: Callable[[], bool]):
+        """Starts `generate` in a thread; returns the iterator of its (token, logprob data)
+        steps (closing it waits for the thread) and the JSON constraint if any."""
         import torch
-        from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
+        from transformers import LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
 
-        class Cancelled(StoppingCriteria):
+        from runtime.engines import hf_processors as hp
+
+        prompt_len = len(prepared.tokens)
+        processors, constraint, recorder = [], None, None
+        if params.presence_penalty or params.frequency_penalty:
+            processors.append(hp.PresenceFrequencyPenalty(
+                presence=params.presence_penalty, frequency=params.frequency_penalty,
+                prompt_len=prompt_len))
+        if params.logit_bias:
+            processors.append(hp.LogitBias(params.logit_bias))
+        if params.logprobs is not None:
+            recorder = hp.LogprobRecorder(params.logprobs)
+            processors.append(recorder)
+        if params.json_schema is not None:
+            byte_tokenizer = self._byte_tokenizer("response_format")
+            constraint = hp.JsonConstraint(
+                tokenizer=byte_tokenizer, grammar=hp.json_grammar(params.json_schema, byte_tokenizer),
+                prompt_len=prompt_len)
+            processors.append(constraint)
+
+        class Halt(StoppingCriteria):
             def __call__(self, input_ids, scores, **kwargs) -> bool:
-                return cancelled()
+                return halted() or (constraint is not None and constraint.stopped(input_ids))
 
-        streamer = TextIteratorStreamer(self._tokenizer, skip_prompt=True,
-                                        skip_special_tokens=True, timeout=600)
+        streamer = hp.TokenQueue(recorder)
         input_ids = torch.tensor([prepared.tokens], device=self._model.device)
         sampling = params.temperature > 0
         kwargs = dict(
             input_ids=input_ids, attention_mask=torch.ones_like(input_ids),
             max_new_tokens=prepared.max_tokens, do_sample=sampling,
             repetition_penalty=params.repeat_penalty, streamer=streamer,
-            stopping_criteria=StoppingCriteriaList([Cancelled()]),
-            stop_strings=list(prepared.stop) or None, tokenizer=self._tokenizer,
+            logits_processor=LogitsProcessorList(processors),
+            stopping_criteria=StoppingCriteriaList([Halt()]),
         )
         if sampling:
             kwargs.update(temperature=params.temperature, top_p=params.top_p,
                           top_k=params.top_k, min_p=params.min_p or None)
         if params.seed is not None:
             torch.manual_seed(params.seed)
-        errors: list[BaseException] = []
 
         def run() -> None:
             try:
                 with torch.inference_mode():
                     self._model.generate(**kwargs)
-            except BaseException as exc:  # reported to the caller below
-                errors.append(exc)
-                streamer.end()
+            except BaseException as exc:  # handed to the reader below
+                streamer.items.put(exc)
+            streamer.end()
 
         thread = threading.Thread(target=run, daemon=True)
         thread.start()
-        for text in streamer:
-            if text:
-                yield text
-        thread.join()
-        if errors:
-            raise EngineError(f"generation failed: {errors[0]}")
+
+        def steps():
+            try:
+                while (item := streamer.items.get()) is not None:
+                    if isinstance(item, BaseException):
+                        if isinstance(item, EngineError):
+                            raise item
+                        raise EngineError(f"generation failed: {item}") from item
+                    yield item
+            finally:
+                thread.join()
+
+        return steps(), constraint
+
+    def score(self, *, tokens: list[int], top: int) -> list[dict | None]:
+        """One pass over the tokens (in chunks sharing a KV cache): row i of the log-softmaxed
+        logits is the distribution of token i + 1."""
+        import torch
+
+        from runtime.engines.hf_processors import logprob_entry, row_logprobs
+
+        tokens = self._checked_tokens(tokens)
+        if len(tokens) > self.n_ctx:
+            raise ContextTooLong(prompt_tokens=len(tokens), n_ctx=self.n_ctx)
+        byte_tokenizer = self._byte_tokenizer("logprobs")
+        out: list[dict | None] = [None]
+        cache = None
+        with torch.inference_mode():
+            for start in range(0, len(tokens) - 1, SCORE_CHUNK):
+                chunk = tokens[start:start + SCORE_CHUNK]
+                result = self._model(input_ids=torch.tensor([chunk], device=self._model.device),
+                                     past_key_values=cache, use_cache=True)
+                cache = result.past_key_values
+                rows = torch.log_softmax(result.logits[0].float(), dim=-1)
+                for i, token in enumerate(tokens[start + 1:start + 1 + len(chunk)]):
+                    out.append(logprob_entry(byte_tokenizer, token, *row_logprobs(rows[i], token, top)))
+        return out

@@ -1,5 +1,7 @@
 // Playground: one column per selected variant; each Send streams every column at once.
 // Tokens arrive as server-sent events on a fetch() response body (POST, so EventSource won't do).
+// A first send to several variants makes one comparison first, and every column joins it.
+// With "Show token probabilities" on, each token is a span whose title gives its probability.
 (function () {
   "use strict";
   const script = document.getElementById("playground-script");
@@ -8,12 +10,16 @@
   const initial = JSON.parse(document.getElementById("playground-initial").textContent);
   const csrf = JSON.parse(document.body.getAttribute("hx-headers"))["X-CSRFToken"];
   const chatUrl = script.dataset.chatUrl;
+  const comparisonsUrl = script.dataset.comparisonsUrl;
+  const listUrl = script.dataset.listUrl;
   const cancelUrl = (id) => script.dataset.cancelUrl.replace("REQUEST_ID", encodeURIComponent(id));
   const columnsEl = document.getElementById("columns");
   const sendButton = document.getElementById("send");
   const stopButton = document.getElementById("stop");
   const errorEl = document.getElementById("chat-error");
+  const showLogprobs = document.getElementById("show-logprobs");
   let columns = [];
+  let comparison = initial.comparison;
 
   function el(tag, className, text) {
     const node = document.createElement(tag);
@@ -40,7 +46,32 @@
     const statsEl = el("div", "pg-stats", statsText(stats));
     box.append(statsEl);
     column.log.append(box);
-    return { box, text, statsEl };
+    return { box, text, statsEl, pending: [] };
+  }
+
+  function percent(logprob) {
+    return (Math.exp(logprob) * 100).toFixed(2) + "%";
+  }
+
+  // One line per token: its text and probability, then its most likely alternatives.
+  function tokenTitle(entries) {
+    return entries.map((e) => {
+      const alternatives = (e.top_logprobs || []).map((a) => JSON.stringify(a.token) + " " + percent(a.logprob));
+      return JSON.stringify(e.token) + " " + percent(e.logprob) +
+        (alternatives.length ? "\nalternatives: " + alternatives.join(", ") : "");
+    }).join("\n");
+  }
+
+  // A piece's text can be empty while the runtime holds back part of a character or a possible
+  // stop string: its tokens' logprobs wait in `pending` for the text that comes out of them.
+  function appendPiece(view, event) {
+    if (event.logprobs) view.pending.push(...event.logprobs);
+    if (!event.text) return;
+    if (!view.pending.length) { view.text.append(event.text); return; }
+    const span = el("span", "pg-token", event.text);
+    span.title = tokenTitle(view.pending);
+    view.text.append(span);
+    view.pending = [];
   }
 
   function makeColumn(variantId, conversationId) {
@@ -52,7 +83,7 @@
     root.append(log);
     columnsEl.append(root);
     return { variant: String(variantId), conversation: conversationId || null, root, log,
-             requestId: null, controller: null };
+             requestId: null, controller: null, started: null };
   }
 
   function selectedVariants() {
@@ -73,6 +104,7 @@
     }
     const stop = form.elements.stop.value.split("\n").filter((s) => s);
     if (stop.length) data.stop = stop;
+    if (showLogprobs.checked) data.logprobs = 5;
     return data;
   }
 
@@ -92,7 +124,7 @@
         method: "POST", signal: column.controller.signal,
         headers: { "Content-Type": "application/json", "X-CSRFToken": csrf },
         body: JSON.stringify({ variant: column.variant, conversation: column.conversation,
-                               content, system, params: sharedParams }),
+                               comparison, content, system, params: sharedParams }),
       });
       if (!response.ok) {
         let body = null;
@@ -121,6 +153,7 @@
     } finally {
       column.requestId = null;
       column.controller = null;
+      if (column.started) column.started();
       column.root.removeAttribute("aria-busy");
       updateButtons();
     }
@@ -130,9 +163,10 @@
     if (event.type === "start") {
       column.requestId = event.request_id;
       column.conversation = event.conversation;
+      if (column.started) column.started();
       updateButtons();
     } else if (event.type === "token") {
-      view.text.textContent += event.text;
+      appendPiece(view, event);
     } else if (event.type === "done") {
       view.statsEl.textContent = statsText(event.stats);
     } else if (event.type === "error") {
@@ -158,23 +192,59 @@
     rebuildColumns();
   });
 
-  form.addEventListener("submit", (event) => {
+  // A first send to several variants makes one comparison, which every column's conversation joins.
+  async function startComparison(title) {
+    const response = await fetch(comparisonsUrl, {
+      method: "POST", headers: { "Content-Type": "application/json", "X-CSRFToken": csrf },
+      body: JSON.stringify({ title, variants: columns.map((c) => Number(c.variant)) }),
+    });
+    let body = null;
+    try { body = await response.json(); } catch (e) { /* not JSON */ }
+    if (!response.ok) throw new Error(describeError(response.status, body));
+    return body.id;
+  }
+
+  // Once every column of a new chat has started (or failed), the list shows it: htmx re-fetches
+  // the list, and the address names the chat so that a reload reopens it.
+  function showInList() {
+    const first = columns.find((c) => c.conversation);
+    if (!first) return;
+    const query = comparison ? "?comparison=" + comparison : "?c=" + first.conversation;
+    history.replaceState(null, "", query);
+    htmx.ajax("GET", listUrl + query, { target: "#conversations", swap: "outerHTML" });
+  }
+
+  form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const content = form.elements.content.value.trim();
     errorEl.textContent = "";
     if (!columns.length) { errorEl.textContent = "Pick a model first."; return; }
     if (!content) { errorEl.textContent = "Write a message first."; return; }
+    const isNew = !columns.some((c) => c.conversation);
+    if (isNew) {
+      sendButton.disabled = true;
+      try {
+        comparison = columns.length > 1 ? await startComparison(content) : null;
+      } catch (e) {
+        errorEl.textContent = e.message;
+        return;
+      } finally {
+        updateButtons();
+      }
+    }
     const shared = params();
     // Side by side: every column gets the same seed, so differences come from the models.
     if (shared.seed === undefined && columns.length > 1) shared.seed = Math.floor(Math.random() * 2 ** 31);
     const system = form.elements.system.value;
     form.elements.content.value = "";
     for (const input of form.querySelectorAll("input[name=variant], textarea[name=system]")) input.disabled = true;
+    const started = columns.map((column) => new Promise((resolve) => { column.started = resolve; }));
     for (const column of columns) {
       if (!column.conversation && system.trim()) addMessage(column, "system", system);
       addMessage(column, "user", content);
       streamColumn(column, content, shared, system);
     }
+    if (isNew) Promise.all(started).then(showInList);
     updateButtons();
   });
 
@@ -190,13 +260,11 @@
     }
   });
 
-  if (initial.conversation) {
-    const c = initial.conversation;
-    const column = makeColumn(c.variant, c.id);
-    columns = [column];
+  for (const c of initial.columns) {
+    const column = makeColumn(c.variant, c.conversation);
+    columns.push(column);
     for (const m of c.messages) addMessage(column, m.role, m.content, m.stats);
-  } else {
-    rebuildColumns();
   }
+  if (!columns.length) rebuildColumns();
   updateButtons();
 })();

@@ -1,10 +1,13 @@
-"""Chatting in the playground in Chromium: tokens appear one by one, and two variants stream side
-by side at the same time (real uvicorn, real runtime server, the demo model)."""
+"""Chatting in the playground in Chromium: tokens appear one by one and the new chat joins the list
+at once; two variants stream side by side at the same time and are saved as one comparison; token
+probabilities show on hover (real uvicorn, real runtime server, the demo model)."""
 
 import os
+import re
 import time
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.support.fixtures import browser_login
 
@@ -61,6 +64,11 @@ def test_a_reply_streams_in_token_by_token(page, runtime_web_server, teams, two_
     # once the reply is done, not the last length polled.
     streamed = page.locator(f"{REPLY} .pg-text").first.text_content()
     assert len(streamed) >= growing[-1]
+    # the list shows the new chat without a reload, marked as the open one, with its variant
+    new = page.locator("#conversations li").filter(has_text="Tell me a story about a lighthouse.")
+    expect(new.locator("a[aria-current=page]")).to_be_visible()
+    expect(new.locator(".pg-variants")).to_have_text(f"GGUF Q4_1 #{two_variants[0].pk}")
+    assert re.search(r"\?c=\d+$", page.url)
 
     page.goto(f"{runtime_web_server}/playground/")
     page.get_by_role("link", name="Tell me a story about a lighthouse.").click()
@@ -93,3 +101,40 @@ def test_two_variants_stream_side_by_side(page, runtime_web_server, teams, two_v
     texts = [replies.nth(i).text_content() for i in range(2)]
     assert texts[0] and texts[0] == texts[1]  # same file, prompt and seed, temperature 0
     assert "tok/s" in page.locator(f"{REPLY} .pg-stats").nth(0).text_content()
+
+    # saved as one comparison, listed once (no reload), whose columns have distinct titles
+    from runtime.models import Comparison
+
+    entries = page.locator("#conversations li")
+    expect(entries).to_have_count(1)
+    expect(entries.locator(".pg-variants")).to_have_text(f"GGUF Q4_1 #{first.pk} · GGUF Q4_1 #{second.pk}")
+    comparison = Comparison.objects.get()
+    titles = list(comparison.conversations.order_by("variant").values_list("title", flat=True))
+    assert titles == [f"Describe a forest. · GGUF Q4_1 #{v.pk}" for v in (first, second)]
+    page.goto(f"{runtime_web_server}/playground/")
+    page.get_by_role("link", name="Describe a forest.").click()  # reopens both columns
+    expect(page.locator(".pg-column")).to_have_count(2)
+    assert [replies.nth(i).text_content() for i in range(2)] == texts
+    assert page.locator(".pg-msg.user").all_text_contents() == ["user: Describe a forest."] * 2
+
+
+def test_token_probabilities_show_on_hover(page, runtime_web_server, demo_variant):
+    browser_login(page, runtime_web_server, "alice")
+    page.goto(f"{runtime_web_server}/playground/")
+    set_params(page, max_tokens=8)
+    page.check("#show-logprobs")
+    page.fill("#message", "Name a colour.")
+    page.click("#send")
+    expect(page.locator(f"{REPLY} .pg-stats")).to_contain_text("tok/s", timeout=60_000)
+
+    tokens = page.locator(f"{REPLY} .pg-token")
+    # every token of the reply is a span with its probabilities
+    assert "".join(tokens.all_text_contents()) == page.locator(f"{REPLY} .pg-text").text_content()
+    tokens.first.hover()
+    title = tokens.first.get_attribute("title")
+    line, alternatives = title.split("\n")[:2]
+    # '"<token>" p%', then its 5 likeliest alternatives: at temperature 0 the token is the first
+    chosen = re.fullmatch(r'(".*") (\d+\.\d\d)%', line).groups()
+    assert alternatives.startswith("alternatives: " + " ".join(chosen) + "%, "), title
+    shares = [float(p) for p in re.findall(r"(\d+\.\d\d)%", alternatives)]
+    assert len(shares) == 5 and shares == sorted(shares, reverse=True) and 0 < sum(shares) <= 100.01

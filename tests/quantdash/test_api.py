@@ -10,7 +10,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
 pytestmark = pytest.mark.django_db
-JSON_ROUTE = re.compile(r"^(api/|v1/|healthz$|playground/(chat|cancel)/)")
+JSON_ROUTE = re.compile(r"^(api/|v1/|healthz$|playground/(chat|cancel|comparisons)/)")
 NOT_OPERATIONS = {"api/openapi.json", "api/docs"}
 
 

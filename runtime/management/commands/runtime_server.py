@@ -11,7 +11,11 @@ from runtime.server import serve
 
 
 class Command(BaseCommand):
-    help = "Serve models to the dashboard over loopback HTTP (load, stream tokens, cancel, status)."
+    help = ("Serve models to the dashboard over loopback HTTP (generate, embed, cancel, status): "
+            "Starlette under uvicorn.")
+    # The runtime serves no Django URL, view or model: the system checks would only import the
+    # dashboard's URLconf and slow every (re)start.
+    requires_system_checks = []
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--host", default="127.0.0.1")

@@ -89,6 +89,14 @@ class Chart:
     bottom: int
     right: int
     top: int
+    has_base: bool = False
+
+
+# Point labels are 10px text; 6.5px a character is wider than the average glyph of the default
+# sans-serif fonts (uppercase and digits included), so a label sized with it stays in the chart.
+LABEL_FONT_PX = 10
+LABEL_CHAR_PX = 6.5
+LABEL_GAP = 7
 
 
 def _ticks(low: float, high: float, n: int = 5) -> list[float]:
@@ -96,6 +104,22 @@ def _ticks(low: float, high: float, n: int = 5) -> list[float]:
         return [low]
     step = (high - low) / (n - 1)
     return [low + i * step for i in range(n)]
+
+
+def _point_label(text: str, x: float, y: float, width: int) -> dict:
+    """Where a point's label goes so it is never clipped: right of the point when it fits, else
+    left of it (text-anchor end), shortened with "…" when neither side has the room; above the
+    point unless that leaves the top edge."""
+    room_right = width - 2 - (x + LABEL_GAP)
+    room_left = x - LABEL_GAP - 2
+    needed = len(text) * LABEL_CHAR_PX
+    anchor = "start" if needed <= room_right or room_right >= room_left else "end"
+    room = room_right if anchor == "start" else room_left
+    if needed > room:
+        text = text[:max(1, int(room // LABEL_CHAR_PX) - 1)] + "…"
+    return {"text": text, "anchor": anchor,
+            "x": round(x + LABEL_GAP if anchor == "start" else x - LABEL_GAP, 1),
+            "y": round(y - LABEL_GAP if y - LABEL_GAP - LABEL_FONT_PX >= 0 else y + LABEL_GAP + LABEL_FONT_PX, 1)}
 
 
 def scatter(rows: list[Row], width: int = 640, height: int = 320) -> Chart | None:
@@ -120,10 +144,12 @@ def scatter(rows: list[Row], width: int = 640, height: int = 320) -> Chart | Non
     return Chart(
         width=width, height=height, left=left, right=right, top=top, bottom=bottom,
         points=[{"x": sx(x), "y": sy(y), "size_mb": round(x, 1), "perplexity": y,
-                 "label": r.variant.label, "pk": r.variant.pk, "base": r.is_base}
+                 "label": r.variant.label, "pk": r.variant.pk, "base": r.is_base,
+                 "text": _point_label(r.variant.label, sx(x), sy(y), width)}
                 for r, x, y in zip(points, xs, ys)],
         x_ticks=[{"at": sx(t), "label": f"{t:.0f}"} for t in _ticks(x0, x1)],
         y_ticks=[{"at": sy(t), "label": f"{t:.{_decimals(y1 - y0)}f}"} for t in _ticks(y0, y1)],
+        has_base=any(r.is_base for r in points),
     )
 
 

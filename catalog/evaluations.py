@@ -6,6 +6,9 @@ job.estimate["planner"] by the evaluate method, handed over by the job runner) i
 the measured peak memory and decode speed, so `Evaluation.objects.filter(kind="memory")` is the
 planner's measured-error record: metrics["peak_rss_bytes"] vs metrics["planner_total_bytes"],
 method["planner"] = the scheme, runtime, hardware profile and context it estimated.
+
+A "kl" evaluation whose tokenizers differ has metrics {"skipped": <why>} and no numbers; the
+variant's headline then says kl_skipped instead of keeping an older KL.
 """
 
 from __future__ import annotations
@@ -56,6 +59,8 @@ def evaluation_record(*, planner: dict | None, variant: Variant, kind: str, metr
         for source, target in HEADLINE.get(kind, {}).items():
             if metrics.get(source) is not None:
                 current[target] = metrics[source]
+        if kind == "kl":
+            _kl_skipped(current, metrics.get("skipped"))
         if kind == "perplexity":
             current["perplexity_method"] = {k: method.get(k) for k in (
                 "context", "chunks", "tokens_sha256", "mode")} | {
@@ -65,6 +70,16 @@ def evaluation_record(*, planner: dict | None, variant: Variant, kind: str, metr
         locked.save(update_fields=["metrics"])
         variant.metrics = current
     return evaluation
+
+
+def _kl_skipped(headline: dict, reason: str | None) -> None:
+    """A skipped KL replaces the variant's KL numbers by its reason (no older KL stays beside
+    it); a measured one removes an older reason."""
+    headline.pop("kl_skipped", None)
+    if reason:
+        for key in HEADLINE["kl"].values():
+            headline.pop(key, None)
+        headline["kl_skipped"] = reason
 
 
 def latest_evaluations(variants) -> dict[int, dict[str, Evaluation]]:

@@ -2,14 +2,15 @@ from django.http import HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect, render
 from django_htmx.http import HttpResponseStopPolling
 
-from catalog.selectors import variants_visible_to
+from catalog.models import Dataset
+from catalog.selectors import datasets_visible_to, variants_visible_to
 from jobs import routing
 from jobs.forms import JobForm
 from jobs.methods import get_method
 from jobs.methods.base import JobError
 from jobs.models import Worker
 from jobs.selectors import jobs_visible_to
-from jobs.services import job_cancel, job_submit
+from jobs.services import _resolve_dataset, job_cancel, job_submit
 
 
 def job_list(request):
@@ -25,7 +26,9 @@ def job_list(request):
 def job_detail(request, pk: int):
     job = get_object_or_404(jobs_visible_to(request.user), pk=pk)
     if request.htmx:
-        response = render(request, "jobs/partials/job_progress.html", {"job": job})
+        # Once the job is final the poll's answer also carries its results (out of band), so
+        # they appear without a reload, and polling stops.
+        response = render(request, "jobs/partials/job_poll.html", {"job": job})
         return _stop(response) if job.is_final else response
     return render(request, "jobs/detail.html", {"job": job})
 
@@ -39,11 +42,16 @@ def job_cancel_view(request, pk: int):
     return redirect("jobs:detail", pk=job.pk)
 
 
-def job_new(request):
-    variants = variants_visible_to(request.user).select_related("model")
+def _job_form(request, data) -> JobForm:
+    """The new-job form over what the user may see; the page and its preview both build it here."""
     method = request.GET.get("method") or ("evaluate" if request.GET.get("kind") == "evaluate" else "gguf")
-    initial = {"variant": request.GET.get("variant"), "method": method}
-    form = JobForm(request.POST or None, variants=variants, initial=initial)
+    return JobForm(data, initial={"variant": request.GET.get("variant"), "method": method},
+                   variants=variants_visible_to(request.user).select_related("model__team"),
+                   datasets=datasets_visible_to(request.user).filter(kind=Dataset.Kind.TXT))
+
+
+def job_new(request):
+    form = _job_form(request, request.POST or None)
     convert_variant = None
     if request.method == "POST" and form.is_valid():
         variant = form.cleaned_data["variant"]
@@ -59,25 +67,38 @@ def job_new(request):
 
 
 def job_placement(request):
-    """htmx: where the job in the form would run, or why it can't."""
-    variant = variants_visible_to(request.user).filter(pk=request.GET.get("variant") or 0).first()
+    """htmx: where the job in the form would run, or why it can't. It validates what submitting
+    would: the same form and parameters (form.params()), then job_submit's checks without saving."""
+    form = _job_form(request, request.GET)
     context = {"placement": None, "error": None, "estimate": None, "convert_variant": None}
+    if not form.is_valid():
+        context["error"] = "; ".join(f"{name}: {' '.join(errors)}" if name != "__all__" else " ".join(errors)
+                                     for name, errors in form.errors.items())
+        return render(request, "jobs/partials/placement.html", context)
+    variant = form.cleaned_data["variant"]
     try:
-        if variant is None:
-            raise JobError.field("variant", "choose an input variant")
-        method = get_method(request.GET.get("method", ""))
-        form = JobForm(request.GET, variants=variants_visible_to(request.user))
-        form.is_valid()
-        params = {k: v for k, v in form.cleaned_data.items()
-                  if k in JobForm.METHOD_FIELDS.get(method.name, []) and v not in (None, "", [])}
-        cleaned = method.validate(params, variant)
-        context["estimate"] = method.estimate(cleaned, variant)
+        context["estimate"] = _estimate(form)
         context["placement"] = routing.placement(
-            method=method.name, peak_memory_bytes=context["estimate"]["peak_memory_bytes"])
+            method=form.cleaned_data["method"], peak_memory_bytes=context["estimate"]["peak_memory_bytes"])
     except JobError as exc:
         context["error"] = str(exc)
         context["convert_variant"] = _convertible(exc, variant)
     return render(request, "jobs/partials/placement.html", context)
+
+
+def _estimate(form: JobForm) -> dict:
+    """job_submit's checks up to its estimate, for a valid form, without saving: the dataset id
+    made a file path (the same services step), the method's validate() and estimate(), and the
+    input-format check. That check comes after validate() here so that a method's own, more
+    helpful refusal (an HF-only method on a GGUF input offers the conversion) is the one shown;
+    a job is refused here exactly when job_submit would refuse it."""
+    variant, method = form.cleaned_data["variant"], get_method(form.cleaned_data["method"])
+    params, _ = _resolve_dataset(variant.model.team, form.params())
+    cleaned = method.validate(params, variant)
+    if method.input_formats and variant.format not in method.input_formats:
+        raise JobError.field("input", f"{method.name} needs a {' or '.join(method.input_formats)} "
+                             f"input, not {variant.get_format_display()}")
+    return method.estimate(cleaned, variant)
 
 
 def _convertible(exc: JobError, variant):

@@ -9,8 +9,10 @@ for KL, the reference over the same token ids in one child process:
 1. tokenize with the target's own tokenizer, cut the chunks;
 2. target: speed, then the perplexity pass; peak RSS is read here, before a reference is loaded,
    so the memory number is the target's alone at this context (beside the planner's estimate);
-3. reference (default: the lineage root; none when the input is the root): its tokenizer must
-   give the same ids; its logits over the same chunks give per-token KL(ref ‖ target).
+3. reference (default: the lineage root; none when the input is the root): its logits over the
+   same chunks give per-token KL(ref ‖ target). KL needs both tokenizers to give the same ids;
+   where they don't (another vocabulary, BOS, pre-tokenizer...), the "kl" Evaluation says
+   {"skipped": <why>} and the job still succeeds with its perplexity, speed and memory.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ PLANNER_HARDWARE = "cpu-2core-24gb"
 # Target log-probs kept in memory between the perplexity and KL passes up to this size; above
 # it the KL pass evaluates the target again instead.
 CACHE_LIMIT_BYTES = 512 * 1024**2
+# KL runs only where the reference tokenizes this much of the dataset to the target's ids.
+TOKENS_CHECK_CHARS = 20_000
 
 
 def planner_scheme(variant) -> str | None:
@@ -235,12 +239,14 @@ class EvaluateMethod(Method):
         ctx.progress(0.55, "load reference")
         ref = open_engine(p["reference_format"], Path(p["reference_dir"]), p["reference_files"],
                           context=p["context"], threads=p["threads"])
-        if ref.vocab != target.vocab:
-            raise JobError.field("reference", f"vocabularies differ: {ref.vocab} vs {target.vocab}")
-        text = common.read_text(Path(shared["dataset"]["path"]), 20_000)
-        if ref.tokenize(text) != target.tokenize(text) or ref.bos_id != target.bos_id:
-            raise JobError.field("reference", "the reference's tokenizer gives other token ids "
-                                 "for this text; KL needs the same tokens")
+        about = {**{k: method[k] for k in ("scheme", "context", "chunks", "scored_per_chunk", "mode")},
+                 **shared, "reference_variant": p["reference"],
+                 "reference_label": p.get("reference_label"), "reference_engine": ref.info,
+                 "reference_tokenizer": ref.tokenizer_info, "engine": target.info}
+        text = common.read_text(Path(shared["dataset"]["path"]), TOKENS_CHECK_CHARS)
+        if reason := tokens_differ(ref, target, text):
+            ctx.log(f"KL skipped: {reason}")
+            return Evaluation("kl", {"skipped": reason}, about)
         kls, sames, ref_nll = [], [], []
         for i, window in enumerate(chunks.tokens):
             ref_lp = common.scored_log_probs(ref.logits(window), chunks)
@@ -256,10 +262,32 @@ class EvaluateMethod(Method):
                         "delta_perplexity": round(ppl["perplexity"] - ref_ppl, 4),
                         "delta_perplexity_pct": round(100 * (ppl["perplexity"] / ref_ppl - 1), 3)})
         return Evaluation("kl", metrics, {
-            **{k: method[k] for k in ("scheme", "context", "chunks", "scored_per_chunk", "mode")},
-            **shared, "divergence": "KL(reference ‖ target) per scored token, natural log",
-            "reference_variant": p["reference"], "reference_label": p.get("reference_label"),
-            "reference_engine": ref.info, "engine": target.info})
+            **about, "divergence": "KL(reference ‖ target) per scored token, natural log"})
+
+
+def tokens_differ(ref, target, text: str) -> str | None:
+    """Why KL can't compare the two engines' distributions token by token (shown as "KL skipped:
+    <why>"), or None when they share the vocabulary, the BOS and the ids for `text`."""
+    if ref.vocab != target.vocab:
+        return f"vocabularies differ ({ref.vocab:,} tokens in the reference, {target.vocab:,} here)"
+    if ref.bos_id != target.bos_id:
+        return (f"BOS differs (the reference starts a text with {_bos(ref.bos_id)}, this variant "
+                f"with {_bos(target.bos_id)})")
+    ref_ids, target_ids = ref.tokenize(text), target.tokenize(text)
+    if ref_ids == target_ids:
+        return None
+    at = next((i for i, (a, b) in enumerate(zip(ref_ids, target_ids)) if a != b),
+              min(len(ref_ids), len(target_ids)))
+    return (f"tokenizers differ: other token ids for the dataset's first {len(text):,} characters "
+            f"(from id {at:,}: {_at(ref_ids, at)} in the reference, {_at(target_ids, at)} here)")
+
+
+def _at(ids: list[int], i: int) -> str:
+    return str(ids[i]) if i < len(ids) else "the end"
+
+
+def _bos(bos_id: int | None) -> str:
+    return "no BOS" if bos_id is None else f"BOS {bos_id}"
 
 
 def _hub_text_file(repo_id: str) -> dict:

@@ -1,6 +1,7 @@
 """The two ways an evaluation runs a variant, behind one small interface (child process only):
 
-- `tokenize(text) -> ids` and `bos_id` (None when the tokenizer adds no BOS),
+- `tokenize(text) -> ids` (plain text: special-token names in it are not parsed) and `bos_id`
+  (None when the tokenizer adds no BOS),
 - `logits(ids) -> float32 array [len(ids), vocab]` for one chunk from an empty cache,
 - `speed(prompt_ids, gen_tokens) -> {prefill/decode tokens/s}` with greedy decoding,
 - `info` (engine, versions, threads, device) stored with every number.
@@ -129,7 +130,9 @@ class TransformersEngine:
                                "vocab": self.vocab, "adds_bos": self.bos_id is not None}
 
     def tokenize(self, text: str) -> list[int]:
-        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        """The text as plain text, like LlamaCppEngine.tokenize (special=False): a "<|im_end|>"
+        written in the dataset is its characters' tokens, not the control token."""
+        return self.tokenizer(text, add_special_tokens=False, split_special_tokens=True)["input_ids"]
 
     def logits(self, ids: list[int]) -> np.ndarray:
         with self.torch.inference_mode():

@@ -1,4 +1,5 @@
-"""A user submits a GGUF job in the browser and watches its progress bar run to the end."""
+"""A user submits a GGUF job in the browser and watches its progress bar run to the end and its
+output variants appear, without reloading the page."""
 
 import pytest
 
@@ -18,6 +19,7 @@ def test_submit_a_job_and_watch_it_finish(page, web_server, teams, demo_variant,
     assert "queue cpu" in page.locator("#placement").inner_text()
     page.get_by_role("button", name="Submit job").click()
     page.wait_for_url("**/jobs/*/")
+    page.evaluate("window.sameDocument = true")
 
     seen = set()
     for _ in range(240):  # up to 60 s, sampling what the htmx-polled partial shows
@@ -29,8 +31,9 @@ def test_submit_a_job_and_watch_it_finish(page, web_server, teams, demo_variant,
         page.wait_for_timeout(250)
     assert status == "succeeded", page.locator("#job-progress").inner_text()
     assert len([v for v in seen if 0 < v < 100]) >= 2, f"progress seen: {sorted(seen)}"
-    outputs = page.locator("ul.outputs li").all_inner_texts()
+    outputs = page.locator("#job-results ul.outputs li").all_inner_texts()
     assert len(outputs) == 4 and any("Q4_K_M" in o for o in outputs)
+    assert page.evaluate("window.sameDocument") is True  # swapped in by the poll, not a reload
 
     page.goto(f"{web_server}/jobs/")
     assert "succeeded" in page.locator("#job-table").inner_text()

@@ -117,9 +117,10 @@ def _point_label(text: str, x: float, y: float, width: int) -> dict:
     room = room_right if anchor == "start" else room_left
     if needed > room:
         text = text[:max(1, int(room // LABEL_CHAR_PX) - 1)] + "…"
+    above = y - LABEL_GAP - LABEL_FONT_PX >= 0
     return {"text": text, "anchor": anchor,
             "x": round(x + LABEL_GAP if anchor == "start" else x - LABEL_GAP, 1),
-            "y": round(y - LABEL_GAP if y - LABEL_GAP - LABEL_FONT_PX >= 0 else y + LABEL_GAP + LABEL_FONT_PX, 1)}
+            "y": round(y - LABEL_GAP if above else y + LABEL_GAP + LABEL_FONT_PX, 1)}
 
 
 def scatter(rows: list[Row], width: int = 640, height: int = 320) -> Chart | None:

@@ -1,0 +1,80 @@
+"""The new-job form: datasets are picked from a list of the team's text datasets (by name and
+size), and the preview validates exactly what submitting would, naming the field it refuses."""
+
+import pytest
+
+from catalog.models import Dataset
+from jobs.models import Job, Worker
+
+pytestmark = pytest.mark.django_db
+
+WIKITEXT_TEST_BYTES = 1_256_449  # /work/shared/data/wikitext-2/test.txt: 1.2 MiB
+
+
+@pytest.fixture
+def datasets(teams):
+    Worker.objects.create(hostname="cpu@forms", queues=["cpu"], device="cpu",
+                          memory_bytes=24 * 1024**3, methods=["gguf", "gptq", "evaluate"])
+    return {
+        "red": Dataset.objects.create(team=teams["red"], name="wikitext-2 test", kind="txt",
+                                      path="test.txt", bytes=WIKITEXT_TEST_BYTES),
+        "red-jsonl": Dataset.objects.create(team=teams["red"], name="chats", kind="jsonl",
+                                            path="chats.jsonl", bytes=10),
+        "blue": Dataset.objects.create(team=teams["blue"], name="blue text", kind="txt",
+                                       path="b.txt", bytes=2048),
+    }
+
+
+def _preview(client, variant, **params) -> str:
+    return client.get("/jobs/new/placement", {"variant": variant.pk, "method": "evaluate",
+                                              "mode": "quick", **params}).content.decode()
+
+
+def test_the_dataset_is_a_list_of_the_teams_text_datasets_with_an_upload_link(client, teams, demo_variant, datasets):
+    client.force_login(teams["alice"])
+    html = client.get(f"/jobs/new?variant={demo_variant.pk}&method=evaluate").content.decode()
+    assert f'<option value="{datasets["red"].pk}">wikitext-2 test (1.2\xa0MiB)</option>' in html
+    assert "chats" not in html and "blue text" not in html  # not text; another team's
+    assert '<a class="upload-dataset" href="/catalog/datasets/">or upload one</a>' in html
+    client.force_login(teams["carol"])  # in both teams: each dataset says whose it is
+    html = client.get(f"/jobs/new?variant={demo_variant.pk}").content.decode()
+    assert "wikitext-2 test (1.2\xa0MiB, team red)" in html and "blue text (2.0\xa0KiB, team blue)" in html
+
+
+def test_the_evaluate_preview_says_what_submitting_does(client, teams, demo_variant, datasets):
+    client.force_login(teams["alice"])
+    ok = _preview(client, demo_variant, dataset=datasets["red"].pk)
+    assert 'id="placement-ok"' in ok and "queue <strong>cpu</strong>" in ok and "error" not in ok
+    assert 'id="placement-ok"' in _preview(client, demo_variant, dataset_path="/srv/text/wiki.txt")
+
+    missing = _preview(client, demo_variant)
+    assert "Can't run: dataset: choose a text dataset" in missing
+    foreign = _preview(client, demo_variant, dataset=datasets["blue"].pk)
+    assert f"Can't run: dataset: no text dataset {datasets['blue'].pk} in your teams" in foreign
+    assert "dataset: no text dataset" in _preview(client, demo_variant, dataset=datasets["red-jsonl"].pk)
+    assert "context: Ensure this value is greater than or equal to 16" in _preview(
+        client, demo_variant, dataset=datasets["red"].pk, context=8)
+    assert "dataset_path: choose a dataset or give a server path, not both" in _preview(
+        client, demo_variant, dataset=datasets["red"].pk, dataset_path="/srv/text/wiki.txt")
+
+    # Submitting the same forms: the refusals land on the same fields, and no job is made.
+    refused = client.post("/jobs/new", {"variant": demo_variant.pk, "method": "evaluate",
+                                        "dataset": datasets["blue"].pk})
+    assert refused.status_code == 200 and Job.objects.count() == 0
+    assert f"no text dataset {datasets['blue'].pk} in your teams" in refused.context["form"].errors["dataset"][0]
+    done = client.post("/jobs/new", {"variant": demo_variant.pk, "method": "evaluate", "mode": "quick",
+                                     "dataset": datasets["red"].pk})
+    job = Job.objects.get()
+    assert done.url == f"/jobs/{job.pk}/"
+    assert job.params["dataset"] == datasets["red"].pk
+    assert job.params["dataset_path"] == str(datasets["red"].directory / "test.txt")
+
+
+def test_a_dataset_of_another_team_of_the_user_is_refused_naming_the_field(client, teams, demo_variant, datasets):
+    client.force_login(teams["carol"])  # sees blue's dataset, but the variant is red's
+    html = _preview(client, demo_variant, dataset=datasets["blue"].pk)
+    assert "dataset: blue text is in team blue, the input variant in team red" in html
+    response = client.post("/jobs/new", {"variant": demo_variant.pk, "method": "gptq",
+                                         "dataset": datasets["blue"].pk})
+    assert response.status_code == 200 and Job.objects.count() == 0
+    assert "is in team blue" in response.context["form"].errors["dataset"][0]

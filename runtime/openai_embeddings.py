@@ -12,10 +12,10 @@ from typing import Any, Literal
 from ninja import Schema
 from pydantic import ConfigDict, Field
 
-from runtime import client
+from runtime import client, services
 from runtime.errors import RuntimeRequestError
 from runtime.openai_inputs import inputs
-from runtime.selectors import context_window, variant_for_chat
+from runtime.selectors import variant_for_chat
 
 
 class EmbeddingRequest(Schema):
@@ -44,10 +44,8 @@ async def create(*, user, body: EmbeddingRequest) -> dict:
     if any(i == "" for i in items):
         raise RuntimeRequestError("input must not contain empty strings", param="input")
     variant, files = await variant_for_chat(user=user, variant_id=str(body.model))
-    result = await client.embed(payload={
-        "variant_id": str(variant.pk), "format": variant.format,
-        "files": [str(f.absolute_path) for f in files], "n_ctx": context_window(variant),
-        "config": variant.model.config or {}, "input": items})
+    result = await client.embed(payload=services.embed_payload(variant=variant, files=files,
+                                                               inputs=items))
     data = [{"object": "embedding", "index": i, "embedding": _encoded(v, body.encoding_format)}
             for i, v in enumerate(result["data"])]
     tokens = result["prompt_tokens"]

@@ -31,13 +31,23 @@ def runtime_payload(*, variant: Variant, files: list[File], request_id: str,
     """What the runtime server's POST /generate needs (runtime/server.py): the dashboard resolves
     team-scoped paths, the runtime only reads them. One of messages, prompt and prompt_tokens."""
     return {
-        "request_id": request_id, "variant_id": str(variant.pk), "format": variant.format,
-        "files": [str(f.absolute_path) for f in files], "n_ctx": context_window(variant),
-        "config": variant.model.config or {}, "messages": messages, "prompt": prompt,
-        "prompt_tokens": prompt_tokens, "tools": tools, "echo": echo,
+        "request_id": request_id, **_model_fields(variant, files), "messages": messages,
+        "prompt": prompt, "prompt_tokens": prompt_tokens, "tools": tools, "echo": echo,
         "params": {**asdict(params), "stop": list(params.stop),
                    "logit_bias": [[token, bias] for token, bias in params.logit_bias]},
     }
+
+
+def embed_payload(*, variant: Variant, files: list[File], inputs: list) -> dict:
+    """What the runtime server's POST /embed needs: the model, and the strings or token-id lists."""
+    return {**_model_fields(variant, files), "input": inputs}
+
+
+def _model_fields(variant: Variant, files: list[File]) -> dict:
+    """Which model to load, the same for every runtime request."""
+    return {"variant_id": str(variant.pk), "format": variant.format,
+            "files": [str(f.absolute_path) for f in files], "n_ctx": context_window(variant),
+            "config": variant.model.config or {}}
 
 
 # --- conversations ----------------------------------------------------------------------------

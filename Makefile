@@ -12,12 +12,18 @@ CONVERTER_DIR := $(VENV)/opt/llama.cpp
 # on another that shares the cache. The folder name carries the flags, so a change rebuilds.
 LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
 LLAMA_WHEEL_DIR := $(HOME)/.cache/quantdash/llama-cpp-python-$(LLAMA_CPP_VERSION)-x86-64-avx2
+# llama.cpp's own tools (imatrix jobs, llama-quantize with an importance matrix, llama-perplexity for
+# the cross-check) from the same sdist's vendor/llama.cpp, same flags, static, cached the same way
+# (~3 min on 2 cores). jobs/llama_tools.py finds them here (or in $QUANTDASH_LLAMA_TOOLS_DIR).
+LLAMA_TOOLS := llama-imatrix llama-perplexity llama-quantize
+LLAMA_TOOLS_DIR := $(HOME)/.cache/quantdash/llama-tools-$(LLAMA_CPP_VERSION)-x86-64-avx2
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: install system-deps test-deps run test test-sqlite test-postgres bench bench-accuracy bench-playground clean
 
 system-deps:
 	@command -v redis-server >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; }
+	@command -v cmake >/dev/null && command -v c++ >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq cmake build-essential; }
 
 $(VENV)/.stamp-runtime: requirements.txt Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -47,7 +53,20 @@ $(CONVERTER_DIR)/convert_hf_to_gguf.py: $(VENV)/.stamp-runtime
 	cp -r .cache/llama-sdist/llama_cpp_python-$(LLAMA_CPP_VERSION)/vendor/llama.cpp/{convert_hf_to_gguf.py,conversion,gguf-py} $(CONVERTER_DIR)/
 	rm -rf .cache/llama-sdist
 
-install: system-deps $(VENV)/.stamp-runtime $(CONVERTER_DIR)/convert_hf_to_gguf.py
+$(LLAMA_TOOLS_DIR)/.stamp: | $(VENV)/.stamp-runtime
+	rm -rf $(LLAMA_TOOLS_DIR).part .cache/llama-tools && mkdir -p .cache/llama-tools $(LLAMA_TOOLS_DIR).part/bin
+	$(PIP) download -q --no-binary :all: --no-deps -d .cache/llama-tools llama-cpp-python==$(LLAMA_CPP_VERSION)
+	tar -xzf .cache/llama-tools/llama_cpp_python-$(LLAMA_CPP_VERSION).tar.gz -C .cache/llama-tools
+	cmake -S .cache/llama-tools/llama_cpp_python-$(LLAMA_CPP_VERSION)/vendor/llama.cpp -B .cache/llama-tools/build \
+	  -DCMAKE_BUILD_TYPE=Release $(LLAMA_CMAKE_ARGS) -DBUILD_SHARED_LIBS=OFF -DLLAMA_BUILD_TESTS=OFF \
+	  -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_APP=OFF -DLLAMA_OPENSSL=OFF \
+	  -DLLAMA_CURL=OFF > .cache/llama-tools/configure.log
+	cmake --build .cache/llama-tools/build -j$$(nproc) --target $(LLAMA_TOOLS) > .cache/llama-tools/build.log
+	cp $(addprefix .cache/llama-tools/build/bin/,$(LLAMA_TOOLS)) $(LLAMA_TOOLS_DIR).part/bin/
+	touch $(LLAMA_TOOLS_DIR).part/.stamp
+	rm -rf $(LLAMA_TOOLS_DIR) && mv $(LLAMA_TOOLS_DIR).part $(LLAMA_TOOLS_DIR) && rm -rf .cache/llama-tools
+
+install: system-deps $(VENV)/.stamp-runtime $(CONVERTER_DIR)/convert_hf_to_gguf.py $(LLAMA_TOOLS_DIR)/.stamp
 
 $(VENV)/.stamp-dev: requirements-dev.txt $(VENV)/.stamp-runtime
 	$(PIP) install -q -r requirements-dev.txt

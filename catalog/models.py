@@ -44,6 +44,7 @@ class Variant(models.Model):
         BNB_NF4 = "bnb-nf4", "bitsandbytes NF4"
         GPTQ = "gptq", "GPTQ"
         AWQ = "awq", "AWQ"
+        IMATRIX = "imatrix", "Importance matrix"
 
     model = models.ForeignKey(Model, on_delete=models.CASCADE, related_name="variants")
     parent = models.ForeignKey(

@@ -19,6 +19,66 @@ def variants_visible_to(user) -> QuerySet[Variant]:
     return Variant.objects.filter(model__team__in=user.teams.all())
 
 
+def runnable_variants_visible_to(user) -> QuerySet[Variant]:
+    """The variants that are model weights one can chat with, evaluate or quantize: every visible
+    variant but the artifacts made to quantize others (importance matrices)."""
+    return variants_visible_to(user).exclude(format=Variant.Format.IMATRIX)
+
+
+def imatrices_visible_to(user, *, model_id: int | None = None) -> QuerySet[Variant]:
+    """The importance matrices the user may see, newest first (of one model, given its id)."""
+    imatrices = variants_visible_to(user).filter(format=Variant.Format.IMATRIX)
+    if model_id is not None:
+        imatrices = imatrices.filter(model_id=model_id)
+    return imatrices.order_by("-created_at", "-pk")
+
+
+@dataclass
+class ImatrixInfo:
+    """What an importance matrix was computed from, as its imatrix job recorded it in params
+    (jobs/methods/imatrix.py imatrix_params: "dataset" {"id", "name", "sha256"}, "chunks_used"
+    / "chunks_requested", "context"), with the dataset's current name when it still exists."""
+
+    variant: Variant | None  # None: made in a GGUF job and known only from its record
+    dataset: str
+    chunks: int | None
+    context: int | None
+
+    @property
+    def lineage_label(self) -> str:
+        return f"Importance matrix · {self.dataset} · {self.chunks or '?'} chunks × {self.context or '?'}"
+
+    @property
+    def choice_label(self) -> str:
+        made = self.variant.created_at.strftime("%Y-%m-%d %H:%M") if self.variant.created_at else "?"
+        return f"{self.dataset}, {self.chunks or '?'} × {self.context or '?'}, {made} (#{self.variant.pk})"
+
+
+def _recorded_dataset(params: dict) -> tuple[int | None, str | None]:
+    dataset = params.get("dataset")
+    if isinstance(dataset, dict):
+        dataset_id = dataset.get("id")
+        return (dataset_id if isinstance(dataset_id, int) else None), dataset.get("name")
+    return (dataset if isinstance(dataset, int) else None), params.get("dataset_name")
+
+
+def imatrix_infos(variants) -> dict[int, ImatrixInfo]:
+    """{variant id: ImatrixInfo} for the importance matrices among `variants` (one query for
+    their datasets' current names)."""
+    imatrices = [v for v in variants if v.format == Variant.Format.IMATRIX]
+    recorded = {v.pk: _recorded_dataset(v.params or {}) for v in imatrices}
+    ids = {dataset_id for dataset_id, _ in recorded.values() if dataset_id is not None}
+    names = dict(Dataset.objects.filter(pk__in=ids).values_list("pk", "name")) if ids else {}
+    infos = {}
+    for v in imatrices:
+        dataset_id, name = recorded[v.pk]
+        p = v.params or {}
+        infos[v.pk] = ImatrixInfo(
+            v, names.get(dataset_id) or name or "unknown dataset",
+            p.get("chunks_used") or p.get("chunks_requested"), p.get("context"))
+    return infos
+
+
 def files_visible_to(user) -> QuerySet[File]:
     if not user.is_authenticated:
         return File.objects.none()
@@ -86,14 +146,34 @@ def tags_visible_to(user) -> list[str]:
 class LineageNode:
     variant: Variant
     children: list["LineageNode"] = field(default_factory=list)
+    # This variant is an importance matrix: what it was computed from.
+    imatrix: ImatrixInfo | None = None
+    # This variant was quantized with an importance matrix (its params["imatrix"]): which one.
+    quantized_with: ImatrixInfo | None = None
 
 
 def lineage(model: Model) -> list[LineageNode]:
-    """The model's variants as a forest following parent links (base → F16 → Q4_K_M ...)."""
+    """The model's variants as a forest following parent links (base → F16 → Q4_K_M ...); an
+    importance matrix hangs under the variant it was computed on."""
     variants = list(model.variants.prefetch_related("files").order_by("created_at", "pk"))
-    nodes = {v.pk: LineageNode(v) for v in variants}
+    infos = imatrix_infos(variants)
+    nodes = {v.pk: LineageNode(v, imatrix=infos.get(v.pk), quantized_with=_used_imatrix(v, infos))
+             for v in variants}
     roots = []
     for v in variants:
         parent = nodes.get(v.parent_id)
         (parent.children if parent else roots).append(nodes[v.pk])
     return roots
+
+
+def _used_imatrix(variant: Variant, infos: dict[int, ImatrixInfo]) -> ImatrixInfo | None:
+    """The importance matrix a GGUF variant was quantized with, from the record its job wrote in
+    params["imatrix"] ({"variant": id or None when made in the job, "dataset", "chunks_used",
+    "context"}): the catalog one when it is among the model's, else what the record says."""
+    record = (variant.params or {}).get("imatrix")
+    if not isinstance(record, dict):
+        return None
+    if isinstance(record.get("variant"), int) and record["variant"] in infos:
+        return infos[record["variant"]]
+    _, name = _recorded_dataset(record)
+    return ImatrixInfo(None, name or "unknown dataset", record.get("chunks_used"), record.get("context"))

@@ -1,6 +1,11 @@
 from django import forms
 
+from catalog.selectors import imatrix_infos
+from jobs.methods.base import JobError
+from jobs.methods.gguf import GGML_TENSOR_TYPES, IMATRIX_TYPES, clean_tensor_types
 from jobs.methods.gguf import TYPES as GGUF_TYPES
+from jobs.methods.imatrix import (CHUNKS_RANGE, CONTEXT_RANGE, DEFAULT_CHUNKS, DEFAULT_CONTEXT,
+                                  THREADS_RANGE)
 from planner.templatetags.units import binary_size
 
 METHOD_CHOICES = [
@@ -23,6 +28,81 @@ class DatasetChoiceField(forms.ModelChoiceField):
         return f"{dataset.name} ({binary_size(dataset.bytes)}{team})"
 
 
+def gguf_type_group(name: str) -> str:
+    """The family a llama.cpp file type belongs to, for grouping the form's type list."""
+    name = name.upper()
+    if name in ("F32", "F16", "BF16"):
+        return "Float"
+    if name.startswith("TQ"):
+        return "Ternary"
+    if name.startswith("IQ"):
+        return "IQ (i-quants)"
+    if "_K" in name:
+        return "K-quants"
+    return "Legacy"
+
+
+GROUP_ORDER = ("Float", "K-quants", "Legacy", "IQ (i-quants)", "Ternary")
+
+
+def gguf_type_choices() -> list[tuple[str, list[tuple[str, str]]]]:
+    """jobs.methods.gguf.TYPES grouped by family; those needing an importance matrix say so."""
+    groups: dict[str, list[tuple[str, str]]] = {group: [] for group in GROUP_ORDER}
+    for t in GGUF_TYPES:
+        label = f"{t} (needs an importance matrix)" if t in IMATRIX_TYPES else t
+        groups[gguf_type_group(t)].append((t, label))
+    return [(group, choices) for group, choices in groups.items() if choices]
+
+
+class GGUFTypesWidget(forms.CheckboxSelectMultiple):
+    """Marks the types that need an importance matrix (data-needs-imatrix), which the page's
+    script disables until one is chosen; without the script they stay enabled and the server
+    refuses them with a message on the field."""
+
+    def create_option(self, name, value, label, selected, index, subindex=None, attrs=None):
+        option = super().create_option(name, value, label, selected, index, subindex, attrs)
+        if value in IMATRIX_TYPES:
+            option["attrs"]["data-needs-imatrix"] = "true"
+        return option
+
+
+class ImatrixChoiceField(forms.ModelChoiceField):
+    """An importance matrix of the input's model, labelled by what it was computed from."""
+
+    infos: dict = {}
+
+    def label_from_instance(self, variant) -> str:
+        info = self.infos.get(variant.pk)
+        return info.choice_label if info else f"#{variant.pk}"
+
+
+TENSOR_TYPE_CHOICES = [("", "llama.cpp's default")] + [(t, t) for t in GGML_TENSOR_TYPES]
+
+
+def parse_tensor_types(text: str) -> list[str]:
+    """The per-tensor overrides box, one pattern=type per line (blank lines skipped), checked
+    line by line with the GGUF method's own rules (jobs.methods.gguf.clean_tensor_types: the
+    pattern a regex over tensor names, lower-cased as llama-quantize does; the type a ggml type
+    name). Raises ValidationError naming the first bad line."""
+    overrides = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line:
+            continue
+        try:
+            overrides += clean_tensor_types([line])
+        except JobError as exc:
+            raise forms.ValidationError(f"line {number} “{line[:60]}”: {exc.errors['tensor_types']}")
+    return overrides
+
+
+def check_dataset_team(form: forms.Form, name: str, dataset, variant) -> None:
+    """A dataset must be in the input variant's team (a user in two teams sees both)."""
+    if dataset and variant and dataset.team_id != variant.model.team_id:
+        form.add_error(name, f"{dataset.name} is in team {dataset.team.name}, the input "
+                       f"variant in team {variant.model.team.name}")
+
+
 class JobForm(forms.Form):
     """One form for every method; each method's validate() decides which fields matter."""
 
@@ -30,8 +110,31 @@ class JobForm(forms.Form):
                                      error_messages={"required": "choose an input variant"})
     method = forms.ChoiceField(choices=METHOD_CHOICES)
     types = forms.MultipleChoiceField(
-        choices=[(t, t) for t in GGUF_TYPES], required=False, widget=forms.CheckboxSelectMultiple,
+        choices=gguf_type_choices, required=False, widget=GGUFTypesWidget,
         label="GGUF types", initial=["Q8_0", "Q4_K_M"])
+    intermediate = forms.ChoiceField(choices=[("F16", "F16"), ("BF16", "BF16")], required=False,
+                                     initial="F16", label="Intermediate GGUF (HF input)")
+    imatrix = ImatrixChoiceField(
+        queryset=None, required=False, label="Importance matrix", empty_label="— none —",
+        error_messages={"invalid_choice": "no importance matrix %(value)s of this model in your teams"})
+    imatrix_dataset = DatasetChoiceField(
+        queryset=None, required=False, label="…or make one from a dataset",
+        empty_label="— don't make one —",
+        error_messages={"invalid_choice": "no text dataset %(value)s in your teams"})
+    imatrix_chunks = forms.IntegerField(
+        required=False, min_value=CHUNKS_RANGE[0], max_value=CHUNKS_RANGE[1], initial=DEFAULT_CHUNKS,
+        label="Calibration chunks")
+    imatrix_context = forms.IntegerField(
+        required=False, min_value=CONTEXT_RANGE[0], max_value=CONTEXT_RANGE[1], initial=DEFAULT_CONTEXT,
+        label="Calibration context (tokens per chunk)")
+    tensor_types = forms.CharField(
+        required=False, label="Per-tensor types", widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="one pattern=type per line, e.g. attn_v=q8_0 (the pattern is a regular "
+                  "expression over tensor names)")
+    output_tensor_type = forms.ChoiceField(choices=TENSOR_TYPE_CHOICES, required=False,
+                                           label="output.weight type")
+    token_embedding_type = forms.ChoiceField(choices=TENSOR_TYPE_CHOICES, required=False,
+                                             label="Token embedding type")
     bits = forms.TypedChoiceField(choices=[(4, 4), (8, 8), (3, 3), (2, 2)], coerce=int,
                                   required=False, label="GPTQ bits")
     group_size = forms.IntegerField(required=False, initial=128, label="Group size")
@@ -52,32 +155,58 @@ class JobForm(forms.Form):
     chunks = forms.IntegerField(required=False, min_value=0, label="Evaluation chunks (0 = all)")
 
     METHOD_FIELDS = {
-        "gguf": ["types"],
+        "gguf": ["types", "intermediate", "imatrix", "imatrix_dataset", "imatrix_chunks",
+                 "imatrix_context", "tensor_types", "output_tensor_type", "token_embedding_type"],
         "gptq": ["bits", "group_size", "desc_act", "dataset", "dataset_path", "samples", "seq_len"],
         "bnb-nf4": ["quant_type", "double_quant"],
         "bnb-int8": ["llm_int8_threshold"],
         "evaluate": ["dataset", "dataset_path", "mode", "context", "chunks"],
     }
 
-    def __init__(self, *args, variants, datasets, **kwargs):
-        """`variants` and `datasets` are what the user may see (team-scoped querysets);
-        `datasets` should hold only plain-text ones, the only kind methods read."""
+    def __init__(self, *args, variants, datasets, imatrices, **kwargs):
+        """`variants`, `datasets` and `imatrices` are what the user may see (team-scoped
+        querysets): variants that are model weights, plain-text datasets (the only kind methods
+        read), and the importance matrices of the input's model when it is known."""
         super().__init__(*args, **kwargs)
         self.fields["variant"].queryset = variants
-        self.fields["dataset"].queryset = datasets.select_related("team")
-        self.fields["dataset"].show_team = datasets.values("team").distinct().count() > 1
+        show_team = datasets.values("team").distinct().count() > 1
+        for name in ("dataset", "imatrix_dataset"):
+            self.fields[name].queryset = datasets.select_related("team")
+            self.fields[name].show_team = show_team
+        self.fields["imatrix"].queryset = imatrices
+        self.fields["imatrix"].infos = imatrix_infos(list(imatrices))
+
+    def clean_tensor_types(self) -> list[str]:
+        return parse_tensor_types(self.cleaned_data.get("tensor_types") or "")
 
     def clean(self) -> dict:
         data = super().clean()
-        if "dataset" not in self.METHOD_FIELDS.get(data.get("method"), []):
+        method, variant = data.get("method"), data.get("variant")
+        if method == "gguf":
+            self._clean_imatrix(data, variant)
+        if "dataset" not in self.METHOD_FIELDS.get(method, []):
             return data
-        dataset, variant = data.get("dataset"), data.get("variant")
+        dataset = data.get("dataset")
         if dataset and data.get("dataset_path"):
             self.add_error("dataset_path", "choose a dataset or give a server path, not both")
-        if dataset and variant and dataset.team_id != variant.model.team_id:
-            self.add_error("dataset", f"{dataset.name} is in team {dataset.team.name}, the input "
-                           f"variant in team {variant.model.team.name}")
+        check_dataset_team(self, "dataset", dataset, variant)
         return data
+
+    def _clean_imatrix(self, data: dict, variant) -> None:
+        """An importance matrix is one of the input model's, or made from a dataset of its team,
+        not both; the types that need one (IMATRIX_TYPES) are refused without one."""
+        imatrix, dataset = data.get("imatrix"), data.get("imatrix_dataset")
+        if imatrix and dataset:
+            self.add_error("imatrix_dataset", "choose an importance matrix or a dataset to make "
+                           "one from, not both")
+        if imatrix and variant and imatrix.model_id != variant.model_id:
+            self.add_error("imatrix", f"importance matrix #{imatrix.pk} is of {imatrix.model.name}, "
+                           f"not of {variant.model.name}")
+        check_dataset_team(self, "imatrix_dataset", dataset, variant)
+        needing = [t for t in data.get("types") or [] if t in IMATRIX_TYPES]
+        if needing and not imatrix and not dataset:
+            self.add_error("types", f"{', '.join(needing)} need{'s' if len(needing) == 1 else ''} an "
+                           "importance matrix: choose one, or a dataset to make one from")
 
     def field_methods(self) -> dict[str, str]:
         """field name -> the methods it belongs to (space-separated), for showing only those."""
@@ -88,10 +217,57 @@ class JobForm(forms.Form):
         return {name: " ".join(methods) for name, methods in owners.items()}
 
     def params(self) -> dict:
-        """The chosen method's parameters as job_submit takes them (a dataset by its id)."""
+        """The chosen method's parameters as job_submit takes them (a dataset or an importance
+        matrix by its id; calibration chunks and context only with a dataset to make one from)."""
         data = self.cleaned_data
         params = {name: data[name] for name in self.METHOD_FIELDS[data["method"]]
                   if data.get(name) not in (None, "", [])}
-        if "dataset" in params:
-            params["dataset"] = params["dataset"].pk
+        for name in ("dataset", "imatrix", "imatrix_dataset"):
+            if name in params:
+                params[name] = params[name].pk
+        if "imatrix_dataset" not in params:
+            params.pop("imatrix_chunks", None)
+            params.pop("imatrix_context", None)
+        return params
+
+
+class ImatrixJobForm(forms.Form):
+    """"Make importance matrix": an imatrix job (llama-imatrix over a text dataset) on a GGUF or
+    HF variant; its output is a catalog artifact later GGUF jobs quantize with."""
+
+    variant = forms.ModelChoiceField(queryset=None, label="Input variant (GGUF or HF)",
+                                     error_messages={"required": "choose an input variant"})
+    method = forms.ChoiceField(choices=[("imatrix", "Importance matrix")], initial="imatrix",
+                               widget=forms.HiddenInput)
+    dataset = DatasetChoiceField(
+        queryset=None, label="Calibration dataset", empty_label="— choose a text dataset —",
+        error_messages={"required": "choose a text dataset",
+                        "invalid_choice": "no text dataset %(value)s in your teams"})
+    chunks = forms.IntegerField(min_value=CHUNKS_RANGE[0], max_value=CHUNKS_RANGE[1],
+                                initial=DEFAULT_CHUNKS, label="Chunks")
+    context = forms.IntegerField(min_value=CONTEXT_RANGE[0], max_value=CONTEXT_RANGE[1],
+                                 initial=DEFAULT_CONTEXT, label="Context (tokens per chunk)")
+    threads = forms.IntegerField(required=False, min_value=THREADS_RANGE[0], max_value=THREADS_RANGE[1],
+                                 label="Threads (blank: the worker's cores)")
+
+    def __init__(self, *args, variants, datasets, **kwargs):
+        """As JobForm; `variants` should be GGUF and HF ones, the inputs llama-imatrix reads."""
+        super().__init__(*args, **kwargs)
+        self.fields["variant"].queryset = variants
+        self.fields["dataset"].queryset = datasets.select_related("team")
+        self.fields["dataset"].show_team = datasets.values("team").distinct().count() > 1
+
+    def clean(self) -> dict:
+        data = super().clean()
+        check_dataset_team(self, "dataset", data.get("dataset"), data.get("variant"))
+        return data
+
+    def field_methods(self) -> dict[str, str]:
+        return {}
+
+    def params(self) -> dict:
+        data = self.cleaned_data
+        params = {"dataset": data["dataset"].pk, "chunks": data["chunks"], "context": data["context"]}
+        if data.get("threads"):
+            params["threads"] = data["threads"]
         return params

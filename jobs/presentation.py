@@ -18,6 +18,7 @@ METHOD_TITLES = {
     "bnb-nf4": "Quantize with bitsandbytes 4-bit",
     "bnb-int8": "Quantize with bitsandbytes LLM.int8",
     "evaluate": "Evaluate",
+    "imatrix": "Make an importance matrix",
     "hf-from-gguf": "Convert GGUF → HF safetensors",
     "import-upload": "Import an upload",
     "import-hub": "Import from the Hugging Face Hub",

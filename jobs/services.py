@@ -47,21 +47,31 @@ def _fingerprint(*, team_id: int, user_id, method: str, variant_id, params: dict
 
 def _resolve_dataset(team: Team, params: dict) -> tuple[dict, int | None]:
     """A catalog dataset id in params["dataset"] becomes the text file path methods read
-    (params["dataset_path"]); a value that isn't an id is taken as a path on the server (CLI)."""
+    (params["dataset_path"]); a value that isn't an id is taken as a path on the server (CLI).
+    The GGUF job's calibration text for an on-the-fly importance matrix, params
+    ["imatrix_dataset"], resolves the same way to params["imatrix_dataset_path"] (its id stays
+    in params["imatrix_dataset"])."""
+    value = params.pop("imatrix_dataset", None)
+    if value not in (None, ""):
+        path, imatrix_id = _dataset_path(team, value, field="imatrix_dataset")
+        params.update({"imatrix_dataset_path": path, "imatrix_dataset": imatrix_id})
     value = params.pop("dataset", None)
     if value in (None, ""):
         return params, None
+    params["dataset_path"], dataset_id = _dataset_path(team, value, field="dataset")
+    return params, dataset_id
+
+
+def _dataset_path(team: Team, value, *, field: str) -> tuple[str, int | None]:
     if isinstance(value, int) or str(value).isdigit():
         dataset = Dataset.objects.filter(team=team, pk=int(value)).first()
         if dataset is None:
-            raise JobError.field("dataset", f"no dataset {value} in this team")
+            raise JobError.field(field, f"no dataset {value} in this team")
         if dataset.kind != Dataset.Kind.TXT:
-            raise JobError.field("dataset", f"{dataset.name} is {dataset.get_kind_display()}; "
+            raise JobError.field(field, f"{dataset.name} is {dataset.get_kind_display()}; "
                                  "calibration and perplexity read plain text (.txt) datasets")
-        params["dataset_path"] = str(dataset.directory / dataset.path)
-        return params, dataset.pk
-    params["dataset_path"] = str(value)
-    return params, None
+        return str(dataset.directory / dataset.path), dataset.pk
+    return str(value), None
 
 
 def job_submit(*, team: Team, user, method: str, params: dict, input_variant,

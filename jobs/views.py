@@ -2,10 +2,11 @@ from django.http import HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect, render
 from django_htmx.http import HttpResponseStopPolling
 
-from catalog.models import Dataset
-from catalog.selectors import datasets_visible_to, variants_visible_to
+from catalog.models import Dataset, Variant
+from catalog.selectors import (datasets_visible_to, imatrices_visible_to, imatrix_infos,
+                               runnable_variants_visible_to)
 from jobs import routing
-from jobs.forms import JobForm
+from jobs.forms import ImatrixJobForm, JobForm
 from jobs.methods import get_method
 from jobs.methods.base import JobError
 from jobs.models import Worker
@@ -42,12 +43,27 @@ def job_cancel_view(request, pk: int):
     return redirect("jobs:detail", pk=job.pk)
 
 
-def _job_form(request, data) -> JobForm:
-    """The new-job form over what the user may see; the page and its preview both build it here."""
-    method = request.GET.get("method") or ("evaluate" if request.GET.get("kind") == "evaluate" else "gguf")
-    return JobForm(data, initial={"variant": request.GET.get("variant"), "method": method},
-                   variants=variants_visible_to(request.user).select_related("model__team"),
-                   datasets=datasets_visible_to(request.user).filter(kind=Dataset.Kind.TXT))
+def _job_form(request, data) -> JobForm | ImatrixJobForm:
+    """The new-job form over what the user may see; the page and its preview both build it here.
+    Method "imatrix" (the "Make importance matrix" action) has a form of its own. Inputs are
+    variants that are model weights, never importance matrices; the GGUF form's importance
+    matrix list holds only those of the input's model."""
+    method = (data or {}).get("method") or request.GET.get("method") or (
+        "evaluate" if request.GET.get("kind") == "evaluate" else "gguf")
+    initial = {"variant": request.GET.get("variant"), "method": method}
+    variants = runnable_variants_visible_to(request.user).select_related("model__team")
+    datasets = datasets_visible_to(request.user).filter(kind=Dataset.Kind.TXT)
+    if method == "imatrix":
+        return ImatrixJobForm(data, initial=initial, datasets=datasets, variants=variants.filter(
+            format__in=[Variant.Format.GGUF, Variant.Format.HF]))
+    chosen = variants.filter(pk=_int((data or {}).get("variant") or initial["variant"])).first()
+    imatrices = imatrices_visible_to(request.user, model_id=chosen.model_id if chosen else -1)
+    return JobForm(data, initial=initial, variants=variants, datasets=datasets,
+                   imatrices=imatrices.select_related("model"))
+
+
+def _int(value) -> int | None:
+    return int(value) if str(value or "").isdigit() else None
 
 
 def job_new(request):
@@ -63,14 +79,19 @@ def job_new(request):
         except JobError as exc:
             _add_job_errors(form, exc)
             convert_variant = _convertible(exc, variant)
-    return render(request, "jobs/new.html", {"form": form, "convert_variant": convert_variant})
+    making_imatrix = isinstance(form, ImatrixJobForm)
+    return render(request, "jobs/new.html", {
+        "form": form, "convert_variant": convert_variant, "making_imatrix": making_imatrix,
+        "title": "Make importance matrix" if making_imatrix else "New job",
+        "variant_id": _int(form["variant"].value())})
 
 
 def job_placement(request):
     """htmx: where the job in the form would run, or why it can't. It validates what submitting
     would: the same form and parameters (form.params()), then job_submit's checks without saving."""
     form = _job_form(request, request.GET)
-    context = {"placement": None, "error": None, "estimate": None, "convert_variant": None}
+    context = {"placement": None, "error": None, "estimate": None, "convert_variant": None,
+               "plan": None}
     if not form.is_valid():
         context["error"] = "; ".join(f"{name}: {' '.join(errors)}" if name != "__all__" else " ".join(errors)
                                      for name, errors in form.errors.items())
@@ -78,6 +99,7 @@ def job_placement(request):
     variant = form.cleaned_data["variant"]
     try:
         context["estimate"] = _estimate(form)
+        context["plan"] = _job_plan(form)
         context["placement"] = routing.placement(
             method=form.cleaned_data["method"], peak_memory_bytes=context["estimate"]["peak_memory_bytes"])
     except JobError as exc:
@@ -99,6 +121,27 @@ def _estimate(form: JobForm) -> dict:
         raise JobError.field("input", f"{method.name} needs a {' or '.join(method.input_formats)} "
                              f"input, not {variant.get_format_display()}")
     return method.estimate(cleaned, variant)
+
+
+def _job_plan(form) -> dict | None:
+    """What the job in the form will do beyond where it runs, in the preview's words: for a GGUF
+    job the importance matrix it uses or makes first, its types, per-tensor overrides and
+    output / embedding types; for an imatrix job the text and chunks it reads."""
+    data = form.cleaned_data
+    if data.get("method") == "imatrix":
+        return {"types": None, "make_imatrix": data["dataset"], "chunks": data["chunks"],
+                "context": data["context"]}
+    if data.get("method") != "gguf":
+        return None
+    imatrix = data.get("imatrix")
+    return {"types": data.get("types") or [],
+            "imatrix": imatrix_infos([imatrix]).get(imatrix.pk) if imatrix else None,
+            "make_imatrix": data.get("imatrix_dataset"),
+            "chunks": data.get("imatrix_chunks") or form.fields["imatrix_chunks"].initial,
+            "context": data.get("imatrix_context") or form.fields["imatrix_context"].initial,
+            "tensor_types": data.get("tensor_types") or [],
+            "output_tensor_type": data.get("output_tensor_type"),
+            "token_embedding_type": data.get("token_embedding_type")}
 
 
 def _convertible(exc: JobError, variant):

@@ -20,7 +20,7 @@ from django.http import JsonResponse, StreamingHttpResponse
 from ninja import Router, Schema
 from pydantic import ConfigDict, Field
 
-from catalog.selectors import variants_visible_to
+from catalog.selectors import runnable_variants_visible_to
 from quantdash.api import token_auth
 from runtime import client, openai_embeddings, openai_inputs, openai_tools, services
 from runtime.engines.base import MAX_TOP_LOGPROBS, SamplingParams
@@ -121,7 +121,7 @@ def _card(v) -> dict:
 
 @router.get("/models", response=ModelList, summary="The variants your token's teams can chat with")
 async def models(request):
-    variants = variants_visible_to(request.auth).select_related("model", "model__team")
+    variants = runnable_variants_visible_to(request.auth).select_related("model", "model__team")
     return {"object": "list", "data": [_card(v) async for v in variants]}
 
 

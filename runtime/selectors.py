@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db.models import Prefetch, QuerySet
 
 from catalog.models import Variant
-from catalog.selectors import variants_visible_to
+from catalog.selectors import runnable_variants_visible_to
 from runtime.errors import RuntimeRequestError
 from runtime.models import ApiToken, Comparison, Conversation
 
@@ -58,7 +58,7 @@ async def variant_for_chat(*, user, variant_id) -> tuple[Variant, list]:
         pk = int(variant_id)
     except (TypeError, ValueError):
         pk = None
-    variant = pk and await variants_visible_to(user).select_related("model", "model__team") \
+    variant = pk and await runnable_variants_visible_to(user).select_related("model", "model__team") \
         .filter(pk=pk).afirst()
     if not variant:
         raise RuntimeRequestError(f"model {variant_id!r} does not exist", status=404,

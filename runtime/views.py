@@ -8,7 +8,7 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from catalog.selectors import variants_visible_to
+from catalog.selectors import runnable_variants_visible_to
 from runtime import client, services
 from runtime.models import Comparison
 from runtime.selectors import (api_tokens_of, chat_history, comparison_columns, comparisons_of,
@@ -37,7 +37,7 @@ def playground(request):
     if request.htmx:
         return render(request, "runtime/partials/conversations.html", history)
     columns = comparison_columns(comparison) if comparison else [c for c in [conversation] if c]
-    variants = list(variants_visible_to(request.user).select_related("model"))
+    variants = list(runnable_variants_visible_to(request.user).select_related("model"))
     initial = {
         "comparison": comparison and comparison.pk,
         "columns": [{"conversation": c.pk, "variant": c.variant_id,

@@ -9,6 +9,7 @@ from jobs.methods.base import JobError, Method
 
 _MODULES = {
     "gguf": "jobs.methods.gguf",
+    "imatrix": "jobs.methods.imatrix",
     "bnb-int8": "jobs.methods.bnb",
     "bnb-nf4": "jobs.methods.bnb",
     "gptq": "jobs.methods.gptq",

@@ -1,61 +1,139 @@
-"""GGUF quantization with llama.cpp.
+"""GGUF quantization with llama.cpp's llama-quantize.
 
 An HF safetensors input is first converted to one F16 (or BF16) GGUF with llama.cpp's own
 convert_hf_to_gguf.py (installed into the virtualenv by `make install`); every requested type is
-then made from that one intermediate with llama_cpp.llama_model_quantize. A GGUF input is
-requantized directly (llama.cpp's allow_requantize), which compounds the error of its own
-quantization: the job records a warning.
+then made from that one intermediate by the llama-quantize binary (jobs.llama_tools), the one
+path for every type. A GGUF input is requantized directly (--allow-requantize), which compounds
+the error of its own quantization: the job records a warning.
+
+The low-bit types in IMATRIX_TYPES need an importance matrix: a catalog `imatrix` variant of the
+same model (`imatrix`), or one made in this job from a calibration text (`imatrix_dataset`,
+registered as an output too). `tensor_types` (pattern=type, llama-quantize --tensor-type),
+`output_tensor_type` and `token_embedding_type` override llama.cpp's per-tensor choices.
 """
 
+import math
 import os
 import re
-import subprocess
 import sys
-import threading
 from pathlib import Path
 
+from formats.digest import file_sha256
+from formats.gguf_header import read_gguf_header_from_path
+from jobs import llama_tools
+from jobs.methods import imatrix as imatrix_tool
 from jobs.methods.base import JobError, Method, Output, RunContext
 
-CONVERTER = Path(sys.prefix) / "opt" / "llama.cpp" / "convert_hf_to_gguf.py"
-# llama.cpp file types that need no importance matrix (tensor_requires_imatrix in
-# src/llama-quant.cpp refuses IQ3_XXS/IQ2_* /IQ1_* and Q2_K_S without one).
-TYPES = ("F16", "BF16", "Q8_0", "Q6_K", "Q5_K_M", "Q5_K_S", "Q5_1", "Q5_0", "Q4_K_M", "Q4_K_S",
-         "Q4_1", "Q4_0", "Q3_K_L", "Q3_K_M", "Q3_K_S", "Q2_K", "IQ4_XS", "IQ4_NL")
+CONVERTER = imatrix_tool.CONVERTER
+# llama-quantize's file types: tools/quantize/quantize.cpp QUANT_OPTIONS without COPY and the
+# aliases Q3_K / Q4_K / Q5_K. Q2_0 is left out: gguf-py 0.19 (our header reader's type table)
+# doesn't know its ggml type 42, so its files couldn't be registered.
+TYPES = ("F32", "F16", "BF16", "Q8_0", "Q6_K", "Q5_K_M", "Q5_K_S", "Q5_1", "Q5_0", "Q4_K_M",
+         "Q4_K_S", "Q4_1", "Q4_0", "IQ4_XS", "IQ4_NL", "MXFP4_MOE", "Q3_K_L", "Q3_K_M", "Q3_K_S",
+         "IQ3_M", "IQ3_S", "IQ3_XS", "IQ3_XXS", "Q2_K", "Q2_K_S", "IQ2_M", "IQ2_S", "IQ2_XS",
+         "IQ2_XXS", "TQ2_0", "TQ1_0", "IQ1_M", "IQ1_S", "Q1_0")
+# File types whose tensors need an importance matrix (src/llama-quant.cpp,
+# tensor_requires_imatrix: iq3_xxs, iq2_xxs, iq2_xs, iq2_s, iq1_m, iq1_s and the q2_K tensors of
+# a Q2_K_S file; llama_tensor_get_type_impl gives IQ3_XS files iq3_xxs tensors, IQ2_M iq2_s).
+IMATRIX_TYPES = ("IQ3_XXS", "IQ3_XS", "IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ2_M", "IQ1_S", "IQ1_M",
+                 "Q2_K_S")
+# ggml type names llama-quantize takes in --tensor-type / --output-tensor-type /
+# --token-embedding-type (parse_ggml_type: any ggml_type_name) that ggml_quantize_chunk can
+# produce (ggml/src/ggml.c); q2_0 is left out as above.
+GGML_TENSOR_TYPES = ("f32", "f16", "bf16", "q8_0", "q6_K", "q5_K", "q5_1", "q5_0", "q4_K", "q4_1",
+                     "q4_0", "iq4_xs", "iq4_nl", "mxfp4", "nvfp4", "q3_K", "iq3_s", "iq3_xxs",
+                     "q2_K", "iq2_s", "iq2_xs", "iq2_xxs", "tq2_0", "tq1_0", "iq1_m", "iq1_s",
+                     "q1_0")
+# tensor_requires_imatrix again, for --tensor-type targets (token_embd / output are exempt).
+IMATRIX_TENSOR_TYPES = {"iq3_xxs", "iq2_xxs", "iq2_xs", "iq2_s", "iq1_m", "iq1_s"}
 FLOAT_TYPES = {"F16", "BF16", "F32"}
 MAX_TYPES = 12
-# "[  12/ 272] blk.0.attn_k.weight ..." printed by llama_model_quantize for each tensor.
-TENSOR_LINE = re.compile(r"\[\s*(\d+)/\s*(\d+)\]")
-
-
-class _ProgressTee:
-    """Stands in for sys.stderr while llama.cpp logs through llama-cpp-python's callback: passes
-    text through and turns per-tensor lines into progress."""
-
-    def __init__(self, target, on_tensor):
-        self.target, self.on_tensor = target, on_tensor
-
-    def write(self, text: str) -> int:
-        if match := TENSOR_LINE.search(text):
-            self.on_tensor(int(match.group(1)), int(match.group(2)))
-        return self.target.write(text)
-
-    def flush(self) -> None:
-        self.target.flush()
+MAX_TENSOR_TYPES = 64
+# A --tensor-type pattern is a std::regex searched in tensor names (llama-quant.cpp): letters,
+# digits and regex punctuation only; no "=", ",", spaces, and no "(?" extensions std::regex lacks.
+PATTERN_CHARS = re.compile(r"^[A-Za-z0-9_.*+?^$|()\[\]{}\\-]{1,120}$")
+_TYPE_BY_NAME = {t.lower(): t for t in GGML_TENSOR_TYPES}
 
 
 def _gguf_bits_per_weight(path: Path) -> float:
-    from formats.gguf_header import read_gguf_header_from_path
-
     header = read_gguf_header_from_path(path)
-    n_weights = sum(_prod(t.shape) for t in header.tensors)
+    n_weights = sum(math.prod(t.shape) for t in header.tensors)
     return round((path.stat().st_size - header.data_offset) * 8 / n_weights, 3)
 
 
-def _prod(shape) -> int:
-    n = 1
-    for d in shape:
-        n *= d
-    return n
+def clean_tensor_type(name: str, value) -> str:
+    """A ggml type name as ggml_type_name spells it, or JobError naming the field."""
+    found = _TYPE_BY_NAME.get(str(value).strip().lower())
+    if found is None:
+        raise JobError.field(name, f"unknown ggml type {str(value)[:40]!r}; choose from "
+                             f"{', '.join(GGML_TENSOR_TYPES)}")
+    return found
+
+
+def clean_tensor_types(value) -> list[str]:
+    """`pattern=type` entries (a list, or one per line / comma) as llama-quantize --tensor-type
+    takes them, patterns lower-cased as it does."""
+    entries = value.replace("\n", ",").split(",") if isinstance(value, str) else value
+    if not isinstance(entries, (list, tuple)):
+        raise JobError.field("tensor_types", "a list of pattern=type entries")
+    entries = [str(e).strip() for e in entries if str(e).strip()]
+    if len(entries) > MAX_TENSOR_TYPES:
+        raise JobError.field("tensor_types", f"at most {MAX_TENSOR_TYPES} entries")
+    cleaned = []
+    for entry in entries:
+        pattern, sep, type_name = entry.partition("=")
+        pattern = pattern.strip().lower()
+        if not sep or not pattern or not type_name.strip():
+            raise JobError.field("tensor_types", f"{entry[:60]!r} is not pattern=type "
+                                 "(e.g. attn_v=q8_0)")
+        if not PATTERN_CHARS.match(pattern) or "(?" in pattern:
+            raise JobError.field("tensor_types", f"pattern {pattern[:60]!r}: up to 120 letters, "
+                                 "digits and regex punctuation (. * + ? ^ $ | ( ) [ ] { } \\ -)")
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise JobError.field("tensor_types", f"pattern {pattern!r} is not a regex: {exc}")
+        cleaned.append(f"{pattern}={clean_tensor_type('tensor_types', type_name)}")
+    return cleaned
+
+
+def _clean_imatrix(params: dict, variant, needing: list[str]) -> dict:
+    """The importance matrix: a catalog variant (`imatrix`) or a text to make one from."""
+    chosen, text = params.get("imatrix"), params.get("imatrix_dataset_path")
+    if chosen not in (None, "") and text:
+        raise JobError.field("imatrix", "choose a catalog importance matrix or a dataset to make "
+                             "one (imatrix_dataset), not both")
+    if chosen not in (None, ""):
+        return _catalog_imatrix(chosen, variant)
+    if text:
+        return {"imatrix_dataset": params.get("imatrix_dataset"),
+                "imatrix_dataset_path": str(text),
+                "imatrix_dataset_name": imatrix_tool.dataset_record(
+                    team_id=variant.model.team_id, path=str(text))["name"],
+                **imatrix_tool.clean_options(params, prefix="imatrix_")}
+    if needing:
+        raise JobError.field("types", f"{', '.join(needing)} need an importance matrix (imatrix): "
+                             "choose one in `imatrix` (an imatrix job's output for this model) or "
+                             "a calibration text in `imatrix_dataset` to make one in this job")
+    return {}
+
+
+def _catalog_imatrix(value, variant) -> dict:
+    from catalog.models import Variant
+
+    found = None
+    if isinstance(value, int) or str(value).isdigit():
+        found = Variant.objects.filter(pk=int(value), model=variant.model, format="imatrix").first()
+    if found is None:
+        raise JobError.field("imatrix", f"no importance matrix {str(value)[:40]} for "
+                             f"{variant.model.name} in this team")
+    files = [f for f in found.files.all() if f.path.endswith(".gguf")]
+    if len(files) != 1:
+        raise JobError.field("imatrix", f"importance matrix {found.pk} has no single .gguf file")
+    return {"imatrix": found.pk, "imatrix_path": str(files[0].absolute_path),
+            "imatrix_record": {"variant": found.pk, "dataset": found.params.get("dataset"),
+                               "chunks_used": found.params.get("chunks_used"),
+                               "context": found.params.get("context")}}
 
 
 class GGUFMethod(Method):
@@ -83,6 +161,15 @@ class GGUFMethod(Method):
         if outtype not in ("F16", "BF16"):
             raise JobError.field("intermediate", "the intermediate must be F16 or BF16")
         cleaned = {"types": list(dict.fromkeys(types)), "intermediate": outtype}
+        overrides = clean_tensor_types(params.get("tensor_types") or [])
+        if overrides:
+            cleaned["tensor_types"] = overrides
+        for name in ("output_tensor_type", "token_embedding_type"):
+            if params.get(name) not in (None, ""):
+                cleaned[name] = clean_tensor_type(name, params[name])
+        needing = [t for t in cleaned["types"] if t in IMATRIX_TYPES]
+        needing += [o for o in overrides if o.split("=")[1] in IMATRIX_TENSOR_TYPES]
+        cleaned.update(_clean_imatrix(params, variant, needing))
         if variant.format == "gguf" and variant.quant_type.upper() not in FLOAT_TYPES:
             cleaned["warning"] = (
                 f"requantizing a {variant.quant_type} GGUF: errors compound; quantize from F16 "
@@ -95,84 +182,94 @@ class GGUFMethod(Method):
         return gguf_job_estimate(params=params, variant=variant)
 
     def run(self, ctx: RunContext) -> list[Output]:
-        import llama_cpp
-
-        work = Path(ctx.workdir)
+        p, work = ctx.params, Path(ctx.workdir)
         outputs: list[Output] = []
-        types = list(ctx.params["types"])
-        n_steps = len(types) + (1 if ctx.input_format == "hf" else 0)
-        versions = {"llama-cpp-python": llama_cpp.__version__}
+        types = list(p["types"])
+        on_the_fly = bool(p.get("imatrix_dataset_path"))
+        n_steps = len(types) + (1 if ctx.input_format == "hf" else 0) + on_the_fly
+        versions = {"llama-cpp-python": llama_tools.LLAMA_CPP_VERSION, "llama.cpp": llama_tools.version()}
+        step = 0
         if ctx.input_format == "hf":
-            source = self._convert(ctx, work, versions)
+            source = work / "intermediate" / f"model-{p['intermediate']}.gguf"
+            ctx.progress(0.0, "convert")
+            versions["convert_hf_to_gguf"] = imatrix_tool.convert_hf(ctx.input_dir, source,
+                                                                     p["intermediate"])
             outputs.append(Output(
-                key="intermediate", format="gguf", quant_type=ctx.params["intermediate"],
+                key="intermediate", format="gguf", quant_type=p["intermediate"],
                 directory=str(source.parent), bits_per_weight=_gguf_bits_per_weight(source),
                 params={"intermediate_of": types}, tool_versions=versions))
             step = 1
         else:
             source = ctx.input_path(".gguf")
-            step = 0
+        source_key = "intermediate" if ctx.input_format == "hf" else None
+        matrix, record = p.get("imatrix_path"), p.get("imatrix_record")
+        if on_the_fly:
+            matrix, record, made = self._make_imatrix(ctx, source, work, step, n_steps)
+            outputs.append(Output(key="imatrix", format="imatrix", quant_type="imatrix",
+                                  directory=str(Path(matrix).parent), params=made,
+                                  tool_versions=versions, parent_key=source_key))
+            step += 1
         stem = source.name.rsplit(".", 2)[0] if ctx.input_format == "gguf" else "model"
+        extra = {k: p[k] for k in ("warning", "tensor_types", "output_tensor_type",
+                                   "token_embedding_type") if k in p}
+        if record:
+            extra["imatrix"] = record
         for qtype in types:
-            if ctx.input_format == "hf" and qtype == ctx.params["intermediate"]:
+            if ctx.input_format == "hf" and qtype == p["intermediate"]:
                 step += 1
                 continue  # the intermediate itself is already an output
             target = work / qtype / f"{stem}-{qtype}.gguf"
             target.parent.mkdir(parents=True)
-            self._quantize(ctx, source, target, qtype, step, n_steps)
+            self._quantize(ctx, source, target, qtype, matrix, step, n_steps)
             step += 1
             outputs.append(Output(
                 key=qtype, format="gguf", quant_type=qtype, directory=str(target.parent),
-                bits_per_weight=_gguf_bits_per_weight(target),
-                params={"type": qtype, **({"warning": ctx.params["warning"]}
-                                          if "warning" in ctx.params else {})},
-                tool_versions=versions,
-                parent_key="intermediate" if ctx.input_format == "hf" else None))
+                bits_per_weight=_gguf_bits_per_weight(target), params={"type": qtype, **extra},
+                tool_versions=versions, parent_key=source_key))
         ctx.progress(1.0, "done")
         return outputs
 
-    def _convert(self, ctx: RunContext, work: Path, versions: dict) -> Path:
-        if not CONVERTER.exists():
-            raise RuntimeError(f"llama.cpp's converter is not installed at {CONVERTER} (make install)")
-        outtype = ctx.params["intermediate"]
-        target = work / "intermediate" / f"model-{outtype}.gguf"
-        target.parent.mkdir(parents=True)
-        ctx.progress(0.0, "convert")
-        subprocess.run(
-            [sys.executable, str(CONVERTER), ctx.input_dir, "--outtype", outtype.lower(),
-             "--outfile", str(target)],
-            check=True, stdin=subprocess.DEVNULL,
-            env={**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"},
-        )
-        versions["convert_hf_to_gguf"] = "llama-cpp-python 0.3.36 vendor/llama.cpp"
-        return target
+    def _make_imatrix(self, ctx: RunContext, source: Path, work: Path, step: int, n_steps: int):
+        p = ctx.params
+        target = work / "imatrix" / "imatrix.gguf"
+        text = Path(p["imatrix_dataset_path"])
+        ctx.progress(step / n_steps, "imatrix")
+        made = imatrix_tool.make_imatrix(
+            model=source, text=text, target=target, chunks=p["imatrix_chunks"],
+            context=p["imatrix_context"], threads=None, log=ctx.log,
+            progress=lambda done, total: ctx.progress((step + done / total) / n_steps, "imatrix"))
+        dataset = {"id": p.get("imatrix_dataset"), "name": p.get("imatrix_dataset_name"),
+                   "sha256": file_sha256(text)}
+        params = imatrix_tool.imatrix_params(made, dataset=dataset, chunks=p["imatrix_chunks"],
+                                             context=p["imatrix_context"])
+        record = {"variant": None, "made_in_job": True, "dataset": dataset,
+                  "chunks_used": made["chunks_used"], "context": p["imatrix_context"]}
+        return str(target), record, params
 
-    def _quantize(self, ctx, source: Path, target: Path, qtype: str, step: int, n_steps: int):
-        import llama_cpp
-
-        params = llama_cpp.llama_model_quantize_default_params()
-        params.ftype = getattr(llama_cpp, f"LLAMA_FTYPE_MOSTLY_{qtype}")
-        params.nthread = os.cpu_count() or 1
-        params.allow_requantize = ctx.input_format == "gguf"
+    def _quantize(self, ctx: RunContext, source: Path, target: Path, qtype: str,
+                  matrix: str | None, step: int, n_steps: int) -> None:
+        p = ctx.params
+        args = ["--allow-requantize"] if ctx.input_format == "gguf" else []
+        if matrix:
+            args += ["--imatrix", matrix]
+        for entry in p.get("tensor_types", []):
+            args += ["--tensor-type", entry]
+        if p.get("output_tensor_type"):
+            args += ["--output-tensor-type", p["output_tensor_type"]]
+        if p.get("token_embedding_type"):
+            args += ["--token-embedding-type", p["token_embedding_type"]]
+        args += [str(source), str(target), qtype, str(os.cpu_count() or 1)]
         stage = f"quantize {qtype}"
         ctx.progress(step / n_steps, stage)
+        report = llama_tools.tensor_progress(
+            lambda i, n: ctx.progress((step + i / n) / n_steps, stage))
 
-        def on_tensor(i: int, n: int) -> None:
-            ctx.progress((step + i / n) / n_steps, stage)
+        def on_output(piece: str) -> None:
+            sys.stdout.write(piece)
+            sys.stdout.flush()
+            report(piece)
 
-        real_stderr, result = sys.stderr, {}
-        sys.stderr = _ProgressTee(real_stderr, on_tensor)
-        try:
-            # In a thread so the GIL is free for the log callback; ctypes releases it.
-            worker = threading.Thread(target=lambda: result.setdefault(
-                "rc", llama_cpp.llama_model_quantize(
-                    str(source).encode(), str(target).encode(), params)))
-            worker.start()
-            worker.join()
-        finally:
-            sys.stderr = real_stderr
-        if result.get("rc") != 0:
-            raise RuntimeError(f"llama_model_quantize to {qtype} failed (code {result.get('rc')})")
+        llama_tools.run("llama-quantize", args, on_output=on_output, log=ctx.log)
 
 
 METHODS = {"gguf": GGUFMethod()}

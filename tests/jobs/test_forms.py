@@ -78,3 +78,25 @@ def test_a_dataset_of_another_team_of_the_user_is_refused_naming_the_field(clien
                                          "dataset": datasets["blue"].pk})
     assert response.status_code == 200 and Job.objects.count() == 0
     assert "is in team blue" in response.context["form"].errors["dataset"][0]
+
+
+def test_per_tensor_overrides_are_one_pattern_type_per_line():
+    """Parsed with the GGUF method's own rules (patterns lower-cased as llama-quantize does, types
+    spelled as ggml_type_name does); a bad line is named by its number, blank lines counted."""
+    from django.forms import ValidationError
+
+    from jobs.forms import parse_tensor_types
+
+    assert parse_tensor_types("  attn_v=Q8_0\n\nblk\\.[0-3]\\.FFN_DOWN=q6_k\r\n") == [
+        "attn_v=q8_0", "blk\\.[0-3]\\.ffn_down=q6_K"]
+    assert parse_tensor_types("\n \n") == []
+    for text, message in [
+        ("attn_v=q8_0\n\nffn_down", "line 3 “ffn_down”: 'ffn_down' is not pattern=type (e.g. attn_v=q8_0)"),
+        ("=q8_0", "line 1 “=q8_0”: '=q8_0' is not pattern=type (e.g. attn_v=q8_0)"),
+        ("attn_v=Q4_K_M", "line 1 “attn_v=Q4_K_M”: unknown ggml type 'Q4_K_M'; choose from f32, f16,"),
+        ("attn_(v=q8_0", "line 1 “attn_(v=q8_0”: pattern 'attn_(v' is not a regex: missing ), unterminated"),
+        ("attn v=q8_0", "line 1 “attn v=q8_0”: pattern 'attn v': up to 120 letters, digits and regex"),
+    ]:
+        with pytest.raises(ValidationError) as raised:
+            parse_tensor_types(text)
+        assert raised.value.messages[0].startswith(message), raised.value.messages[0]

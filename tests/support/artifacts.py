@@ -139,3 +139,29 @@ def register_copy(*, model, folder: Path, format: str, quant_type: str, parent=N
     return register_variant(team_id=model.team_id, user_id=None, staged=staged,
                             info=NewVariant(format=format, quant_type=quant_type),
                             model_id=model.pk, parent_id=parent.pk if parent else None)
+
+
+def build_tiny_llama(out: Path, demo_gguf: Path, *, hidden: int, intermediate: int) -> Path:
+    """A randomly initialised 2-layer Llama (4 heads, 2 KV heads, tied embeddings) in float32
+    with the demo model's real tokenizer, saved as an HF folder in `out`."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    tokenizer = AutoTokenizer.from_pretrained(demo_gguf.parent, gguf_file=demo_gguf.name)
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=hidden,
+                         intermediate_size=intermediate, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
+                         tie_word_embeddings=True, bos_token_id=tokenizer.bos_token_id,
+                         eos_token_id=tokenizer.eos_token_id)
+    torch.manual_seed(0)
+    LlamaForCausalLM(config).save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_llama_256_hf(demo_gguf, tmp_path_factory) -> Path:
+    """`build_tiny_llama` with width 256 and FFN 512: every weight matrix holds whole 256-blocks,
+    so llama-quantize really makes the k-quant / IQ types asked for (the demo's 576 falls back)."""
+    return build_tiny_llama(tmp_path_factory.mktemp("tiny-llama-256-hf"), demo_gguf,
+                            hidden=256, intermediate=512)

@@ -33,7 +33,8 @@ def main(spec_path: str) -> int:
         job_id=spec["job_id"], params=spec["params"], input_format=spec["input_format"],
         input_quant_type=spec["input_quant_type"], input_dir=spec["input_dir"],
         input_files=[InputFile(**f) for f in spec["input_files"]], workdir=str(workdir / "work"),
-        progress=progress, log=log,
+        progress=progress, log=log, base_logits_dir=spec.get("base_logits_dir", ""),
+        base_logits_max_bytes=spec.get("base_logits_max_bytes", 4 * 1024**3),
     )
     Path(ctx.workdir).mkdir(parents=True, exist_ok=True)
     result_path = workdir / "result.json"

@@ -127,6 +127,8 @@ def _spec(job: Job, workdir: Path) -> dict:
         "job_id": job.pk, "method": job.method, "params": job.params, "workdir": str(workdir),
         "input_format": variant.format, "input_quant_type": variant.quant_type,
         "input_dir": str(variant.directory),
+        "base_logits_dir": str(settings.BASE_LOGITS_CACHE_DIR),
+        "base_logits_max_bytes": settings.BASE_LOGITS_CACHE_MAX_BYTES,
         "input_files": [
             {"path": str(f.absolute_path), "bytes": f.bytes, "sha256": f.sha256}
             for f in variant.files.all()

@@ -104,6 +104,12 @@ STORAGES = {
 # Where model files live: one folder per variant. On several nodes this is a shared filesystem
 # mounted at the same path everywhere (see README, "Artifacts across nodes").
 ARTIFACT_ROOT = Path(env_str("ARTIFACT_ROOT", str(BASE_DIR / "var" / "artifacts")))
+# Evaluations keep a reference's log-probs here (llama.cpp --kl-divergence-base files, one per
+# reference/text/context/chunks) so the next variant compared with it doesn't run it again; a file
+# larger than the limit is not stored. A worker-side folder (need not be shared).
+BASE_LOGITS_CACHE_DIR = Path(env_str("BASE_LOGITS_CACHE_DIR",
+                                     str(ARTIFACT_ROOT / "cache" / "base-logits")))
+BASE_LOGITS_CACHE_MAX_BYTES = env_int("BASE_LOGITS_CACHE_MAX_BYTES", 4 * 1024**3)
 # Uploads larger than this are refused (413) before their body is read.
 UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_BYTES", 20 * 1024**3)
 # Any other request body larger than this is refused (413) before it is read (quantdash.asgi).

@@ -47,6 +47,10 @@ class RunContext:
     workdir: str  # an empty folder for this attempt; outputs go below it
     progress: Callable[[float, str], None] = field(repr=False, default=lambda f, s: None)
     log: Callable[[str], None] = field(repr=False, default=lambda line: None)
+    # A worker-side folder where evaluations keep reference log-probs between jobs ("" = none),
+    # and the largest file they may store there (settings BASE_LOGITS_CACHE_DIR / _MAX_BYTES).
+    base_logits_dir: str = ""
+    base_logits_max_bytes: int = 4 * 1024**3
 
     def input_path(self, suffix: str) -> Path:
         """The one input file whose name ends with suffix (e.g. '.gguf')."""

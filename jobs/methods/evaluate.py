@@ -13,6 +13,12 @@ for KL, the reference over the same token ids in one child process:
    same chunks give per-token KL(ref ‖ target). KL needs both tokenizers to give the same ids;
    where they don't (another vocabulary, BOS, pre-tokenizer...), the "kl" Evaluation says
    {"skipped": <why>} and the job still succeeds with its perplexity, speed and memory.
+   The reference's log-probs are kept as llama.cpp's --kl-divergence-base file (16 bits per
+   vocabulary entry per scored token: 127 × 49,156 × 2 bytes = 12.5 MB per 256-token chunk of
+   SmolLM2) in the worker's cache folder (ctx.base_logits_dir), so the next variant compared with
+   the same reference, text, context and chunks reads them instead of loading the reference; the
+   statistics are llama-perplexity --kl-divergence's (evaluate_common.kl_statistics), computed
+   from the rows as stored, hit or not.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from formats import llama_kld
 from formats.digest import file_sha256
 from jobs.methods import evaluate_common as common
 from jobs.methods import hf_common
@@ -147,7 +154,8 @@ class EvaluateMethod(Method):
                                  f"({vocab[0]} vs {vocab[1]} tokens); KL needs the same tokens")
         return {"reference": ref.pk, "reference_format": ref.format,
                 "reference_label": ref.label, "reference_dir": str(ref.directory),
-                "reference_files": [str(f.absolute_path) for f in ref.files.all()]}
+                "reference_files": [str(f.absolute_path) for f in ref.files.all()],
+                "reference_sha256": [f.sha256 for f in ref.files.all()]}
 
     def estimate(self, params: dict, variant) -> dict:
         """peak_memory_bytes: the planner's total for the target at this context, plus the
@@ -192,12 +200,18 @@ class EvaluateMethod(Method):
         has_ref = bool(p.get("reference"))
         if p["speed"]:
             ctx.progress(0.04, "speed")
+            from jobs.methods.evaluate_speed import measure
+
             prompt = ids[:p["prompt_tokens"]]
-            speed = target.speed(prompt, p["gen_tokens"])
-            speed["tokens_per_second"] = speed["decode_tokens_per_s"]
+            with target.speed_runner(prompt, p["gen_tokens"]) as run_once:
+                speed, about = measure(run_once, prompt_tokens=len(prompt),
+                                       gen_tokens=p["gen_tokens"], engine_info=target.info)
+            if about["conditions"]["warning"]:
+                ctx.log(f"speed: {about['conditions']['warning']}")
             results.append(Evaluation("speed", speed, {
                 **target.info, "prompt_tokens": len(prompt), "gen_tokens": p["gen_tokens"],
                 "decoding": "greedy, batch 1, one token per step with the KV cache",
+                "figures": "medians of the runs after one discarded warm-up", **about,
                 "dataset": shared["dataset"]}))
         cache_ok = has_ref and chunks.scored_tokens * target.vocab * 8 <= CACHE_LIMIT_BYTES
         nll, cached = [], []
@@ -231,38 +245,63 @@ class EvaluateMethod(Method):
         return results
 
     def _kl(self, ctx, target, chunks, cached, ppl, shared, method) -> Evaluation:
-        import numpy as np
-
+        """KL(reference ‖ target) and the other statistics of `llama-perplexity --kl-divergence`,
+        from the reference's log-probs in llama.cpp's 16-bit --kl-divergence-base format: read
+        from the worker's cache when an earlier evaluation stored them for the same reference,
+        text, context and chunks (the reference is then not loaded), else computed, stored and
+        used as stored."""
         from jobs.methods.evaluate_engines import open_engine
 
         p = ctx.params
-        ctx.progress(0.55, "load reference")
-        ref = open_engine(p["reference_format"], Path(p["reference_dir"]), p["reference_files"],
-                          context=p["context"], threads=p["threads"])
         about = {**{k: method[k] for k in ("scheme", "context", "chunks", "scored_per_chunk", "mode")},
                  **shared, "reference_variant": p["reference"],
-                 "reference_label": p.get("reference_label"), "reference_engine": ref.info,
-                 "reference_tokenizer": ref.tokenizer_info, "engine": target.info}
-        text = common.read_text(Path(shared["dataset"]["path"]), TOKENS_CHECK_CHARS)
-        if reason := tokens_differ(ref, target, text):
-            ctx.log(f"KL skipped: {reason}")
-            return Evaluation("kl", {"skipped": reason}, about)
-        kls, sames, ref_nll = [], [], []
-        for i, window in enumerate(chunks.tokens):
-            ref_lp = common.scored_log_probs(ref.logits(window), chunks)
-            tgt_lp = cached[i] if cached else common.scored_log_probs(target.logits(window), chunks)
-            kl, same = common.kl_and_top1(ref_lp, tgt_lp)
-            kls.append(kl)
-            sames.append(same)
-            ref_nll.append(common.chunk_nll(ref_lp, window, chunks))
-            ctx.progress(0.6 + 0.38 * (i + 1) / len(chunks.tokens), "kl divergence")
-        metrics = common.kl_summary(np.concatenate(kls), np.concatenate(sames))
-        ref_ppl = common.perplexity_summary(np.concatenate(ref_nll))["perplexity"]
-        metrics.update({"reference_perplexity": ref_ppl,
-                        "delta_perplexity": round(ppl["perplexity"] - ref_ppl, 4),
-                        "delta_perplexity_pct": round(100 * (ppl["perplexity"] / ref_ppl - 1), 3)})
-        return Evaluation("kl", metrics, {
-            **about, "divergence": "KL(reference ‖ target) per scored token, natural log"})
+                 "reference_label": p.get("reference_label"), "engine": target.info,
+                 "divergence": "KL(reference ‖ target) per scored token, natural log",
+                 "statistics": common.KL_STATISTICS}
+        store = common.BaseLogitsStore(
+            folder=ctx.base_logits_dir, max_bytes=ctx.base_logits_max_bytes, chunks=chunks,
+            n_vocab=target.vocab, key=common.base_logits_key(
+                reference=p["reference"], files_sha256=_reference_sha256(p),
+                dataset_sha256=shared["dataset"]["sha256"], chunks=chunks))
+        ctx.progress(0.55, "load reference")
+        if store.hit(ctx.log):
+            about.update(reference_engine="not loaded: its log-probs were read from the cache",
+                         tokens_check="done when the cached file was stored; the file's token "
+                                      "ids equal this evaluation's")
+            rows = store.read
+        else:
+            ref = open_engine(p["reference_format"], Path(p["reference_dir"]), p["reference_files"],
+                              context=p["context"], threads=p["threads"])
+            about.update(reference_engine=ref.info, reference_tokenizer=ref.tokenizer_info)
+            text = common.read_text(Path(shared["dataset"]["path"]), TOKENS_CHECK_CHARS)
+            if reason := tokens_differ(ref, target, text):
+                ctx.log(f"KL skipped: {reason}")
+                return Evaluation("kl", {"skipped": reason}, about)
+            store.start(ctx.log)
+
+            def rows(i: int):
+                logits = ref.logits(chunks.tokens[i])[chunks.first:chunks.context - 1]
+                return store.add(llama_kld.encode_rows(logits))
+        parts = []
+        try:
+            for i, window in enumerate(chunks.tokens):
+                base_lp = llama_kld.decode_rows(rows(i), target.vocab)
+                tgt_lp = cached[i] if cached else common.scored_log_probs(target.logits(window), chunks)
+                parts.append(common.compare_tokens(base_lp, tgt_lp, chunks.next_ids(i)))
+                ctx.progress(0.6 + 0.38 * (i + 1) / len(chunks.tokens), "kl divergence")
+            store.finish(ctx.log)
+        finally:
+            store.close()
+        metrics = common.kl_statistics(common.TokenComparison.concatenate(parts))
+        return Evaluation("kl", metrics, {**about, "base_logits": store.describe()})
+
+
+def _reference_sha256(p: dict) -> list[str]:
+    """The reference's files' sha256 (from the catalog at submit time; hashed here for a job
+    submitted before they were recorded)."""
+    if p.get("reference_sha256"):
+        return list(p["reference_sha256"])
+    return [file_sha256(Path(f)) for f in p["reference_files"]]
 
 
 def tokens_differ(ref, target, text: str) -> str | None:

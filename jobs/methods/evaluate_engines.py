@@ -3,8 +3,18 @@
 - `tokenize(text) -> ids` (plain text: special-token names in it are not parsed) and `bos_id`
   (None when the tokenizer adds no BOS),
 - `logits(ids) -> float32 array [len(ids), vocab]` for one chunk from an empty cache,
-- `speed(prompt_ids, gen_tokens) -> {prefill/decode tokens/s}` with greedy decoding,
+- `speed_runner(prompt_ids, gen_tokens)`: a context manager yielding the single-run primitive of
+  the speed measurement, `run() -> (prefill_seconds, decode_seconds)`: one prefill of the prompt
+  from an empty cache, then gen_tokens greedy single-token steps, all in one context loaded once
+  (evaluate_speed.py repeats it to stable medians),
 - `info` (engine, versions, threads, device) stored with every number.
+
+llama.cpp's CPU threads synchronise through OpenMP barriers that spin (libgomp's default): with
+other work on the node, a spinning thread holds the core the thread it waits for needs, and decode
+on the 2-core node fell from ~148 to 1-9 tokens/s with 2 threads (1 thread kept ~40).
+OMP_WAIT_POLICY=PASSIVE avoids the collapse but costs a quiet node most of its decode speed
+(148 -> 32 tokens/s measured), so it is not set; `info["omp_env"]` records any OMP_/GOMP_
+variables the process was started with.
 
 GGUF runs through llama-cpp-python; HF safetensors, bitsandbytes and GPTQ folders through
 transformers (GPTQ loaded by GPTQModel, as jobs/methods/gptq.py saves it).
@@ -12,13 +22,22 @@ transformers (GPTQ loaded by GPTQModel, as jobs/methods/gptq.py saves it).
 
 from __future__ import annotations
 
+import os
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 
 HF_FORMATS = ("hf", "bnb-nf4", "bnb-int8", "gptq")
+
+
+def _omp_env() -> dict:
+    """OpenMP settings from the environment (llama.cpp's CPU threads wait per OMP_WAIT_POLICY /
+    GOMP_SPINCOUNT); {} is libgomp's default (spin, then sleep)."""
+    return {k: v for k, v in os.environ.items() if k.startswith(("OMP_", "GOMP_"))}
 
 
 def _version(name: str) -> str:
@@ -44,7 +63,8 @@ class LlamaCppEngine:
         plain = self.llm.tokenize(b"a", add_bos=False, special=False)
         self.bos_id = adds_bos[0] if len(adds_bos) > len(plain) else None
         self.info = {"engine": "llama.cpp", "llama-cpp-python": _version("llama-cpp-python"),
-                     "threads": threads, "device": "cpu", "file": gguf.name}
+                     "threads": threads, "device": "cpu", "file": gguf.name,
+                     "omp_env": _omp_env()}
         self.tokenizer_info = {"tokenizer": "llama.cpp (GGUF vocab)", "vocab": self.vocab,
                                "adds_bos": self.bos_id is not None}
 
@@ -56,27 +76,30 @@ class LlamaCppEngine:
         self.llm.eval(ids)
         return np.array(self.llm.scores[:len(ids)], dtype=np.float32)
 
-    def speed(self, prompt: list[int], gen_tokens: int) -> dict:
-        """Prefill = one eval of the prompt; decode = gen_tokens single-token evals, greedy.
-        A separate context without logits_all, so prefill computes only the last row's logits."""
+    @contextmanager
+    def speed_runner(self, prompt: list[int], gen_tokens: int) -> Iterator[Callable[[], tuple[float, float]]]:
+        """A context of its own (without logits_all, so prefill computes only the last row's
+        logits) sized for the prompt and the generated tokens, kept for every run."""
         from llama_cpp import Llama
 
         llm = Llama(model_path=str(self.path), n_ctx=len(prompt) + gen_tokens + 8,
                     n_batch=min(len(prompt), 512), n_threads=self.threads,
                     n_threads_batch=self.threads, n_gpu_layers=-1, verbose=False)
-        llm.eval(prompt[:8])  # warm-up (allocations, first-touch of the weights)
-        llm.reset()
-        start = time.perf_counter()
-        llm.eval(prompt)
-        prefill = time.perf_counter() - start
-        start = time.perf_counter()
-        for _ in range(gen_tokens):
-            llm.eval([self._last_argmax(llm)])
-        decode = time.perf_counter() - start
-        del llm
-        return {"prefill_tokens_per_s": round(len(prompt) / prefill, 2),
-                "decode_tokens_per_s": round(gen_tokens / decode, 2),
-                "prefill_seconds": round(prefill, 4), "decode_seconds": round(decode, 4)}
+
+        def run() -> tuple[float, float]:
+            llm.reset()  # the next eval drops the whole KV cache
+            start = time.perf_counter()
+            llm.eval(prompt)
+            prefill = time.perf_counter() - start
+            start = time.perf_counter()
+            for _ in range(gen_tokens):
+                llm.eval([self._last_argmax(llm)])
+            return prefill, time.perf_counter() - start
+
+        try:
+            yield run
+        finally:
+            llm.close()
 
     @staticmethod
     def _last_argmax(llm) -> int:
@@ -126,6 +149,8 @@ class TransformersEngine:
         self.info = {"engine": "transformers", "transformers": _version("transformers"),
                      "torch": torch.__version__.split("+")[0], **loader, "threads": threads,
                      "device": self.device, "dtype": str(next(self.model.parameters()).dtype)}
+        if self.device == "cuda":
+            self.info["gpu"] = torch.cuda.get_device_name()
         self.tokenizer_info = {"tokenizer": f"transformers {type(self.tokenizer).__name__}",
                                "vocab": self.vocab, "adds_bos": self.bos_id is not None}
 
@@ -139,27 +164,29 @@ class TransformersEngine:
             out = self.model(input_ids=self.torch.tensor([ids], device=self.device), use_cache=False)
         return out.logits[0].float().cpu().numpy()
 
-    def speed(self, prompt: list[int], gen_tokens: int) -> dict:
+    @contextmanager
+    def speed_runner(self, prompt: list[int], gen_tokens: int) -> Iterator[Callable[[], tuple[float, float]]]:
         torch = self.torch
         sync = torch.cuda.synchronize if self.device == "cuda" else (lambda: None)
-        with torch.inference_mode():
-            self.model(input_ids=torch.tensor([prompt[:8]], device=self.device))  # warm-up
-            sync()
-            start = time.perf_counter()
-            out = self.model(input_ids=torch.tensor([prompt], device=self.device), use_cache=True)
-            sync()
-            prefill = time.perf_counter() - start
-            past, token = out.past_key_values, int(out.logits[0, -1].argmax())
-            start = time.perf_counter()
-            for _ in range(gen_tokens):
-                out = self.model(input_ids=torch.tensor([[token]], device=self.device),
-                                 past_key_values=past, use_cache=True)
+        prompt_ids = torch.tensor([prompt], device=self.device)
+
+        def run() -> tuple[float, float]:
+            with torch.inference_mode():
+                sync()
+                start = time.perf_counter()
+                out = self.model(input_ids=prompt_ids, use_cache=True)
+                sync()
+                prefill = time.perf_counter() - start
                 past, token = out.past_key_values, int(out.logits[0, -1].argmax())
-            sync()
-            decode = time.perf_counter() - start
-        return {"prefill_tokens_per_s": round(len(prompt) / prefill, 2),
-                "decode_tokens_per_s": round(gen_tokens / decode, 2),
-                "prefill_seconds": round(prefill, 4), "decode_seconds": round(decode, 4)}
+                start = time.perf_counter()
+                for _ in range(gen_tokens):
+                    out = self.model(input_ids=torch.tensor([[token]], device=self.device),
+                                     past_key_values=past, use_cache=True)
+                    past, token = out.past_key_values, int(out.logits[0, -1].argmax())
+                sync()
+                return prefill, time.perf_counter() - start
+
+        yield run
 
     def peak_device_bytes(self) -> int | None:
         if self.device != "cuda":

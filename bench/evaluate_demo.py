@@ -62,6 +62,23 @@ def evaluate(path: Path, args, reference: Path | None, tmp: Path) -> dict:
     return {e.kind: e.metrics for e in METHODS["evaluate"].run(ctx)}
 
 
+def kl_text(kl: dict | None) -> str:
+    """The KL part of a line: llama.cpp's headline statistics (Δp and same top in %), "reference"
+    for the reference itself, or why KL was skipped (never a 0 that reads like a perfect match)."""
+    if kl is None:
+        return "KL reference"
+    if "skipped" in kl:
+        return f"KL skipped ({kl['skipped']})"
+
+    def num(key: str, scale: float = 1, fmt: str = ".4f") -> str:
+        return "—" if kl.get(key) is None else f"{scale * kl[key]:{fmt}}"
+
+    same = kl.get("same_top", kl.get("top1_agreement"))
+    return (f"KL {num('kl_mean')} ± {num('kl_mean_unc')}  99.9% {num('kl_p99_9')}"
+            f"  PPL ratio {num('ppl_ratio')}  RMS Δp {num('dp_rms', 100, '.2f')} %"
+            f"  same top {'—' if same is None else f'{100 * same:.2f}'} %")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--chunks", type=int, default=4)
@@ -76,8 +93,9 @@ def main() -> None:
             rows[name] = evaluate(files[name], args, ref, Path(tmp))
             r = rows[name]
             print(f"{name:7s} {files[name].stat().st_size / 1e6:7.1f} MB  ppl {r['perplexity']['perplexity']:8.3f}"
-                  f"  KL {r.get('kl', {}).get('kl_mean', 0):.4f}  top1 {r.get('kl', {}).get('top1_agreement', 1):.3f}"
+                  f"  {kl_text(r.get('kl'))}"
                   f"  prefill {r['speed']['prefill_tokens_per_s']:7.1f} t/s  decode {r['speed']['decode_tokens_per_s']:6.1f} t/s"
+                  f" (medians of {r['speed']['runs']} runs{'' if r['speed']['quiet'] else ', busy node'})"
                   f"  process peak RSS so far {r['memory']['peak_rss_bytes'] / 2**20:.0f} MiB", flush=True)
         print(json.dumps(rows))
 

@@ -4,21 +4,104 @@ server-side sort, and a size-vs-perplexity scatter laid out here so the template
 Δ perplexity is against the base (the lineage root with a perplexity), and only when both scored
 the same token ids (Evaluation.method["tokens_sha256"]): numbers from different texts, contexts
 or tokenizers are not comparable, and the row says so instead of printing a difference.
+
+The KL columns are the statistics llama.cpp's `llama-perplexity --kl-divergence` prints
+(tools/perplexity/perplexity.cpp, kl_divergence()), as the evaluate method stores them in the
+"kl" Evaluation: fractions (Δp and "same top" are shown as percents, like llama.cpp does), each
+with its uncertainty where llama.cpp gives one (`<key>_unc`). A key an older evaluation lacks
+is shown as "—" and sorts last. Every cell's title says how it was measured (context, chunks,
+dataset, reference), so the method is beside every number.
 """
 
 from __future__ import annotations
 
 import math
+from itertools import zip_longest
 from dataclasses import dataclass, field
 
 from catalog.evaluations import latest_evaluations
 from catalog.models import Model, Variant
 
-SORTS = {
-    "id": lambda r: r.variant.pk, "size": lambda r: r.size_bytes, "bpw": lambda r: r.bits_per_weight,
-    "ppl": lambda r: r.perplexity, "delta": lambda r: r.delta_perplexity, "kl": lambda r: r.kl,
-    "top1": lambda r: r.top1, "tps": lambda r: r.tokens_per_second, "mem": lambda r: r.peak_memory_bytes,
+KL_TOOL = "llama.cpp perplexity --kl-divergence statistics"
+# Every percentile the KL evaluation stores, in llama.cpp's printing order: (key, label).
+KL_PERCENTILES = [("kl_max", "Maximum"), ("kl_p99_9", "99.9 %"), ("kl_p99", "99.0 %"),
+                  ("kl_p95", "95.0 %"), ("kl_p90", "90.0 %"), ("kl_median", "Median"),
+                  ("kl_p10", "10.0 %"), ("kl_p5", "5.0 %"), ("kl_p1", "1.0 %"),
+                  ("kl_p0_1", "0.1 %"), ("kl_min", "Minimum")]
+DP_PERCENTILES = [("dp_max", "Maximum"), ("dp_p99_9", "99.9 %"), ("dp_p99", "99.0 %"),
+                  ("dp_p95", "95.0 %"), ("dp_p90", "90.0 %"), ("dp_p75", "75.0 %"),
+                  ("dp_median", "Median"), ("dp_p25", "25.0 %"), ("dp_p10", "10.0 %"),
+                  ("dp_p5", "5.0 %"), ("dp_p1", "1.0 %"), ("dp_p0_1", "0.1 %"),
+                  ("dp_min", "Minimum")]
+
+
+@dataclass(frozen=True)
+class Column:
+    """A table column: its sort key (also the cell's CSS class), header, what it is (the header's
+    title), the Evaluation kind whose method the cells cite, and how to print its numbers."""
+
+    key: str
+    title: str
+    about: str
+    kind: str | None = None
+    fmt: str = "{:.6f}"  # "pct" prints a fraction as a percent; "bytes" is left to the template
+    numeric: bool = True
+
+
+COLUMNS = [
+    Column("id", "Variant", "the variant (#id, format, type); sorts by id", numeric=False),
+    Column("size", "Size", "the variant's files together (binary units)", fmt="bytes"),
+    Column("bpw", "Bits/weight", "bits per weight of the quantized tensors", fmt="{:g}"),
+    Column("ppl", "PPL ±", "perplexity on the dataset ± its standard error (llama.cpp perplexity: "
+           "the second half of each chunk scored)", "perplexity", "{:.4f}"),
+    Column("ratio", "PPL(Q)/PPL(base) ±", "the variant's perplexity over its reference's, on "
+           "the same tokens", "kl"),
+    Column("delta", "Δ vs base", "perplexity minus the base's, only where both scored the same "
+           "tokens", "perplexity", "{:.4f}"),
+    Column("kl", "Mean KLD ±", "mean KL(reference ‖ variant) per scored token, natural log", "kl"),
+    Column("kl_median", "Median KLD", "median of the per-token KL divergence", "kl"),
+    Column("kl_p99", "99 % KLD", "99th percentile of the per-token KL divergence", "kl"),
+    Column("kl_p99_9", "99.9 % KLD", "99.9th percentile of the per-token KL divergence", "kl"),
+    Column("kl_max", "Max KLD", "largest per-token KL divergence", "kl"),
+    Column("dp_rms", "RMS Δp", "root mean square of Δp, the change in the probability of the "
+           "right token (variant minus reference), in %", "kl", "pct"),
+    Column("same_top", "Same top %", "share of tokens where the variant and the reference "
+           "agree on the most likely token", "kl", "pct"),
+    Column("tps", "Tokens/s", "decode speed: greedy, batch 1, one token per step", "speed",
+           "{:g}"),
+    Column("mem", "Peak memory", "peak RSS of the evaluation's child process (the planner's "
+           "estimate beside it)", "memory", "bytes"),
+]
+BY_KEY = {c.key: c for c in COLUMNS}
+SORT_ALIASES = {"top1": "same_top"}  # the older column's sort key, in saved links
+MODEL_PAGE_KEYS = ("ppl", "kl", "kl_p99_9", "dp_rms", "same_top", "tps")
+# Column key -> (Evaluation kind, metric, its uncertainty). same_top falls back to the older
+# top1_agreement: the same statistic (the share of tokens with the same most likely token).
+SOURCES = {
+    "ppl": ("perplexity", "perplexity", "perplexity_stderr"),
+    "ratio": ("kl", "ppl_ratio", "ppl_ratio_unc"),
+    "kl": ("kl", "kl_mean", "kl_mean_unc"),
+    "kl_median": ("kl", "kl_median", None), "kl_p99": ("kl", "kl_p99", None),
+    "kl_p99_9": ("kl", "kl_p99_9", None), "kl_max": ("kl", "kl_max", None),
+    "dp_rms": ("kl", "dp_rms", "dp_rms_unc"),
+    "same_top": ("kl", "same_top", "same_top_unc"),
+    "tps": ("speed", "decode_tokens_per_s", None),
+    "mem": ("memory", "peak_rss_bytes", None),
 }
+
+# Column key -> its family in the kl method's "statistics" ({family: how it was computed}).
+STAT_FAMILY = {"ratio": "ppl", "kl": "kl", "kl_median": "kl", "kl_p99": "kl", "kl_p99_9": "kl",
+               "kl_max": "kl", "dp_rms": "dp", "same_top": "same_top"}
+
+
+@dataclass
+class Cell:
+    key: str
+    value: float | int | None
+    text: str = "—"
+    unc: str = ""
+    title: str = ""
+    note: str = ""  # said instead of a number ("other tokens", "KL skipped: ...")
 
 
 @dataclass
@@ -26,56 +109,166 @@ class Row:
     variant: Variant
     size_bytes: int
     bits_per_weight: float | None
-    perplexity: float | None = None
+    values: dict = field(default_factory=dict)  # column key -> number (None: not measured)
+    uncs: dict = field(default_factory=dict)  # column key -> its uncertainty
+    methods: dict = field(default_factory=dict)  # Evaluation kind -> its method
+    kl_metrics: dict = field(default_factory=dict)
+    kl_skipped: str = ""
     tokens_sha256: str | None = None
-    method: dict = field(default_factory=dict)  # the perplexity evaluation's method
-    delta_perplexity: float | None = None
     comparable: bool = True
-    kl: float | None = None
-    top1: float | None = None
-    tokens_per_second: float | None = None
-    prefill_tokens_per_second: float | None = None
-    peak_memory_bytes: int | None = None
-    planner_memory_bytes: int | None = None
     is_base: bool = False
+    planner_memory_bytes: int | None = None
+    prefill_tokens_per_second: float | None = None
+    cells: list[Cell] = field(default_factory=list)
+
+    @property
+    def perplexity(self) -> float | None:
+        return self.values.get("ppl")
+
+    @property
+    def delta_perplexity(self) -> float | None:
+        return self.values.get("delta")
+
+    @property
+    def kl(self) -> float | None:
+        return self.values.get("kl")
+
+    @property
+    def method(self) -> dict:
+        """The perplexity evaluation's method."""
+        return self.methods.get("perplexity", {})
+
+    @property
+    def percentiles(self) -> list[tuple[str, str, str, str]]:
+        """Every KLD and Δp percentile side by side: (label, KLD, label, Δp), "" past the end
+        of the shorter list (Δp has 75 % and 25 %, KLD doesn't)."""
+        kl = [(label, _fmt(self.kl_metrics.get(k), "{:.6f}")) for k, label in KL_PERCENTILES]
+        dp = [(label, _fmt(self.kl_metrics.get(k), "pct")) for k, label in DP_PERCENTILES]
+        return [(*a, *b) for a, b in zip_longest(kl, dp, fillvalue=("", ""))]
+
+    @property
+    def kl_statistics(self) -> dict:
+        """How each family of KL statistics was computed (the kl method's "statistics")."""
+        return self.methods.get("kl", {}).get("statistics") or {}
+
+
+def _fmt(value, fmt: str) -> str:
+    if value is None:
+        return "—"
+    if fmt == "pct":
+        return f"{100 * value:.3f} %"
+    return str(value) if fmt == "bytes" else fmt.format(value)
+
+
+def how_measured(kind: str, method: dict) -> str:
+    """One line saying how an evaluation of `kind` was measured, from its stored method."""
+    if not method:
+        return ""
+    dataset = (method.get("dataset") or {}).get("name") or "?"
+    line = f"{method.get('context', '?')} tokens × {method.get('chunks', '?')} chunks of {dataset}"
+    if kind == "kl":
+        ref = method.get("reference_label") or "?"
+        line += f", reference #{method.get('reference_variant', '?')} {ref}; {KL_TOOL}"
+    elif kind == "speed":
+        line = (f"{method.get('prompt_tokens', '?')} prompt + {method.get('gen_tokens', '?')} "
+                f"generated tokens, {method.get('threads', '?')} threads")
+    elif kind == "memory":
+        line = f"context {method.get('context', '?')}"
+    return line
 
 
 def _row(variant: Variant, evaluations: dict) -> Row:
     row = Row(variant=variant, size_bytes=variant.total_bytes, bits_per_weight=variant.bits_per_weight)
-    if ppl := evaluations.get("perplexity"):
-        row.perplexity = ppl.metrics.get("perplexity")
-        row.tokens_sha256 = ppl.method.get("tokens_sha256")
-        row.method = ppl.method
+    row.values.update(id=variant.pk, size=row.size_bytes, bpw=row.bits_per_weight)
+    for kind, evaluation in evaluations.items():
+        row.methods[kind] = evaluation.method or {}
+    for key, (kind, metric, unc) in SOURCES.items():
+        metrics = evaluations[kind].metrics if kind in evaluations else {}
+        row.values[key] = metrics.get(metric)
+        row.uncs[key] = metrics.get(unc) if unc else None
+    # A variant measured before Evaluation rows existed (or imported with its numbers) keeps
+    # its headline perplexity and speed (Variant.metric) where no evaluation says otherwise.
+    for key, headline in (("ppl", variant.perplexity), ("tps", variant.tokens_per_second)):
+        if row.values[key] is None:
+            row.values[key] = headline
     if kl := evaluations.get("kl"):
-        row.kl, row.top1 = kl.metrics.get("kl_mean"), kl.metrics.get("top1_agreement")
+        row.kl_metrics = kl.metrics
+        row.kl_skipped = kl.metrics.get("skipped") or ""
+        if row.values["same_top"] is None:
+            row.values["same_top"] = kl.metrics.get("top1_agreement")
+    if ppl := evaluations.get("perplexity"):
+        row.tokens_sha256 = ppl.method.get("tokens_sha256")
     if speed := evaluations.get("speed"):
-        row.tokens_per_second = speed.metrics.get("decode_tokens_per_s")
         row.prefill_tokens_per_second = speed.metrics.get("prefill_tokens_per_s")
     if memory := evaluations.get("memory"):
-        row.peak_memory_bytes = memory.metrics.get("peak_rss_bytes")
         row.planner_memory_bytes = memory.metrics.get("planner_total_bytes")
     return row
 
 
-def comparison_rows(model: Model, sort: str = "size") -> list[Row]:
-    """Every variant of `model` with its latest evaluations, sorted by `sort` (a SORTS key,
-    "-" in front for descending; unmeasured values always last)."""
-    variants = list(model.variants.prefetch_related("files").select_related("parent"))
+def _cells(row: Row, keys) -> list[Cell]:
+    cells = []
+    for key in keys:
+        column = BY_KEY[key]
+        value, unc = row.values.get(key), row.uncs.get(key)
+        method = row.methods.get(column.kind, {}) if column.kind else {}
+        title = column.about
+        if line := how_measured(column.kind, method):
+            title += f" — {line}"
+        if how := (method.get("statistics") or {}).get(STAT_FAMILY.get(key)):
+            title += f" ({how})"
+        cell = Cell(key=key, value=value, title=title,
+                    text=_fmt(value, column.fmt) if column.numeric else "",
+                    unc=_fmt(unc, column.fmt) if unc is not None else "")
+        if key == "delta" and value is not None and value > 0:
+            cell.text = f"+{cell.text}"
+        if value is None and column.kind == "kl" and row.kl_skipped:
+            cell.note = f"KL skipped: {row.kl_skipped}" if key == "kl" else "skipped"
+        if key == "delta" and value is None and row.perplexity is not None and not row.comparable:
+            cell.note = "other tokens"
+        cells.append(cell)
+    return cells
+
+
+def comparison_rows(model: Model, sort: str = "size", keys=None, *,
+                    artifacts: bool = False) -> list[Row]:
+    """Every variant of `model` with its latest evaluations, sorted by `sort` (a column key,
+    "-" in front for descending; unmeasured values always last). Each row's `cells` are the
+    columns `keys` (default: every comparison column but the variant's own). Importance matrices
+    are artifacts, not models: listed only with `artifacts` (the model page)."""
+    variants = model.variants.prefetch_related("files").select_related("parent")
+    if not artifacts:
+        variants = variants.exclude(format=Variant.Format.IMATRIX)
+    variants = list(variants)
     latest = latest_evaluations(variants)
     rows = [_row(v, latest.get(v.pk, {})) for v in variants]
     roots = [r for r in rows if r.variant.parent_id is None and r.perplexity is not None]
     base = roots[0] if roots else None
     for r in rows:
+        r.values["delta"] = None
         if base is None or r.perplexity is None:
             continue
         r.is_base = r is base
         r.comparable = r.tokens_sha256 == base.tokens_sha256
         if r.comparable:
-            r.delta_perplexity = round(r.perplexity - base.perplexity, 4)
-    key = SORTS.get(sort.lstrip("-"), SORTS["size"])
-    measured = [r for r in rows if key(r) is not None]
-    missing = [r for r in rows if key(r) is None]
-    return sorted(measured, key=key, reverse=sort.startswith("-")) + missing
+            r.values["delta"] = round(r.perplexity - base.perplexity, 4)
+    for r in rows:
+        r.cells = _cells(r, keys or [c.key for c in COLUMNS if c.key != "id"])
+    name = SORT_ALIASES.get(sort.lstrip("-"), sort.lstrip("-"))
+    name = name if name in BY_KEY else "size"
+    measured = [r for r in rows if r.values.get(name) is not None]
+    missing = [r for r in rows if r.values.get(name) is None]
+    return sorted(measured, key=lambda r: r.values[name], reverse=sort.startswith("-")) + missing
+
+
+def methods_used(rows: list[Row]) -> list[str]:
+    """The distinct "how measured" lines of the rows' perplexity and KL evaluations, for the
+    line under the table."""
+    seen: dict[str, None] = {}
+    for r in rows:
+        for kind, label in (("perplexity", "PPL"), ("kl", "KL")):
+            if line := how_measured(kind, r.methods.get(kind, {})):
+                seen[f"{label}: {line}"] = None
+    return list(seen)
 
 
 @dataclass
@@ -158,14 +351,17 @@ def _decimals(span: float) -> int:
     return max(0, min(3, 1 - math.floor(math.log10(span)))) if span > 0 else 2
 
 
-COLUMNS = [("id", "Variant"), ("size", "Size"), ("bpw", "Bits/weight"), ("ppl", "Perplexity"),
-           ("delta", "Δ vs base"), ("kl", "KL divergence"), ("top1", "Top-1 agree"),
-           ("tps", "Tokens/s"), ("mem", "Peak memory")]
-
-
-def sort_headers(sort: str) -> list[dict]:
-    """Column headers: clicking the sorted column reverses it, another column sorts ascending."""
-    return [{"key": key, "title": title,
-             "next": f"-{key}" if sort == key else key,
-             "state": "asc" if sort == key else "desc" if sort == f"-{key}" else ""}
-            for key, title in COLUMNS]
+def sort_headers(sort: str, keys=None, rows: list[Row] | None = None) -> list[dict]:
+    """Column headers: clicking the sorted column reverses it, another column sorts ascending.
+    Each header's title says what the column is and, when every measured row was measured the
+    same way, how (else each cell's title says it for its row)."""
+    chosen = [BY_KEY[k] for k in keys] if keys else COLUMNS
+    headers = []
+    for c in chosen:
+        lines = {how_measured(c.kind, r.methods[c.kind]) for r in rows or []
+                 if c.kind in r.methods and r.values.get(c.key) is not None}
+        about = f"{c.about} — {lines.pop()}" if len(lines) == 1 and c.kind else c.about
+        headers.append({"key": c.key, "title": c.title, "about": about, "numeric": c.numeric,
+                        "next": f"-{c.key}" if sort == c.key else c.key,
+                        "state": "asc" if sort == c.key else "desc" if sort == f"-{c.key}" else ""})
+    return headers

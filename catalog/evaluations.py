@@ -8,7 +8,8 @@ planner's measured-error record: metrics["peak_rss_bytes"] vs metrics["planner_t
 method["planner"] = the scheme, runtime, hardware profile and context it estimated.
 
 A "kl" evaluation whose tokenizers differ has metrics {"skipped": <why>} and no numbers; the
-variant's headline then says kl_skipped instead of keeping an older KL.
+variant's headline then says kl_skipped instead of keeping an older KL. The KL headline keys are
+the statistics llama.cpp perplexity --kl-divergence prints (HEADLINE["kl"]).
 """
 
 from __future__ import annotations
@@ -20,7 +21,12 @@ from catalog.models import Evaluation, Variant
 # Evaluation kind → {metric in the Evaluation: key in Variant.metrics}.
 HEADLINE = {
     "perplexity": {"perplexity": "perplexity"},
-    "kl": {"kl_mean": "kl_divergence", "top1_agreement": "top1_agreement",
+    # The KL headline: mean KL (± kl_mean_unc), its 99.9th percentile, PPL(Q)/PPL(base) ±, RMS Δp
+    # and "same top" (fractions), as llama.cpp perplexity --kl-divergence prints them; the
+    # other percentiles stay in the Evaluation (the comparison page's details list them).
+    "kl": {"kl_mean": "kl_divergence", "kl_mean_unc": "kl_mean_unc", "kl_p99_9": "kl_p99_9",
+           "ppl_ratio": "ppl_ratio", "ppl_ratio_unc": "ppl_ratio_unc", "dp_rms": "dp_rms",
+           "same_top": "same_top", "top1_agreement": "top1_agreement",
            "delta_perplexity": "delta_perplexity"},
     "speed": {"decode_tokens_per_s": "tokens_per_second",
               "prefill_tokens_per_s": "prefill_tokens_per_second"},
@@ -57,8 +63,12 @@ def evaluation_record(*, planner: dict | None, variant: Variant, kind: str, metr
         locked = Variant.objects.select_for_update().get(pk=variant.pk)
         current = dict(locked.metrics or {})
         for source, target in HEADLINE.get(kind, {}).items():
+            # The newest evaluation of a kind replaces all of that kind's headline numbers: a
+            # key it lacks is dropped, not left over from an older one beside the new ones.
             if metrics.get(source) is not None:
                 current[target] = metrics[source]
+            else:
+                current.pop(target, None)
         if kind == "kl":
             _kl_skipped(current, metrics.get("skipped"))
         if kind == "perplexity":

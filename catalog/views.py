@@ -8,7 +8,8 @@ from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from catalog.comparison import comparison_rows, scatter, sort_headers
+from catalog.comparison import (KL_TOOL, MODEL_PAGE_KEYS, comparison_rows, methods_used, scatter,
+                                sort_headers)
 from catalog.downloads import ranged_file_response
 from catalog.forms import CatalogFilterForm
 from catalog.selectors import (catalog_search, datasets_visible_to, files_visible_to, lineage,
@@ -26,12 +27,32 @@ def model_list(request):
     return render(request, template, context)
 
 
+def watched_job_ids(request) -> list[int]:
+    """The job ids in ?watch=1,2 (the model page's "evaluate selected" redirects with them)."""
+    ids = request.GET.get("watch", "").split(",")
+    return [int(x) for x in ids if x.strip().isdigit() and len(x.strip()) < 19][:50]
+
+
+def model_variants_context(request, model) -> dict:
+    """What the model page's variants table (catalog/partials/model_variants.html) shows: every
+    variant with its latest perplexity, KL and speed. jobs/views_catalog.py adds the evaluate
+    jobs running on them when it renders the polled partial."""
+    watch = watched_job_ids(request)
+    rows = comparison_rows(model, "id", keys=MODEL_PAGE_KEYS, artifacts=True)
+    return {"model": model, "rows": rows, "headers": sort_headers("id", MODEL_PAGE_KEYS, rows),
+            "watch": ",".join(map(str, watch)), "polling": bool(watch)}
+
+
 @require_GET
 def model_detail(request, pk: int):
+    """The model page: its variants with their measurements; tick some and "Evaluate selected"
+    (the form posts to catalog-jobs:evaluate). After that the page is opened with ?watch=<job
+    ids> and its variants table polls jobs/views_catalog.model_variants until the jobs end."""
     model = get_object_or_404(models_visible_to(request.user).select_related("team"), pk=pk)
-    variants = model.variants.prefetch_related("files").select_related("parent")
-    return render(request, "catalog/model.html",
-                  {"model": model, "variants": variants, "lineage": lineage(model)})
+    context = model_variants_context(request, model) | {
+        "lineage": lineage(model),
+        "datasets": datasets_visible_to(request.user).filter(team=model.team, kind="txt")}
+    return render(request, "catalog/model.html", context)
 
 
 @require_GET
@@ -83,7 +104,8 @@ def model_compare(request, pk: int):
     sort = request.GET.get("sort", "size")
     rows = comparison_rows(model, sort)
     context = {"model": model, "rows": rows, "sort": sort, "chart": scatter(rows),
-               "headers": sort_headers(sort),
+               "headers": sort_headers(sort, rows=rows), "methods": methods_used(rows),
+               "kl_tool": KL_TOOL,
                "datasets": datasets_visible_to(request.user).filter(team=model.team, kind="txt")}
     template = "catalog/partials/compare_table.html" if request.htmx else "catalog/compare.html"
     return render(request, template, context)

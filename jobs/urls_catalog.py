@@ -10,5 +10,7 @@ app_name = "catalog-jobs"
 urlpatterns = [
     path("import/", views_catalog.model_import, name="import"),
     path("models/<int:pk>/compare/", views_catalog.model_compare, name="compare"),
+    path("models/<int:pk>/evaluate/", views_catalog.model_evaluate, name="evaluate"),
+    path("models/<int:pk>/variants/", views_catalog.model_variants, name="model-variants"),
     path("variants/<int:pk>/convert/", views_catalog.variant_convert_view, name="variant-convert"),
 ]

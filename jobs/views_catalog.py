@@ -1,5 +1,6 @@
 """The catalog pages that submit jobs: model import (hub, server path, upload), GGUF -> HF
-conversion and the comparison page's "evaluate selected".
+conversion, and "evaluate selected" on the comparison and model pages (with the model page's
+variants table polled while those jobs run).
 
 They keep their /catalog/ paths (jobs/urls_catalog.py, namespace "catalog-jobs") but live here
 because submitting a job is the jobs layer's business and the catalog never imports jobs
@@ -11,9 +12,12 @@ import shutil
 
 from django.conf import settings
 from django.contrib import messages
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_POST
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseStopPolling
 
 from catalog import views as catalog_views
 from catalog.forms import ModelImportForm
@@ -25,6 +29,7 @@ from catalog.uploads import capped_upload
 from catalog.views_import import stage_upload_folder
 from jobs.methods.base import JobError
 from jobs.models import Job
+from jobs.selectors import jobs_visible_to
 from jobs.services import evaluations_submit, job_submit
 
 
@@ -42,25 +47,65 @@ def variant_convert_view(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("jobs:detail", job.pk)
 
 
+def _evaluate_selected(request: HttpRequest, model) -> list[Job]:
+    """Submits one evaluate job per ticked variant of `model` (all with the same parameters);
+    what is refused is said in messages naming the field or the variant."""
+    raw = request.POST.getlist("variants")
+    wanted = [int(v) for v in raw if v.strip().isdigit() and len(v.strip()) < 19]  # fits a bigint
+    if len(wanted) != len(raw):
+        messages.error(request, "variants: must be variant ids")
+        return []
+    chosen = list(model.variants.select_related("model__team").filter(pk__in=wanted))
+    for missing in sorted(set(wanted) - {v.pk for v in chosen}):
+        messages.error(request, f"variants: no variant #{missing} of {model.name} in this team")
+    if not wanted:
+        messages.error(request, "variants: tick at least one variant to evaluate")
+    if not chosen or len(chosen) != len(set(wanted)):
+        return []
+    params = {k: request.POST[k] for k in ("dataset", "mode", "context", "chunks")
+              if request.POST.get(k)}
+    jobs, errors = evaluations_submit(user=request.user, variants=chosen, params=params)
+    if jobs:
+        messages.success(request, "Evaluating: " + ", ".join(f"job {j.pk}" for j in jobs))
+    for variant_id, error in errors.items():
+        messages.error(request, f"variant #{variant_id}: {error}")
+    return jobs
+
+
 def model_compare(request: HttpRequest, pk: int) -> HttpResponse:
     """The comparison page (rendered by catalog.views.model_compare); POST evaluates the ticked
     variants, one job each with the same parameters."""
     if request.method != "POST":
         return catalog_views.model_compare(request, pk)
-    model = get_object_or_404(models_visible_to(request.user), pk=pk)
-    chosen = model.variants.select_related("model__team").filter(
-        pk__in=request.POST.getlist("variants"))
-    params = {k: request.POST[k] for k in ("dataset", "mode", "context", "chunks")
-              if request.POST.get(k)}
-    if not chosen:
-        messages.error(request, "variants: tick at least one variant to evaluate")
-    else:
-        jobs, errors = evaluations_submit(user=request.user, variants=chosen, params=params)
-        if jobs:
-            messages.success(request, "Evaluating: " + ", ".join(f"job {j.pk}" for j in jobs))
-        for variant_id, error in errors.items():
-            messages.error(request, f"variant #{variant_id}: {error}")
+    _evaluate_selected(request, get_object_or_404(models_visible_to(request.user), pk=pk))
     return redirect("catalog-jobs:compare", pk)
+
+
+@require_POST
+def model_evaluate(request: HttpRequest, pk: int) -> HttpResponse:
+    """The model page's "evaluate selected": the same submission as the comparison page's, then
+    back to the model page watching the jobs (?watch=<ids>: its table polls model_variants)."""
+    jobs = _evaluate_selected(request, get_object_or_404(models_visible_to(request.user), pk=pk))
+    url = reverse("catalog:model", args=[pk])
+    return redirect(f"{url}?watch={','.join(str(j.pk) for j in jobs)}" if jobs else url)
+
+
+@require_GET
+def model_variants(request: HttpRequest, pk: int) -> HttpResponse:
+    """The model page's variants table as polled by htmx while its evaluate jobs run: the
+    watched jobs (?watch=) and any other evaluate job still running on the model's variants,
+    with their progress, and the measurements so far. Answers 286 (stop polling) with the
+    final table once none of them is queued or running (STYLE.md practice 8)."""
+    model = get_object_or_404(models_visible_to(request.user).select_related("team"), pk=pk)
+    context = catalog_views.model_variants_context(request, model)
+    active = (Job.Status.QUEUED, Job.Status.RUNNING)
+    jobs = list(jobs_visible_to(request.user).filter(kind=Job.Kind.EVALUATE, input_variant__model=model)
+                .filter(Q(pk__in=catalog_views.watched_job_ids(request)) | Q(status__in=active))
+                .select_related("input_variant").order_by("pk"))
+    running = any(not job.is_final for job in jobs)
+    response = render(request, "catalog/partials/model_variants.html",
+                      context | {"jobs": jobs, "polling": running})
+    return response if running else HttpResponseStopPolling(response.content)
 
 
 def _submit_import(data: dict, user) -> Job:

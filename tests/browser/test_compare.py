@@ -7,7 +7,7 @@ import pytest
 from catalog.models import Variant
 from jobs.models import Job
 from tests.support.fixtures import browser_login
-from tests.support.processes import WIKITEXT, wait_until
+from tests.support.processes import WIKITEXT
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -54,7 +54,7 @@ def test_evaluate_from_the_compare_page_and_see_the_chart(page, web_server, team
     assert str(job.evaluations.get(kind="perplexity").metrics["perplexity"]) in shown
 
     page.goto(f"{web_server}/catalog/models/{demo_variant.model_id}/compare/")
-    ppl = float(page.locator(f"#compare-{demo_variant.pk} td.ppl").inner_text())
+    ppl = float(page.locator(f"#compare-{demo_variant.pk} td.ppl .value").inner_text())
     assert ppl == job.evaluations.get(kind="perplexity").metrics["perplexity"]
     assert page.locator(f"#compare-{demo_variant.pk} td.delta").inner_text() == "0.0000"
     assert page.locator(f"#compare-{other.pk} td.delta").inner_text() == "other tokens"

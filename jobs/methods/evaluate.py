@@ -33,7 +33,7 @@ from jobs.methods import hf_common
 from jobs.methods.base import Evaluation, JobError, Method, RunContext
 
 MODES = {"quick": {"context": 256, "chunks": 4}, "full": {"context": 512, "chunks": 0}}
-_PARAMS = {"mode", "context", "chunks", "reference", "speed", "prompt_tokens", "gen_tokens",
+_PARAMS = {"mode", "context", "chunks", "reference", "speed", "speed_seconds", "prompt_tokens", "gen_tokens",
            "threads", "dataset_path", "hub_dataset"}
 FORMATS = ("gguf", "hf", "bnb-nf4", "bnb-int8", "gptq")
 PLANNER_HARDWARE = "cpu-2core-24gb"
@@ -112,6 +112,9 @@ class EvaluateMethod(Method):
             "prompt_tokens": hf_common.clean_number(params, "prompt_tokens", 128, kind=int, low=1, high=8192),
             "gen_tokens": hf_common.clean_number(params, "gen_tokens", 32, kind=int, low=1, high=2048),
             "threads": hf_common.clean_number(params, "threads", 2, kind=int, low=1, high=256),
+            # The time the speed repeats may take (evaluate_speed.StopRule.max_seconds).
+            "speed_seconds": hf_common.clean_number(params, "speed_seconds", 30.0, kind=float,
+                                                    low=1.0, high=600.0),
         }
         cleaned.update(self._clean_text(params))
         cleaned.update(self._clean_reference(params.get("reference"), variant))
@@ -200,12 +203,13 @@ class EvaluateMethod(Method):
         has_ref = bool(p.get("reference"))
         if p["speed"]:
             ctx.progress(0.04, "speed")
-            from jobs.methods.evaluate_speed import measure
+            from jobs.methods.evaluate_speed import StopRule, measure
 
             prompt = ids[:p["prompt_tokens"]]
             with target.speed_runner(prompt, p["gen_tokens"]) as run_once:
                 speed, about = measure(run_once, prompt_tokens=len(prompt),
-                                       gen_tokens=p["gen_tokens"], engine_info=target.info)
+                                       gen_tokens=p["gen_tokens"], engine_info=target.info,
+                                       rule=StopRule(max_seconds=p.get("speed_seconds", 30.0)))
             if about["conditions"]["warning"]:
                 ctx.log(f"speed: {about['conditions']['warning']}")
             results.append(Evaluation("speed", speed, {

@@ -1,6 +1,6 @@
 """What running quantization as a quantdash job costs over calling llama.cpp directly.
 
-Side by side in one run (this machine is noisy): the raw llama_cpp.llama_model_quantize calls for
+Side by side in one run (this machine is noisy): the raw llama-quantize runs (jobs/llama_tools.py's binary, as the job runs it) for
 the demo model's Q4_1 GGUF -> Q8_0 and Q4_K_M, and the same work as a job submitted through
 jobs.services.job_submit to a real Celery worker over a real Redis (claim, child process, progress,
 sha256 of the outputs, registration as catalog variants). Rounds alternate raw and job; the
@@ -33,22 +33,17 @@ def setup_environment(tmp: Path) -> None:
 
 
 def raw_quantize(source: Path, out: Path) -> float:
-    import logging
+    """The same llama-quantize binary the job runs, called directly with the same arguments."""
+    import subprocess
 
-    import llama_cpp
-    from llama_cpp import _logger
-
-    _logger.logger.setLevel(logging.ERROR)  # keep llama.cpp's per-tensor lines out of the report
+    from jobs import llama_tools
 
     started = time.perf_counter()
     for qtype in TYPES:
-        params = llama_cpp.llama_model_quantize_default_params()
-        params.ftype = getattr(llama_cpp, f"LLAMA_FTYPE_MOSTLY_{qtype}")
-        params.nthread = os.cpu_count() or 1
-        params.allow_requantize = True
         target = out / f"raw-{qtype}.gguf"
-        rc = llama_cpp.llama_model_quantize(str(source).encode(), str(target).encode(), params)
-        assert rc == 0, f"llama_model_quantize {qtype} failed"
+        subprocess.run([str(llama_tools.tool("llama-quantize")), "--allow-requantize", str(source),
+                        str(target), qtype, str(os.cpu_count() or 1)],
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         target.unlink()
     return time.perf_counter() - started
 
@@ -108,7 +103,7 @@ def main() -> None:
             job.append(job_quantize(team, variant))
         raw_s, job_s = statistics.median(raw), statistics.median(job)
         print(f"demo Q4_1 -> {' + '.join(TYPES)}, {args.rounds} rounds, medians on {os.cpu_count()} cores")
-        print(f"  raw llama_model_quantize : {raw_s:6.2f} s   ({', '.join(f'{t:.2f}' for t in raw)})")
+        print(f"  raw llama-quantize       : {raw_s:6.2f} s   ({', '.join(f'{t:.2f}' for t in raw)})")
         print(f"  quantdash job (worker)   : {job_s:6.2f} s   ({', '.join(f'{t:.2f}' for t in job)})")
         print(f"  job / raw                : {job_s / raw_s:6.2f}x  (overhead {job_s - raw_s:+.2f} s)")
     finally:

@@ -192,16 +192,17 @@ def llama_rows(model: str, family: str, arch, scheme: str, ctx: int, kv: str, da
     e = estimate(arch, hw, wl, schemes=[scheme]).rows[0]
     buf = data["buffers"]
     tag = {"family": family, "swa_full": swa_full}
-    kv_meas = buf["KV"] + buf["RS"]
     non_overhead = e["total_bytes"] - e["overhead_bytes"]
     model_est = mapped_bytes(arch, scheme) + e["repack_bytes"]   # CPU_Mapped span + CPU_REPACK
     rows = [row(model, arch, "llama.cpp", scheme, ctx, kv, "model", model_est, buf["model"], **tag),
-            row(model, arch, "llama.cpp", scheme, ctx, kv, "kv", e["kv_cache_bytes"], kv_meas, **tag),
+            row(model, arch, "llama.cpp", scheme, ctx, kv, "kv", e["kv_cache_bytes"], buf["KV"], **tag),
             row(model, arch, "llama.cpp", scheme, ctx, kv, "compute", e["compute_bytes"], buf["compute"], **tag),
             row(model, arch, "llama.cpp", scheme, ctx, kv, "buffers",
-                model_est + e["kv_cache_bytes"] + e["compute_bytes"],
-                buf["model"] + kv_meas + buf["compute"] + buf["output"], **tag),
+                model_est + e["kv_cache_bytes"] + e["recurrent_state_bytes"] + e["compute_bytes"],
+                buf["model"] + buf["KV"] + buf["RS"] + buf["compute"] + buf["output"], **tag),
             row(model, arch, "llama.cpp", scheme, ctx, kv, "rss", e["total_bytes"], data["rss_peak"], **tag),
+            *([row(model, arch, "llama.cpp", scheme, ctx, kv, "recurrent state", e["recurrent_state_bytes"],
+                   buf["RS"], **tag)] if buf["RS"] else []),
             row(model, arch, "llama.cpp", scheme, ctx, kv, "overhead", e["overhead_bytes"],
                 data["rss_peak"] - non_overhead, **tag)]
     if ctx == min(CONTEXTS[0], TINY_CTX) or family != "dense":

@@ -3,6 +3,7 @@
 
 from planner.estimator import HARDWARE_PROFILES, Architecture, EstimatorError, Workload, estimate
 from planner.estimator.gguf_quant import GGUF_FTYPES
+from planner.model_definition import architecture_for_config
 
 from jobs.methods.base import JobError
 
@@ -15,7 +16,7 @@ QUANTIZE_BASE_BYTES = GiB // 2
 
 def architecture_of(variant) -> Architecture:
     try:
-        return Architecture.from_config(variant.model.config)
+        return architecture_for_config(variant.model.config)
     except EstimatorError as exc:
         raise JobError.field("input", f"the model's config can't be planned: {exc}") from exc
 

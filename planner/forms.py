@@ -20,6 +20,7 @@ from catalog.selectors import models_visible_to
 from planner.estimator import (HARDWARE_PROFILES, Architecture, Estimate, EstimatorError, Hardware, Workload,
                                estimate)
 from planner.estimator.fit import Fit, fit_estimate
+from planner.model_definition import architecture_for_config
 from planner.estimator.vllm_fit import VllmFit, vllm_fit_estimate
 from planner.estimator.hardware import KINDS
 from planner.estimator.workload import KV_DTYPES, LORA_TARGET_NAMES, MODES, RUNTIMES
@@ -155,7 +156,7 @@ class PlanForm(forms.Form):
                 raise Http404("no such model in your teams")
             return catalog_architecture(found), found
         if source == "config":
-            return Architecture.from_config(parse_config_text(self._config_text(data)), name="Pasted config"), None
+            return architecture_for_config(parse_config_text(self._config_text(data)), name="Pasted config"), None
         if source == "params":
             return Architecture.from_param_count(data["params"] or ""), None
         return preset_architecture(data["preset"] or DEFAULTS["preset"]), None
@@ -214,7 +215,14 @@ class PlanForm(forms.Form):
 def catalog_architecture(model: Model) -> Architecture:
     """A catalog model's normalised config, or its parameter count when the config is empty."""
     if model.config:
-        return Architecture.from_config(model.config, name=model.name)
+        arch = architecture_for_config(model.config, name=model.name)
+        # a model imported from files: the total its headers hold is the ground truth for the plan (a
+        # GGUF may hold MTP blocks, a safetensors checkpoint MTP layers and a vision tower)
+        totals = {arch.total_params + mtp + vision for mtp in (0, arch.mtp_params) for vision in (0, arch.vision_params)}
+        if model.param_count and model.param_count not in totals:
+            raise EstimatorError("model", f"{model.name}'s files hold {model.param_count:,} parameters where the "
+                                          f"plan counts {arch.total_params:,}: not planned")
+        return arch
     if model.param_count:
         return Architecture.from_param_count(model.param_count, name=model.name)
     raise EstimatorError("model", f"{model.name} has neither a config nor a parameter count")

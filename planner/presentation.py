@@ -20,7 +20,8 @@ CHART_SCHEMES = {  # a few schemes per runtime for the memory-vs-context chart
 }
 CHART_COLOURS = ["#2f5fd0", "#1f7a3d", "#c77700", "#a3261b"]
 SEGMENTS = [("weights_bytes", "weights", "#2f5fd0"), ("kv_cache_bytes", "KV cache", "#c77700"),
-            ("compute_bytes", "compute", "#7a4fd0"), ("other_bytes", "overhead + training", "#8a94a6")]
+            ("recurrent_state_bytes", "recurrent state", "#b5548c"), ("compute_bytes", "compute", "#7a4fd0"),
+            ("other_bytes", "overhead + training", "#8a94a6")]
 
 
 def human_bytes(n: int | float | None) -> str:
@@ -57,9 +58,11 @@ def table_rows(est: Estimate) -> list[dict[str, Any]]:
         bpw["per_quantized_weight_formula"] = row["formulas"]["bits_per_quantized_weight"]
         cells = [bpw,
                  cell(row, "weights_bytes", human_bytes(row["weights_bytes"])),
-                 cell(row, "kv_cache_bytes", human_bytes(row["kv_cache_bytes"])),
-                 cell(row, "compute_bytes", human_bytes(row["compute_bytes"])),
-                 cell(row, "overhead_bytes", human_bytes(row["overhead_bytes"]))]
+                 cell(row, "kv_cache_bytes", human_bytes(row["kv_cache_bytes"]))]
+        if arch.hybrid is not None:
+            cells.append(cell(row, "recurrent_state_bytes", human_bytes(row["recurrent_state_bytes"])))
+        cells += [cell(row, "compute_bytes", human_bytes(row["compute_bytes"])),
+                  cell(row, "overhead_bytes", human_bytes(row["overhead_bytes"]))]
         if training:
             cells.append(cell(row, "training_bytes", human_bytes(row["training_bytes"])))
         total = cell(row, "total_bytes", human_bytes(row["total_bytes"]))
@@ -79,7 +82,8 @@ def table_rows(est: Estimate) -> list[dict[str, Any]]:
 
 
 def column_titles(est: Estimate) -> list[str]:
-    titles = ["bpw", "weights", "KV cache", "compute", "overhead"]
+    titles = ["bpw", "weights", "KV cache"] + (["recurrent state"] if est.model.hybrid is not None else [])
+    titles += ["compute", "overhead"]
     if est.workload.mode != "inference":
         titles.append("training")
     return titles + ["total", "headroom", "max context", "layers on device", "decode tok/s"]
@@ -91,16 +95,18 @@ def stacked_bars(est: Estimate, width: int = 720, bar_h: int = 14, gap: int = 5,
     capacity = rows[0]["capacity_bytes"] if rows else 0
     scale_max = max([capacity] + [r["total_bytes"] for r in rows]) * 1.04 or 1
     area = width - label_w - 10
+    has_state = any(r.get("recurrent_state_bytes") for r in rows)   # hybrid models only
+    segments = [s for s in SEGMENTS if has_state or s[0] != "recurrent_state_bytes"]
     bars = []
     for i, r in enumerate(rows):
         y = 20 + i * (bar_h + gap)
         x = label_w
         parts = []
         values = {"weights_bytes": r["weights_bytes"] + r.get("repack_bytes", 0), "kv_cache_bytes": r["kv_cache_bytes"],
-                  "compute_bytes": r.get("compute_resident_bytes", r["compute_bytes"]),
-                  "other_bytes": r["total_bytes"] - r["weights_bytes"] - r.get("repack_bytes", 0)
-                  - r["kv_cache_bytes"] - r.get("compute_resident_bytes", r["compute_bytes"])}
-        for key, label, colour in SEGMENTS:
+                  "recurrent_state_bytes": r.get("recurrent_state_bytes", 0),
+                  "compute_bytes": r.get("compute_resident_bytes", r["compute_bytes"])}
+        values["other_bytes"] = r["total_bytes"] - sum(values.values())
+        for key, label, colour in segments:
             w = values[key] / scale_max * area
             parts.append({"x": round(x, 1), "w": round(w, 1), "colour": colour,
                           "title": f"{r['scheme']} {label}: {human_bytes(values[key])}"})
@@ -110,7 +116,7 @@ def stacked_bars(est: Estimate, width: int = 720, bar_h: int = 14, gap: int = 5,
     cap_x = round(label_w + capacity / scale_max * area, 1)
     height = 20 + len(rows) * (bar_h + gap) + 10
     return {"width": width, "height": height, "bar_h": bar_h, "bars": bars, "cap_x": cap_x,
-            "capacity": human_bytes(capacity), "legend": [{"label": s[1], "colour": s[2]} for s in SEGMENTS]}
+            "capacity": human_bytes(capacity), "legend": [{"label": s[1], "colour": s[2]} for s in segments]}
 
 
 def context_points(max_position: int, current: int) -> list[int]:
@@ -171,7 +177,10 @@ def fit_card(fit: Fit | None) -> dict[str, Any] | None:
     if fit is None:
         return None
     devices = [{"index": i, "model": human_bytes(d["model_bytes"]), "kv": human_bytes(d["kv_bytes"]),
+                "recurrent_state": human_bytes(d.get("recurrent_state_bytes", 0)),
                 "compute": human_bytes(d["compute_bytes"] + d["overhead_bytes"]), "total": human_bytes(d["total_bytes"])}
                for i, d in enumerate(fit.devices)]
     status = "fits" if fit.fully_on_device else "offload" if fit.fits else "nofit"
-    return {"fit": fit, "devices": devices, "ram": human_bytes(fit.system_ram_bytes), "status": status}
+    has_state = any(d.get("recurrent_state_bytes") for d in fit.devices)
+    return {"fit": fit, "devices": devices, "ram": human_bytes(fit.system_ram_bytes), "status": status,
+            "has_recurrent_state": has_state}

@@ -231,3 +231,31 @@ GRANITE4_H_TINY = {
     "intermediate_size": 512, "shared_intermediate_size": 1024, "num_local_experts": 64,
     "num_experts_per_tok": 6, "mamba_n_heads": 48, "layer_types": _granite4_layer_types(),
 }
+
+
+_NEMOTRON_H = {
+    "architectures": ["NemotronHForCausalLM"], "model_type": "nemotron_h", "attention_head_dim": 128,
+    "num_key_value_heads": 8, "mamba_head_dim": 64, "n_groups": 8, "conv_kernel": 4, "expand": 2,
+    "chunk_size": 128, "mlp_hidden_act": "relu2", "mamba_hidden_act": "silu", "attention_bias": False,
+    "mlp_bias": False, "use_bias": False, "use_conv_bias": True, "mamba_proj_bias": False,
+    "vocab_size": 131072, "max_position_embeddings": 8192, "tie_word_embeddings": False,
+    "layer_norm_epsilon": 1e-5, "rms_norm_eps": 1e-5, "sliding_window": None,
+}
+# nvidia/Nemotron-H-56B-Base-8K config.json (a verbatim copy is vendored in github
+# ai-dynamo/aiconfigurator, model_configs/nvidia--Nemotron-H-56B-Base-8K_config.json): 118 layers,
+# 54 Mamba-2 (M), 54 MLP (-) and 10 attention (*) in hybrid_override_pattern.
+NEMOTRON_H_56B = {
+    **_NEMOTRON_H, "hidden_size": 8192, "intermediate_size": 32768, "num_hidden_layers": 118,
+    "hybrid_override_pattern": "M-M-M-M*-M-M-M-M-M*-M-M-M-M-M*-M-M-M-M-M*-M-M-M-M-M*-M-M-M-M-M*-M-M-M-M-M*"
+                               "-M-M-M-M-M*-M-M-M-M-M*-M-M-M-M-M*-M-M-M-M-M-",
+    "num_attention_heads": 64, "mamba_num_heads": 256, "ssm_state_size": 256,
+}
+# nvidia/Nemotron-H-8B-Base-8K: the sizes are github NVIDIA-NeMo/Megatron-Bridge's
+# NemotronHModelProvider8B (models/nemotronh/nemotron_h_provider.py, whose 56B provider has the 56B
+# config.json's sizes above), in config.json's names; the checkpoints' own configuration_nemotron_h.py
+# defaults to the same sizes. The other fields are the family's, as in the 56B file.
+NEMOTRON_H_8B = {
+    **_NEMOTRON_H, "hidden_size": 4096, "intermediate_size": 21504, "num_hidden_layers": 52,
+    "hybrid_override_pattern": "M-M-M-M*-M-M-M-M-M*-M-M-M-M-M*-M-M-M-M-M*-M-M-M-M-M-",
+    "num_attention_heads": 32, "mamba_num_heads": 128, "ssm_state_size": 128,
+}

@@ -155,12 +155,16 @@ CURRENT: dict[str, dict[str, Any]] = {
                                    cfgs.GRANITE4_H_SMALL, "Granite"),
     "granite-4.0-h-tiny": _preset("Granite 4.0 H Tiny 7B-A1B", "ibm-granite/granite-4.0-h-tiny",
                                   cfgs.GRANITE4_H_TINY, "Granite"),
+    "nemotron-h-8b": _preset("Nemotron-H 8B (hybrid)", "nvidia/Nemotron-H-8B-Base-8K", cfgs.NEMOTRON_H_8B,
+                             "Nemotron"),
+    "nemotron-h-56b": _preset("Nemotron-H 56B (hybrid)", "nvidia/Nemotron-H-56B-Base-8K", cfgs.NEMOTRON_H_56B,
+                              "Nemotron"),
 }
 PRESETS.update(CURRENT)
 
 # Picker order: families with current models first.
 FAMILY_ORDER = ("Qwen", "gpt-oss", "DeepSeek", "Kimi", "GLM", "Llama", "Gemma", "Mistral", "Phi", "Granite",
-                "SmolLM")
+                "Nemotron", "SmolLM")
 
 
 def preset_choices() -> list[tuple[str, list[tuple[str, str]]]]:

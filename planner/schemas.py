@@ -120,7 +120,9 @@ class SchemeRow(Open):
     family: str
     bits_per_weight: float
     weights_bytes: int
-    kv_cache_bytes: int
+    kv_cache_bytes: int = Field(description="the KV cache alone (a hybrid's attention layers)")
+    recurrent_state_bytes: int = Field(description="a hybrid's recurrent state, all sequences (fixed, whatever "
+                                                   "the context); 0 for other models")
     compute_bytes: int
     overhead_bytes: int
     total_bytes: int

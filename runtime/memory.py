@@ -2,8 +2,9 @@
 
 Weights are the variant's file sizes (GGUF and safetensors are mapped or copied nearly 1:1). The KV
 cache for the context comes from the planner's estimator (`planner.estimator.memory.kv_cache_bytes`,
-which follows llama.cpp's llama-kv-cache.cpp and transformers' DynamicCache) when the model's
-config describes its shape; otherwise we fall back to weights × 1.2.
+which follows llama.cpp's llama-kv-cache.cpp and transformers' DynamicCache), plus a hybrid model's
+recurrent state (`recurrent_bytes`, a figure of its own), when the model's config describes its
+shape; otherwise we fall back to weights × 1.2.
 """
 
 from __future__ import annotations
@@ -19,14 +20,15 @@ def files_bytes(files: list[Path]) -> int:
 
 
 def kv_bytes(*, config: dict, n_ctx: int, runtime: str) -> int | None:
-    """KV-cache bytes at n_ctx, or None when the config can't tell the model's shape."""
+    """KV-cache bytes at n_ctx plus a hybrid's recurrent state, or None when the config can't tell
+    the model's shape."""
     try:
         from planner.estimator import Architecture, Workload
-        from planner.estimator.memory import kv_cache_bytes
+        from planner.estimator.memory import kv_cache_bytes, recurrent_bytes
 
         arch = Architecture.from_config(config)
-        total, _formula = kv_cache_bytes(arch, Workload(runtime=runtime, context=n_ctx))
-        return total
+        wl = Workload(runtime=runtime, context=n_ctx)
+        return kv_cache_bytes(arch, wl)[0] + recurrent_bytes(arch, wl)[0]
     except Exception:  # estimator missing or config incomplete: use the fallback
         return None
 

@@ -67,6 +67,8 @@ class Architecture:
     vision_params: int = 0         # vision tower + projector of a multimodal checkpoint (not in the total)
     rope_freqs: bool = False       # Llama 3.1 rope scaling: GGUF stores `rope_freqs.weight` (head_dim/2 f32)
     stated_params: int = 0         # quick mode: the count the user gave ("7B"); 0 = none given
+    gguf_unsupported: str = ""     # why llama.cpp can't run this model (its converter does not register the
+                                   # HF class, or it loads it differently); "" = GGUF rows are planned
     source: str = "config"         # "config" | "gguf" | "param_count" | "preset"
     notes: tuple[str, ...] = field(default=(), compare=False)
 
@@ -262,8 +264,8 @@ class Architecture:
         add = _adder(out)
         H, V = self.hidden_size, self.vocab_size
         for i in range(self.n_layers, self.n_layers_all):
-            if self.hybrid is not None:
-                hybrid_layer(self, add, i, "attn", "moe")
+            if self.hybrid is not None:   # Qwen3.5 dense: the MTP block has a dense MLP
+                hybrid_layer(self, add, i, "attn", "dense" if self.arch == "qwen35" else "moe")
             else:
                 self._add_layer(add, i)
             p = f"blk.{i}.nextn."
@@ -302,7 +304,7 @@ class Architecture:
         Qwen3-Next and GLM-4.5 yes (_QwenMtpMixin / conversion/glm.py add them to block_count unless
         --no-mtp), DeepSeek-V3 no (DeepseekV2Model.skip_mtp). llama.cpp loads them only for a draft
         (MTP) context (TENSOR_SKIP otherwise), so they are in the file size, not the model buffer."""
-        return bool(self.n_nextn_layers) and self.arch in ("qwen3next", "glm4moe")
+        return bool(self.n_nextn_layers) and self.arch in ("qwen3next", "qwen35", "qwen35moe", "glm4moe")
 
     @cached_property
     def total_params(self) -> int:

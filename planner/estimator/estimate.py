@@ -18,14 +18,14 @@ from .errors import EstimatorError
 from .gguf_quant import gguf_file_tensor_bytes, gguf_tensor_plan
 from .cpu_process import cpu_work_bytes, llama_cpp_resident, transformers_overhead
 from .hardware import Hardware
-from .memory import (_with_context, activation_bytes, compute_bytes, kv_cache_bytes, overhead_bytes, recurrent_bytes,
-                     training_bytes)
+from .memory import (_with_context, activation_bytes, compute_bytes, kv_cache_bytes, layer_cache_bytes, overhead_bytes,
+                     recurrent_bytes, training_bytes)
 from .repack import CPU_ISA, repack_bytes
 from .rule_of_thumb import rule_of_thumb
 from .schemes import (Scheme, bits_per_weight, describe, high_precision_tensors, parse_scheme, scheme_names,
                       weights_bytes_and_formula)
 from .speed import decode_tokens_per_s, prefill_seconds
-from .workload import Workload
+from .workload import Workload, context_limit
 
 CAPACITY_MARGIN = 0.95
 TOUCHED = " touched (of the reserve: generation asks 1 logits row per sequence)"   # CPU, cpu_process.py
@@ -66,6 +66,8 @@ def _awq_divisible(arch: Architecture, group_size: int) -> bool:
 def _supported(scheme: Scheme, wl: Workload, arch: Architecture) -> tuple[bool, str]:
     """Whether the scheme's format runs on the workload's runtime (or training mode)."""
     fam = scheme.family
+    if fam == "gguf" and arch.gguf_unsupported:
+        return False, arch.gguf_unsupported
     if fam == "awq" and not _awq_divisible(arch, scheme.group_size):
         # GPTQModel's AWQ kernels raise "in_features must be divisible by group_size"
         return False, f"AWQ kernels need every linear's in_features divisible by {scheme.group_size}"
@@ -115,28 +117,35 @@ def _layer_weight_bytes(arch: Architecture, scheme: Scheme, weights: int) -> lis
     return [int(n * scale) for n in arch.layer_params]
 
 
-def _offload(arch: Architecture, hw: Hardware, layer_w: list[int], weights: int, kv: int,
+def _offload(arch: Architecture, hw: Hardware, layer_w: list[int], weights: int, kv: int, state: int,
              fixed_other: int, capacity: int) -> tuple[int, int, str]:
     """llama.cpp -ngl: how many repeating layers fit on the device (it offloads the last layers first).
 
     device budget = capacity − overhead − compute − non-layer weights (embeddings, output, norms);
-    each layer costs its weights + its share of the KV cache (KV lives with its layer).
+    each layer costs its weights + its share of the KV cache (the layers that have one) and of a
+    hybrid's recurrent state (the recurrent layers): both live with their layer (layer_cache_bytes).
     Returns (gpu_layers, bytes left on the host, formula).
     """
     L = arch.n_layers
-    kv_layer = kv // L
+    kv_per, state_per = layer_cache_bytes(arch, kv, state)
     non_layer = weights - sum(layer_w)
     budget = capacity - fixed_other - non_layer
     used, k = 0, 0
     for i in range(L - 1, -1, -1):
-        need = layer_w[i] + kv_layer
+        need = layer_w[i] + kv_per[i] + state_per[i]
         if used + need > budget:
             break
         used += need
         k += 1
-    host = sum(layer_w[:L - k]) + kv_layer * (L - k)
+    host = sum(layer_w[:L - k]) + sum(kv_per[:L - k]) + sum(state_per[:L - k])
+    if arch.hybrid is None:
+        per_layer = f"~{layer_w[-1]:,} weights + {kv_per[-1]:,} KV"
+    else:
+        per_layer = (f"~{max(layer_w):,} weights + {max(kv_per):,} KV on each of {arch.kv_layers} attention layers, "
+                     f"{max(state_per):,} recurrent state on each of {len(arch.hybrid.recurrent_layers)} "
+                     "recurrent layers")
     return k, host, (f"budget {capacity:,} − {fixed_other:,} (overhead+compute) − {non_layer:,} non-layer weights "
-                     f"= {budget:,} B; {k} of {L} layers × (~{layer_w[-1]:,} weights + {kv_layer:,} KV) fit")
+                     f"= {budget:,} B; {k} of {L} layers × ({per_layer}) fit")
 
 
 def estimate(arch: Architecture, hw: Hardware, wl: Workload, schemes: list[str] | None = None) -> Estimate:
@@ -171,6 +180,9 @@ def _with_workload_notes(arch: Architecture, wl: Workload) -> Workload:
     if wl.context > arch.max_position_embeddings:
         wl = replace(wl, notes=wl.notes + (f"context {wl.context:,} exceeds the model's "
                                              f"{arch.max_position_embeddings:,} positions",))
+    limit_note = context_limit(arch.max_position_embeddings)[1]
+    if limit_note:
+        wl = replace(wl, notes=wl.notes + (limit_note,))
     return wl
 
 
@@ -185,6 +197,8 @@ class _Plan:
     overhead_f: str
     kv: int
     kv_f: str
+    state: int           # a hybrid's recurrent state, apart from the KV cache (memory.recurrent_bytes)
+    state_f: str
     compute: int
     compute_f: str
     resident: int        # the compute bytes counted in the total (touched, on a CPU)
@@ -202,9 +216,11 @@ def _plan(arch: Architecture, hw: Hardware, wl: Workload) -> _Plan:
     overhead, overhead_f = overhead_bytes(hw, wl)
     if training:
         kv, kv_f = 0, "training: no KV cache = 0 B"
+        state, state_f = 0, "training: no recurrent state = 0 B"
         compute, compute_f = 0, "training: activations are counted in training_bytes = 0 B"
     else:
         kv, kv_f = kv_cache_bytes(arch, wl)
+        state, state_f = recurrent_bytes(arch, wl)
         compute, compute_f = compute_bytes(arch, wl)
     vllm = wl.runtime == "vllm" and not training
     # CPU-only inference: the total follows peak RSS (cpu_process.py): touched compute, work buffer, process
@@ -217,8 +233,9 @@ def _plan(arch: Architecture, hw: Hardware, wl: Workload) -> _Plan:
     capacity, capacity_f = _capacity(hw, wl, vllm)
     prefill, prefill_f = prefill_seconds(arch, hw, wl)
     return _Plan(training=training, vllm=vllm, cpu_llama=cpu_llama, hf_cpu=hf_cpu, overhead=overhead,
-                 overhead_f=overhead_f, kv=kv, kv_f=kv_f, compute=compute, compute_f=compute_f, resident=resident,
-                 work=work, capacity=capacity, capacity_f=capacity_f, prefill=prefill, prefill_f=prefill_f,
+                 overhead_f=overhead_f, kv=kv, kv_f=kv_f, state=state, state_f=state_f, compute=compute,
+                 compute_f=compute_f, resident=resident, work=work, capacity=capacity, capacity_f=capacity_f,
+                 prefill=prefill, prefill_f=prefill_f,
                  # shared by the estimates of one plan at other contexts (the page's memory-vs-context chart)
                  var_cache=_context_cache(arch, hw, _with_context(wl, 1)))
 
@@ -235,23 +252,24 @@ def _capacity(hw: Hardware, wl: Workload, vllm: bool) -> tuple[int, str]:
 
 
 def _context_dependent_bytes(arch: Architecture, wl: Workload, plan: _Plan, ctx: int) -> int:
-    """KV + compute (+ training activations) at a context; shared by all schemes."""
+    """KV + recurrent state + compute (+ training activations) at a context; shared by all schemes."""
     var_cache = plan.var_cache
     if ctx not in var_cache:
         if plan.training:
             var_cache[ctx] = activation_bytes(arch, _with_context(wl, ctx))[0]
         else:
-            var_cache[ctx] = kv_cache_bytes(arch, wl, ctx)[0] + (
+            var_cache[ctx] = kv_cache_bytes(arch, wl, ctx)[0] + plan.state + (
                 compute_bytes(arch, wl, ctx, n_outputs=wl.batch)[0] + cpu_work_bytes(arch, wl, ctx)[0]
                 if plan.cpu_llama else compute_bytes(arch, wl, ctx)[0])
     return var_cache[ctx]
 
 
 def _max_context(arch: Architecture, wl: Workload, plan: _Plan, fixed: int) -> int:
-    """Largest context whose total fits (binary search; the context-dependent part is shared across schemes)."""
+    """Largest context whose total fits, up to the model's positions or the longest context a
+    workload may ask for (binary search; the context-dependent part is shared across schemes)."""
     if fixed + _context_dependent_bytes(arch, wl, plan, 1) > plan.capacity:
         return 0
-    lo, hi = 1, arch.max_position_embeddings
+    lo, hi = 1, context_limit(arch.max_position_embeddings)[0]
     while lo < hi:
         mid = (lo + hi + 1) // 2
         if fixed + _context_dependent_bytes(arch, wl, plan, mid) <= plan.capacity:
@@ -281,14 +299,15 @@ def _layer_offload(arch: Architecture, hw: Hardware, wl: Workload, plan: _Plan, 
     if fits:
         return _Offload(n_layers, n_layers, formula=f"everything fits: {n_layers} of {n_layers} layers on the device")
     layer_w = _layer_weight_bytes(arch, scheme, weights)
-    gpu_layers, host_bytes, formula = _offload(arch, hw, layer_w, weights, plan.kv, overhead + plan.compute,
-                                               plan.capacity)
-    return _Offload(gpu_layers, n_layers, 1 - host_bytes / max(1, weights + plan.kv), formula, host_bytes)
+    gpu_layers, host_bytes, formula = _offload(arch, hw, layer_w, weights, plan.kv, plan.state,
+                                               overhead + plan.compute, plan.capacity)
+    return _Offload(gpu_layers, n_layers, 1 - host_bytes / max(1, weights + plan.kv + plan.state), formula, host_bytes)
 
 
 def _scheme_row(arch: Architecture, hw: Hardware, wl: Workload, plan: _Plan, scheme: Scheme) -> dict[str, Any]:
     """One scheme's row: its bytes, fit, largest context, offload, speed, and the formula of each."""
-    training, kv, compute, resident, capacity = plan.training, plan.kv, plan.compute, plan.resident, plan.capacity
+    training, kv, state, compute, resident = plan.training, plan.kv, plan.state, plan.compute, plan.resident
+    capacity = plan.capacity
     overhead, overhead_f = plan.overhead, plan.overhead_f
     weights, weights_f = weights_bytes_and_formula(arch, scheme)
     train, train_f = training_bytes(arch, wl, weights, scheme.family, scheme.name)
@@ -298,7 +317,7 @@ def _scheme_row(arch: Architecture, hw: Hardware, wl: Workload, plan: _Plan, sch
         repack, repack_f = repack_bytes(arch, scheme.name, CPU_ISA[hw.kind])
     else:
         repack, repack_f = 0, "no CPU_REPACK buffer (llama.cpp on a CPU only) = 0 B"
-    total = weights + repack + kv + resident + overhead + train
+    total = weights + repack + kv + state + resident + overhead + train
     headroom = capacity - total
     fits = headroom >= 0
     bpw = weights * 8 / arch.total_params
@@ -311,10 +330,11 @@ def _scheme_row(arch: Architecture, hw: Hardware, wl: Workload, plan: _Plan, sch
         if arch.mtp_in_gguf:
             file_f = (f"; the .gguf file holds {file_bytes:,} B of tensors: + {arch.n_nextn_layers} MTP "
                       "block(s) that llama.cpp skips at load")
-    thumb, thumb_note = rule_of_thumb(arch, scheme, weights=weights + repack, kv=kv, compute=resident,
+    thumb, thumb_note = rule_of_thumb(arch, scheme, weights=weights + repack, kv=kv, state=state, compute=resident,
                                       overhead=overhead, training=train)
     fixed = weights + repack + overhead - plan.work + (train - (activation_bytes(arch, wl)[0] if training else 0))
     max_ctx = _max_context(arch, wl, plan, fixed)
+    limit, limit_note = context_limit(arch.max_position_embeddings)
     offload = _layer_offload(arch, hw, wl, plan, scheme, weights, overhead, fits)
     runs_with_offload = fits or (offload.gpu_layers is not None and hw.kind == "gpu"
                                  and offload.host_bytes <= hw.ram_bytes * RAM_MARGIN)
@@ -322,7 +342,7 @@ def _scheme_row(arch: Architecture, hw: Hardware, wl: Workload, plan: _Plan, sch
     # vLLM claims capacity up front and turns everything not used by weights, activations
     # and overhead into KV blocks; `fits` asks that this pool holds batch × context tokens.
     kv_pool = max(0, capacity - weights - compute - overhead) if plan.vllm else None
-    tps, tps_f = decode_tokens_per_s(arch, hw, wl, weights, kv, offload.gpu_fraction)
+    tps, tps_f = decode_tokens_per_s(arch, hw, wl, weights, kv, offload.gpu_fraction, state_bytes=state)
     if training:
         tps, tps_f = 0.0, "training mode: no decoding"
     return {
@@ -335,7 +355,7 @@ def _scheme_row(arch: Architecture, hw: Hardware, wl: Workload, plan: _Plan, sch
         "repack_bytes": repack,
         "gguf_file_tensor_bytes": file_bytes,
         "kv_cache_bytes": kv,
-        "recurrent_state_bytes": 0 if training else recurrent_bytes(arch, wl)[0],  # part of kv_cache_bytes
+        "recurrent_state_bytes": state,
         "compute_bytes": compute,
         "compute_resident_bytes": resident,
         "overhead_bytes": overhead,
@@ -363,16 +383,18 @@ def _scheme_row(arch: Architecture, hw: Hardware, wl: Workload, plan: _Plan, sch
             "bits_per_weight": f"{weights:,} B × 8 / {arch.total_params:,} params = {bpw:.4f} bpw",
             "bits_per_quantized_weight": bits_per_weight(arch, scheme).formula,
             "kv_cache_bytes": plan.kv_f,
+            "recurrent_state_bytes": plan.state_f,
             "compute_bytes": plan.compute_f,
             "overhead_bytes": overhead_f,
             "training_bytes": train_f,
             "total_bytes": (f"{weights:,} weights{f' + {repack:,} repacked' if repack else ''} + {kv:,} KV + "
+                            f"{f'{state:,} recurrent state + ' if arch.hybrid is not None else ''}"
                             f"{resident:,} compute{TOUCHED if resident != compute else ''} + "
                             f"{overhead:,} overhead + {train:,} training = {total:,} B"),
             "capacity_bytes": plan.capacity_f,
             "headroom_bytes": f"{capacity:,} − {total:,} = {headroom:,} B",
-            "max_context": (f"largest context ≤ {arch.max_position_embeddings:,} positions with total ≤ "
-                            f"{capacity:,} B = {max_ctx:,}"),
+            "max_context": (f"largest context ≤ {limit:,} positions with total ≤ {capacity:,} B = {max_ctx:,}"
+                            + (f" ({limit_note})" if limit_note else "")),
             "gpu_layers": offload.formula,
             "kv_pool_bytes": (f"vLLM preallocates {capacity:,} − {weights:,} − {compute:,} − {overhead:,} = "
                               f"{kv_pool:,} B of KV blocks" if plan.vllm else "not vLLM: KV grows/allocates as computed"),

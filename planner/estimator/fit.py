@@ -2,12 +2,15 @@
 
 Order of choices (llama.cpp's --fit shrinks the context down to --fit-ctx first, then offloads):
   1. everything on the device(s): the largest context — a power of two ≥ 1024 or the model's
-     max_position_embeddings — no smaller than the workload's context that fits the capacity;
+     max_position_embeddings (at most the longest context a workload may ask for, workload.py
+     MAX_CONTEXT) — no smaller than the workload's context that fits the capacity;
   2. else, at the workload's context, MoE models move the expert tensors (blk.N.ffn_*_exps) of the
      first N layers to system RAM (`--n-cpu-moe N`: llama.cpp common/arg.cpp "keep the MoE weights
      of the first N layers in the CPU"), attention, norms, router and shared experts stay on GPU;
   3. else (or if all experts in RAM is still too much) whole layers go to RAM, the first layers
      first (`-ngl`: llama.cpp keeps the last n_gpu_layers on the GPU, llama-model.cpp i_gpu_start).
+A hybrid's KV cache sits on its attention layers and its recurrent state on its recurrent layers,
+each moving with its layer (memory.layer_cache_bytes).
 Capacity and fixed costs are those of estimate() (capacity = usable × 0.95, 500 MiB CUDA context per
 device, compute buffer once); the token-embedding matrix is counted on the device although
 llama.cpp keeps it in RAM, so the fit errs on the safe side.
@@ -30,10 +33,10 @@ from .estimate import Estimate
 from .gguf_quant import gguf_tensor_plan
 from .hardware import GB, GiB, Hardware
 from .cpu_process import llama_cpp_resident
-from .memory import compute_bytes, kv_cache_bytes, overhead_bytes
+from .memory import compute_bytes, kv_cache_bytes, layer_cache_bytes, overhead_bytes, recurrent_bytes
 from .repack import CPU_ISA, repack_bytes
 from .speed import BANDWIDTH_EFFICIENCY, PER_LAYER_STEP_SECONDS
-from .workload import Workload
+from .workload import Workload, context_limit
 
 CAPACITY_MARGIN = 0.95          # as estimate.py
 RAM_MARGIN = 0.9                # as estimate.py
@@ -55,7 +58,8 @@ class Fit:
     ngl: int                        # the -ngl value (gpu_layers + output layer)
     n_cpu_moe: int
     tensor_split: list[int]
-    devices: list[dict[str, int]]   # per device: model_bytes, kv_bytes, compute_bytes, overhead_bytes, total_bytes
+    devices: list[dict[str, int]]   # per device: model_bytes, kv_bytes, recurrent_state_bytes, compute_bytes,
+                                    # overhead_bytes, total_bytes
     system_ram_bytes: int
     fits: bool                      # device(s) and system RAM hold it
     fully_on_device: bool
@@ -92,7 +96,9 @@ def _layers(arch: Architecture, scheme: str, hw: Hardware) -> _Layers:
 
 
 def context_steps(wl_context: int, max_position: int) -> list[int]:
-    """Candidate contexts ≥ the workload's: powers of two from 1024, and max_position itself."""
+    """Candidate contexts ≥ the workload's: powers of two from 1024, and max_position itself — or,
+    where max_position is beyond the longest context a workload may ask for, that limit."""
+    max_position = context_limit(max_position)[0]
     steps, c = [], MIN_CONTEXT_STEP
     while c < max_position:
         if c >= wl_context:
@@ -123,6 +129,7 @@ def fit(arch: Architecture, hw: Hardware, wl: Workload, scheme: str, n_cpu_moe: 
     per_capacity = int(hw.usable_memory_bytes // hw.device_count * CAPACITY_MARGIN)
     gpu = hw.kind in ("gpu", "apple")
     reasons: list[str] = []
+    limit, limit_note = context_limit(arch.max_position_embeddings)
 
     placed: dict[tuple[int, int, int], tuple[list[dict[str, int]], int, int]] = {}
 
@@ -145,8 +152,10 @@ def fit(arch: Architecture, hw: Hardware, wl: Workload, scheme: str, n_cpu_moe: 
         fitting = [c for c in context_steps(wl.context, arch.max_position_embeddings) if fits_on(c, L, 0)]
         if fitting:
             context = fitting[-1]
-            reasons.append(f"everything fits on the device: the largest context ≤ {arch.max_position_embeddings:,} "
+            reasons.append(f"everything fits on the device: the largest context ≤ {limit:,} "
                            f"positions (powers of two from {wl.context:,}) that fits is {context:,}")
+            if limit_note:
+                reasons.append(limit_note)
         elif wl.context > arch.max_position_embeddings and fits_on(wl.context, L, 0):
             reasons.append(f"everything fits on the device at the {wl.context:,} context asked for, which is beyond "
                            f"the model's {arch.max_position_embeddings:,} trained positions (llama.cpp warns; "
@@ -162,13 +171,19 @@ def fit(arch: Architecture, hw: Hardware, wl: Workload, scheme: str, n_cpu_moe: 
         reasons.append(f"--n-cpu-moe {m}: set by hand")
     if gpu and not fits_on(context, k, m):   # fewer GPU layers need less: the most that fit, by bisection
         k = L - _first(0, L, lambda drop: drop == L or fits_on(context, L - drop, m))
-    devices, ram, kv_layer = place(context, k, m)
+    devices, ram, (kv_per, state_per) = place(context, k, m)
     if gpu and m and arch.is_moe and n_cpu_moe is None:
         reasons.append(f"MoE: the expert tensors (ffn_*_exps) of the first {m} of {L} layers go to system RAM "
                        f"({sum(layers.experts[:m]):,} B); attention, router and shared experts stay on the GPU")
     if gpu and k < L:
-        reasons.append(f"{L - k} of {L} layers (weights + their KV) go to system RAM; {k} stay on the GPU, "
-                       f"each ~{max(layers.weights):,} B weights + {kv_layer:,} B KV")
+        if arch.hybrid is None:
+            theirs, cache = "KV", f"{max(kv_per):,} B KV"
+        else:
+            theirs = "KV or recurrent state"
+            cache = (f"{max(kv_per):,} B KV on each of {arch.kv_layers} attention layers, {max(state_per):,} B "
+                     f"recurrent state on each of {len(arch.hybrid.recurrent_layers)} recurrent layers")
+        reasons.append(f"{L - k} of {L} layers (weights + their {theirs}) go to system RAM; {k} stay on the GPU, "
+                       f"each ~{max(layers.weights):,} B weights + {cache}")
     ram_limit = int(hw.ram_bytes * RAM_MARGIN) if hw.kind == "gpu" else 0
     if gpu:
         fits = ram <= ram_limit and k > 0 and fits_on(context, k, m)
@@ -184,7 +199,7 @@ def fit(arch: Architecture, hw: Hardware, wl: Workload, scheme: str, n_cpu_moe: 
     if ts:
         reasons.append(f"{hw.device_count} devices: -ts {','.join(map(str, ts))} splits the layers in proportion "
                        f"to device memory ({ts[0]} GiB each); each device needs ≤ {per_capacity:,} B")
-    tps, tps_reason = _decode_tps(arch, hw, layers, k if gpu else 0, m, kv_layer)
+    tps, tps_reason = _decode_tps(arch, hw, layers, k if gpu else 0, m, [a + b for a, b in zip(kv_per, state_per)])
     reasons.append(tps_reason)
     reasons.extend(_flag_notes(wl))
     ngl = (99 if L + 1 <= 99 else L + 1) if k == L else (k + 1 if k else 0)
@@ -207,29 +222,31 @@ def _first(lo: int, hi: int, ok) -> int:
 
 
 def _placement(arch: Architecture, wl: Workload, hw: Hardware, layers: _Layers, ctx: int, k: int, m: int,
-               overhead: int) -> tuple[list[dict[str, int]], int, int]:
+               overhead: int) -> tuple[list[dict[str, int]], int, tuple[list[int], list[int]]]:
     """Per-device bytes and RAM bytes with the last k layers on the GPU(s), the experts of the first
     m layers in RAM. With n equal devices llama.cpp gives unit j of the k + 1 GPU units (layers, then
     the output layer) to device j·n // (k + 1) (llama-model.cpp: upper_bound over the cumulative
     split fractions). Each device reserves a compute buffer (counted whole on every device: safe).
+    Also returns each layer's KV and recurrent state (memory.layer_cache_bytes).
     """
     L, n = arch.n_layers, hw.device_count
-    kv_layer = kv_cache_bytes(arch, wl, ctx)[0] // L
+    kv_per, state_per = layer_cache_bytes(arch, kv_cache_bytes(arch, wl, ctx)[0], recurrent_bytes(arch, wl)[0])
     if hw.kind in CPU_ISA:
         compute = compute_bytes(arch, wl, ctx, n_outputs=wl.batch)[0]
     else:
         compute = compute_bytes(arch, wl, ctx)[0] if k else 0
-    devices = [{"model_bytes": 0, "kv_bytes": 0, "compute_bytes": compute, "overhead_bytes": overhead // n}
-               for _ in range(n)]
+    devices = [{"model_bytes": 0, "kv_bytes": 0, "recurrent_state_bytes": 0, "compute_bytes": compute,
+                "overhead_bytes": overhead // n} for _ in range(n)]
     ram = 0
     for i in range(L):
         if i < L - k:
-            ram += layers.weights[i] + kv_layer
+            ram += layers.weights[i] + kv_per[i] + state_per[i]
             continue
         moved = layers.experts[i] if i < m else 0
         d = devices[min(n - 1, (i - (L - k)) * n // (k + 1))]
         d["model_bytes"] += layers.weights[i] - moved
-        d["kv_bytes"] += kv_layer
+        d["kv_bytes"] += kv_per[i]
+        d["recurrent_state_bytes"] += state_per[i]
         ram += moved
     if k:
         devices[-1]["model_bytes"] += layers.non_layer
@@ -238,13 +255,15 @@ def _placement(arch: Architecture, wl: Workload, hw: Hardware, layers: _Layers, 
     if hw.kind in CPU_ISA:   # llama.cpp's CPU backend also keeps a repacked copy of some weights (repack.py)
         ram += layers.repack
     for d in devices:
-        d["total_bytes"] = d["model_bytes"] + d["kv_bytes"] + d["compute_bytes"] + d["overhead_bytes"]
-    return devices, ram, kv_layer
+        d["total_bytes"] = (d["model_bytes"] + d["kv_bytes"] + d["recurrent_state_bytes"] + d["compute_bytes"]
+                            + d["overhead_bytes"])
+    return devices, ram, (kv_per, state_per)
 
 
 def _decode_tps(arch: Architecture, hw: Hardware, layers: _Layers, k: int, m: int,
-                kv_layer: int) -> tuple[float, str]:
-    """Bytes read per token from each memory over its bandwidth (decode is memory-bound).
+                cache: list[int]) -> tuple[float, str]:
+    """Bytes read per token from each memory over its bandwidth (decode is memory-bound); `cache`
+    is each layer's KV and recurrent state.
 
     A MoE layer reads n_experts_per_tok / n_experts of its expert bytes. With layer split the
     devices run one after another, so VRAM reads go at one device's bandwidth.
@@ -257,12 +276,12 @@ def _decode_tps(arch: Architecture, hw: Hardware, layers: _Layers, k: int, m: in
         exp = layers.experts[i]
         active = layers.weights[i] - exp + exp * share
         if i < L - k:
-            ram += active + kv_layer
+            ram += active + cache[i]
         elif i < m:
-            vram += layers.weights[i] - exp + kv_layer
+            vram += layers.weights[i] - exp + cache[i]
             ram += exp * share
         else:
-            vram += active + kv_layer
+            vram += active + cache[i]
     dev_bw = hw.bandwidth_bytes_per_s * BANDWIDTH_EFFICIENCY[hw.kind]
     if hw.kind in ("cpu", "phone"):   # the device memory is the system RAM
         raw_ram_bw = hw.bandwidth_bytes_per_s

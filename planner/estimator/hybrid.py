@@ -24,7 +24,11 @@ from .fields import _bool, _int
 HYBRID_MODEL_TYPES = {
     "qwen3_next": "qwen3next", "jamba": "jamba", "falcon_h1": "falcon-h1", "nemotron_h": "nemotron_h",
     "granitemoehybrid": "granitehybrid", "lfm2": "lfm2",
+    # Qwen3.5 / 3.6 text decoders (convert_hf_to_gguf.py conversion/qwen.py Qwen3_5TextModel,
+    # Qwen3_5MoeTextModel): Qwen3-Next's layout with split DeltaNet projections
+    "qwen3_5_text": "qwen35", "qwen3_5_moe_text": "qwen35moe",
 }
+QWEN_DELTANET_ARCHS = {"qwen3next", "qwen35", "qwen35moe"}   # gated attention + post_attention_norm
 HYBRID_ARCHS = set(HYBRID_MODEL_TYPES.values())
 
 # mixers: "attn", "mamba" (Mamba-1), "mamba2", "deltanet", "shortconv", "attn+mamba2" (Falcon-H1),
@@ -91,7 +95,7 @@ def hybrid_layer(arch: Any, add: Callable[..., None], i: int, mixer: str, ffn: s
     H = arch.hidden_size
     p = f"blk.{i}."
     add(p + "attn_norm.weight", H)
-    if arch.arch == "qwen3next":
+    if arch.arch in QWEN_DELTANET_ARCHS:
         add(p + "post_attention_norm.weight", H)
     elif ffn != "none" and arch.arch != "nemotron_h":
         # Falcon-H1's pre-FFN norm is written without the .weight suffix (tensor map quirk)
@@ -103,7 +107,7 @@ def hybrid_layer(arch: Any, add: Callable[..., None], i: int, mixer: str, ffn: s
     elif mixer == "mamba":
         _mamba1(h, H, add, p)
     elif mixer == "deltanet":
-        _deltanet(h, H, add, p)
+        _deltanet(h, H, add, p, split_ba=arch.arch != "qwen3next")
     elif mixer == "shortconv":
         add(p + "shortconv.conv.weight", h.d_conv, H)
         add(p + "shortconv.in_proj.weight", H, 3 * H)
@@ -120,8 +124,8 @@ def hybrid_layer(arch: Any, add: Callable[..., None], i: int, mixer: str, ffn: s
 
 def _attention(arch: Any, add: Callable[..., None], p: str) -> None:
     H, q, kv, hd = arch.hidden_size, arch.q_dim, arch.kv_dim, arch.head_dim
-    # Qwen3-Next: q_proj also emits the output gate (2 × heads × head_dim), models/qwen3next.cpp
-    add_qkv_projections(add, p, H, 2 * q if arch.arch == "qwen3next" else q, kv)
+    # Qwen3-Next / Qwen3.5: q_proj also emits the output gate (2 × heads × head_dim), models/qwen3next.cpp
+    add_qkv_projections(add, p, H, 2 * q if arch.arch in QWEN_DELTANET_ARCHS else q, kv)
     add(p + "attn_output.weight", q, H)
     if arch.qk_norm:
         add_qk_norms(add, p, hd)
@@ -158,13 +162,19 @@ def _mamba1(h: Hybrid, H: int, add: Callable[..., None], p: str) -> None:
     add(p + "ssm_out.weight", h.d_inner, H)
 
 
-def _deltanet(h: Hybrid, H: int, add: Callable[..., None], p: str) -> None:
+def _deltanet(h: Hybrid, H: int, add: Callable[..., None], p: str, split_ba: bool = False) -> None:
     """Gated DeltaNet (Yang et al. 2024, arXiv:2412.06464) as Qwen3-Next builds it: in_proj_qkvz is
-    split by the converter into attn_qkv and attn_gate (z); in_proj_ba → ssm_ba; a per-head A and dt bias."""
+    split by the converter into attn_qkv and attn_gate (z); in_proj_ba → ssm_ba; a per-head A and dt bias.
+    Qwen3.5 (modeling_qwen3_5.py Qwen3_5GatedDeltaNet) has in_proj_qkv, in_proj_z and separate
+    in_proj_b / in_proj_a, written as attn_qkv, attn_gate, ssm_beta and ssm_alpha."""
     key_dim = h.n_group * h.d_state
     add(p + "attn_qkv.weight", H, 2 * key_dim + h.d_inner)
     add(p + "attn_gate.weight", H, h.d_inner)
-    add(p + "ssm_ba.weight", H, 2 * h.dt_rank)
+    if split_ba:
+        add(p + "ssm_beta.weight", H, h.dt_rank)
+        add(p + "ssm_alpha.weight", H, h.dt_rank)
+    else:
+        add(p + "ssm_ba.weight", H, 2 * h.dt_rank)
     add(p + "ssm_conv1d.weight", h.d_conv, h.conv_dim)
     add(p + "ssm_dt.bias", h.dt_rank)
     add(p + "ssm_a", h.dt_rank)
@@ -209,12 +219,17 @@ def hybrid_fields(cfg: dict, model_type: str, layers: int, hidden: int, n_expert
     arch = HYBRID_MODEL_TYPES[model_type]
     moe = "moe" if n_experts > 1 else "dense"
     out: dict[str, Any] = {"arch": arch}
-    if model_type == "qwen3_next":
+    if model_type in ("qwen3_next", "qwen3_5_text", "qwen3_5_moe_text"):
         interval = _int(cfg, "full_attention_interval", 4)
         mixers = _layer_list(cfg, "layer_types", layers, {"linear_attention": "deltanet", "full_attention": "attn"}) \
             or tuple("attn" if (i + 1) % interval == 0 else "deltanet" for i in range(layers))
-        if cfg.get("mlp_only_layers") or _int(cfg, "decoder_sparse_step", 1) != 1:
+        # Qwen3.5's decoder layers take no mlp_only_layers / decoder_sparse_step (modeling_qwen3_5_moe.py:
+        # every layer is a Qwen3_5MoeSparseMoeBlock; modeling_qwen3_5.py: every layer a dense Qwen3_5MLP)
+        if model_type == "qwen3_next" and (cfg.get("mlp_only_layers") or _int(cfg, "decoder_sparse_step", 1) != 1):
             raise EstimatorError("mlp_only_layers", "Qwen3-Next with dense layers is not modelled")
+        if model_type == "qwen3_5_moe_text" and moe != "moe":
+            raise EstimatorError("num_experts", "Qwen3.5-MoE needs num_experts > 1")
+        moe = "dense" if model_type == "qwen3_5_text" else moe
         kh, vh = _int(cfg, "linear_num_key_heads"), _int(cfg, "linear_num_value_heads")
         hyb = Hybrid(mixers, (moe,) * layers, d_conv=_int(cfg, "linear_conv_kernel_dim", 4),
                      d_inner=vh * _int(cfg, "linear_value_head_dim"), d_state=_int(cfg, "linear_key_head_dim"),
@@ -264,8 +279,11 @@ def hybrid_fields(cfg: dict, model_type: str, layers: int, hidden: int, n_expert
         out.update(n_experts=0, n_experts_per_tok=0, moe_intermediate_size=0, shared_expert_intermediate_size=0,
                    tie_word_embeddings=False)
     elif model_type == "granitemoehybrid":
-        mixers = _layer_list(cfg, "layer_types", layers, {"mamba": "mamba2", "attention": "attn",
-                                                          "linear_attention": "mamba2", "full_attention": "attn"}) \
+        # configuration_granitemoehybrid.py: attribute_map {"layers_block_type": "layer_types"} — either
+        # spelling sets the layout; with neither, every layer is Mamba-2
+        key = "layer_types" if cfg.get("layer_types") is not None else "layers_block_type"
+        mixers = _layer_list(cfg, key, layers, {"mamba": "mamba2", "attention": "attn",
+                                                "linear_attention": "mamba2", "full_attention": "attn"}) \
             or ("mamba2",) * layers
         heads = _int(cfg, "mamba_n_heads", 128)
         shared = _int(cfg, "shared_intermediate_size", 1024)
@@ -327,7 +345,7 @@ def hybrid_gguf_fields(arch: str, meta: dict, get_int: Any, layers: int, names: 
                dt_rank=get_int("ssm.time_step_rank", 0, minimum=0))
     has = (lambda n: n in names) if names else (lambda n: True)
     out: dict[str, Any] = {}
-    if arch == "qwen3next":
+    if arch in QWEN_DELTANET_ARCHS:
         interval = get_int("full_attention_interval", 4)
         mixers = tuple("attn" if (i + 1) % interval == 0 else "deltanet" for i in range(layers))
         hyb = Hybrid(mixers, (moe,) * layers, **ssm)

@@ -13,7 +13,7 @@ from .fields import LIMITS, _bool, _int  # noqa: F401  (LIMITS re-exported)
 from .hybrid import HYBRID_ARCHS, HYBRID_MODEL_TYPES, hybrid_fields, hybrid_gguf_fields
 from .layouts import (DEEPSEEK_MODEL_TYPES, LLAMA4_CHUNK, LLAMA4_MODEL_TYPES, SWA_PATTERN, deepseek_fields, gguf_layout_fields,
                       llama4_fields, swa_fields, swa_pattern_layers)
-from .vision import vision_fields
+from .vision import MULTIMODAL_MODEL_TYPES, vision_fields
 
 MAX_TOTAL_PARAMS = 10**15
 
@@ -50,17 +50,24 @@ def architecture_from_config(cfg: Any, name: str = "") -> Architecture:
     vision_notes: list[str] = []
     vision = vision_fields(cfg, vision_notes)   # counted before the text part replaces cfg
     if isinstance(cfg.get("text_config"), dict):
-        cfg = {**cfg["text_config"], "model_type": cfg["text_config"].get("model_type", cfg.get("model_type"))}
-    model_type = cfg.get("model_type", "llama")
+        outer = cfg.get("model_type")
+        if outer not in MULTIMODAL_MODEL_TYPES:
+            raise EstimatorError("model_type", f"{outer!r}: a multimodal architecture whose other towers the "
+                                               "estimator does not count, so it refuses rather than guess")
+        # transformers ties the output to the embedding by the outer config's flag when it has one
+        # (PreTrainedModel.tie_weights reads self.config of the whole model)
+        tie = {"tie_word_embeddings": cfg["tie_word_embeddings"]} if "tie_word_embeddings" in cfg else {}
+        cfg = {**cfg["text_config"], "model_type": cfg["text_config"].get("model_type", outer), **tie}
+    model_type = cfg.get("model_type")
+    if model_type is None:
+        raise EstimatorError("model_type", "is required: it names the architecture (config.json's \"model_type\")")
     if not isinstance(model_type, str):
         raise EstimatorError("model_type", "must be a string")
-    arch = MODEL_TYPE_TO_ARCH.get(model_type, "llama")
-    notes: list[str] = vision_notes
     if model_type not in MODEL_TYPE_TO_ARCH:
-        notes.append(f"warning: model_type {model_type!r} is not one the estimator knows; read as llama-like: "
-                     "every layer full attention with a KV cache, a gated MLP (or routed experts if the config "
-                     "names them), untied-or-tied embeddings as config says, no biases beyond attention_bias/"
-                     "mlp_bias, no recurrent state")
+        raise EstimatorError("model_type", f"{model_type!r}: the estimator does not model this architecture's "
+                                           "layers and cache, so it refuses rather than guess")
+    arch = MODEL_TYPE_TO_ARCH[model_type]
+    notes: list[str] = vision_notes
 
     hidden = _int(cfg, "hidden_size")
     pattern = cfg.get("hybrid_override_pattern") or cfg.get("layers_block_type")
@@ -74,7 +81,8 @@ def architecture_from_config(cfg: Any, name: str = "") -> Architecture:
     if cfg.get("head_dim") is None and hidden % heads:
         raise EstimatorError("num_attention_heads", f"{heads} does not divide hidden_size {hidden}")
     head_dim = _int(cfg, "head_dim", hidden // heads)
-    inter = _int(cfg, "intermediate_size")
+    # Qwen3.5-MoE has no dense FFN and no intermediate_size (configuration_qwen3_5_moe.py)
+    inter = _int(cfg, "intermediate_size", _int(cfg, "moe_intermediate_size", 512) if model_type == "qwen3_5_moe_text" else None)
     vocab = _int(cfg, "vocab_size")
     max_pos = _int(cfg, "max_position_embeddings", 4096)
     tied = _bool(cfg, "tie_word_embeddings", model_type in TIED_BY_DEFAULT)
@@ -170,6 +178,9 @@ def architecture_from_gguf_metadata(meta: Any, name: str = "") -> Architecture:
     arch = meta.get("general.architecture")
     if not isinstance(arch, str) or not arch:
         raise EstimatorError("general.architecture", "is required")
+    if arch not in set(MODEL_TYPE_TO_ARCH.values()):
+        raise EstimatorError("general.architecture", f"{arch!r}: the estimator does not model this architecture's "
+                                                     "layers and cache, so it refuses rather than guess")
 
     def key(suffix: str) -> str:
         return f"{arch}.{suffix}"
@@ -271,7 +282,4 @@ def architecture_from_gguf_metadata(meta: Any, name: str = "") -> Architecture:
         source="gguf",
     )
     fields.update(layout)
-    notes = () if arch in set(MODEL_TYPE_TO_ARCH.values()) else (
-        f"warning: GGUF architecture {arch!r} is not one the estimator knows; read as llama-like: every layer "
-        "full attention with a KV cache, gated MLP or routed experts as the header says, no recurrent state",)
-    return _check_total(Architecture(**fields, notes=notes))
+    return _check_total(Architecture(**fields))

@@ -52,18 +52,11 @@ def llama_cpp_swa_cells(arch: Architecture, wl: Workload) -> int:
 
 
 def kv_cache_bytes(arch: Architecture, wl: Workload, context: int | None = None) -> tuple[int, str]:
-    """The runtime's cache memory: K and V of the attention layers (attention_kv_bytes) plus, for
-    hybrid/recurrent models, the fixed per-sequence recurrent state (recurrent_bytes), which
-    llama.cpp allocates beside the KV cache in the same memory module (llama_memory_hybrid)."""
-    kv, kv_txt = attention_kv_bytes(arch, wl, context)
-    if arch.hybrid is None or not arch.hybrid.recurrent_layers:
-        return kv, kv_txt
-    rs, rs_txt = recurrent_bytes(arch, wl)
-    return kv + rs, f"KV [{kv_txt}] + recurrent state [{rs_txt}] = {kv + rs:,} B"
-
-
-def attention_kv_bytes(arch: Architecture, wl: Workload, context: int | None = None) -> tuple[int, str]:
-    """Bytes of the K and V caches for the workload (optionally at another context).
+    """Bytes of the K and V caches for the workload (optionally at another context): the KV cache
+    alone, of the layers that have one (a hybrid's attention layers). A hybrid's recurrent state is
+    its own figure (recurrent_bytes), as llama.cpp allocates and logs it apart (llama_memory_hybrid:
+    "llama_kv_cache: size = …" for the KV, "llama_memory_recurrent: … R (f32) …, S (f32) …" for
+    the state).
 
     Sliding-window layers (`arch.swa_layers`): llama.cpp sizes them by llama_cpp_swa_cells;
     transformers' DynamicSlidingWindowLayer (cache_utils.py) keeps "the last sliding_window - 1
@@ -114,6 +107,26 @@ def attention_kv_bytes(arch: Architecture, wl: Workload, context: int | None = N
         txt = (f"2 × {wl.batch} batch × {tok_sum:,} layer-tokens ({n_swa} sliding layers keep "
                f"{local:,}) × {kvh} kv_heads × {hd} head_dim × {elem_txt} = {total:,} B")
     return total, txt
+
+
+# the same figure, by the name bench/hybrid_ground_truth.py imports
+attention_kv_bytes = kv_cache_bytes
+
+
+def layer_cache_bytes(arch: Architecture, kv: int, state: int) -> tuple[list[int], list[int]]:
+    """Each repeating layer's share of the KV cache and of the recurrent state: the KV split evenly
+    over the layers that have one (all, or a hybrid's attention layers), the state over the
+    recurrent layers; 0 elsewhere. llama.cpp allocates both per layer, on that layer's device when
+    it is offloaded (llama-kv-cache.cpp and llama-memory-recurrent.cpp: model.dev_layer(il)), so
+    each moves with its layer."""
+    L = arch.n_layers
+    if arch.hybrid is None:
+        return [kv // L] * L, [0] * L
+    attn, rec = set(arch.hybrid.attention_layers), set(arch.hybrid.recurrent_layers)
+    kv_layer = kv // len(attn) if attn else 0
+    state_layer = state // len(rec) if rec else 0
+    return ([kv_layer if i in attn else 0 for i in range(L)],
+            [state_layer if i in rec else 0 for i in range(L)])
 
 
 def recurrent_bytes(arch: Architecture, wl: Workload) -> tuple[int, str]:

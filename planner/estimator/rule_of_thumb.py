@@ -43,7 +43,7 @@ def _kept_higher(arch: Architecture, scheme: Scheme) -> str:
 
 
 def rule_of_thumb(arch: Architecture, scheme: Scheme, *, weights: int, kv: int, compute: int, overhead: int,
-                  training: int) -> tuple[int, str]:
+                  training: int, state: int = 0) -> tuple[int, str]:
     """(parameters × nominal bits / 8, what the estimate adds to it).
 
     The parameters are the count the user gave in quick mode (`stated_params`), else the model's
@@ -65,8 +65,8 @@ def rule_of_thumb(arch: Architecture, scheme: Scheme, *, weights: int, kv: int, 
     if abs(delta) > 0.005 * rule:
         parts.append(f"{'+' if delta > 0 else '−'}{format_decimal_bytes(abs(delta))} weights"
                      + (f" ({'; '.join(why)})" if why else ""))
-    for label, value in (("KV cache", kv), ("compute buffers", compute), ("overhead", overhead),
-                         ("training state", training)):
+    for label, value in (("KV cache", kv), ("recurrent state", state), ("compute buffers", compute),
+                         ("overhead", overhead), ("training state", training)):
         if value:
             parts.append(f"+{format_decimal_bytes(value)} {label}")
     note = f"{format_param_count(params)} × {bits / 8:g} B = {format_decimal_bytes(rule)}"

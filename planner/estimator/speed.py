@@ -29,14 +29,15 @@ PER_LAYER_STEP_SECONDS = {"llama.cpp": 10e-6, "vllm": 5e-6, "transformers": 80e-
 
 
 def decode_tokens_per_s(arch: Architecture, hw: Hardware, wl: Workload, weights_bytes: int,
-                        kv_bytes: int, gpu_fraction: float = 1.0) -> tuple[float, str]:
-    """Aggregate decode tokens/s for `wl.batch` sequences at the full context (worst case)."""
+                        kv_bytes: int, gpu_fraction: float = 1.0, state_bytes: int = 0) -> tuple[float, str]:
+    """Aggregate decode tokens/s for `wl.batch` sequences at the full context (worst case); a hybrid's
+    recurrent state (`state_bytes`) is read every step like the KV cache."""
     B = wl.batch
     active_w = weights_bytes * arch.active_params / arch.total_params
     eff = BANDWIDTH_EFFICIENCY[hw.kind] * RUNTIME_FACTOR[wl.runtime]
     bw = hw.total_bandwidth * eff
     ram_bw = (hw.ram_bandwidth or hw.bandwidth_bytes_per_s) * BANDWIDTH_EFFICIENCY["cpu"]
-    per_step_bytes = active_w + kv_bytes  # kv_bytes already covers all B sequences
+    per_step_bytes = active_w + kv_bytes + state_bytes  # both already cover all B sequences
     on_dev = per_step_bytes * gpu_fraction
     off_dev = per_step_bytes - on_dev
     t_mem = on_dev / bw + (off_dev / ram_bw if off_dev else 0.0)
@@ -47,7 +48,8 @@ def decode_tokens_per_s(arch: Architecture, hw: Hardware, wl: Workload, weights_
     tps = B / t if t > 0 else 0.0
     bound = "memory" if t_mem >= t_compute else "compute"
     offload = f" ({gpu_fraction:.0%} on device, rest at RAM {ram_bw / 1e9:.0f} GB/s)" if gpu_fraction < 1 else ""
-    return tps, (f"{B} seq / max(({active_w:,.0f} B active weights + {kv_bytes:,} B KV) / "
+    state = f" + {state_bytes:,} B recurrent state" if state_bytes else ""
+    return tps, (f"{B} seq / max(({active_w:,.0f} B active weights + {kv_bytes:,} B KV{state}) / "
                  f"({hw.total_bandwidth / 1e9:,.0f} GB/s × {eff:.2f}){offload}, "
                  f"2 × {arch.active_params:,} × {B} FLOP / ({hw.total_flops / 1e12:,.0f} TFLOPS × {COMPUTE_EFFICIENCY})) "
                  f"+ {arch.n_layers} layers × {PER_LAYER_STEP_SECONDS[wl.runtime] * 1e6:.0f} µs "

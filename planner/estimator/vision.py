@@ -21,15 +21,23 @@ so the page can show the checkpoint total. Layouts are transformers' modules:
   gated PixtralMLP bias-free; RoPE only, no learned positions) and Mistral3MultiModalProjector
   (modeling_mistral3.py: norm RMSNorm, Mistral3PatchMerger merging_layer hidden·merge² × hidden,
   linear_1 hidden·len(vision_feature_layer) × text hidden and linear_2 text hidden², biases only if
-  multimodal_projector_bias).
-Other vision towers are not counted; the loader says so in a note.
+  multimodal_projector_bias);
+- Qwen3.5 / Qwen3.5-MoE: Qwen3_5VisionModel (modeling_qwen3_5.py: Conv3d patch embedding with bias,
+  pos_embed over num_position_embeddings, blocks of 2 LayerNorms + qkv / proj and fc1 / fc2 with
+  biases, Qwen3_5VisionPatchMerger with its LayerNorm before the shuffle; Qwen3-VL's deepstack
+  mergers are removed).
+Other vision towers are not counted, and their configs are refused.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from .errors import EstimatorError
 from .fields import _bool, _int
+
+# Multimodal configs whose vision tower and projector are counted (model_type of the outer config).
+MULTIMODAL_MODEL_TYPES = frozenset({"gemma3", "qwen2_5_vl", "llama4", "mistral3", "qwen3_5", "qwen3_5_moe"})
 
 
 def _siglip(v: dict) -> int:
@@ -52,6 +60,17 @@ def _qwen2_5_vl(v: dict) -> int:
     wide = D * merge * merge
     merger = D + (wide * wide + wide) + (wide * out + out)
     return ch * tp * P * P * D + depth * block + merger
+
+
+def _qwen3_5(v: dict) -> int:
+    D, inner = _int(v, "hidden_size", 1152), _int(v, "intermediate_size", 4304)
+    P, tp, ch = _int(v, "patch_size", 16), _int(v, "temporal_patch_size", 2), _int(v, "in_channels", 3)
+    depth, merge, out = _int(v, "depth", 27), _int(v, "spatial_merge_size", 2), _int(v, "out_hidden_size", 3584)
+    embeddings = ch * tp * P * P * D + D + _int(v, "num_position_embeddings", 2304) * D
+    block = 2 * 2 * D + (D * 3 * D + 3 * D) + (D * D + D) + (D * inner + inner) + (inner * D + D)
+    wide = D * merge * merge
+    merger = 2 * D + (wide * wide + wide) + (wide * out + out)
+    return embeddings + depth * block + merger
 
 
 def _llama4(v: dict, text_hidden: int) -> int:
@@ -92,14 +111,16 @@ def vision_params(cfg: dict, notes: list[str]) -> int:
         return _siglip(v) + D * _int(text, "hidden_size", 2304) + D
     if model_type in ("qwen2_5_vl",):
         return _qwen2_5_vl(v)
+    if model_type in ("qwen3_5", "qwen3_5_moe"):
+        return _qwen3_5(v)
     text = cfg.get("text_config") if isinstance(cfg.get("text_config"), dict) else {}
     if model_type == "llama4":
         return _llama4(v, _int(text, "hidden_size", 5120))        # Llama4TextConfig default
     if model_type == "mistral3":
         return _mistral3(cfg, v, _int(text, "hidden_size", 4096))  # MistralConfig default
-    notes.append(f"the vision tower of {model_type!r} is not counted "
-                 "(only Gemma 3, Qwen2.5-VL, Llama 4 and Mistral 3 are)")
-    return 0
+    raise EstimatorError("vision_config", f"the vision tower of {model_type!r} is not one the estimator counts "
+                                          f"(it counts {', '.join(sorted(MULTIMODAL_MODEL_TYPES))}), so it refuses "
+                                          "rather than guess")
 
 
 def vision_fields(cfg: Any, notes: list[str]) -> dict[str, int]:

@@ -32,7 +32,7 @@ from .fit import context_steps
 from .hardware import Hardware
 from .memory import VLLM_BLOCK, VLLM_MAX_BATCHED_TOKENS, compute_bytes, overhead_bytes
 from .schemes import parse_scheme, weights_bytes_and_formula
-from .workload import Workload
+from .workload import Workload, context_limit
 
 # Highest precision first: what vLLM loads. FP8 and NF4 quantize a 16-bit checkpoint at load
 # (--quantization fp8 / bitsandbytes); the others are checkpoints published in that format (DeepSeek's
@@ -122,6 +122,9 @@ def vllm_fit(arch: Architecture, hw: Hardware, wl: Workload, scheme: str = "", r
         raise EstimatorError("hardware", "vLLM plans need a GPU (CUDA/ROCm) profile")
     if wl.mode != "inference":
         raise EstimatorError("mode", "the vLLM fit plans inference")
+    if not arch.kv_layers:
+        raise EstimatorError("model", "no attention layers: vLLM's KV blocks are sized per attention layer, and the "
+                                      "recurrent state it keeps instead (its Mamba spec) is not modelled here")
     native = NATIVE.get(arch.arch)
     schemes = [scheme] if scheme else ([native] if native else []) + [s for s in VLLM_SCHEMES if s != native]
     for s in schemes:
@@ -130,6 +133,7 @@ def vllm_fit(arch: Architecture, hw: Hardware, wl: Workload, scheme: str = "", r
                                  f"{s!r} is not one vLLM loads here; use one of {', '.join(VLLM_SCHEMES)}")
     sizes = tp_sizes(arch, hw.device_count)[-1:]   # every GPU the plan has that TP can use
     steps = context_steps(wl.context, arch.max_position_embeddings) or [wl.context]
+    limit, limit_note = context_limit(arch.max_position_embeddings)
     reasons: list[str] = []
     best = None
     for s in schemes:
@@ -173,9 +177,11 @@ def vllm_fit(arch: Architecture, hw: Hardware, wl: Workload, scheme: str = "", r
         f"num_gpu_blocks = {p['pool']:,} // {p['page']:,} B per 16-token block per layer // {arch.kv_layers} "
         f"layers = {p['blocks']:,}",
         f"--max-model-len {max_len:,}: the largest (powers of two from {wl.context:,}, ≤ "
-        f"{arch.max_position_embeddings:,}) with ≥ {wl.batch} concurrent request(s); vLLM would log "
+        f"{limit:,}) with ≥ {wl.batch} concurrent request(s); vLLM would log "
         f"\"Maximum concurrency for {max_len:,} tokens per request: {p['concurrency']:.2f}x\"",
     ]
+    if limit_note and fits:
+        reasons.append(limit_note)
     if max_len > arch.max_position_embeddings:
         # vllm/config/model.py _get_and_verify_max_len: "User-specified max_model_len ... is greater than
         # the derived max_model_len ..." unless VLLM_ALLOW_LONG_MAX_MODEL_LEN=1
@@ -217,7 +223,9 @@ def command(repo: str, wl: Workload, f: VllmFit) -> str:
 
 def vllm_fit_estimate(est: Estimate, repo: str = "", scheme: str = "") -> VllmFit | None:
     """vllm_fit() for a vLLM or llama.cpp (shown beside its llama-server command) inference plan on GPU
-    hardware; None for transformers, training or non-GPU devices."""
+    hardware; None for transformers, training, non-GPU devices or models without attention layers."""
     if est.workload.mode != "inference" or est.hardware.kind != "gpu" or est.workload.runtime == "transformers":
+        return None
+    if not est.model.kv_layers:
         return None
     return vllm_fit(est.model, est.hardware, est.workload, scheme, repo)

@@ -15,6 +15,9 @@ LORA_TARGET_NAMES = ("q", "k", "v", "o", "gate", "up", "down")
 # bytes per KV element. llama.cpp: ggml type size / block (q8_0 34/32, q4_0 18/32).
 # transformers/vLLM: fp8 = 1 byte; q8_0/q4_0 approximate the quantized cache (int8/int4 + scales).
 KV_BYTES_PER_ELEMENT: dict[str, float] = {"f16": 2.0, "q8_0": 34 / 32, "q4_0": 18 / 32, "fp8": 1.0}
+# The longest context (and prompt) a workload may ask for; searches over contexts stop here even
+# where a model's max_position_embeddings is larger (Llama 4 Scout: 10,485,760).
+MAX_CONTEXT = 10_000_000
 
 
 @dataclass(frozen=True)
@@ -45,13 +48,13 @@ class Workload:
             raise EstimatorError("kv_dtype", "llama.cpp has no fp8 KV cache; use q8_0")
         if self.mode not in MODES:
             raise EstimatorError("mode", f"must be one of {', '.join(MODES)}")
-        _check_int("context", self.context, 1, 10_000_000)
+        _check_int("context", self.context, 1, MAX_CONTEXT)
         _check_int("batch", self.batch, 1, 4096)
         _check_int("lora_rank", self.lora_rank, 1, 65536)
         _check_int("group_size", self.group_size, 16, 1_000_000)
         _check_int("n_ubatch", self.n_ubatch, 1, 1_000_000)
         if self.prompt_tokens is not None:
-            _check_int("prompt_tokens", self.prompt_tokens, 1, 10_000_000)
+            _check_int("prompt_tokens", self.prompt_tokens, 1, MAX_CONTEXT)
         if not isinstance(self.flash_attn, bool):
             raise EstimatorError("flash_attn", "must be true or false")
         if not isinstance(self.swa_full, bool):
@@ -84,6 +87,15 @@ class Workload:
         d["lora_targets"] = list(self.lora_targets)
         d["notes"] = list(self.notes)
         return d
+
+
+def context_limit(max_position: int) -> tuple[int, str]:
+    """The longest context a search over a model's positions may try — its max_position_embeddings,
+    or MAX_CONTEXT where the model allows more — and, in that case, a sentence saying so."""
+    if max_position <= MAX_CONTEXT:
+        return max_position, ""
+    return MAX_CONTEXT, (f"the model's {max_position:,} positions are beyond the longest context a workload may "
+                         f"ask for ({MAX_CONTEXT:,} tokens): contexts are searched up to {MAX_CONTEXT:,}")
 
 
 def _check_int(name: str, value: Any, lo: int, hi: int) -> None:

@@ -64,6 +64,23 @@ GRANITE_4_H_TINY = {
     "max_position_embeddings": 131072, "tie_word_embeddings": True,
 }
 
+# ibm-granite/granite-4.0-h-small config.json (MoE: 72 experts of 768, top 10, shared MLP 1536 on every
+# layer; 4 of 40 layers attention, at 5, 15, 25, 35; NoPE). The expert and shared widths are those of
+# the planner's preset (planner/preset_configs.py), which give the card's 32B total and 9B active; a
+# copy of the fields with 512 / 8192 gives 26.4B total and 10.8B active, against the card.
+GRANITE_4_H_SMALL = {
+    "model_type": "granitemoehybrid", "vocab_size": 100352, "hidden_size": 4096, "intermediate_size": 768,
+    "num_hidden_layers": 40, "num_attention_heads": 32, "num_key_value_heads": 8,
+    "layer_types": ["mamba"] * 5 + ["attention"] + ["mamba"] * 9 + ["attention"] + ["mamba"] * 9 + ["attention"]
+    + ["mamba"] * 9 + ["attention"] + ["mamba"] * 4,
+    "num_local_experts": 72, "num_experts_per_tok": 10, "shared_intermediate_size": 1536,
+    "mamba_n_heads": 128, "mamba_d_head": 64, "mamba_d_state": 128, "mamba_n_groups": 1, "mamba_d_conv": 4,
+    "mamba_expand": 2, "mamba_chunk_size": 256, "mamba_conv_bias": True, "mamba_proj_bias": False,
+    "attention_bias": False, "position_embedding_type": "nope", "max_position_embeddings": 131072,
+    "tie_word_embeddings": True, "hidden_act": "silu", "rms_norm_eps": 1e-5, "embedding_multiplier": 12,
+    "logits_scaling": 8, "residual_multiplier": 0.22, "attention_multiplier": 0.0078125,
+}
+
 # LiquidAI/LFM2-1.2B config.json (10 short-conv + 6 attention layers; the MLP width is adjusted
 # from intermediate_size: int(2 · 12288 / 3) = 8192)
 LFM2_1_2B = {
@@ -75,5 +92,6 @@ LFM2_1_2B = {
 
 HYBRID_CONFIGS = {
     "qwen3-next-80b-a3b": QWEN3_NEXT_80B, "jamba-v0.1": JAMBA_V01, "falcon-h1-7b": FALCON_H1_7B,
-    "nemotron-h-8b": NEMOTRON_H_8B, "granite-4.0-h-tiny": GRANITE_4_H_TINY, "lfm2-1.2b": LFM2_1_2B,
+    "nemotron-h-8b": NEMOTRON_H_8B, "granite-4.0-h-small": GRANITE_4_H_SMALL, "granite-4.0-h-tiny": GRANITE_4_H_TINY,
+    "lfm2-1.2b": LFM2_1_2B,
 }

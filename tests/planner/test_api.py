@@ -37,7 +37,7 @@ def test_post_json_body_matches_get(alice):
 
 
 def test_post_config_params_and_custom_hardware(alice):
-    cfg = {"hidden_size": 576, "num_hidden_layers": 30, "num_attention_heads": 9, "num_key_value_heads": 3,
+    cfg = {"model_type": "llama", "hidden_size": 576, "num_hidden_layers": 30, "num_attention_heads": 9, "num_key_value_heads": 3,
            "intermediate_size": 1536, "vocab_size": 49152, "max_position_embeddings": 8192,
            "tie_word_embeddings": True}
     r = alice.post("/api/planner/estimate", json.dumps({"model": {"config": cfg}, "hardware": {
@@ -55,7 +55,7 @@ def test_post_config_params_and_custom_hardware(alice):
 
 
 @pytest.mark.parametrize("body, field", [
-    ({"model": {"config": {"hidden_size": -1}}}, "config"),
+    ({"model": {"config": {"model_type": "llama", "hidden_size": -1}}}, "config"),
     ({"model": {"config": "{nope"}}, "config"),
     ({"model": {"preset": "x", "params": "7B"}}, "model"),
     ({"model": {"params": "lots"}}, "params"),
@@ -159,3 +159,21 @@ def test_vllm_fit_and_its_command_in_the_json(alice):
     r = alice.get("/api/planner/estimate?preset=llama-3.1-8b&hardware=h100-80gb&runtime=vllm"
                   "&gpu_memory_utilization=0.5")
     assert "--gpu-memory-utilization 0.5" in r.json()["vllm_fit"]["command"]
+
+
+def test_llama_4_scout_at_32k_answers_within_the_workload_context_limit(alice):
+    """Its 10,485,760 positions are beyond the 10,000,000 tokens a Workload takes (test_cli.py)."""
+    r = alice.get("/api/planner/estimate?preset=llama-4-scout&context=32768")
+    assert r.status_code == 200
+    data = r.json()
+    assert data["fit"] and data["vllm_fit"] and all(s["max_context"] <= 10_000_000 for s in data["schemes"])
+    r = alice.get("/api/planner/estimate?preset=llama-4-scout&context=32768&hardware=h100-80gb&devices=8&runtime=vllm")
+    assert r.status_code == 200 and max(s["max_context"] for s in r.json()["schemes"]) == 10_000_000
+
+
+def test_a_hybrid_row_carries_the_kv_cache_and_the_recurrent_state_apart(alice):
+    """Qwen3-Next at 32,768 (test_recurrent_state.py): KV 805,306,368 B, state 79,036,416 B."""
+    r = alice.get("/api/planner/estimate?preset=qwen3-next-80b-a3b&hardware=h200&context=32768")
+    q4 = next(s for s in r.json()["schemes"] if s["scheme"] == "Q4_K_M")
+    assert (q4["kv_cache_bytes"], q4["recurrent_state_bytes"]) == (805_306_368, 79_036_416)
+    assert "805,306,368 KV + 79,036,416 recurrent state + " in q4["formulas"]["total_bytes"]

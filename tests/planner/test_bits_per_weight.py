@@ -24,7 +24,7 @@ def weights(name, arch=LLAMA2_7B):
 def square_layer(width, heads):
     """One Llama layer whose seven block linears are all width×width, with a 1-token tied embedding:
     the only non-linear weights are 4 × width (embedding, output norm, two layer norms)."""
-    return Architecture.from_config({"hidden_size": width, "num_hidden_layers": 1, "num_attention_heads": heads,
+    return Architecture.from_config({"model_type": "llama", "hidden_size": width, "num_hidden_layers": 1, "num_attention_heads": heads,
                                      "intermediate_size": width, "vocab_size": 1, "tie_word_embeddings": True})
 
 

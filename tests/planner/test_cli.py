@@ -51,11 +51,11 @@ def test_json_has_the_rule_of_thumb():
 
 def test_config_file_and_its_errors(tmp_path):
     path = tmp_path / "config.json"
-    path.write_text(json.dumps({"hidden_size": 576, "num_hidden_layers": 30, "num_attention_heads": 9,
+    path.write_text(json.dumps({"model_type": "llama", "hidden_size": 576, "num_hidden_layers": 30, "num_attention_heads": 9,
                                 "num_key_value_heads": 3, "intermediate_size": 1536, "vocab_size": 49152,
                                 "tie_word_embeddings": True}))
     assert json.loads(run("--config", str(path), "--json"))["model"]["total_params"] == 134_515_008
-    path.write_text('{"hidden_size": -1}')
+    path.write_text('{"model_type": "llama", "hidden_size": -1}')
     with pytest.raises(CommandError, match="hidden_size: must be >= 1"):
         run("--config", str(path))
     path.write_text("{nope")
@@ -95,3 +95,43 @@ def test_vllm_command_in_text_and_json():
             "--tensor-parallel-size 1 --max-num-seqs 4") in text
     data = json.loads(run("--preset", "llama-3.1-8b", "--hardware", "rtx-4090", "--json", "--scheme", "Q4_K_M"))
     assert data["vllm_fit"]["command"].startswith("vllm serve meta-llama/Llama-3.1-8B")
+
+
+def test_llama_4_scout_at_32k_plans_within_the_workload_context_limit():
+    """Its 10,485,760 positions are beyond the 10,000,000 tokens a Workload takes: every search
+    (the rows' max context, the llama.cpp fit, the vLLM fit beside it) stops there."""
+    data = json.loads(run("--preset", "llama-4-scout", "--context", "32768", "--json"))
+    assert data["workload"]["context"] == 32768 and data["fit"] and data["vllm_fit"]
+    assert all(r["max_context"] <= 10_000_000 for r in data["schemes"])
+    assert any("10,485,760 positions are beyond the longest context" in n for n in data["workload"]["notes"])
+    # vLLM on 8 H100s: the smallest schemes' KV would fit past 10,000,000 tokens
+    wide = json.loads(run("--preset", "llama-4-scout", "--context", "32768", "--hardware", "h100-80gb",
+                          "--devices", "8", "--runtime", "vllm", "--json"))
+    longest = max(wide["schemes"], key=lambda r: r["max_context"])
+    assert longest["max_context"] == 10_000_000
+    assert "10,485,760 positions are beyond the longest context" in longest["formulas"]["max_context"]
+    assert 32768 <= wide["vllm_fit"]["max_model_len"] <= 10_000_000
+    assert "fit (" in run("--preset", "llama-4-scout", "--context", "32768")
+
+
+@pytest.mark.parametrize("layout", ["layer_types", "layers_block_type", None])
+def test_granite_4_h_small_config_file_plans(tmp_path, layout):
+    """The published config plans through the CLI with its layout under either name transformers
+    reads, or none (all Mamba-2: no KV cache, no vLLM fit); the KV cache and the recurrent state are
+    two columns and two JSON figures."""
+    from tests.planner.hybrid_configs import GRANITE_4_H_SMALL
+
+    cfg = {k: v for k, v in GRANITE_4_H_SMALL.items() if k != "layer_types"}
+    if layout:
+        cfg[layout] = GRANITE_4_H_SMALL["layer_types"]
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(cfg))
+    data = json.loads(run("--config", str(path), "--context", "32768", "--json"))
+    q4 = next(r for r in data["schemes"] if r["scheme"] == "Q4_K_M")
+    # 4 attention layers × 2 × 8 kv_heads × 128 × 32,768 × 2 B;
+    # 36 Mamba-2 layers (40 without a layout) × (R 3 × 8,448 + S 128 × 8,192) × 4 B
+    assert q4["kv_cache_bytes"] == (4 * 2 * 8 * 128 * 32768 * 2 if layout else 0)
+    assert q4["recurrent_state_bytes"] == (36 if layout else 40) * (3 * 8448 + 128 * 8192) * 4
+    assert data["fit"] is not None and (data["vllm_fit"] is None) == (layout is None)
+    text = run("--config", str(path), "--context", "32768", "--scheme", "Q4_K_M")
+    assert text.splitlines()[1].split()[:6] == ["scheme", "bpw", "weights", "KV", "state", "compute"]

@@ -70,18 +70,24 @@ def test_error_is_data():
     assert str(err) == "hidden_size: must be an integer"
 
 
-def test_unknown_model_type_is_planned_llama_like_with_a_warning_naming_the_assumptions():
-    arch = Architecture.from_config(dict(GOOD, model_type="brand_new_lm"))
-    assert arch.arch == "llama"
-    warning = next(n for n in arch.notes if "brand_new_lm" in n)
-    assert warning.startswith("warning:") and "read as llama-like" in warning
-    assert "full attention" in warning and "no recurrent state" in warning
+def test_unknown_model_type_is_refused_naming_it_never_read_as_another():
+    with pytest.raises(EstimatorError, match="'brand_new_lm': the estimator does not model") as info:
+        Architecture.from_config(dict(GOOD, model_type="brand_new_lm"))
+    assert info.value.field == "model_type"
+    with pytest.raises(EstimatorError, match="model_type: is required"):
+        Architecture.from_config({k: v for k, v in GOOD.items() if k != "model_type"})
 
 
-def test_unknown_gguf_architecture_gets_the_same_warning():
+def test_unknown_multimodal_wrapper_is_refused_even_with_a_known_text_model():
+    with pytest.raises(EstimatorError, match="'got_ocr2': a multimodal architecture"):
+        Architecture.from_config({"model_type": "got_ocr2", "text_config": dict(GOOD, model_type="qwen2")})
+
+
+def test_unknown_gguf_architecture_is_refused():
     meta = {"general.architecture": "rwkv7", "rwkv7.block_count": 2, "rwkv7.embedding_length": 64,
             "rwkv7.attention.head_count": 1, "rwkv7.feed_forward_length": 128, "rwkv7.vocab_size": 100}
-    assert any(n.startswith("warning:") and "'rwkv7'" in n for n in Architecture.from_gguf_metadata(meta).notes)
+    with pytest.raises(EstimatorError, match="'rwkv7': the estimator does not model"):
+        Architecture.from_gguf_metadata(meta)
     known = dict(meta, **{"general.architecture": "llama"})
     known = {k.replace("rwkv7.", "llama."): v for k, v in known.items()}
     assert not Architecture.from_gguf_metadata(known).notes

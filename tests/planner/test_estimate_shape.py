@@ -40,7 +40,9 @@ def test_to_dict_is_json_and_has_every_scheme_and_key():
         assert ROW_KEYS <= set(row), row["scheme"]
         assert NUMERIC <= set(row["formulas"]), row["scheme"]
         assert row["total_bytes"] == (row["weights_bytes"] + row["repack_bytes"] + row["kv_cache_bytes"]
-                                      + row["compute_resident_bytes"] + row["overhead_bytes"] + row["training_bytes"])
+                                      + row["recurrent_state_bytes"] + row["compute_resident_bytes"]
+                                      + row["overhead_bytes"] + row["training_bytes"])
+        assert row["recurrent_state_bytes"] == 0   # no recurrent layers
         assert row["repack_bytes"] == 0 and row["compute_resident_bytes"] == row["compute_bytes"]  # a GPU
         assert row["headroom_bytes"] == row["capacity_bytes"] - row["total_bytes"]
         assert row["fits"] == (row["headroom_bytes"] >= 0)

@@ -6,9 +6,12 @@ Numbers are derived by hand in each docstring (GiB = 2^30; capacity = memory × 
 
 import pytest
 
-from planner.estimator import HARDWARE_PROFILES, EstimatorError, Hardware, Workload
+from planner.estimator import HARDWARE_PROFILES, Architecture, EstimatorError, Hardware, Workload
 from planner.estimator.fit import context_steps, fit
+from planner.estimator.gguf_quant import gguf_tensor_plan
+from planner.estimator.workload import MAX_CONTEXT
 from planner.presets import preset_architecture
+from tests.planner.hybrid_configs import QWEN3_NEXT_80B
 
 LLAMA8 = preset_architecture("llama-3.1-8b")
 LLAMA70 = preset_architecture("llama-3.1-70b")
@@ -26,6 +29,26 @@ def test_context_steps_are_powers_of_two_from_the_workload_context_and_the_model
     assert context_steps(20000, 8192) == []
 
 
+def test_context_steps_stop_at_the_longest_context_a_workload_allows():
+    """Llama 4 Scout declares 10,485,760 positions; a Workload takes at most 10,000,000 tokens."""
+    steps = context_steps(32768, 10_485_760)
+    assert steps[-2:] == [8_388_608, MAX_CONTEXT] and MAX_CONTEXT == 10_000_000
+    assert all(Workload(context=c).context == c for c in steps)
+
+
+def test_llama_4_scout_fit_searches_up_to_the_workload_limit_and_says_so():
+    """On a machine where every candidate fits, the fit stops at 10,000,000, not 10,485,760."""
+    scout = preset_architecture("llama-4-scout")
+    assert scout.max_position_embeddings == 10_485_760
+    big = Hardware.custom(name="big", memory_gb=65536, bandwidth_gbs=8000, tflops=1000)
+    f = fit(scout, big, Workload(context=32768), "Q4_K_M")
+    assert f.context == MAX_CONTEXT and f.fully_on_device and " -c 10000000 " in f.command
+    assert any("10,485,760 positions are beyond the longest context a workload may ask for (10,000,000" in r
+               for r in f.reasons)
+    on_h100s = fit(scout, HARDWARE_PROFILES["h100-80gb"].with_devices(8), Workload(context=32768), "Q4_K_M")
+    assert 32768 <= on_h100s.context <= MAX_CONTEXT
+
+
 def test_dense_8b_q4_k_m_fits_a_4090_fully_with_a_64k_context():
     """Llama 3.1 8B Q4_K_M weights 4,912,898,304 B (pinned in test_bits_per_weight), no flash attention.
 
@@ -40,8 +63,8 @@ def test_dense_8b_q4_k_m_fits_a_4090_fully_with_a_64k_context():
     f = fit(LLAMA8, RTX4090, Workload(context=4096), "Q4_K_M")
     assert (f.context, f.gpu_layers, f.ngl, f.n_cpu_moe, f.tensor_split) == (65536, 32, 99, 0, [])
     assert f.fits and f.fully_on_device and f.system_ram_bytes == 0
-    assert f.devices == [{"model_bytes": 4_912_898_304, "kv_bytes": 8_589_934_592, "compute_bytes": 4_475_322_368,
-                          "overhead_bytes": 524_288_000, "total_bytes": 18_502_443_264}]
+    assert f.devices == [{"model_bytes": 4_912_898_304, "kv_bytes": 8_589_934_592, "recurrent_state_bytes": 0,
+                          "compute_bytes": 4_475_322_368, "overhead_bytes": 524_288_000, "total_bytes": 18_502_443_264}]
     assert f.command == "llama-server -m Llama-3.1-8B-Q4_K_M.gguf -c 65536 -ngl 99 -fa off"
     assert any("65,536" in r for r in f.reasons)
 
@@ -156,3 +179,21 @@ def test_a_context_beyond_the_trained_positions_is_said_and_the_file_name_is_she
     f = fit(arch, HARDWARE_PROFILES["rtx-4090"], wl, "Q4_K_M")
     assert f.context == 65536 and any("beyond the model's 40,960 trained positions" in r for r in f.reasons)
     assert command(arch, wl, f).split()[2] == "Qwen3-30B-A3B-MoE-Q4_K_M.gguf"
+
+
+def test_a_hybrid_keeps_kv_on_its_attention_layers_and_state_on_its_recurrent_layers():
+    """Qwen3-Next Q4_K_M at 32,768, --n-cpu-moe 0 on a 4090: the last 21 of 48 layers stay on the GPU.
+    KV 805,306,368 B over the 12 attention layers (3, 7, …, 47) = 67,108,864 each; state 79,036,416 B
+    over the 36 DeltaNet layers = 2,195,456 each (test_recurrent_state pins both totals). Layers
+    27..47 hold 6 attention and 15 DeltaNet layers; layers 0..26 the other 6 and 21."""
+    arch = Architecture.from_config(QWEN3_NEXT_80B)
+    f = fit(arch, RTX4090, Workload(context=32768), "Q4_K_M", n_cpu_moe=0)
+    assert f.gpu_layers == 21
+    d = f.devices[0]
+    assert (d["kv_bytes"], d["recurrent_state_bytes"]) == (6 * 67_108_864, 15 * 2_195_456)
+    assert d["total_bytes"] == (d["model_bytes"] + d["kv_bytes"] + d["recurrent_state_bytes"] + d["compute_bytes"]
+                                + d["overhead_bytes"])
+    host_weights = f.system_ram_bytes - 6 * 67_108_864 - 21 * 2_195_456
+    assert host_weights + d["model_bytes"] == sum(b for _, _, b in gguf_tensor_plan(arch, "Q4_K_M"))
+    assert any("67,108,864 B KV on each of 12 attention layers, 2,195,456 B recurrent state on each of 36" in r
+               for r in f.reasons)

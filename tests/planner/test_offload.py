@@ -1,9 +1,10 @@
 """llama.cpp partial offload: how many layers fit on the device, the rest in system RAM."""
 
-from planner.estimator import HARDWARE_PROFILES, Hardware, Workload, estimate
+from planner.estimator import HARDWARE_PROFILES, Architecture, Hardware, Workload, estimate
 from planner.estimator.architecture import layer_index
 from planner.estimator.gguf_quant import gguf_tensor_plan
 from planner.presets import preset_architecture
+from tests.planner.hybrid_configs import QWEN3_NEXT_80B
 
 LLAMA70 = preset_architecture("llama-3.1-70b")
 
@@ -58,3 +59,22 @@ def test_too_big_for_host_ram_too():
     row = estimate(LLAMA70, small_host, Workload(context=4096), ["Q4_K_M"]).rows[0]
     assert row["fits"] is False and row["runs_with_offload"] is False
     assert 0 < row["gpu_layers"] < 80
+
+
+def test_a_hybrid_offloads_kv_with_its_attention_layers_and_state_with_its_recurrent_layers():
+    """Qwen3-Next at 32,768: the KV (805,306,368 B) belongs to the 12 attention layers (3, 7, …, 47),
+    67,108,864 B each; the recurrent state (79,036,416 B) to the 36 DeltaNet layers, 2,195,456 B
+    each (test_recurrent_state pins both). A layer costs its weights plus its own share only."""
+    arch = Architecture.from_config(QWEN3_NEXT_80B)
+    row = estimate(arch, HARDWARE_PROFILES["rtx-4090"], Workload(context=32768), ["Q4_K_M"]).rows[0]
+    assert row["fits"] is False and (row["kv_cache_bytes"], row["recurrent_state_bytes"]) == (805_306_368, 79_036_416)
+    layers = _layer_bytes(arch, "Q4_K_M")
+    cache = [67_108_864 if i % 4 == 3 else 2_195_456 for i in range(48)]
+    non_layer = row["weights_bytes"] - sum(layers)
+    budget = row["capacity_bytes"] - row["overhead_bytes"] - row["compute_bytes"] - non_layer
+    k = row["gpu_layers"]
+    on_gpu = sum(layers[48 - k:]) + sum(cache[48 - k:])
+    assert on_gpu <= budget < on_gpu + layers[48 - k - 1] + cache[48 - k - 1]
+    assert k == 21
+    assert "67,108,864 KV on each of 12 attention layers, 2,195,456 recurrent state on each of 36" in \
+        row["formulas"]["gpu_layers"]

@@ -13,6 +13,7 @@ whose precision is coarser than that, rounds (or, where the publisher truncates,
 
 import pytest
 
+from planner.model_definition import check_architecture, model_definition
 from planner.presets import CURRENT, PRESETS, preset_architecture, preset_choices
 
 B = 10**9
@@ -29,6 +30,7 @@ TRANSFORMERS_TEXT = {
     "llama-4-scout": 107_769_861_120, "llama-4-maverick": 400_711_848_960,
     "mistral-small-3.2-24b": 23_572_403_200, "phi-4": 14_659_507_200, "glm-4.5-air": 106_852_251_264,
     "granite-4.0-h-small": 32_207_337_984, "granite-4.0-h-tiny": 6_939_037_248,
+    "nemotron-h-8b": 8_100_852_736, "nemotron-h-56b": 56_324_350_464,
 }
 TRANSFORMERS_FULL = {  # with the vision tower and multimodal projector
     "gemma-3-4b": 4_300_079_472, "gemma-3-12b": 12_187_325_040, "gemma-3-27b": 27_432_406_640,
@@ -65,6 +67,10 @@ CARDS = {
     "glm-4.5-air": (106 * B, "text", 1 * B, "truncate", "GLM-4.5 report (arXiv:2508.06471) Table 1: 106B total"),
     "granite-4.0-h-small": (32 * B, "text", 1 * B, "round", "granite-4.0-h-small card: 32B total, 9B active"),
     "granite-4.0-h-tiny": (7 * B, "text", 1 * B, "round", "granite-4.0-h-tiny card: 7B total, 1B active"),
+    "nemotron-h-8b": (8 * B, "text", 1 * B, "round",
+                      "NVIDIA ADLR Nemotron-H page: \"a series of 8B models (Nemotron-H-8B-Base, ...)\""),
+    "nemotron-h-56b": (56 * B, "text", 1 * B, "round",
+                       "nvidia/Nemotron-H-56B-Base-8K card: \"This model has 56B model parameters\""),
 }
 
 def test_every_current_preset_is_pinned():
@@ -95,7 +101,25 @@ def test_strictly_within_half_a_percent_of_the_card():
               if abs(TRANSFORMERS_TEXT[k] + (TRANSFORMERS_FULL[k] - TRANSFORMERS_TEXT[k] if scope == "full" else 0)
                      - card) > 0.005 * card}
     assert coarse == {"qwen3-0.6b", "qwen3-1.7b", "qwen3-4b", "kimi-k2", "phi-4", "glm-4.5-air",
-                      "granite-4.0-h-small", "granite-4.0-h-tiny"}
+                      "granite-4.0-h-small", "granite-4.0-h-tiny", "nemotron-h-8b", "nemotron-h-56b"}
+
+
+# model_type -> the one transformers registers the checkpoint's class under: moonshotai/Kimi-K2-Instruct
+# declares kimi_k2 (remote code) with architectures ["DeepseekV3ForCausalLM"].
+TRANSFORMERS_MODEL_TYPE = {"kimi_k2": "deepseek_v3"}
+
+
+@pytest.mark.parametrize("key", sorted(PRESETS))
+def test_estimator_equals_the_transformers_build(key):
+    """Every preset passes the check a pasted config.json gets (model_definition.check_architecture):
+    the estimator's parameters equal what transformers builds from the same config on the meta device,
+    in total, in the vision part and layer by layer, so a preset cannot drift from its model."""
+    config = PRESETS[key]["config"]
+    model_type = TRANSFORMERS_MODEL_TYPE.get(config["model_type"], config["model_type"])
+    definition = model_definition({**config, "model_type": model_type})
+    arch = preset_architecture(key)
+    check_architecture(arch, definition)
+    assert sorted(definition.layer_params()) == list(range(arch.n_layers))  # the per-layer check ran
 
 
 def test_active_parameters_of_the_moe_presets():

@@ -1,5 +1,6 @@
 """Recurrent state (conv + SSM / delta-rule state per sequence, independent of the context) and
-the KV cache of the attention layers only, for hybrid models.
+the KV cache of the attention layers only, for hybrid models: two figures, as llama.cpp logs two
+buffers, that totals add once each.
 
 Pinned numbers, measured outside the estimator:
 - llama.cpp (llama-cpp-python 0.3.36): the "llama_memory_recurrent: … R (f32): … MiB, S (f32): …
@@ -12,7 +13,7 @@ Pinned numbers, measured outside the estimator:
 import pytest
 
 from planner.estimator import HARDWARE_PROFILES, Architecture, Workload, estimate
-from planner.estimator.memory import attention_kv_bytes, kv_cache_bytes, recurrent_bytes
+from planner.estimator.memory import kv_cache_bytes, recurrent_bytes
 from tests.planner.hybrid_configs import (FALCON_H1_7B, GRANITE_4_H_TINY, JAMBA_V01, LFM2_1_2B, NEMOTRON_H_8B,
                                           QWEN3_NEXT_80B)
 
@@ -36,21 +37,21 @@ def test_llama_cpp_state_and_kv_per_layer_as_measured(key):
     h = a.hybrid
     assert abs(n_rec * h.n_embd_r(a.hidden_size) * 4 / MiB - r_mib) < 0.005
     assert abs(n_rec * h.n_embd_s() * 4 / MiB - s_mib) < 0.005
-    per_attn_layer = attention_kv_bytes(a, Workload(context=4096))[0] / a.kv_layers
+    per_attn_layer = kv_cache_bytes(a, Workload(context=4096))[0] / a.kv_layers
     assert abs(n_attn * per_attn_layer / MiB - kv_mib) < 0.005
 
 
 def test_qwen3_next_keeps_kv_for_12_of_48_layers_and_a_fixed_state():
     a = Architecture.from_config(QWEN3_NEXT_80B)
     assert a.kv_layers == 12
-    kv_32k = attention_kv_bytes(a, Workload(context=32768))[0]
-    assert kv_32k == 12 * 8.00 * 8 * MiB          # 8.00 MiB per attention layer at 4096 (measured) × 8
+    kv_32k = kv_cache_bytes(a, Workload(context=32768))[0]   # the KV cache alone
+    assert kv_32k == 12 * 8.00 * 8 * MiB == 805_306_368   # 8.00 MiB per attention layer at 4096 (measured) × 8
     state = recurrent_bytes(a, Workload(context=32768))[0]
     assert state == recurrent_bytes(a, Workload(context=512))[0]     # independent of the context
     # 36 DeltaNet layers × the measured per-layer figure (3 layers printed to 0.005 MiB: ×12 of that error)
     assert abs(state / MiB - 36 * (0.28 + 6.00) / 3) < 12 * 0.005
+    assert state == 36 * (24_576 + 524_288) * 4 == 79_036_416   # R (3 × 8,192 conv) + S (128 × 4,096), F32
     assert recurrent_bytes(a, Workload(context=4096, batch=4))[0] == 4 * state   # one state per sequence
-    assert kv_cache_bytes(a, Workload(context=32768))[0] == kv_32k + state
 
 
 def test_llama_cpp_two_sequences_measured_on_the_tiny_granite():
@@ -64,7 +65,7 @@ def test_llama_cpp_two_sequences_measured_on_the_tiny_granite():
     a = Architecture.from_config(cfg)
     wl = Workload(context=2048, batch=2)
     assert abs(recurrent_bytes(a, wl)[0] / MiB - 0.42) < 0.01
-    assert attention_kv_bytes(a, wl)[0] / MiB == 2.00
+    assert kv_cache_bytes(a, wl)[0] / MiB == 2.00
 
 
 # transformers 5.23, tiny models of bench/hybrid_ground_truth.py, batch 2 after a 37-token bf16 forward:
@@ -90,9 +91,32 @@ def test_transformers_state_as_its_cache_holds_it(key):
     assert recurrent_bytes(a, Workload(runtime="transformers", batch=2))[0] == n_rec * (conv * 2 + state * 4) * 2
 
 
-def test_estimate_rows_carry_the_recurrent_state():
+def test_estimate_rows_carry_the_kv_cache_and_the_recurrent_state_apart():
     a = Architecture.from_config(GRANITE_4_H_TINY)
     row = estimate(a, HARDWARE_PROFILES["rtx-4090"], Workload(context=8192), ["Q4_K_M"]).row("Q4_K_M")
     assert row["recurrent_state_bytes"] == recurrent_bytes(a, Workload(context=8192))[0] > 0
-    assert row["kv_cache_bytes"] == attention_kv_bytes(a, Workload(context=8192))[0] + row["recurrent_state_bytes"]
-    assert "recurrent state" in row["formulas"]["kv_cache_bytes"]
+    assert row["kv_cache_bytes"] == kv_cache_bytes(a, Workload(context=8192))[0]
+    assert "recurrent" not in row["formulas"]["kv_cache_bytes"]
+    assert row["formulas"]["recurrent_state_bytes"].endswith(f"= {row['recurrent_state_bytes']:,} B")
+
+
+@pytest.mark.parametrize("hardware", ["rtx-4090", "h200", "cpu-ddr5-64gb"])
+def test_qwen3_next_at_32k_totals_add_the_kv_and_the_state_once_each(hardware):
+    """llama.cpp logs two buffers for a hybrid: "llama_kv_cache: size = …" (the attention layers'
+    K and V) and "llama_memory_recurrent: … R (f32) …, S (f32) …". At 32,768: KV 805,306,368 B
+    (pinned above from the measured 8.00 MiB per attention layer) and state 79,036,416 B — not a
+    "KV" of 884,342,784 B with the state inside it."""
+    a = Architecture.from_config(QWEN3_NEXT_80B)
+    row = estimate(a, HARDWARE_PROFILES[hardware], Workload(context=32768), ["Q4_K_M"]).row("Q4_K_M")
+    assert (row["kv_cache_bytes"], row["recurrent_state_bytes"]) == (805_306_368, 79_036_416)
+    assert row["total_bytes"] == (row["weights_bytes"] + row["repack_bytes"] + 805_306_368 + 79_036_416
+                                  + row["compute_resident_bytes"] + row["overhead_bytes"] + row["training_bytes"])
+    total_f = row["formulas"]["total_bytes"]
+    assert "805,306,368 KV + 79,036,416 recurrent state + " in total_f and total_f.endswith(f"{row['total_bytes']:,} B")
+    assert "+79 MB recurrent state" in row["rule_of_thumb_note"] and "+805 MB KV cache" in row["rule_of_thumb_note"]
+
+
+def test_training_rows_have_neither_kv_nor_state():
+    a = Architecture.from_config(GRANITE_4_H_TINY)
+    row = estimate(a, HARDWARE_PROFILES["h200"], Workload(mode="lora"), ["BF16"]).row("BF16")
+    assert row["kv_cache_bytes"] == row["recurrent_state_bytes"] == 0

@@ -86,15 +86,33 @@ def test_training_mode_adds_the_training_column(alice):
     assert "QLoRA means" in row_html(html, "FP16")  # unsupported rows say why
 
 
+def test_a_hybrid_shows_the_kv_cache_and_the_recurrent_state_as_two_columns(alice):
+    """Qwen3-Next at 32,768 (test_recurrent_state.py): KV 805,306,368 B, state 79,036,416 B."""
+    html = alice.get("/planner/?preset=qwen3-next-80b-a3b&hardware=h200&context=32768").content.decode()
+    assert '<th class="num">KV cache</th><th class="num">recurrent state</th>' in html
+    row = row_html(html, "Q4_K_M")
+    assert f"<summary>{human_bytes(805_306_368)}</summary>" in row
+    assert f"<summary>{human_bytes(79_036_416)}</summary>" in row
+    assert "is its own column, and the total adds both" in html and "Q4_K_M recurrent state: " in html  # note, bar
+    dense = alice.get("/planner/?preset=llama-3.1-8b&hardware=rtx-4090").content.decode()
+    assert "recurrent state" not in dense
+
+
 CONFIG_OK = {"model_type": "llama", "hidden_size": 576, "num_hidden_layers": 30, "num_attention_heads": 9,
              "num_key_value_heads": 3, "intermediate_size": 1536, "vocab_size": 49152,
              "max_position_embeddings": 8192, "tie_word_embeddings": True}
 
 
+def test_a_field_the_config_json_leaves_out_takes_the_config_class_default_as_transformers_reads_it(alice):
+    # LlamaConfig's num_hidden_layers default is 32: the model transformers builds from this file
+    cfg = json.dumps({k: v for k, v in CONFIG_OK.items() if k != "num_hidden_layers"})
+    r = alice.get("/api/planner/estimate", {"source": "config", "config": cfg})
+    assert r.status_code == 200 and r.json()["model"]["n_layers"] == 32
+
+
 @pytest.mark.parametrize("config, field, words", [
     ("{not json", "config", "not valid JSON"),
     ("[1, 2]", "config", "JSON object"),
-    (json.dumps({k: v for k, v in CONFIG_OK.items() if k != "num_hidden_layers"}), "config", "num_hidden_layers"),
     (json.dumps({**CONFIG_OK, "hidden_size": -4096}), "config", "hidden_size"),
     (json.dumps({**CONFIG_OK, "hidden_size": 10**9, "num_hidden_layers": 10**6}), "config", ""),
     (json.dumps({**CONFIG_OK, "vocab_size": "many"}), "config", "vocab_size"),

@@ -7,10 +7,13 @@ num_gpu_blocks = pool // page_size // layers.
 
 import pytest
 
-from planner.estimator import HARDWARE_PROFILES, EstimatorError, Workload, estimate
+from planner.estimator import HARDWARE_PROFILES, EstimatorError, Hardware, Workload, estimate
 from planner.estimator.architecture import Architecture
+from planner.estimator.fit import fit_estimate
 from planner.estimator.vllm_fit import blocks_per_request, page_bytes, tp_sizes, vllm_fit, vllm_fit_estimate
+from planner.estimator.workload import MAX_CONTEXT
 from planner.presets import preset_architecture
+from tests.planner.hybrid_configs import GRANITE_4_H_SMALL
 from tests.planner.published_configs import DEEPSEEK_V3
 
 LLAMA8 = preset_architecture("llama-3.1-8b")
@@ -120,3 +123,34 @@ def test_too_long_a_context_suggests_the_length_that_fits_and_the_trained_limit(
     assert not f.fits
     assert any("does fit with --max-model-len 32,768" in r for r in f.reasons)
     assert any("VLLM_ALLOW_LONG_MAX_MODEL_LEN=1" in r for r in f.reasons)
+
+
+def test_llama_4_scout_max_model_len_stays_within_the_workload_limit():
+    """Llama 4 Scout declares 10,485,760 positions, beyond the 10,000,000 a Workload takes: the
+    search stops there and says so, on 8 H100s and on a machine where every length fits."""
+    scout = preset_architecture("llama-4-scout")
+    for runtime in ("vllm", "llama.cpp"):   # llama.cpp plans on a GPU show the vLLM fit beside them
+        f = vllm_fit_estimate(estimate(scout, H100.with_devices(8), Workload(runtime=runtime, context=32768),
+                                       ["BF16", "Q4_K_M"]))
+        assert f.fits and 32768 <= f.max_model_len <= MAX_CONTEXT
+    big = Hardware.custom(name="big", memory_gb=65536, bandwidth_gbs=8000, tflops=1000)
+    f = vllm_fit(scout, big, Workload(runtime="vllm", context=32768))
+    assert f.max_model_len == MAX_CONTEXT and "--max-model-len 10000000 " in f.command
+    assert any("10,485,760 positions are beyond the longest context a workload may ask for" in r for r in f.reasons)
+
+
+def test_a_model_without_attention_layers_is_refused_not_divided_by_zero():
+    """A Granite 4 config with no layer list is all Mamba-2 (transformers' default): no layer has a
+    KV cache, and vLLM's blocks are sized per attention layer. The vLLM fit refuses by name; the
+    estimate and the llama.cpp fit plan the recurrent state alone."""
+    layout = {k: v for k, v in GRANITE_4_H_SMALL.items() if k != "layer_types"}
+    mamba_only = Architecture.from_config(layout)
+    assert mamba_only.kv_layers == 0
+    with pytest.raises(EstimatorError) as exc:
+        vllm_fit(mamba_only, H100, Workload(runtime="vllm"))
+    assert exc.value.field == "model" and "no attention layers" in exc.value.message
+    est = estimate(mamba_only, HARDWARE_PROFILES["rtx-4090"], Workload(context=32768), ["F16", "Q4_K_M"])
+    assert vllm_fit_estimate(est) is None
+    assert all(r["kv_cache_bytes"] == 0 and r["recurrent_state_bytes"] > 0 for r in est.rows)
+    assert 0 < est.row("F16")["gpu_layers"] < 40   # layers offloaded: each with its state, none with KV
+    assert fit_estimate(est).devices[0]["kv_bytes"] == 0

@@ -12,6 +12,7 @@ from planner.estimator.fit import fit_estimate
 from planner.estimator.vllm_fit import vllm_fit_estimate
 from planner.estimator.workload import KV_DTYPES, MODES, RUNTIMES
 from planner.forms import MAX_CONFIG_BYTES, parse_config_text
+from planner.model_definition import architecture_for_config
 from planner.presentation import human_bytes, status_of
 from planner.presets import PRESETS, preset_architecture
 
@@ -67,15 +68,18 @@ class Command(BaseCommand):
                           f"{wl.runtime}, context {wl.context}, batch {wl.batch}, KV {wl.kv_dtype}, {wl.mode}, "
                           f"flash attention {'on' if wl.flash_attn else 'off'}, swa_full {wl.swa_full}, "
                           f"ubatch {wl.n_ubatch}\n")
-        header = f"{'scheme':<16} {'bpw':>6} {'weights':>11} {'KV':>11} {'compute':>11} {'overhead':>11} " \
-                 f"{'total':>11} {'thumb':>9} {'capacity':>11}  status"
+        hybrid = arch.hybrid is not None   # a hybrid's recurrent state gets its own column
+        header = (f"{'scheme':<16} {'bpw':>6} {'weights':>11} {'KV':>11} " + (f"{'state':>11} " if hybrid else "")
+                  + f"{'compute':>11} {'overhead':>11} {'total':>11} {'thumb':>9} {'capacity':>11}  status")
         self.stdout.write(header)
         self.stdout.write("-" * len(header))
         for r in est.rows:
             status = status_of(r)[1] + ("" if r["supported"] else f" (not loadable by {wl.runtime})")
             self.stdout.write(
                 f"{r['scheme']:<16} {r['bits_per_weight']:>6.2f} {human_bytes(r['weights_bytes']):>11} "
-                f"{human_bytes(r['kv_cache_bytes']):>11} {human_bytes(r['compute_bytes']):>11} "
+                f"{human_bytes(r['kv_cache_bytes']):>11} "
+                + (f"{human_bytes(r['recurrent_state_bytes']):>11} " if hybrid else "")
+                + f"{human_bytes(r['compute_bytes']):>11} "
                 f"{human_bytes(r['overhead_bytes'] + r['training_bytes']):>11} {human_bytes(r['total_bytes']):>11} "
                 f"{format_decimal_bytes(r['rule_of_thumb_bytes']):>9} {human_bytes(r['capacity_bytes']):>11}  {status}")
         self.stdout.write("\nthumb: parameters × bytes per parameter (decimal GB), the figure usually quoted; "
@@ -101,4 +105,4 @@ class Command(BaseCommand):
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise EstimatorError("config", f"cannot read {path}: {exc}") from None
-        return Architecture.from_config(parse_config_text(text), name=path.parent.name or path.name)
+        return architecture_for_config(parse_config_text(text), name=path.parent.name or path.name)

@@ -1,0 +1,393 @@
+"""Ground truth for every architecture the planner models exactly and llama.cpp converts: a tiny
+random-weight instance of each, run through the real tools and compared with the estimator.
+
+    python bench/llama_cpp_ground_truth.py [--workdir DIR] [--only TYPE ...] [--markdown]
+
+The architectures are computed when the bench runs: each model type of transformers whose class
+defaults the planner counts exactly (tests/planner/architecture_sweep.py `verdict` says "exact")
+and whose class llama.cpp's converter registers (planner.model_definition.llama_cpp_convertible).
+For each: `tiny_config` shrinks the default config (hidden 256, 4 heads, 2 KV heads, head_dim 64,
+FFN 512, 8 experts of width 64 with 2 per token, 4 layers with per-layer lists cycled to the new
+depth, small MLA ranks and Mamba / linear-attention widths, windows of 256 < the context), the
+model is saved with random weights and the demo model's tokenizer (SmolLM2, 49,152 tokens),
+converted to an F16 GGUF by the vendored convert_hf_to_gguf.py (with the hybrid bench's converter
+patches where a type needs one), quantized to Q4_K_M with llama_model_quantize, and each file is
+loaded by llama-cpp-python at n_ctx 4096 in a subprocess with a verbose log (n_ubatch 512, flash
+attention off, swa_full on: llama-cpp-python's defaults, the estimator's Workload defaults).
+
+Compared with the estimator reading the saved config.json (targets as bench/estimator_accuracy.py):
+tensor names and ggml shapes exact (gguf.GGUFReader against Architecture.tensors(), gguf_tensors()
+where the file keeps MTP blocks); GGUF tensor bytes of each file within 0.1 %; "llama_kv_cache:
+size", "llama_memory_recurrent: size" within 1 % (or the log's 0.01 MiB rounding); the CPU compute
+buffer within 5 %. A type whose tiny instance cannot be built, converted, quantized or loaded is
+"not measured" with the reason, not a failure of the planner. Takes about a minute per type on two
+cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import re
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from bench.estimator_accuracy import llama_buffers  # noqa: E402
+from bench.hybrid_ground_truth import PUBLISHED_SPELLING, Q4_K_M, quantize  # noqa: E402
+from bench.hybrid_ground_truth import convert as convert_patched  # noqa: E402
+from bench.moe_mla_ground_truth import MiB, N_CTX, demo_gguf, save_tiny  # noqa: E402
+from planner.estimator import HARDWARE_PROFILES, Architecture, EstimatorError, Workload, estimate  # noqa: E402
+
+HARDWARE = "cpu-2core-24gb"
+TARGETS = {"tensors": 0.0, "bytes": 0.1, "kv": 1.0, "recurrent": 1.0, "compute": 5.0}   # |error| %
+ROUNDING_MIB = 0.005   # llama.cpp logs MiB with two decimals
+LAYERS = 4
+# generic shrink: config key -> tiny value (applied where the key holds a positive int)
+SIZES = {
+    **dict.fromkeys(("hidden_size", "d_model", "n_embd"), 256),
+    **dict.fromkeys(("num_attention_heads", "n_head", "num_heads"), 4),
+    **dict.fromkeys(("head_dim", "attention_head_dim"), 64),
+    **dict.fromkeys(("intermediate_size", "intermediate_size_mlp", "ffn_hidden_size", "n_inner"), 512),
+    **dict.fromkeys(("moe_intermediate_size", "shared_expert_intermediate_size", "shared_intermediate_size"), 64),
+    **dict.fromkeys(("num_local_experts", "num_experts", "n_routed_experts", "moe_num_experts"), 8),
+    # MLA (DeepSeek): the ranks and head parts of bench/moe_mla_ground_truth.py
+    "kv_lora_rank": 64, "q_lora_rank": 96, "qk_nope_head_dim": 32, "qk_rope_head_dim": 16, "v_head_dim": 32,
+    # Mamba / Mamba-2 / gated delta net: the widths of bench/hybrid_ground_truth.py
+    "mamba_n_heads": 8, "mamba_d_head": 64, "mamba_d_ssm": 512, "mamba_d_state": 32, "mamba_dt_rank": 16,
+    "mamba_num_heads": 8, "mamba_head_dim": 64, "ssm_state_size": 32,
+    "linear_key_head_dim": 32, "linear_value_head_dim": 32, "linear_num_key_heads": 2, "linear_num_value_heads": 4,
+    # windows smaller than the context
+    "sliding_window": 256, "attention_chunk_size": 256,
+}
+AT_MOST = {"num_key_value_heads": 2, "num_kv_heads": 2, "num_experts_per_tok": 2, "n_group": 8, "topk_group": 8,
+           "n_groups": 2}   # kept where already smaller (MQA stays MQA)
+LAYER_KEYS = ("num_hidden_layers", "num_layers", "n_layer", "n_layers")
+# model_type -> fields set after the generic shrink, only where it breaks a type
+OVERRIDES: dict[str, dict[str, Any]] = {}
+# model types converted through bench/hybrid_ground_truth.py's converter patches and config spellings
+PATCHED = {"qwen3_next": "qwen3-next", "jamba": "jamba", "nemotron_h": "nemotron-h", "granitemoehybrid": "granite-4"}
+MTP_KEYS = ("mtp_num_hidden_layers", "num_nextn_predict_layers")
+LOAD = """
+import sys, llama_cpp
+llama_cpp.Llama(model_path=sys.argv[1], n_ctx=int(sys.argv[2]), n_gpu_layers=0, n_threads=2, verbose=True)
+"""
+
+
+class NotMeasured(Exception):
+    """The tiny instance could not be built, converted, quantized or loaded (not the planner's fault)."""
+
+
+@dataclass
+class Check:
+    model_type: str
+    what: str
+    metric: str          # a TARGETS key
+    estimate: float
+    measured: float
+    unit: str = "B"
+    same: bool | None = None   # set for exact comparisons (tensor sets)
+
+    @property
+    def error_pct(self) -> float:
+        if self.measured == 0:
+            return 0.0 if self.estimate == 0 else float("inf")
+        return (self.estimate - self.measured) / self.measured * 100
+
+    @property
+    def ok(self) -> bool:
+        if self.same is not None:
+            return self.same
+        if self.unit == "MiB-log" and abs(self.estimate - self.measured) <= ROUNDING_MIB * MiB:
+            return True
+        return abs(self.error_pct) <= TARGETS[self.metric]
+
+
+# ----------------------------------------------------------------------------- which types
+
+def exact_convertible(only: list[str] | None) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """[(model_type, class)] the planner models exactly and llama.cpp converts, and [(model_type,
+    why not)] for the --only types that are not."""
+    from tests.planner.architecture_sweep import default_config, verdict
+
+    from planner.model_definition import _load, causal_lm_model_types, llama_cpp_convertible
+
+    models = _load()["models"]
+    registered = llama_cpp_convertible()
+    chosen, skipped = [], []
+    for mt in only or causal_lm_model_types():
+        cls = (models.MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES.get(mt)
+               or models.MODEL_FOR_CAUSAL_LM_MAPPING_NAMES.get(mt))
+        if cls not in registered:   # cheap filter before building the default model on the meta device
+            skipped.append((mt, f"llama.cpp's converter does not register {cls}"))
+            continue
+        v = verdict(default_config(mt))
+        if v.status != "exact":
+            skipped.append((mt, f"the planner's verdict on its default config is {v.status}: {v.reason[:160]}"))
+        elif v.class_name not in registered:
+            skipped.append((mt, f"llama.cpp's converter does not register {v.class_name}"))
+        else:
+            chosen.append((mt, v.class_name))
+    return chosen, (skipped if only else [])
+
+
+# ----------------------------------------------------------------------------- tiny config
+
+def tiny_config(cfg: dict[str, Any], vocab: int) -> dict[str, Any]:
+    """cfg shrunk generically (see SIZES), its text part given the demo tokenizer's vocabulary and
+    N_CTX positions; nested vision/audio parts shrunk the same way."""
+    out = _shrink(dict(cfg))
+    for key, value in cfg.items():
+        if key.endswith("_config") and isinstance(value, dict):
+            out[key] = _shrink(dict(value))
+    text = out.get("text_config") if isinstance(out.get("text_config"), dict) else out
+    text.update(vocab_size=vocab, max_position_embeddings=N_CTX)
+    return {**out, **OVERRIDES.get(cfg.get("model_type", ""), {})}
+
+
+def _shrink(cfg: dict[str, Any]) -> dict[str, Any]:
+    old = next((cfg[k] for k in LAYER_KEYS if isinstance(cfg.get(k), int)), None)
+    if old:
+        for key in LAYER_KEYS:
+            if isinstance(cfg.get(key), int):
+                cfg[key] = LAYERS
+        for key, value in list(cfg.items()):   # per-layer lists and patterns follow the new depth
+            if isinstance(value, (list, str)) and len(value) == old and old > 1:
+                cycled = [value[i % old] for i in range(LAYERS)]
+                cfg[key] = "".join(cycled) if isinstance(value, str) else cycled
+            elif (isinstance(value, list) and value and all(isinstance(v, int) for v in value)
+                  and ("layers" in key or "idxs" in key)):   # layer indices: those still there
+                cfg[key] = [v for v in value if v < LAYERS]
+        if isinstance(cfg.get("first_k_dense_replace"), int):
+            cfg["first_k_dense_replace"] = min(cfg["first_k_dense_replace"], LAYERS - 1)
+        for key in [k for k in cfg if k.endswith("_layer_period")]:   # Jamba: a period the depth holds
+            period = cfg[key]
+            while isinstance(period, int) and period > LAYERS:
+                period //= 2
+            offset_key = key.replace("_period", "_offset")
+            cfg[key] = period
+            if isinstance(cfg.get(offset_key), int):
+                cfg[offset_key] %= period
+    for key, tiny in SIZES.items():
+        if isinstance(cfg.get(key), int) and not isinstance(cfg[key], bool) and cfg[key] > 0:
+            cfg[key] = min(cfg[key], tiny) if key in ("sliding_window", "attention_chunk_size") else tiny
+    for key, most in AT_MOST.items():
+        if isinstance(cfg.get(key), int) and cfg[key] > most:
+            cfg[key] = most
+    experts = next((cfg[k] for k in ("num_local_experts", "num_experts", "n_routed_experts") if
+                    isinstance(cfg.get(k), int)), None)
+    if experts and isinstance(cfg.get("num_experts_per_tok"), int):
+        cfg["num_experts_per_tok"] = min(cfg["num_experts_per_tok"], experts)
+    if isinstance(cfg.get("topk_group"), int) and isinstance(cfg.get("n_group"), int):
+        cfg["topk_group"] = min(cfg["topk_group"], cfg["n_group"])
+    return cfg
+
+
+# ----------------------------------------------------------------------------- the real tools
+
+@functools.cache
+def demo_vocab() -> int:
+    import transformers
+
+    gguf = demo_gguf()
+    return len(transformers.AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name))
+
+
+def build(mt: str, cls: str, folder: Path) -> dict[str, Any]:
+    """Save the tiny random-weight model of model type `mt`; returns its config.json as saved."""
+    import transformers
+    from tests.planner.architecture_sweep import default_config
+
+    from planner.model_definition import _load
+
+    cfg = tiny_config(default_config(mt), demo_vocab())
+    config_class = _load()["configs"].CONFIG_MAPPING[mt].__name__
+    fields = {k: v for k, v in cfg.items() if k not in (
+        "model_type", "transformers_version", "architectures", "_name_or_path", "vocab_size",
+        "max_position_embeddings", "id2label", "label2id")}
+    # save_tiny builds through AutoModelForCausalLM; a vision-language class through its own auto class
+    auto = (transformers.AutoModelForImageTextToText
+            if mt in _load()["models"].MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES else transformers.AutoModelForCausalLM)
+    try:
+        with mock.patch.object(transformers, "AutoModelForCausalLM", auto):
+            save_tiny(config_class, cls, fields, folder)
+    except Exception as exc:  # noqa: BLE001
+        raise NotMeasured(f"transformers cannot build the tiny {cls}: {type(exc).__name__}: {str(exc)[:200]}") from None
+    saved = json.loads((folder / "config.json").read_text())
+    if PATCHED.get(mt) in PUBLISHED_SPELLING:
+        saved = PUBLISHED_SPELLING[PATCHED[mt]](saved)
+        (folder / "config.json").write_text(json.dumps(saved, indent=2))
+    return saved
+
+
+def convert_and_quantize(mt: str, folder: Path, work: Path) -> dict[str, Path]:
+    f16, q4 = work / f"{mt}-F16.gguf", work / f"{mt}-Q4_K_M.gguf"
+    try:
+        convert_patched(PATCHED.get(mt, mt), folder, f16)
+    except RuntimeError as exc:
+        raise NotMeasured(f"convert_hf_to_gguf.py failed: {_last_error(str(exc))}") from None
+    try:
+        quantize(f16, q4)
+    except RuntimeError as exc:
+        raise NotMeasured(f"llama_model_quantize (Q4_K_M = {Q4_K_M}) failed: {_last_error(str(exc))}") from None
+    return {"F16": f16, "Q4_K_M": q4}
+
+
+def load_log(path: Path) -> dict[str, int]:
+    """Bytes from llama.cpp's load log: attention KV, recurrent state, CPU compute buffer."""
+    done = subprocess.run([sys.executable, "-c", LOAD, str(path), str(N_CTX)], capture_output=True, text=True,
+                          timeout=900)
+    log = done.stderr + done.stdout
+    if done.returncode:
+        raise NotMeasured(f"llama-cpp-python cannot load {path.name}: {_last_error(log)}")
+    mib = lambda pattern: round(sum(float(m) for m in re.findall(pattern, log)) * MiB)  # noqa: E731
+    return {"kv": mib(r"llama_kv_cache: size = +([\d.]+) MiB"),
+            "recurrent": mib(r"llama_memory_recurrent: size = +([\d.]+) MiB"),
+            "compute": llama_buffers(log)["compute"]}
+
+
+def _last_error(text: str) -> str:
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    errors = [ln for ln in lines if re.search(r"error|Error|failed|not found|unknown", ln)]
+    return (errors or lines or ["(no output)"])[-1][:300]
+
+
+# ----------------------------------------------------------------------------- comparison
+
+def measure(mt: str, cls: str, work: Path) -> tuple[list[Check], list[str]]:
+    """The checks of one model type, and lines explaining differences."""
+    from gguf import GGUFReader
+
+    folder = work / mt
+    cfg = build(mt, cls, folder)
+    files = convert_and_quantize(mt, folder, work)
+    logs = {scheme: load_log(path) for scheme, path in files.items()}
+    readers = {scheme: GGUFReader(path) for scheme, path in files.items()}
+    real = {(t.name, tuple(int(d) for d in t.shape)) for t in readers["F16"].tensors}
+    notes: list[str] = []
+    try:
+        arch = Architecture.from_config(cfg)
+        if arch.mtp_in_gguf and not any(_layer(n) >= arch.n_layers for n, _ in real):
+            # a transformers model has no MTP weights, so the converted file has none either
+            cfg = {**cfg, **dict.fromkeys(MTP_KEYS, 0)}
+            arch = Architecture.from_config(cfg)
+            notes.append("MTP layers set to 0: the tiny checkpoint holds none")
+        wl = Workload(runtime="llama.cpp", context=N_CTX)
+        rows = {r["scheme"]: r for r in estimate(arch, HARDWARE_PROFILES[HARDWARE], wl, schemes=list(files)).rows}
+    except EstimatorError as exc:
+        return [Check(mt, f"estimator refused the tiny config: {exc.field}: {exc.message}"[:90], "tensors", 0, 1,
+                      same=False)], []
+    mine = {(n, tuple(s)) for n, s, _ in arch.tensors()}
+    if real != mine and real > mine:   # the file keeps MTP blocks llama.cpp skips
+        mine = {(n, tuple(s)) for n, s, _ in arch.gguf_tensors()}
+    checks = [Check(mt, "tensor names/shapes (count)", "tensors", len(mine), len(real), "n", same=real == mine)]
+    for name, shape in sorted(mine - real)[:6]:
+        notes.append(f"only in the estimate: {name} {shape}")
+    for name, shape in sorted(real - mine)[:6]:
+        notes.append(f"only in the F16 file: {name} {shape}")
+    for scheme, reader in readers.items():
+        row, log = rows[scheme], logs[scheme]
+        checks.append(Check(mt, f"GGUF tensor bytes {scheme}", "bytes", row["gguf_file_tensor_bytes"],
+                            sum(int(t.n_bytes) for t in reader.tensors)))
+        checks.append(Check(mt, f"KV {scheme} load", "kv", row["kv_cache_bytes"], log["kv"], "MiB-log"))
+        if row["recurrent_state_bytes"] or log["recurrent"]:
+            checks.append(Check(mt, f"recurrent {scheme} load", "recurrent", row["recurrent_state_bytes"],
+                                log["recurrent"], "MiB-log"))
+        checks.append(Check(mt, f"compute buffer {scheme} load", "compute", row["compute_bytes"], log["compute"],
+                            "MiB-log"))
+    return checks, notes
+
+
+def _layer(name: str) -> int:
+    m = re.match(r"blk\.(\d+)\.", name)
+    return int(m.group(1)) if m else -1
+
+
+def print_check(c: Check) -> None:
+    if c.unit == "n":
+        est, meas, err = f"{c.estimate:,.0f}", f"{c.measured:,.0f}", "exact" if c.same else "differs"
+    else:
+        est, meas, err = f"{c.estimate / MiB:,.3f} MiB", f"{c.measured / MiB:,.3f} MiB", f"{c.error_pct:+.3f} %"
+    print(f"{c.model_type:17} {c.what:32} {est:>14} {meas:>14} {err:>10}  {'ok' if c.ok else 'FAIL'}", flush=True)
+
+
+def summary(results: dict[str, list[Check]], not_measured: dict[str, str], markdown: bool) -> None:
+    print(f"\n{len(results)} architectures measured, {len(not_measured)} not measured")
+    for metric, target in TARGETS.items():
+        having = [mt for mt, cs in results.items() if any(c.metric == metric for c in cs)]
+        good = [mt for mt in having if all(c.ok for c in results[mt] if c.metric == metric)]
+        print(f"  {metric:10} ({'exact' if metric == 'tensors' else f'±{target:g} %'}): "
+              f"{len(good)} of {len(having)} meet the target")
+    failures = [c for cs in results.values() for c in cs if not c.ok]
+    print("failures:" if failures else "failures: none")
+    for c in failures:
+        print(f"  {c.model_type}: {c.what}: estimate {c.estimate:,.0f}, measured {c.measured:,.0f}"
+              + ("" if c.same is not None else f" ({c.error_pct:+.3f} %)"))
+    print("not measured:" if not_measured else "not measured: none")
+    for mt, why in not_measured.items():
+        print(f"  {mt}: {why}")
+    if markdown:
+        print("\n| model type | tensors | GGUF bytes F16 / Q4_K_M | KV | recurrent | compute |")
+        print("|---|---|---:|---:|---:|---:|")
+        for mt, cs in results.items():
+            print(f"| {mt} | " + " | ".join(_cell(cs, m) for m in TARGETS) + " |")
+        for mt, why in not_measured.items():
+            print(f"| {mt} | not measured: {why} | | | | |")
+
+
+def _cell(checks: list[Check], metric: str) -> str:
+    cs = [c for c in checks if c.metric == metric]
+    if not cs:
+        return "–"
+    if metric == "tensors":
+        return "exact" if all(c.ok for c in cs) else "✗ differs"
+    if metric == "bytes":
+        return " / ".join(f"{c.error_pct:+.3f} %{'' if c.ok else ' ✗'}" for c in cs)
+    worst = max(cs, key=lambda c: abs(c.error_pct))
+    return f"{worst.error_pct:+.2f} %{'' if all(c.ok for c in cs) else ' ✗'}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workdir", type=Path, help="keep the built files here instead of a temporary folder")
+    parser.add_argument("--only", nargs="+", metavar="TYPE", help="these model types only")
+    parser.add_argument("--markdown", action="store_true", help="also print the summary table as Markdown")
+    args = parser.parse_args()
+    chosen, skipped = exact_convertible(args.only)
+    for mt, why in skipped:
+        print(f"{mt}: skipped: {why}")
+    print(f"{len(chosen)} architectures exact in the planner and convertible by llama.cpp: "
+          f"{', '.join(mt for mt, _ in chosen)}\n")
+    print(f"{'model type':17} {'what':32} {'estimate':>14} {'measured':>14} {'error':>10}")
+    results: dict[str, list[Check]] = {}
+    not_measured: dict[str, str] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        work = args.workdir or Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        for mt, cls in chosen:
+            try:
+                checks, notes = measure(mt, cls, work)
+            except NotMeasured as exc:
+                not_measured[mt] = str(exc)
+                print(f"{mt:17} not measured: {exc}", flush=True)
+                continue
+            results[mt] = checks
+            for c in checks:
+                print_check(c)
+            for note in notes:
+                print(f"{'':17} {note}")
+    summary(results, not_measured, args.markdown)
+    sys.exit(1 if any(not c.ok for cs in results.values() for c in cs) else 0)
+
+
+if __name__ == "__main__":
+    main()

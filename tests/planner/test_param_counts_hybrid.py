@@ -13,8 +13,8 @@ import pytest
 
 from planner.estimator import Architecture, EstimatorError
 from planner.estimator.gguf_quant import gguf_weights_bytes
-from tests.planner.hybrid_configs import (FALCON_H1_7B, GRANITE_4_H_TINY, HYBRID_CONFIGS, JAMBA_V01, LFM2_1_2B,
-                                          NEMOTRON_H_8B, QWEN3_NEXT_80B)
+from tests.planner.hybrid_configs import (FALCON_H1_7B, GRANITE_4_H_SMALL, GRANITE_4_H_TINY, HYBRID_CONFIGS, JAMBA_V01,
+                                          LFM2_1_2B, NEMOTRON_H_8B, QWEN3_NEXT_80B)
 
 # transformers 5.23.0, meta device, sum(p.numel() for p in model.parameters())
 TRANSFORMERS_TOTAL = {
@@ -22,6 +22,7 @@ TRANSFORMERS_TOTAL = {
     "jamba-v0.1": 51_570_323_328,           # model card: "12B active parameters and a total of 52B"
     "falcon-h1-7b": 7_585_513_568,          # "Falcon-H1-7B"
     "nemotron-h-8b": 8_100_852_736,         # "Nemotron-H-8B"
+    "granite-4.0-h-small": 32_207_337_984,  # model card: 32B total, 9B active
     "granite-4.0-h-tiny": 6_939_037_248,    # model card: "a 7B parameter" model, 1B active
     "lfm2-1.2b": 1_170_340_608,             # model card: 1,170,340,608 parameters
 }
@@ -50,6 +51,20 @@ def test_active_params_match_model_cards():
     assert round(Architecture.from_config(JAMBA_V01).active_params / 1e9) == 12
     granite = Architecture.from_config(GRANITE_4_H_TINY)
     assert round((granite.active_params - 100352 * 1536) / 1e9) == 1
+
+
+def test_granite_reads_its_layout_under_either_name_transformers_accepts():
+    """configuration_granitemoehybrid.py maps layers_block_type to layer_types; with neither, every
+    layer is Mamba-2. transformers 5.23 on the meta device: 32,207,337,984 parameters for both
+    spellings, 32,448,713,728 for the all-Mamba-2 stack (no attention layer, so no KV cache)."""
+    layout = GRANITE_4_H_SMALL["layer_types"]
+    renamed = {k: v for k, v in GRANITE_4_H_SMALL.items() if k != "layer_types"}
+    for cfg in (GRANITE_4_H_SMALL, {**renamed, "layers_block_type": layout}):
+        a = Architecture.from_config(cfg)
+        assert a.total_params == 32_207_337_984 and a.hybrid.attention_layers == (5, 15, 25, 35)
+        assert round(a.active_params / 1e9) == 9   # the card: 9B active
+    mamba_only = Architecture.from_config(renamed)
+    assert mamba_only.total_params == 32_448_713_728 and mamba_only.kv_layers == 0
 
 
 def test_layer_layouts():

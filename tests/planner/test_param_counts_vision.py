@@ -9,7 +9,9 @@ were measured from planner/preset_configs.py's LLAMA4_SCOUT / LLAMA4_MAVERICK / 
 and equal TRANSFORMERS_FULL - TRANSFORMERS_TEXT in tests/planner/test_presets.py.
 """
 
-from planner.estimator import Architecture, estimate, HARDWARE_PROFILES, Workload
+import pytest
+
+from planner.estimator import Architecture, EstimatorError, estimate, HARDWARE_PROFILES, Workload
 from planner.estimator.vision import vision_params
 from planner.preset_configs import LLAMA4_MAVERICK, LLAMA4_SCOUT as LLAMA4_SCOUT_FULL, MISTRAL_SMALL_32
 from tests.planner.published_configs import GEMMA3_27B, GEMMA3_27B_VISION, QWEN2_5_VL_7B, LLAMA4_SCOUT
@@ -52,11 +54,10 @@ def test_mistral_small_3_2_pixtral_tower_and_projector():
     assert n == 444_211_200
 
 
-def test_vision_figure_reaches_the_estimate_and_unknown_towers_are_said_so():
+def test_vision_figure_reaches_the_estimate_and_unknown_towers_are_refused():
     a = Architecture.from_config({**GEMMA3_27B, "vision_config": GEMMA3_27B_VISION})
     est = estimate(a, HARDWARE_PROFILES["rtx-4090"], Workload(), ["Q4_K_M"])
     assert est.to_dict()["model"]["vision_params"] == 423_060_336
-    notes: list[str] = []
-    assert vision_params({"model_type": "llava", "vision_config": {"hidden_size": 1024}}, notes) == 0
-    assert any("not counted" in n for n in notes)
+    with pytest.raises(EstimatorError, match="vision tower of 'llava' is not one the estimator counts"):
+        vision_params({"model_type": "llava", "vision_config": {"hidden_size": 1024}}, [])
     assert Architecture.from_config(LLAMA4_SCOUT).vision_params == 0   # text-only config: no tower

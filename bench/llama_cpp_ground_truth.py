@@ -45,7 +45,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from bench.estimator_accuracy import llama_buffers  # noqa: E402
 from bench.hybrid_ground_truth import PUBLISHED_SPELLING, Q4_K_M, quantize  # noqa: E402
 from bench.hybrid_ground_truth import convert as convert_patched  # noqa: E402
-from bench.moe_mla_ground_truth import MiB, N_CTX, demo_gguf, save_tiny  # noqa: E402
+from bench.moe_mla_ground_truth import CONVERTER, MiB, N_CTX, demo_gguf, save_tiny  # noqa: E402
 from planner.estimator import HARDWARE_PROFILES, Architecture, EstimatorError, Workload, estimate  # noqa: E402
 
 HARDWARE = "cpu-2core-24gb"
@@ -69,14 +69,35 @@ SIZES = {
     # windows smaller than the context
     "sliding_window": 256, "attention_chunk_size": 256,
 }
-AT_MOST = {"num_key_value_heads": 2, "num_kv_heads": 2, "num_experts_per_tok": 2, "n_group": 8, "topk_group": 8,
+AT_MOST = {"num_key_value_heads": 2, "num_kv_heads": 2, "num_experts_per_tok": 2, "n_group": 2, "topk_group": 1,
            "n_groups": 2}   # kept where already smaller (MQA stays MQA)
 LAYER_KEYS = ("num_hidden_layers", "num_layers", "n_layer", "n_layers")
 # model_type -> fields set after the generic shrink, only where it breaks a type
-OVERRIDES: dict[str, dict[str, Any]] = {}
+OVERRIDES: dict[str, dict[str, Any]] = {
+    "bamba": {"attn_layer_indices": [2]},   # the default has no attention layer; the converter needs one
+    "falcon_h1": {"head_dim": 64},          # the converter reads head_dim, which the default leaves out
+    "cohere2": {"rotary_pct": 1.0},         # the converter reads it (published config.json files hold it)
+}
 # model types converted through bench/hybrid_ground_truth.py's converter patches and config spellings
 PATCHED = {"qwen3_next": "qwen3-next", "jamba": "jamba", "nemotron_h": "nemotron-h", "granitemoehybrid": "granite-4"}
 MTP_KEYS = ("mtp_num_hidden_layers", "num_nextn_predict_layers")
+# The converter with every text model's set_vocab swapped for the GPT-2 BPE reader: the demo
+# tokenizer is a GPT-2 BPE, which the SentencePiece readers (Gemma's) do not accept; the tokenizer
+# changes no tensor. Used when the plain conversion fails.
+GPT2_VOCAB_CONVERT = """
+import runpy, sys
+sys.path.insert(0, sys.argv[1])
+sys.argv = [sys.argv[1] + "/convert_hf_to_gguf.py"] + sys.argv[2:]
+import conversion
+registered = conversion.get_model_class
+def gpt2_vocab(name, mmproj=False):
+    model_class = registered(name, mmproj)
+    if not mmproj:
+        model_class.set_vocab = lambda self: self._set_vocab_gpt2()
+    return model_class
+conversion.get_model_class = gpt2_vocab
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
 LOAD = """
 import sys, llama_cpp
 llama_cpp.Llama(model_path=sys.argv[1], n_ctx=int(sys.argv[2]), n_gpu_layers=0, n_threads=2, verbose=True)
@@ -183,6 +204,8 @@ def _shrink(cfg: dict[str, Any]) -> dict[str, Any]:
     for key, most in AT_MOST.items():
         if isinstance(cfg.get(key), int) and cfg[key] > most:
             cfg[key] = most
+    if isinstance(cfg.get("kv_lora_rank"), int) and isinstance(cfg.get("num_attention_heads"), int):
+        cfg["num_key_value_heads"] = cfg["num_attention_heads"]   # MLA: the converter splits kv_b_proj by it
     experts = next((cfg[k] for k in ("num_local_experts", "num_experts", "n_routed_experts") if
                     isinstance(cfg.get(k), int)), None)
     if experts and isinstance(cfg.get("num_experts_per_tok"), int):
@@ -209,6 +232,7 @@ def build(mt: str, cls: str, folder: Path) -> dict[str, Any]:
 
     from planner.model_definition import _load
 
+    transformers.utils.logging.disable_progress_bar()
     cfg = tiny_config(default_config(mt), demo_vocab())
     config_class = _load()["configs"].CONFIG_MAPPING[mt].__name__
     fields = {k: v for k, v in cfg.items() if k not in (
@@ -229,12 +253,17 @@ def build(mt: str, cls: str, folder: Path) -> dict[str, Any]:
     return saved
 
 
-def convert_and_quantize(mt: str, folder: Path, work: Path) -> dict[str, Path]:
+def convert_and_quantize(mt: str, folder: Path, work: Path, notes: list[str]) -> dict[str, Path]:
     f16, q4 = work / f"{mt}-F16.gguf", work / f"{mt}-Q4_K_M.gguf"
     try:
         convert_patched(PATCHED.get(mt, mt), folder, f16)
     except RuntimeError as exc:
-        raise NotMeasured(f"convert_hf_to_gguf.py failed: {_last_error(str(exc))}") from None
+        first = _last_error(str(exc))
+        done = subprocess.run([sys.executable, "-c", GPT2_VOCAB_CONVERT, str(CONVERTER.parent), str(folder),
+                               "--outtype", "f16", "--outfile", str(f16)], capture_output=True, text=True)
+        if done.returncode:
+            raise NotMeasured(f"convert_hf_to_gguf.py failed: {first}") from None
+        notes.append(f"converted with the GPT-2 vocabulary reader (the plain conversion failed: {first[:120]})")
     try:
         quantize(f16, q4)
     except RuntimeError as exc:
@@ -257,8 +286,9 @@ def load_log(path: Path) -> dict[str, int]:
 
 def _last_error(text: str) -> str:
     lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    causes = [ln for ln in lines if re.search(r"error loading model|GGML_ASSERT|failed to quantize", ln)]
     errors = [ln for ln in lines if re.search(r"error|Error|failed|not found|unknown", ln)]
-    return (errors or lines or ["(no output)"])[-1][:300]
+    return (causes or errors or lines or ["(no output)"])[-1][:300]
 
 
 # ----------------------------------------------------------------------------- comparison
@@ -268,12 +298,12 @@ def measure(mt: str, cls: str, work: Path) -> tuple[list[Check], list[str]]:
     from gguf import GGUFReader
 
     folder = work / mt
+    notes: list[str] = []
     cfg = build(mt, cls, folder)
-    files = convert_and_quantize(mt, folder, work)
+    files = convert_and_quantize(mt, folder, work, notes)
     logs = {scheme: load_log(path) for scheme, path in files.items()}
     readers = {scheme: GGUFReader(path) for scheme, path in files.items()}
     real = {(t.name, tuple(int(d) for d in t.shape)) for t in readers["F16"].tensors}
-    notes: list[str] = []
     try:
         arch = Architecture.from_config(cfg)
         if arch.mtp_in_gguf and not any(_layer(n) >= arch.n_layers for n, _ in real):

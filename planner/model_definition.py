@@ -19,6 +19,7 @@ from __future__ import annotations
 import ast
 import functools
 import hashlib
+import importlib.util
 import json
 import re
 import sys
@@ -214,6 +215,35 @@ def llama_cpp_convertible() -> frozenset[str]:
     return frozenset(names)
 
 
+@functools.cache
+def llama_cpp_tensor_names() -> dict[str, frozenset[str]]:
+    """llama.cpp architecture name -> the tensor names its gguf-py declares for it (`blk.{bid}.attn_q`
+    style, without .weight/.bias): the vendored gguf-py/gguf/constants.py beside the converter,
+    standard library only, loaded on its own. Empty when the converter is not installed."""
+    path = CONVERTER_DIR / "gguf-py" / "gguf" / "constants.py"
+    if not path.is_file():
+        return {}
+    spec = importlib.util.spec_from_file_location("llama_cpp_gguf_constants", path)
+    constants = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(constants)
+    return {name: frozenset(constants.TENSOR_NAMES[t] for t in constants.MODEL_TENSORS.get(arch, ())
+                            if t in constants.TENSOR_NAMES)
+            for arch, name in constants.MODEL_ARCH_NAMES.items()}
+
+
+def undeclared_tensors(arch: Architecture) -> list[str]:
+    """The estimator's GGUF tensor names that llama.cpp does not declare for its architecture."""
+    declared = llama_cpp_tensor_names().get(arch.arch)
+    if declared is None:
+        return [f"(architecture {arch.arch!r})"]
+    out = []
+    for name, _, _ in arch.gguf_tensors():
+        base = re.sub(r"^blk\.\d+\.", "blk.{bid}.", name).removesuffix(".weight").removesuffix(".bias")
+        if base not in declared:
+            out.append(name)
+    return out
+
+
 def gguf_refusal(definition: Definition, cfg: dict) -> str:
     """Why no GGUF can be made of this model ("" when llama.cpp's converter registers its class)."""
     registered = llama_cpp_convertible()
@@ -265,5 +295,8 @@ def architecture_for_config(cfg: Any, name: str = "") -> Architecture:
     check_architecture(arch, definition)
     note = (f"parameters checked against transformers' {definition.class_name} built from this config on the "
             f"meta device: {definition.text_params:,} (text model), equal per layer")
-    return replace(arch, notes=arch.notes + (note,),
-                   gguf_unsupported=arch.gguf_unsupported or gguf_refusal(definition, cfg))
+    why = arch.gguf_unsupported or gguf_refusal(definition, cfg)
+    if not why and (undeclared := undeclared_tensors(arch)):
+        why = (f"the estimator's GGUF tensor {undeclared[0]} is not one llama.cpp declares for {arch.arch!r}, so "
+               "its GGUF plan is not trusted")
+    return replace(arch, notes=arch.notes + (note,), gguf_unsupported=why)

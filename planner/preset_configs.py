@@ -259,3 +259,109 @@ NEMOTRON_H_8B = {
     "hybrid_override_pattern": "M-M-M-M*-M-M-M-M-M*-M-M-M-M-M*-M-M-M-M-M*-M-M-M-M-M-",
     "num_attention_heads": 32, "mamba_num_heads": 128, "ssm_state_size": 128,
 }
+
+
+# Qwen3.5 (natively multimodal): gated DeltaNet layers with gated full attention every 4th, one MTP
+# layer in the checkpoint only, and the same 27-layer vision tower in every size.
+_QWEN3_5_VISION = {
+    "depth": 27, "hidden_size": 1152, "intermediate_size": 4304, "num_heads": 16, "in_channels": 3,
+    "patch_size": 16, "temporal_patch_size": 2, "spatial_merge_size": 2, "num_position_embeddings": 2304,
+    "deepstack_visual_indexes": [], "hidden_act": "gelu_pytorch_tanh",
+}
+
+
+def _qwen3_5(hidden: int, layers: int, heads: int, kv: int, linear_v_heads: int, **text: Any) -> dict[str, Any]:
+    """Qwen/Qwen3.5-{27B,35B-A3B,122B-A10B,397B-A17B} config.json; verbatim copies are vendored in
+    github ai-dynamo/aiconfigurator (model_configs/Qwen--Qwen3.5-*_config.json). `text` carries the
+    feed-forward fields: intermediate_size (dense) or the experts'."""
+    moe = "num_experts" in text
+    model_type = "qwen3_5_moe" if moe else "qwen3_5"
+    return {
+        "architectures": ["Qwen3_5MoeForConditionalGeneration" if moe else "Qwen3_5ForConditionalGeneration"],
+        "model_type": model_type, "tie_word_embeddings": False,
+        "text_config": {
+            "model_type": f"{model_type}_text", "hidden_size": hidden, "num_hidden_layers": layers,
+            "num_attention_heads": heads, "num_key_value_heads": kv, "head_dim": 256, "attn_output_gate": True,
+            "attention_bias": False, "full_attention_interval": 4,
+            "layer_types": ["full_attention" if (i + 1) % 4 == 0 else "linear_attention" for i in range(layers)],
+            "linear_conv_kernel_dim": 4, "linear_key_head_dim": 128, "linear_num_key_heads": 16,
+            "linear_value_head_dim": 128, "linear_num_value_heads": linear_v_heads, "mlp_only_layers": [],
+            "mtp_num_hidden_layers": 1, "mtp_use_dedicated_embeddings": False, "vocab_size": 248320,
+            "max_position_embeddings": 262144, "hidden_act": "silu", "rms_norm_eps": 1e-6,
+            "mamba_ssm_dtype": "float32",
+            "rope_parameters": {"mrope_interleaved": True, "mrope_section": [11, 11, 10], "rope_type": "default",
+                                "rope_theta": 10000000, "partial_rotary_factor": 0.25},
+            **text,
+        },
+        "vision_config": {**_QWEN3_5_VISION, "model_type": model_type, "out_hidden_size": hidden},
+    }
+
+
+QWEN3_5 = {
+    "qwen3.5-27b": _qwen3_5(5120, 64, 24, 4, 48, intermediate_size=17408),
+    "qwen3.5-35b-a3b": _qwen3_5(2048, 40, 16, 2, 32, num_experts=256, num_experts_per_tok=8,
+                                moe_intermediate_size=512, shared_expert_intermediate_size=512),
+    "qwen3.5-122b-a10b": _qwen3_5(3072, 48, 32, 2, 64, num_experts=256, num_experts_per_tok=8,
+                                  moe_intermediate_size=1024, shared_expert_intermediate_size=1024),
+    "qwen3.5-397b-a17b": _qwen3_5(4096, 60, 32, 2, 64, num_experts=512, num_experts_per_tok=10,
+                                  moe_intermediate_size=1024, shared_expert_intermediate_size=1024),
+}
+
+# zai-org/GLM-5 config.json (GlmMoeDsaForCausalLM; a verbatim copy is vendored in github
+# ai-dynamo/aiconfigurator, model_configs/zai-org--GLM-5_config.json): MLA with a DeepSeek-style sparse
+# attention indexer, 3 dense layers then 256 experts + 1 shared; one MTP layer in the checkpoint only.
+GLM5 = {
+    "architectures": ["GlmMoeDsaForCausalLM"], "model_type": "glm_moe_dsa", "hidden_size": 6144,
+    "num_hidden_layers": 78, "num_attention_heads": 64, "num_key_value_heads": 64, "head_dim": 64,
+    "q_lora_rank": 2048, "kv_lora_rank": 512, "qk_head_dim": 256, "qk_nope_head_dim": 192, "qk_rope_head_dim": 64,
+    "v_head_dim": 256, "index_head_dim": 128, "index_n_heads": 32, "index_topk": 2048,
+    "indexer_rope_interleave": True, "rope_interleave": True, "intermediate_size": 12288,
+    "moe_intermediate_size": 2048, "n_routed_experts": 256, "n_shared_experts": 1, "num_experts_per_tok": 8,
+    "first_k_dense_replace": 3, "moe_layer_freq": 1, "n_group": 1, "topk_group": 1, "topk_method": "noaux_tc",
+    "scoring_func": "sigmoid", "norm_topk_prob": True, "routed_scaling_factor": 2.5, "ep_size": 1,
+    "num_nextn_predict_layers": 1, "attention_bias": False, "hidden_act": "silu", "pretraining_tp": 1,
+    "vocab_size": 154880, "max_position_embeddings": 202752, "tie_word_embeddings": False, "rms_norm_eps": 1e-5,
+    "rope_parameters": {"rope_theta": 1000000, "rope_type": "default"},
+}
+
+# baidu/ERNIE-4.5-21B-A3B-PT (Ernie4_5_MoeForCausalLM): transformers' Ernie4_5_MoeConfig, whose
+# defaults are this checkpoint's (its docstring names it), written out; github PaddlePaddle/ERNIE's
+# pre-training model_configs/ERNIE-4p5-21B-A3B/model_config.json has the same sizes (30 layers less
+# its remove_tail_layer 2). Layer 0 dense, then 64 experts (6 per token) + 2 shared on every layer.
+ERNIE45_21B_A3B = {
+    "architectures": ["Ernie4_5_MoeForCausalLM"], "model_type": "ernie4_5_moe", "hidden_size": 2560,
+    "intermediate_size": 12288, "num_hidden_layers": 28, "num_attention_heads": 20, "num_key_value_heads": 4,
+    "moe_intermediate_size": 1536, "moe_num_experts": 64, "moe_k": 6, "moe_num_shared_experts": 2,
+    "moe_layer_start_index": 1, "moe_layer_end_index": 27, "moe_layer_interval": 1, "use_bias": False,
+    "vocab_size": 103424, "max_position_embeddings": 131072, "tie_word_embeddings": True,
+    "hidden_act": "silu", "rms_norm_eps": 1e-5, "rope_theta": 500000.0,
+}
+
+# HuggingFaceTB/SmolLM3-3B (SmolLM3ForCausalLM): transformers' SmolLM3Config, whose defaults are this
+# checkpoint's (its docstring names it), written out; the SmolLM3 release post (github huggingface/blog,
+# smollm3.md) gives GQA with 4 groups, tied embeddings, NoPE on every 4th layer and the 64k training
+# context at RoPE theta 5M. llama.cpp (arch smollm3) skips RoPE on those layers; no tensor changes.
+SMOLLM3_3B = {
+    "architectures": ["SmolLM3ForCausalLM"], "model_type": "smollm3", "hidden_size": 2048,
+    "intermediate_size": 11008, "num_hidden_layers": 36, "num_attention_heads": 16, "num_key_value_heads": 4,
+    "vocab_size": 128256, "max_position_embeddings": 65536, "tie_word_embeddings": True,
+    "rope_theta": 5000000.0, "rms_norm_eps": 1e-6, "attention_bias": False, "mlp_bias": False,
+    "no_rope_layer_interval": 4, "no_rope_layers": [int((i + 1) % 4 != 0) for i in range(36)],
+    "use_sliding_window": False, "sliding_window": None, "hidden_act": "silu",
+}
+
+# MiniMaxAI/MiniMax-M2.5 config.json (MiniMaxM2ForCausalLM; a copy is vendored in github
+# ai-dynamo/aiconfigurator, model_configs/MiniMaxAI--MiniMax-M2.5_config.json; its FP8
+# quantization_config and auto_map left out). Same sizes as transformers' MiniMaxM2Config defaults:
+# 62 layers of 256 experts (8 per token, sigmoid router with a score-correction bias), q/k RMSNorms
+# over the whole projection, partial RoPE (rotary_dim 64 of head_dim 128). The MTP modules
+# (use_mtp) are not built by transformers nor written by convert_hf_to_gguf.py.
+MINIMAX_M25 = {
+    "architectures": ["MiniMaxM2ForCausalLM"], "model_type": "minimax_m2", "num_hidden_layers": 62,
+    "hidden_size": 3072, "num_attention_heads": 48, "num_key_value_heads": 8, "head_dim": 128,
+    "intermediate_size": 1536, "vocab_size": 200064, "num_experts_per_tok": 8, "num_local_experts": 256,
+    "max_position_embeddings": 196608, "rope_theta": 5000000, "rotary_dim": 64, "hidden_act": "silu",
+    "rms_norm_eps": 1e-06, "use_cache": True, "tie_word_embeddings": False, "use_qk_norm": True,
+    "qk_norm_type": "per_layer", "use_routing_bias": True, "use_mtp": True, "mtp_transformer_layers": 1,
+    "num_mtp_modules": 3, "shared_intermediate_size": 0, "scoring_func": "sigmoid",
+}

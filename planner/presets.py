@@ -134,6 +134,13 @@ CURRENT: dict[str, dict[str, Any]] = {
                                cfgs.QWEN3["qwen3-235b-a22b"], "Qwen"),
     "qwen3-next-80b-a3b": _preset("Qwen3-Next 80B-A3B (hybrid MoE)", "Qwen/Qwen3-Next-80B-A3B-Instruct",
                                   cfgs.QWEN3_NEXT_80B, "Qwen"),
+    "qwen3.5-27b": _preset("Qwen3.5 27B", "Qwen/Qwen3.5-27B", cfgs.QWEN3_5["qwen3.5-27b"], "Qwen"),
+    "qwen3.5-35b-a3b": _preset("Qwen3.5 35B-A3B (MoE)", "Qwen/Qwen3.5-35B-A3B",
+                               cfgs.QWEN3_5["qwen3.5-35b-a3b"], "Qwen"),
+    "qwen3.5-122b-a10b": _preset("Qwen3.5 122B-A10B (MoE)", "Qwen/Qwen3.5-122B-A10B",
+                                 cfgs.QWEN3_5["qwen3.5-122b-a10b"], "Qwen"),
+    "qwen3.5-397b-a17b": _preset("Qwen3.5 397B-A17B (MoE)", "Qwen/Qwen3.5-397B-A17B",
+                                 cfgs.QWEN3_5["qwen3.5-397b-a17b"], "Qwen"),
     "gemma-3-1b": _preset("Gemma 3 1B", "google/gemma-3-1b-it", cfgs.GEMMA3["gemma-3-1b"], "Gemma"),
     "gemma-3-4b": _preset("Gemma 3 4B", "google/gemma-3-4b-it", cfgs.GEMMA3["gemma-3-4b"], "Gemma"),
     "gemma-3-12b": _preset("Gemma 3 12B", "google/gemma-3-12b-it", cfgs.GEMMA3["gemma-3-12b"], "Gemma"),
@@ -151,6 +158,7 @@ CURRENT: dict[str, dict[str, Any]] = {
                                      cfgs.MISTRAL_SMALL_32, "Mistral"),
     "phi-4": _preset("Phi-4 14B", "microsoft/phi-4", cfgs.PHI4, "Phi"),
     "glm-4.5-air": _preset("GLM-4.5-Air 106B-A12B", "zai-org/GLM-4.5-Air", cfgs.GLM45_AIR, "GLM"),
+    "glm-5": _preset("GLM-5 744B-A40B", "zai-org/GLM-5", cfgs.GLM5, "GLM"),
     "granite-4.0-h-small": _preset("Granite 4.0 H Small 32B-A9B", "ibm-granite/granite-4.0-h-small",
                                    cfgs.GRANITE4_H_SMALL, "Granite"),
     "granite-4.0-h-tiny": _preset("Granite 4.0 H Tiny 7B-A1B", "ibm-granite/granite-4.0-h-tiny",
@@ -159,12 +167,15 @@ CURRENT: dict[str, dict[str, Any]] = {
                              "Nemotron"),
     "nemotron-h-56b": _preset("Nemotron-H 56B (hybrid)", "nvidia/Nemotron-H-56B-Base-8K", cfgs.NEMOTRON_H_56B,
                               "Nemotron"),
+    "ernie-4.5-21b-a3b": _preset("ERNIE 4.5 21B-A3B", "baidu/ERNIE-4.5-21B-A3B-PT", cfgs.ERNIE45_21B_A3B, "ERNIE"),
+    "minimax-m2.5": _preset("MiniMax-M2.5 230B-A10B", "MiniMaxAI/MiniMax-M2.5", cfgs.MINIMAX_M25, "MiniMax"),
+    "smollm3-3b": _preset("SmolLM3 3B", "HuggingFaceTB/SmolLM3-3B", cfgs.SMOLLM3_3B, "SmolLM"),
 }
 PRESETS.update(CURRENT)
 
 # Picker order: families with current models first.
 FAMILY_ORDER = ("Qwen", "gpt-oss", "DeepSeek", "Kimi", "GLM", "Llama", "Gemma", "Mistral", "Phi", "Granite",
-                "Nemotron", "SmolLM")
+                "Nemotron", "ERNIE", "MiniMax", "SmolLM")
 
 
 def preset_choices() -> list[tuple[str, list[tuple[str, str]]]]:

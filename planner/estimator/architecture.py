@@ -13,7 +13,10 @@ from functools import cached_property
 from typing import Any
 
 from .attention_tensors import add_qk_norms, add_qkv_projections
+from .dense import Dense, dense_tensors
 from .hybrid import Hybrid, hybrid_layer, hybrid_tensors
+from .moe_decoders import Indexer, add_indexer_tensors
+from .gemma4 import Gemma4, gemma4_tensors
 
 TensorSpec = tuple[str, tuple[int, ...], int]  # (gguf name, ggml shape, n_params)
 
@@ -40,6 +43,7 @@ class Architecture:
     fused_qkv: bool = False        # Phi-3: one qkv_proj and one gate_up_proj
     extra_norms: int = 0           # Gemma 2: post-attention and post-FFN norms (2 extra per layer)
     qk_norm: bool = False          # Qwen3: per-head RMSNorm on q and k (head_dim weights each)
+    qk_norm_full: bool = False     # MiniMax-M2: the q/k RMSNorms span the whole projection (q_dim, kv_dim)
     n_experts: int = 0             # 0 = dense MLP
     n_experts_per_tok: int = 0
     moe_intermediate_size: int = 0
@@ -64,6 +68,11 @@ class Architecture:
     swa_in_llama_cpp: bool = True  # False where llama.cpp ignores the window (Mistral v0.1 loads as
                                    # plain llama, which has no SWA: full cache on every layer)
     hybrid: Hybrid | None = None   # recurrent/hybrid layer layout (hybrid.py); None = every layer attention
+    dense: Dense | None = None     # a non-llama dense block (dense.py: OLMo, Phi, GPT-NeoX, ...); None = llama's
+    indexer: Indexer | None = None  # DeepSeek-V3.2 / GLM-5 DSA lightning indexer (moe_decoders.py)
+    gemma4: Gemma4 | None = None   # Gemma 4 block (gemma4.py)
+    kv_layout: tuple[tuple[int, int], ...] = ()  # per layer (n_kv_heads, head_dim) where layers differ;
+                                                 # (0, 0) = no cache of its own; () = every layer the same
     vision_params: int = 0         # vision tower + projector of a multimodal checkpoint (not in the total)
     rope_freqs: bool = False       # Llama 3.1 rope scaling: GGUF stores `rope_freqs.weight` (head_dim/2 f32)
     stated_params: int = 0         # quick mode: the count the user gave ("7B"); 0 = none given
@@ -152,6 +161,12 @@ class Architecture:
         if self.hybrid is not None:
             hybrid_tensors(self, add)
             return tuple(out)
+        if self.dense is not None:
+            dense_tensors(self, add)
+            return tuple(out)
+        if self.gemma4 is not None:
+            gemma4_tensors(self, add)
+            return tuple(out)
         H, V = self.hidden_size, self.vocab_size
         add("token_embd.weight", H, V)
         add("output_norm.weight", H)
@@ -170,6 +185,8 @@ class Architecture:
         add(p + "attn_norm.weight", H)
         if self.is_mla:
             self._add_mla(add, p)
+            if self.indexer is not None and i in self.indexer.layers:
+                add_indexer_tensors(add, p, H, self.q_lora_rank, self.indexer)
         elif self.fused_qkv:
             add(p + "attn_qkv.weight", H, self.q_dim + 2 * self.kv_dim)
         else:
@@ -178,7 +195,10 @@ class Architecture:
             add(p + "attn_q.bias", self.q_dim)
             add(p + "attn_k.bias", self.kv_dim)
             add(p + "attn_v.bias", self.kv_dim)
-        if self.qk_norm:
+        if self.qk_norm_full:   # modeling_minimax_m2.py: q_norm(n_heads·head_dim), k_norm(n_kv_heads·head_dim)
+            add(p + "attn_q_norm.weight", self.q_dim)
+            add(p + "attn_k_norm.weight", self.kv_dim)
+        elif self.qk_norm:
             add_qk_norms(add, p, self.head_dim)
         if not self.is_mla:
             add(p + "attn_output.weight", self.q_dim, H)
@@ -203,7 +223,8 @@ class Architecture:
                 add(p + "ffn_up_exps.bias", F, E)
                 add(p + "ffn_down_exps.bias", H, E)
             if self.expert_bias:
-                add(p + "exp_probs_b.bias", E)
+                # ERNIE 4.5 keeps e_score_correction_bias as (1, E): {E, 1} in the GGUF
+                add(p + "exp_probs_b.bias", *((E, 1) if self.arch == "ernie4_5-moe" else (E,)))
             S = self.shared_expert_intermediate_size
             if S:
                 if self.shared_expert_gate:
@@ -302,14 +323,19 @@ class Architecture:
     def mtp_in_gguf(self) -> bool:
         """Whether convert_hf_to_gguf.py writes the MTP layers into the GGUF (as blk.<n_layers>.*):
         Qwen3-Next and GLM-4.5 yes (_QwenMtpMixin / conversion/glm.py add them to block_count unless
-        --no-mtp), DeepSeek-V3 no (DeepseekV2Model.skip_mtp). llama.cpp loads them only for a draft
+        --no-mtp), DeepSeek-V3 no (DeepseekV2Model.skip_mtp); DeepSeek-V3.2 and GLM-5 yes
+        (conversion/deepseek.py DeepseekV32Model, conversion/glm.py GlmMoeDsaModel: skip_mtp = False).
+        llama.cpp loads them only for a draft
         (MTP) context (TENSOR_SKIP otherwise), so they are in the file size, not the model buffer."""
-        return bool(self.n_nextn_layers) and self.arch in ("qwen3next", "qwen35", "qwen35moe", "glm4moe")
+        return bool(self.n_nextn_layers) and self.arch in ("qwen3next", "qwen35", "qwen35moe", "glm4moe",
+                                                           "deepseek32", "glm-dsa")
 
     @cached_property
     def total_params(self) -> int:
-        """Sum of all tensors = the HF safetensors total (rope_freqs is a GGUF-only buffer, excluded)."""
-        return sum(n for name, _, n in self._tensors if not name.startswith("rope_freqs"))
+        """Sum of all tensors = the HF safetensors total (rope_freqs is a GGUF-only buffer, excluded),
+        plus the per-layer scalars a dense model's converter writes as metadata (dense.py checkpoint_only)."""
+        extra = self.dense.checkpoint_only * self.n_layers if self.dense else 0
+        return extra + sum(n for name, _, n in self._tensors if not name.startswith("rope_freqs"))
 
     @cached_property
     def expert_params(self) -> int:
@@ -330,7 +356,7 @@ class Architecture:
 
     @cached_property
     def layer_params(self) -> list[int]:
-        per = [0] * self.n_layers
+        per = [self.dense.checkpoint_only if self.dense else 0] * self.n_layers
         for name, _, n in self._tensors:
             i = layer_index(name)
             if i is not None:

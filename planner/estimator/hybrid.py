@@ -27,6 +27,8 @@ HYBRID_MODEL_TYPES = {
     # Qwen3.5 / 3.6 text decoders (convert_hf_to_gguf.py conversion/qwen.py Qwen3_5TextModel,
     # Qwen3_5MoeTextModel): Qwen3-Next's layout with split DeltaNet projections
     "qwen3_5_text": "qwen35", "qwen3_5_moe_text": "qwen35moe",
+    # Bamba converts as Granite 4 (conversion/granite.py registers BambaForCausalLM on GraniteMoeHybridModel)
+    "bamba": "granitehybrid",
 }
 QWEN_DELTANET_ARCHS = {"qwen3next", "qwen35", "qwen35moe"}   # gated attention + post_attention_norm
 HYBRID_ARCHS = set(HYBRID_MODEL_TYPES.values())
@@ -264,6 +266,10 @@ def hybrid_fields(cfg: dict, model_type: str, layers: int, hidden: int, n_expert
                  "mamba": ("mamba2", "none"), "attention": ("attn", "none"), "mlp": ("none", "dense"),
                  "linear_attention": ("mamba2", "none"), "full_attention": ("attn", "none")}
         key = "hybrid_override_pattern" if cfg.get("hybrid_override_pattern") is not None else "layers_block_type"
+        if isinstance(cfg.get(key), (str, list)) and any(k in ("E", "moe") for k in cfg[key]):
+            # modeling_nemotron_h.py NemotronHMoE (routed relu² experts, a shared expert, an optional latent
+            # projection); llama.cpp converts it as nemotron_h_moe, which drops "mlp" layers mixed with "moe"
+            raise EstimatorError(key, "Nemotron-H MoE layers ('E' / 'moe') are not modelled")
         kinds = _layer_list(cfg, key, layers, {k: "|".join(v) for k, v in table.items()})
         if kinds is None:
             raise EstimatorError("hybrid_override_pattern", "is required for nemotron_h")
@@ -295,6 +301,21 @@ def hybrid_fields(cfg: dict, model_type: str, layers: int, hidden: int, n_expert
             out.update(shared_expert_intermediate_size=shared)
         else:  # Granite 4 "H-Micro": the shared MLP is the only FFN (written as ffn_gate/up/down)
             out.update(intermediate_size=shared)
+    elif model_type == "bamba":
+        # configuration_bamba.py: attention at attn_layer_indices, Mamba-2 elsewhere; every layer a
+        # gated BambaMLP of intermediate_size (modeling_bamba.py BambaDecoderLayer, num_experts = 1)
+        idx = cfg.get("attn_layer_indices") or []
+        if not isinstance(idx, list) or any(not isinstance(i, int) or isinstance(i, bool) for i in idx):
+            raise EstimatorError("attn_layer_indices", "must be a list of layer indices")
+        for key in ("mamba_proj_bias", "attention_bias", "mlp_bias"):
+            if _bool(cfg, key, False):
+                raise EstimatorError(key, "Bamba with projection biases is not modelled")
+        mixers = tuple("attn" if i in idx else "mamba2" for i in range(layers))
+        heads = _int(cfg, "mamba_n_heads", 128)
+        hyb = Hybrid(mixers, ("dense",) * layers, d_conv=_int(cfg, "mamba_d_conv", 4),
+                     d_inner=_int(cfg, "mamba_expand", 2) * hidden, d_state=_int(cfg, "mamba_d_state", 256),
+                     n_group=_int(cfg, "mamba_n_groups", 1), dt_rank=heads,
+                     conv_bias=_bool(cfg, "mamba_conv_bias", True))
     else:  # lfm2
         idx = cfg.get("full_attn_idxs")
         mixers = _layer_list(cfg, "layer_types", layers, {"conv": "shortconv", "full_attention": "attn"})

@@ -10,9 +10,12 @@ from typing import Any
 from .architecture import Architecture
 from .errors import EstimatorError
 from .fields import LIMITS, _bool, _int  # noqa: F401  (LIMITS re-exported)
+from .dense import DENSE_MODEL_TYPES, dense_config_defaults, dense_fields
 from .hybrid import HYBRID_ARCHS, HYBRID_MODEL_TYPES, hybrid_fields, hybrid_gguf_fields
 from .layouts import (DEEPSEEK_MODEL_TYPES, LLAMA4_CHUNK, LLAMA4_MODEL_TYPES, SWA_PATTERN, deepseek_fields, gguf_layout_fields,
                       llama4_fields, swa_fields, swa_pattern_layers)
+from .moe_decoders import DSA_MODEL_TYPES, GGUF_METADATA_UNREAD, dsa_fields, ernie_moe_fields
+from .gemma4 import gemma4_fields
 from .vision import MULTIMODAL_MODEL_TYPES, vision_fields
 
 MAX_TOTAL_PARAMS = 10**15
@@ -24,10 +27,16 @@ MODEL_TYPE_TO_ARCH = {
     "gemma": "gemma", "gemma2": "gemma2", "gemma3": "gemma3", "gemma3_text": "gemma3", "phi3": "phi3",
     "deepseek_v2": "deepseek2", "deepseek_v3": "deepseek2", "kimi_k2": "deepseek2",
     "llama4": "llama4", "llama4_text": "llama4", "gpt_oss": "gpt-oss", "glm4_moe": "glm4moe",
-    **HYBRID_MODEL_TYPES,
+    "ernie4_5_moe": "ernie4_5-moe", **DSA_MODEL_TYPES,
+    "gemma4_text": "gemma4",
+    "smollm3": "smollm3", "minimax_m2": "minimax-m2",   # conversion/llama.py SmolLM3Model, conversion/minimax.py
+    **HYBRID_MODEL_TYPES, **DENSE_MODEL_TYPES,
 }
-TIED_BY_DEFAULT = {"gemma", "gemma2", "gemma3", "gemma3_text", "lfm2"}  # config classes default tie_word_embeddings=True
+TIED_BY_DEFAULT = {"gemma", "gemma2", "gemma3", "gemma3_text", "gemma4_text", "lfm2", "smollm3"}  # config classes default tie_word_embeddings=True
 GEMMA_NORMS = {"gemma2", "gemma3"}   # post-attention and post-FFN norms (2 extra per layer)
+# MiniMax-M2 (modeling_minimax_m2.py): q/k RMSNorms over the whole projection and the router's
+# e_score_correction_bias (a buffer the checkpoint stores; the converter writes exp_probs_b.bias)
+MINIMAX_M2_LAYOUT = {"qk_norm": True, "qk_norm_full": True, "expert_bias": True}
 
 
 def _check_total(arch: Architecture) -> Architecture:
@@ -67,6 +76,8 @@ def architecture_from_config(cfg: Any, name: str = "") -> Architecture:
         raise EstimatorError("model_type", f"{model_type!r}: the estimator does not model this architecture's "
                                            "layers and cache, so it refuses rather than guess")
     arch = MODEL_TYPE_TO_ARCH[model_type]
+    if model_type in DENSE_MODEL_TYPES:
+        cfg = dense_config_defaults(cfg, model_type)
     notes: list[str] = vision_notes
 
     hidden = _int(cfg, "hidden_size")
@@ -78,7 +89,8 @@ def architecture_from_config(cfg: Any, name: str = "") -> Architecture:
     kv_heads = _int(cfg, "num_key_value_heads", heads)
     if heads % kv_heads:
         raise EstimatorError("num_key_value_heads", f"{kv_heads} does not divide num_attention_heads {heads}")
-    if cfg.get("head_dim") is None and hidden % heads:
+    # GLM-4.5: Glm4MoeAttention takes hidden_size // num_attention_heads (floored) when head_dim is absent
+    if cfg.get("head_dim") is None and hidden % heads and model_type != "glm4_moe":
         raise EstimatorError("num_attention_heads", f"{heads} does not divide hidden_size {hidden}")
     head_dim = _int(cfg, "head_dim", hidden // heads)
     # Qwen3.5-MoE has no dense FFN and no intermediate_size (configuration_qwen3_5_moe.py)
@@ -95,7 +107,7 @@ def architecture_from_config(cfg: Any, name: str = "") -> Architecture:
     n_experts_per_tok = 0
     moe_inter = 0
     shared_inter = 0
-    if n_experts > 1:
+    if n_experts > 1 and model_type != "gemma4_text":   # gemma4.py reads top_k_experts
         n_experts_per_tok = _int(cfg, "num_experts_per_tok")
         if n_experts_per_tok > n_experts:
             raise EstimatorError("num_experts_per_tok", f"{n_experts_per_tok} > number of experts {n_experts}")
@@ -120,6 +132,16 @@ def architecture_from_config(cfg: Any, name: str = "") -> Architecture:
         moe_inter = layout["moe_intermediate_size"]
     elif model_type in HYBRID_MODEL_TYPES:
         layout = hybrid_fields(cfg, model_type, layers, hidden, n_experts, notes)
+    elif model_type in DENSE_MODEL_TYPES:
+        layout = dense_fields(cfg, model_type, layers, heads, notes)
+    elif model_type == "ernie4_5_moe":
+        layout = ernie_moe_fields(cfg, layers, notes)
+    elif model_type in DSA_MODEL_TYPES:
+        layout = dsa_fields(cfg, model_type, layers, heads, notes)
+    elif model_type == "minimax_m2":
+        layout = dict(MINIMAX_M2_LAYOUT)
+    elif model_type == "gemma4_text":
+        layout = gemma4_fields(cfg, layers, hidden, heads, kv_heads, head_dim, notes)
     elif model_type == "glm4_moe":  # modeling_glm4_moe.py: dense below first_k_dense_replace, router bias
         n_mtp = _int(cfg, "num_nextn_predict_layers", 0, minimum=0)
         layout = {"dense_layers": tuple(range(min(layers, _int(cfg, "first_k_dense_replace", 0, minimum=0)))),
@@ -181,6 +203,12 @@ def architecture_from_gguf_metadata(meta: Any, name: str = "") -> Architecture:
     if arch not in set(MODEL_TYPE_TO_ARCH.values()):
         raise EstimatorError("general.architecture", f"{arch!r}: the estimator does not model this architecture's "
                                                      "layers and cache, so it refuses rather than guess")
+    if arch in GGUF_METADATA_UNREAD:
+        raise EstimatorError("general.architecture", f"{arch!r}: the estimator reads this architecture from "
+                                                     "config.json only (its GGUF layout keys are not read)")
+    if arch in set(DENSE_MODEL_TYPES.values()):   # dense.py: the block layout comes from config.json
+        raise EstimatorError("general.architecture", f"{arch!r}: planned from config.json only (its norms, biases and "
+                                                     "QK-norms are not in the GGUF metadata), so it refuses rather than guess")
 
     def key(suffix: str) -> str:
         return f"{arch}.{suffix}"
@@ -248,6 +276,8 @@ def architecture_from_gguf_metadata(meta: Any, name: str = "") -> Architecture:
                                                          key("attention.sliding_window_pattern"), minimum=0))
 
     layout = gguf_layout_fields(arch, get_int, layers, heads, n_experts, names if isinstance(names, set) else None)
+    if arch == "minimax-m2":
+        layout = {**layout, **MINIMAX_M2_LAYOUT}
     if arch in HYBRID_ARCHS:
         layout = hybrid_gguf_fields(arch, meta, get_int, layers, names if isinstance(names, set) else None)
     _check_estimated_size(hidden, layers, max(inter, moe_inter), vocab, n_experts)

@@ -69,6 +69,8 @@ def kv_cache_bytes(arch: Architecture, wl: Workload, context: int | None = None)
     elem_txt = {"f16": "2 B", "q8_0": "34/32 B (q8_0)", "q4_0": "18/32 B (q4_0)", "fp8": "1 B (fp8)"}[wl.kv_dtype]
     if arch.is_mla:
         return _mla_kv_cache_bytes(arch, wl, elem, elem_txt)
+    if arch.kv_layout:
+        return _per_layer_kv_cache_bytes(arch, wl, elem, elem_txt)
     n_swa = len(arch.swa_layers) if arch.sliding_window else 0
     row = 2 * kvh * hd  # K + V elements per layer per cell
     if wl.runtime == "llama.cpp":
@@ -107,6 +109,38 @@ def kv_cache_bytes(arch: Architecture, wl: Workload, context: int | None = None)
         txt = (f"2 × {wl.batch} batch × {tok_sum:,} layer-tokens ({n_swa} sliding layers keep "
                f"{local:,}) × {kvh} kv_heads × {hd} head_dim × {elem_txt} = {total:,} B")
     return total, txt
+
+
+def _per_layer_kv_cache_bytes(arch: Architecture, wl: Workload, elem: float, elem_txt: str) -> tuple[int, str]:
+    """KV cache where layers differ in KV width (`arch.kv_layout`: (n_kv_heads, head_dim) per layer,
+    (0, 0) for a layer that keeps no cache). llama.cpp (llama-kv-cache.cpp) allocates per layer K
+    [n_embd_k_gqa(il), kv_size] and V [n_embd_v_gqa(il), kv_size] and none for a layer that reuses
+    another's (Gemma 4 KV sharing: "layer N: does not have KV cache", llama-cpp-python 0.3.36).
+    Sliding layers get llama_cpp_swa_cells / the window, as in kv_cache_bytes."""
+    swa = set(arch.swa_layers) if arch.sliding_window else set()
+    if wl.runtime == "llama.cpp":
+        full_t = llama_cpp_kv_cells(arch, wl)
+        local_t = llama_cpp_swa_cells(arch, wl) if swa else full_t
+        unit = "cells"
+    elif wl.runtime == "vllm":
+        full_t = _pad(wl.context, VLLM_BLOCK) * wl.batch
+        local_t = _pad(min(wl.context, arch.sliding_window), VLLM_BLOCK) * wl.batch if swa else full_t
+        unit = "tokens"
+    else:   # transformers DynamicCache; DynamicSlidingWindowLayer keeps sliding_window - 1 tokens
+        full_t = wl.batch * wl.context
+        local_t = wl.batch * min(wl.context, arch.sliding_window - 1) if swa else full_t
+        unit = "tokens"
+    groups: dict[tuple[int, int, int], int] = {}
+    for i, (kvh, hd) in enumerate(arch.kv_layout):
+        if kvh:
+            key = (kvh, hd, local_t if i in swa else full_t)
+            groups[key] = groups.get(key, 0) + 1
+    total = int(sum(2 * n * kvh * hd * t for (kvh, hd, t), n in groups.items()) * elem)
+    parts = " + ".join(f"{n} layers × {kvh} kv_heads × {hd} head_dim × {t:,} {unit}"
+                       for (kvh, hd, t), n in sorted(groups.items()))
+    none = sum(1 for kvh, _ in arch.kv_layout if not kvh)
+    shared = f" ({none} layers reuse another layer's cache)" if none else ""
+    return total, f"2 × ({parts}){shared} × {elem_txt} = {total:,} B"
 
 
 # the same figure, by the name bench/hybrid_ground_truth.py imports
@@ -163,18 +197,26 @@ def _mla_kv_cache_bytes(arch: Architecture, wl: Workload, elem: float, elem_txt:
         total = int(L * per * cells * elem)
         return total, (f"{L} layers × {arch.n_heads} heads × ({arch.head_dim} K + {arch.v_head_dim} V) × {cells:,} "
                        f"cells (legacy GGUF without MLA keys: per-head cache) × {elem_txt} = {total:,} B")
+    idx_layers, idx_dim = (arch.indexer.cached_layers(L), arch.indexer.head_dim) if arch.indexer else (0, 0)
     if wl.runtime == "llama.cpp":
         cells = llama_cpp_kv_cells(arch, wl)
-        total = int(L * row * cells * elem)
-        return total, (f"MLA latent (K only, no V): {L} layers × {parts} × {cells:,} cells (ctx padded to 256"
+        total = int((L * row + idx_layers * idx_dim) * cells * elem)
+        # DSA (deepseek32, glm-dsa): a second cache of the indexer keys, index_head_dim per token on each
+        # layer with its own indexer (measured: tiny DeepSeek-V3.2 / GLM-5.2 in llama-cpp-python 0.3.36,
+        # "llama_kv_cache: … 4 layers … K (f16): 1.00 MiB" for index_head_dim 32 at 4096 cells)
+        idx = f" + DSA indexer keys: {idx_layers} layers × {idx_dim}" if idx_layers else ""
+        return total, (f"MLA latent (K only, no V): {L} layers × {parts}{idx} × {cells:,} cells (ctx padded to 256"
                        f"{' × ' + str(wl.batch) + ' seqs' if wl.batch > 1 else ''}) × {elem_txt} = {total:,} B")
     if wl.runtime == "vllm":
         tokens = _pad(wl.context, VLLM_BLOCK) * wl.batch
         total = int(L * row * tokens * elem)
+        unmodelled = "; vLLM's DSA indexer cache is not modelled" if idx_layers else ""
         return total, (f"MLA latent: {L} layers × {parts} × {tokens:,} tokens (blocks of 16 × {wl.batch} seqs) "
-                       f"× {elem_txt} = {total:,} B")
-    total = int(wl.batch * wl.context * L * row * elem)
-    return total, (f"MLA latent: {wl.batch} batch × {wl.context:,} seq × {L} layers × {parts} × {elem_txt} "
+                       f"× {elem_txt} = {total:,} B{unmodelled}")
+    # transformers DynamicIndexedLayer (cache_utils.py) keeps [batch, seq, index_head_dim] indexer keys
+    total = int(wl.batch * wl.context * (L * row + idx_layers * idx_dim) * elem)
+    idx = f" + {idx_layers} indexer layers × {idx_dim} keys" if idx_layers else ""
+    return total, (f"MLA latent: {wl.batch} batch × {wl.context:,} seq × ({L} layers × {parts}{idx}) × {elem_txt} "
                    f"= {total:,} B")
 
 

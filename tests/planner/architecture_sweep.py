@@ -49,6 +49,8 @@ def _randomize_part(cfg: dict[str, Any], rng: random.Random) -> dict[str, Any]:
             if isinstance(value, (list, str)) and len(value) == old_layers and old_layers > 1:
                 cycled = [value[i % old_layers] for i in range(new_layers)]
                 cfg[key] = "".join(cycled) if isinstance(value, str) else cycled
+        # keyed by layer index and derived from layer_types (Gemma4TextConfig): the class rebuilds it
+        cfg.pop("per_layer_config", None)
     for key in WIDTH_KEYS:
         if isinstance(cfg.get(key), int) and cfg[key] > 0:
             cfg[key] = 64 * rng.randint(2, 48)

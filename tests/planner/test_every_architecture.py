@@ -5,7 +5,8 @@ and why. No silent mismatch, no crash."""
 
 import pytest
 
-from planner.model_definition import causal_lm_model_types
+from planner.estimator import Architecture
+from planner.model_definition import causal_lm_model_types, gguf_refusal, model_definition, undeclared_tensors
 from tests.planner.architecture_sweep import default_config, randomized_config, seed_of, verdict
 
 MODEL_TYPES = causal_lm_model_types()
@@ -32,3 +33,15 @@ def test_default_config_is_exact_or_refused(model_type):
 @pytest.mark.parametrize("model_type", MODEL_TYPES)
 def test_randomized_config_is_exact_or_refused(model_type):
     _assert_exact_or_refused(model_type, randomized_config(default_config(model_type), seed_of(model_type)))
+
+
+@pytest.mark.parametrize("model_type", MODEL_TYPES)
+def test_gguf_tensor_names_are_the_ones_llama_cpp_declares_for_the_architecture(model_type):
+    cfg = default_config(model_type)
+    if verdict(cfg).status != "exact":
+        pytest.skip("refused: no plan")
+    definition = model_definition(cfg)
+    arch = Architecture.from_config(definition.config)
+    if arch.gguf_unsupported or gguf_refusal(definition, cfg):
+        pytest.skip("no GGUF rows")
+    assert undeclared_tensors(arch) == []

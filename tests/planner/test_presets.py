@@ -9,6 +9,9 @@ counts; FULL adds the vision tower and projector of multimodal checkpoints.
 CARDS are the published totals, with where they were published. Most cards state two or three
 significant digits; a card figure is met when the total is within 0.5 % of it or, for the cards
 whose precision is coarser than that, rounds (or, where the publisher truncates, truncates) to it.
+
+Every preset, the 2024 ones too, also passes the check a pasted config.json gets: transformers builds
+it on the meta device and the estimator must equal it in total, vision part and per layer.
 """
 
 import pytest
@@ -23,6 +26,8 @@ TRANSFORMERS_TEXT = {
     "qwen3-8b": 8_190_735_360, "qwen3-14b": 14_768_307_200, "qwen3-32b": 32_762_123_264,
     "qwen3-30b-a3b": 30_532_122_624, "qwen3-235b-a22b": 235_093_634_560,
     "qwen3-next-80b-a3b": 79_674_391_296,
+    "qwen3.5-27b": 26_895_998_464, "qwen3.5-35b-a3b": 34_660_610_688, "qwen3.5-122b-a10b": 122_111_526_912,
+    "qwen3.5-397b-a17b": 396_346_350_336,
     "gemma-3-1b": 999_885_952, "gemma-3-4b": 3_880_263_168, "gemma-3-12b": 11_766_034_176,
     "gemma-3-27b": 27_009_346_304,
     "gpt-oss-20b": 20_914_757_184, "gpt-oss-120b": 116_829_156_672,
@@ -30,12 +35,15 @@ TRANSFORMERS_TEXT = {
     "llama-4-scout": 107_769_861_120, "llama-4-maverick": 400_711_848_960,
     "mistral-small-3.2-24b": 23_572_403_200, "phi-4": 14_659_507_200, "glm-4.5-air": 106_852_251_264,
     "granite-4.0-h-small": 32_207_337_984, "granite-4.0-h-tiny": 6_939_037_248,
-    "nemotron-h-8b": 8_100_852_736, "nemotron-h-56b": 56_324_350_464,
+    "nemotron-h-8b": 8_100_852_736, "nemotron-h-56b": 56_324_350_464, "glm-5": 743_911_218_432,
+    "ernie-4.5-21b-a3b": 21_825_437_888, "minimax-m2.5": 228_689_764_864, "smollm3-3b": 3_075_098_624,
 }
 TRANSFORMERS_FULL = {  # with the vision tower and multimodal projector
     "gemma-3-4b": 4_300_079_472, "gemma-3-12b": 12_187_325_040, "gemma-3-27b": 27_432_406_640,
     "llama-4-scout": 108_641_793_536, "llama-4-maverick": 401_583_781_376,
     "mistral-small-3.2-24b": 24_011_361_280,
+    "qwen3.5-27b": 27_356_728_560, "qwen3.5-35b-a3b": 35_107_181_936, "qwen3.5-122b-a10b": 122_562_817_776,
+    "qwen3.5-397b-a17b": 396_802_360_816,
 }
 
 # key -> (published total, scope, stated precision, how the publisher rounds, source)
@@ -49,6 +57,14 @@ CARDS = {
     "qwen3-30b-a3b": (30.5 * B, "text", 0.1 * B, "round", "Qwen/Qwen3-30B-A3B card: 30.5B total, 3.3B active"),
     "qwen3-235b-a22b": (235 * B, "text", 1 * B, "round", "Qwen/Qwen3-235B-A22B card: 235B total, 22B active"),
     "qwen3-next-80b-a3b": (80 * B, "text", 1 * B, "round", "Qwen/Qwen3-Next-80B-A3B-Instruct card: 80B total"),
+    # Qwen3.5 is natively multimodal: its figures are the whole checkpoint's
+    "qwen3.5-27b": (27 * B, "full", 1 * B, "round", "Qwen/Qwen3.5-27B: 27B, its name (no other figure found)"),
+    "qwen3.5-35b-a3b": (35 * B, "full", 1 * B, "round",
+                        "transformers docs, model_doc/qwen3_5_moe.md: Qwen/Qwen3.5-35B-A3B (35B total/3B active)"),
+    "qwen3.5-122b-a10b": (122 * B, "full", 1 * B, "round",
+                          "Qwen/Qwen3.5-122B-A10B: 122B total, 10B active, its name (no other figure found)"),
+    "qwen3.5-397b-a17b": (397 * B, "full", 1 * B, "round",
+                          "Qwen3.5 release post (qwen.ai/blog?id=qwen3.5): 397B total, 17B active"),
     # Gemma 3 Technical Report (arXiv:2503.19786) Table 1: embedding + non-embedding parameters
     "gemma-3-1b": ((302 + 698) * 10**6, "text", 10**6, "round", "Gemma 3 report Table 1: 302M + 698M"),
     "gemma-3-4b": ((675 + 3209) * 10**6, "text", 10**6, "round", "Gemma 3 report Table 1: 675M + 3,209M"),
@@ -71,6 +87,14 @@ CARDS = {
                       "NVIDIA ADLR Nemotron-H page: \"a series of 8B models (Nemotron-H-8B-Base, ...)\""),
     "nemotron-h-56b": (56 * B, "text", 1 * B, "round",
                        "nvidia/Nemotron-H-56B-Base-8K card: \"This model has 56B model parameters\""),
+    "glm-5": (744 * B, "text", 1 * B, "round", "GLM-5 report (arXiv:2602.15763) architecture table: 744B total, 40B "
+                                               "activated"),
+    "ernie-4.5-21b-a3b": (21 * B, "text", 1 * B, "truncate",
+                          "transformers docs, model_doc/ernie4_5_moe.md: 21B total, 3B active"),
+    # M2.5 shares M2's architecture and sizes (transformers' MiniMaxM2Config defaults are both's)
+    "minimax-m2.5": (230 * B, "text", 10 * B, "round", "MiniMax-AI/MiniMax-M2 README: \"230 billion total parameters "
+                                                         "with 10 billion active parameters\""),
+    "smollm3-3b": (3 * B, "text", 1 * B, "round", "SmolLM3 release post (huggingface/blog smollm3.md): \"3B model\""),
 }
 
 def test_every_current_preset_is_pinned():
@@ -101,7 +125,8 @@ def test_strictly_within_half_a_percent_of_the_card():
               if abs(TRANSFORMERS_TEXT[k] + (TRANSFORMERS_FULL[k] - TRANSFORMERS_TEXT[k] if scope == "full" else 0)
                      - card) > 0.005 * card}
     assert coarse == {"qwen3-0.6b", "qwen3-1.7b", "qwen3-4b", "kimi-k2", "phi-4", "glm-4.5-air",
-                      "granite-4.0-h-small", "granite-4.0-h-tiny", "nemotron-h-8b", "nemotron-h-56b"}
+                      "granite-4.0-h-small", "granite-4.0-h-tiny", "nemotron-h-8b", "nemotron-h-56b", "qwen3.5-27b",
+                      "ernie-4.5-21b-a3b", "minimax-m2.5", "smollm3-3b"}
 
 
 # model_type -> the one transformers registers the checkpoint's class under: moonshotai/Kimi-K2-Instruct

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import subprocess
 import sys
 import tempfile
@@ -31,6 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.moe_decoders_ground_truth import kv_log, row  # noqa: E402
 from bench.moe_mla_ground_truth import CONVERTER, MiB, N_CTX, save_tiny  # noqa: E402
 from planner.estimator import Architecture, Workload  # noqa: E402
 from planner.estimator.memory import kv_cache_bytes  # noqa: E402
@@ -45,10 +45,6 @@ TINY = {
         hidden_size=256, intermediate_size=128, num_hidden_layers=3, num_attention_heads=4, num_key_value_heads=2,
         head_dim=64, num_local_experts=8, num_experts_per_tok=2, rotary_dim=32)),
 }
-LOAD = """
-import sys, llama_cpp
-llama_cpp.Llama(model_path=sys.argv[1], n_ctx=int(sys.argv[2]), n_gpu_layers=0, verbose=True)
-"""
 
 
 def build(name: str, work: Path) -> tuple[Path, int]:
@@ -65,24 +61,6 @@ def convert(name: str, folder: Path, out: Path) -> None:
                           capture_output=True, text=True)
     if done.returncode:
         raise RuntimeError(f"convert_hf_to_gguf.py failed for {name}:\n{done.stderr[-3000:]}")
-
-
-def kv_log(path: Path) -> tuple[float, str]:
-    """llama.cpp's KV size (MiB) and log lines; (-1, the load error) if it fails."""
-    out = subprocess.run([sys.executable, "-c", LOAD, str(path), str(N_CTX)], capture_output=True, text=True)
-    log = out.stderr + out.stdout
-    lines = re.findall(r"llama_kv_cache: size = .*", log)
-    if not lines:
-        error = re.search(r"error loading model.*", log)
-        return -1.0, error[0] if error else log[-2000:]
-    total = sum(float(re.search(r"size = +([\d.]+) MiB", s)[1]) for s in lines)
-    return total, " | ".join(lines)
-
-
-def row(name: str, what: str, est: float, meas: float, tol: float) -> bool:
-    ok = abs(est - meas) <= tol * max(abs(meas), 1e-9)
-    print(f"{name:12} {what:24} {est:>16,.2f} {meas:>16,.2f} {'ok' if ok else 'FAIL'}")
-    return ok
 
 
 def main() -> None:

@@ -8,9 +8,8 @@ is checked against before a plan from a config is shown (`architecture_for_confi
 parameters differ from what transformers creates for the same config is refused, never shown.
 
 Costs (measured on the 2-core development machine, transformers 5.23, torch 2.14): importing torch
-and transformers' model classes takes seconds once per process — the web process starts that
-import in a background thread (`warm_up`), so only a plan asked for in its first seconds waits for
-it — and building a model on the meta device takes tens to hundreds of milliseconds; built
+and transformers' model classes takes seconds once per process — opening the planner page starts
+that import in a background thread (`warm_up`), so a config pasted there seldom waits for it — and building a model on the meta device takes tens to hundreds of milliseconds; built
 definitions are kept per config (sha256 of its canonical JSON), so a repeat plan costs nothing.
 """
 
@@ -111,11 +110,17 @@ def _load() -> dict[str, ModuleType]:
     return _libraries
 
 
-def warm_up() -> threading.Thread:
-    """Import torch and transformers in a background thread (the web process calls this at start)."""
-    thread = threading.Thread(target=_load, name="model-definition-warm-up", daemon=True)
-    thread.start()
-    return thread
+_warm_up_started = threading.Event()
+
+
+def warm_up() -> None:
+    """Import torch and transformers in a background thread, once per process: the planner page
+    calls this when it is opened, so a config pasted into it does not wait for the import (and a
+    web process nobody plans in never pays for it)."""
+    if _libraries or _warm_up_started.is_set():
+        return
+    _warm_up_started.set()
+    threading.Thread(target=_load, name="model-definition-warm-up", daemon=True).start()
 
 
 def transformers_version() -> str:

@@ -8,6 +8,7 @@ from django.views.decorators.http import require_POST
 from catalog.selectors import models_visible_to
 from planner.estimator import EstimatorError
 from planner.forms import PlanForm
+from planner.model_definition import warm_up
 from planner.models import HardwareProfile
 from planner.presentation import results_context
 from planner.selectors import hardware_profiles_visible_to
@@ -23,6 +24,7 @@ ERROR_FIELDS = ("source", "preset", "model", "config", "config_file", "params", 
 
 def index(request):
     """GET renders the plan in the query string (the URL is the plan); POST takes an uploaded config."""
+    warm_up()   # a config pasted here next is built with torch: import it while the user types
     data, files = (request.POST, request.FILES) if request.method == "POST" else (request.GET, None)
     form = PlanForm(data, files, user=request.user)
     form.is_valid()  # raises Http404 for another team's catalog model or hardware profile

@@ -18,12 +18,6 @@ django_application = get_asgi_application()
 from django.conf import settings  # noqa: E402  (after setup)
 from django.urls import Resolver404, resolve  # noqa: E402
 
-from planner.model_definition import warm_up  # noqa: E402
-
-# The planner builds configs on the meta device with torch and transformers, whose import takes
-# seconds: start it now, in the background, so the first plan from a config does not wait for it.
-warm_up()
-
 BODYLESS = {"GET", "HEAD", "OPTIONS"}
 
 

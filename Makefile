@@ -15,8 +15,10 @@ LLAMA_WHEEL_DIR := $(HOME)/.cache/quantdash/llama-cpp-python-$(LLAMA_CPP_VERSION
 # llama.cpp's own tools (imatrix jobs, llama-quantize with an importance matrix, llama-perplexity for
 # the cross-check) from the same sdist's vendor/llama.cpp, same flags, static, cached the same way
 # (~3 min on 2 cores). jobs/llama_tools.py finds them here (or in $QUANTDASH_LLAMA_TOOLS_DIR).
-LLAMA_TOOLS := llama-imatrix llama-perplexity llama-quantize
-LLAMA_TOOLS_DIR := $(HOME)/.cache/quantdash/llama-tools-$(LLAMA_CPP_VERSION)-x86-64-avx2
+# llama-bench measures each worker node's own throughput for the planner's speeds. The folder name
+# carries the tool set, so adding a tool rebuilds instead of reusing a cache that lacks it.
+LLAMA_TOOLS := llama-bench llama-imatrix llama-perplexity llama-quantize
+LLAMA_TOOLS_DIR := $(HOME)/.cache/quantdash/llama-tools-$(LLAMA_CPP_VERSION)-x86-64-avx2-bench
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: install system-deps test-deps run test test-sqlite test-postgres bench bench-accuracy bench-playground clean

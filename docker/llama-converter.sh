@@ -1,5 +1,5 @@
 #!/bin/sh
-# Installs llama.cpp's HF -> GGUF converter and its tools (llama-imatrix, llama-quantize,
+# Installs llama.cpp's HF -> GGUF converter and its tools (llama-bench, llama-imatrix, llama-quantize,
 # llama-perplexity) into the virtualenv, both from the llama-cpp-python sdist of the pinned version,
 # exactly as `make install` does: jobs/methods/gguf.py finds the converter at
 # $VIRTUAL_ENV/opt/llama.cpp/convert_hf_to_gguf.py, jobs/llama_tools.py the tools in
@@ -19,7 +19,7 @@ cp -r "$tmp/$src/convert_hf_to_gguf.py" "$tmp/$src/conversion" "$tmp/$src/gguf-p
 cmake -S "$tmp/$src" -B "$tmp/build" -DCMAKE_BUILD_TYPE=Release $flags -DBUILD_SHARED_LIBS=OFF \
   -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_APP=OFF \
   -DLLAMA_OPENSSL=OFF -DLLAMA_CURL=OFF
-cmake --build "$tmp/build" -j"$(nproc)" --target llama-imatrix llama-perplexity llama-quantize
-cp "$tmp/build/bin/llama-imatrix" "$tmp/build/bin/llama-perplexity" "$tmp/build/bin/llama-quantize" \
+cmake --build "$tmp/build" -j"$(nproc)" --target llama-bench llama-imatrix llama-perplexity llama-quantize
+cp "$tmp/build/bin/llama-bench" "$tmp/build/bin/llama-imatrix" "$tmp/build/bin/llama-perplexity" "$tmp/build/bin/llama-quantize" \
   "$VIRTUAL_ENV/opt/llama.cpp/bin/"
 rm -rf "$tmp"

@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Callable
 
 LLAMA_CPP_VERSION = "0.3.36"
-DEFAULT_DIR = (Path.home() / ".cache" / "quantdash" / f"llama-tools-{LLAMA_CPP_VERSION}-x86-64-avx2"
+DEFAULT_DIR = (Path.home() / ".cache" / "quantdash" / f"llama-tools-{LLAMA_CPP_VERSION}-x86-64-avx2-bench"
                / "bin")
-TOOLS = ("llama-imatrix", "llama-quantize", "llama-perplexity")
+TOOLS = ("llama-bench", "llama-imatrix", "llama-quantize", "llama-perplexity")
 # llama-perplexity / llama-imatrix print "[1]17.1234,[2]16.02,..." as chunks finish.
 CHUNK_DONE = re.compile(r"\[(\d+)\]\s*-?[0-9.]+(?:e[+-]?\d+)?,")
 # "... computing over 8 chunks, n_ctx=256 ..." (both tools)

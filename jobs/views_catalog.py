@@ -97,12 +97,14 @@ def model_variants(request: HttpRequest, pk: int) -> HttpResponse:
     with their progress, and the measurements so far. Answers 286 (stop polling) with the
     final table once none of them is queued or running (STYLE.md practice 8)."""
     model = get_object_or_404(models_visible_to(request.user).select_related("team"), pk=pk)
-    context = catalog_views.model_variants_context(request, model)
     active = (Job.Status.QUEUED, Job.Status.RUNNING)
     jobs = list(jobs_visible_to(request.user).filter(kind=Job.Kind.EVALUATE, input_variant__model=model)
                 .filter(Q(pk__in=catalog_views.watched_job_ids(request)) | Q(status__in=active))
                 .select_related("input_variant").order_by("pk"))
     running = any(not job.is_final for job in jobs)
+    # The measurements are read after the jobs' states: a job that ends between the two reads
+    # is then still polled once more, never stopped with a table that lacks its results.
+    context = catalog_views.model_variants_context(request, model)
     response = render(request, "catalog/partials/model_variants.html",
                       context | {"jobs": jobs, "polling": running})
     return response if running else HttpResponseStopPolling(response.content)

@@ -50,11 +50,11 @@ def test_makefile_and_images_put_the_tools_where_jobs_look():
 
     root = Path(__file__).resolve().parents[2]
     make = (root / "Makefile").read_text()
-    assert ("LLAMA_TOOLS_DIR := $(HOME)/.cache/quantdash/llama-tools-$(LLAMA_CPP_VERSION)-x86-64-avx2"
+    assert ("LLAMA_TOOLS_DIR := $(HOME)/.cache/quantdash/llama-tools-$(LLAMA_CPP_VERSION)-x86-64-avx2-bench"
             in make)
     assert f"LLAMA_CPP_VERSION := {llama_tools.LLAMA_CPP_VERSION}" in make
     assert llama_tools.DEFAULT_DIR == (Path.home() / ".cache/quantdash"
-                                       / f"llama-tools-{llama_tools.LLAMA_CPP_VERSION}-x86-64-avx2/bin")
+                                       / f"llama-tools-{llama_tools.LLAMA_CPP_VERSION}-x86-64-avx2-bench/bin")
     script = (root / "docker/llama-converter.sh").read_text()
     assert '"$VIRTUAL_ENV/opt/llama.cpp/bin/"' in script
     for name in ("Dockerfile", "Dockerfile.gpu"):

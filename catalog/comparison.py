@@ -11,6 +11,13 @@ The KL columns are the statistics llama.cpp's `llama-perplexity --kl-divergence`
 with its uncertainty where llama.cpp gives one (`<key>_unc`). A key an older evaluation lacks
 is shown as "—" and sorts last. Every cell's title says how it was measured (context, chunks,
 dataset, reference), so the method is beside every number.
+
+Speeds measured on a busy node (the speed evaluation's `quiet` false: other processes took cores
+its threads needed) or that never settled (`stable` false) are shown greyed with the reason and
+their runs' range, and sort after every speed measured quietly: llama.cpp's threads wait for
+each other on an oversubscribed CPU, so such a figure says more about the other work than about
+the variant. Peak memory is shown with what was measured ("served at context N") and the
+planner's figure for exactly that, or why the two are not compared.
 """
 
 from __future__ import annotations
@@ -69,8 +76,10 @@ COLUMNS = [
            "agree on the most likely token", "kl", "pct"),
     Column("tps", "Tokens/s", "decode speed: greedy, batch 1, one token per step", "speed",
            "{:g}"),
-    Column("mem", "Peak memory", "peak RSS of the evaluation's child process (the planner's "
-           "estimate beside it)", "memory", "bytes"),
+    Column("mem", "Peak memory", "peak RSS of a fresh process serving the variant through the "
+           "runtime's llama.cpp engine at the evaluation's context, one prompt filling it (the "
+           "planner's estimate for the same beside it); older and non-GGUF records measured the "
+           "evaluation process instead and are not set against the planner", "memory", "bytes"),
 ]
 BY_KEY = {c.key: c for c in COLUMNS}
 SORT_ALIASES = {"top1": "same_top"}  # the older column's sort key, in saved links
@@ -102,6 +111,7 @@ class Cell:
     unc: str = ""
     title: str = ""
     note: str = ""  # said instead of a number ("other tokens", "KL skipped: ...")
+    flag: str = ""  # said beside a number shown greyed (a speed measured on a busy node)
 
 
 @dataclass
@@ -118,6 +128,9 @@ class Row:
     comparable: bool = True
     is_base: bool = False
     planner_memory_bytes: int | None = None
+    memory_what: str = ""  # what the peak memory is of ("served at context 256")
+    planner_not_compared: str = ""  # why the planner's figure is not beside it
+    speed_flag: str = ""  # why the speed is not a quiet node's (then greyed, sorted last)
     prefill_tokens_per_second: float | None = None
     cells: list[Cell] = field(default_factory=list)
 
@@ -173,8 +186,33 @@ def how_measured(kind: str, method: dict) -> str:
         line = (f"{method.get('prompt_tokens', '?')} prompt + {method.get('gen_tokens', '?')} "
                 f"generated tokens, {method.get('threads', '?')} threads")
     elif kind == "memory":
-        line = f"context {method.get('context', '?')}"
+        line = method.get("what") or f"evaluation process at context {method.get('context', '?')}"
+        if ran := method.get("conditions"):
+            line += (f", {ran.get('threads', '?')} threads, KV {ran.get('type_k', '?')}, flash "
+                     f"attention {'on' if ran.get('flash_attn') else 'off'}, ubatch "
+                     f"{ran.get('n_ubatch', '?')}, {ran.get('cpu_isa', '?')}")
     return line
+
+
+def speed_flag(metrics: dict, method: dict) -> str:
+    """Why a speed evaluation's figure is not a quiet node's settled median ("" when it is): the
+    node was busy (quiet false) and/or the runs never settled (stable false), with the decode
+    runs' range."""
+    if metrics.get("quiet") is not False and metrics.get("stable") is not False:
+        return ""
+    reasons = []
+    if metrics.get("quiet") is False:
+        ran = method.get("conditions") or {}
+        others = ran.get("other_cpu_cores")
+        reasons.append("measured while other work ran" + (
+            f" (other processes used {others:g} of the node's {ran.get('cores', '?')} cores)"
+            if others is not None else ""))
+    if metrics.get("stable") is False:
+        stopped = (method.get("repeats") or {}).get("stopped")
+        reasons.append("the runs never settled" + (f" (stopped at {stopped})" if stopped else ""))
+    low, high = metrics.get("decode_min"), metrics.get("decode_max")
+    runs = f": decode runs {low:g}–{high:g} tok/s" if low is not None and high is not None else ""
+    return "; ".join(reasons) + runs
 
 
 def _row(variant: Variant, evaluations: dict) -> Row:
@@ -200,9 +238,26 @@ def _row(variant: Variant, evaluations: dict) -> Row:
         row.tokens_sha256 = ppl.method.get("tokens_sha256")
     if speed := evaluations.get("speed"):
         row.prefill_tokens_per_second = speed.metrics.get("prefill_tokens_per_s")
+        row.speed_flag = speed_flag(speed.metrics, speed.method or {})
     if memory := evaluations.get("memory"):
-        row.planner_memory_bytes = memory.metrics.get("planner_total_bytes")
+        _memory(row, memory.metrics, memory.method or {})
     return row
+
+
+def _memory(row: Row, metrics: dict, method: dict) -> None:
+    """The peak memory's label and the planner's figure, only where the plan is for the thing
+    measured (an older record's plan was for a served process while it measured the evaluation
+    process: not shown beside it)."""
+    row.memory_what = method.get("what") or (
+        f"evaluation process at context {method['context']}" if method.get("context") else "")
+    planned = method.get("planner") or {}
+    if metrics.get("planner_total_bytes") and method.get("what") and planned.get("what") == method["what"]:
+        row.planner_memory_bytes = metrics["planner_total_bytes"]
+    elif metrics.get("planner_not_compared"):
+        row.planner_not_compared = metrics["planner_not_compared"]
+    elif metrics.get("planner_total_bytes"):
+        row.planner_not_compared = ("recorded before memory was measured as served: the figure is the "
+                                    "evaluation process's, the plan a served process's")
 
 
 def _cells(row: Row, keys) -> list[Cell]:
@@ -221,6 +276,11 @@ def _cells(row: Row, keys) -> list[Cell]:
                     unc=_fmt(unc, column.fmt) if unc is not None else "")
         if key == "delta" and value is not None and value > 0:
             cell.text = f"+{cell.text}"
+        if key == "tps" and value is not None and row.speed_flag:
+            cell.flag = row.speed_flag
+            cell.title += f" — not ranked: {row.speed_flag}"
+        if key == "mem" and row.planner_not_compared:
+            cell.title += f" — planner not compared: {row.planner_not_compared}"
         if value is None and column.kind == "kl" and row.kl_skipped:
             cell.note = f"KL skipped: {row.kl_skipped}" if key == "kl" else "skipped"
         if key == "delta" and value is None and row.perplexity is not None and not row.comparable:
@@ -255,9 +315,16 @@ def comparison_rows(model: Model, sort: str = "size", keys=None, *,
         r.cells = _cells(r, keys or [c.key for c in COLUMNS if c.key != "id"])
     name = SORT_ALIASES.get(sort.lstrip("-"), sort.lstrip("-"))
     name = name if name in BY_KEY else "size"
-    measured = [r for r in rows if r.values.get(name) is not None]
-    missing = [r for r in rows if r.values.get(name) is None]
-    return sorted(measured, key=lambda r: r.values[name], reverse=sort.startswith("-")) + missing
+    reverse = sort.startswith("-")
+
+    def rank(r: Row) -> int:  # 0 measured, 1 measured on a busy node (speed), 2 not measured
+        if r.values.get(name) is None:
+            return 2
+        return 1 if name == "tps" and r.speed_flag else 0
+
+    groups = [[r for r in rows if rank(r) == g] for g in range(3)]
+    return [*sorted(groups[0], key=lambda r: r.values[name], reverse=reverse),
+            *sorted(groups[1], key=lambda r: r.values[name], reverse=reverse), *groups[2]]
 
 
 def methods_used(rows: list[Row]) -> list[str]:

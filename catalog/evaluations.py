@@ -5,7 +5,11 @@ The planner's estimate for the same configuration (computed at submit time into
 job.estimate["planner"] by the evaluate method, handed over by the job runner) is stored beside
 the measured peak memory and decode speed, so `Evaluation.objects.filter(kind="memory")` is the
 planner's measured-error record: metrics["peak_rss_bytes"] vs metrics["planner_total_bytes"],
-method["planner"] = the scheme, runtime, hardware profile and context it estimated.
+method["planner"] = the scheme, runtime, hardware profile, context, batch, KV type, flash
+attention, ubatch and threads it estimated. Only like is set against like: the memory evaluation
+must have measured what the plan is for ("served at context N", method["what"] equal to the
+plan's) under the conditions the plan assumed (method["conditions"], as llama.cpp reported them);
+otherwise metrics["planner_not_compared"] says why and no planner figure or error is stored.
 
 A "kl" evaluation whose tokenizers differ has metrics {"skipped": <why>} and no numbers; the
 variant's headline then says kl_skipped instead of keeping an older KL. The KL headline keys are
@@ -34,15 +38,40 @@ HEADLINE = {
 }
 
 
+def plan_mismatch(planner: dict, method: dict) -> str | None:
+    """Why a memory evaluation's measured figure is not the thing `planner` estimated (another
+    process, or the same process under other conditions), or None when they compare."""
+    if planner.get("refused"):
+        return planner["refused"]
+    if not planner.get("total_bytes"):
+        return "no planner estimate was made for this job"
+    if planner.get("what") != method.get("what"):
+        return (f"the planner estimated the variant {planner.get('what') or '?'}; this figure is the "
+                f"{method.get('what') or 'evaluation process'}")
+    ran = method.get("conditions") or {}
+    if not ran:
+        return "the measurement recorded no conditions"
+    context = planner.get("context")
+    checks = [("context", context, ran.get("n_ctx")), ("threads", planner.get("threads"), ran.get("threads")),
+              ("K cache type", planner.get("kv_dtype"), ran.get("type_k")),
+              ("V cache type", planner.get("kv_dtype"), ran.get("type_v")),
+              ("flash attention", planner.get("flash_attn"), ran.get("flash_attn")),
+              ("ubatch", min(planner.get("n_ubatch") or 0, context or 0), ran.get("n_ubatch"))]
+    diffs = [f"{name} {want} planned, {got} measured" for name, want, got in checks if want != got]
+    if ran.get("cpu_isa") != planner.get("cpu_isa"):
+        diffs.append(f"planned for an {planner.get('cpu_isa')} CPU, measured on {ran.get('cpu_isa')}")
+    return "; ".join(diffs) or None
+
+
 def _with_planner(planner: dict | None, kind: str, metrics: dict, method: dict) -> tuple[dict, dict]:
-    if not planner:
-        return metrics, method
-    if kind == "memory" and metrics.get("peak_rss_bytes"):
+    if kind == "memory" and planner and metrics.get("peak_rss_bytes"):
+        if reason := plan_mismatch(planner, method):
+            return {**metrics, "planner_not_compared": reason}, method
         measured = metrics["peak_rss_bytes"]
         metrics = {**metrics, "planner_total_bytes": planner["total_bytes"],
                    "planner_error_pct": round(100 * (planner["total_bytes"] - measured) / measured, 2)}
-        method = {**method, "planner": planner}
-    elif kind == "speed" and planner.get("decode_tokens_per_s"):
+        return metrics, {**method, "planner": planner}
+    if kind == "speed" and planner and planner.get("decode_tokens_per_s"):
         metrics = {**metrics, "planner_decode_tokens_per_s": planner["decode_tokens_per_s"]}
         method = {**method, "planner": planner}
     return metrics, method

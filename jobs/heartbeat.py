@@ -1,5 +1,6 @@
-"""A worker bootstep that declares the node (device, memory, methods, queues) and keeps its
-heartbeat fresh in the Worker table. Django models are imported lazily: this module is loaded by
+"""A worker bootstep that declares the node (device, memory, methods, queues), keeps its
+heartbeat fresh in the Worker table, and measures the node once in the background
+(jobs/node_bench.py; WORKER_NODE_BENCH=0 skips it). Django models are imported lazily: this module is loaded by
 the Celery app before Django is set up.
 
 Besides the queues given with -Q, every worker consumes its own node queue (`node.<hostname>`),
@@ -9,6 +10,7 @@ run it (jobs.routing).
 
 import logging
 import os
+import threading
 
 from celery import bootsteps
 from celery.signals import celeryd_after_setup
@@ -78,6 +80,15 @@ class WorkerHeartbeat(bootsteps.StartStopStep):
         self.device, self.device_name, self.memory = detect_device()
         self.beat(first=True)
         self.tref = worker.timer.call_repeatedly(settings.WORKER_HEARTBEAT_SECONDS, self.beat)
+        if os.environ.get("WORKER_NODE_BENCH", "1") != "0":
+            # measured in the background: the worker takes jobs meanwhile (a job that runs marks the
+            # measurement not quiet)
+            threading.Thread(target=self.measure, name="node-bench", daemon=True).start()
+
+    def measure(self) -> None:
+        from jobs.node_bench import node_measure_and_store
+
+        node_measure_and_store(hostname=self.hostname)
 
     def beat(self, first: bool = False) -> None:
         from django.db import close_old_connections

@@ -22,6 +22,10 @@ class Worker(models.Model):
     methods = models.JSONField(default=list, help_text="job methods this worker can run")
     started_at = models.DateTimeField(default=timezone.now)
     last_seen = models.DateTimeField(default=timezone.now)
+    # What the node measured of itself (jobs/node_bench.py): bandwidth, llama-bench pp/tg per scheme,
+    # conditions; {"status": "measuring"} while a measurement runs. The heartbeat never writes these.
+    measurements = models.JSONField(default=dict, blank=True)
+    measured_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["hostname"]

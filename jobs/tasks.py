@@ -3,7 +3,7 @@
 from celery import shared_task
 from django.conf import settings
 
-from jobs import runner
+from jobs import node_bench, runner
 
 
 @shared_task(
@@ -13,3 +13,9 @@ from jobs import runner
 )
 def run_job(job_id: int) -> None:
     runner.execute(job_id=job_id, worker=run_job.request.hostname or "unknown")
+
+
+@shared_task(name="jobs.measure_node", time_limit=1800)
+def measure_node(hostname: str) -> None:
+    """Sent to the node's own queue (Workers page); runs between jobs, like one."""
+    node_bench.node_measure_and_store(hostname=hostname)

@@ -49,8 +49,12 @@ def variant_convert_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 def _evaluate_selected(request: HttpRequest, model) -> list[Job]:
     """Submits one evaluate job per ticked variant of `model` (all with the same parameters);
-    what is refused is said in messages naming the field or the variant."""
+    what is refused is said in messages naming the field or the variant. A row's "Re-measure"
+    button (a speed measured on a busy node) posts the same form with remeasure=<variant id>:
+    that variant alone is evaluated again, whatever else is ticked."""
     raw = request.POST.getlist("variants")
+    if "remeasure" in request.POST:
+        raw = [request.POST["remeasure"]]
     wanted = [int(v) for v in raw if v.strip().isdigit() and len(v.strip()) < 19]  # fits a bigint
     if len(wanted) != len(raw):
         messages.error(request, "variants: must be variant ids")

@@ -1,15 +1,20 @@
 """The Workers page (/jobs/workers/): what the cluster looks like right now — each worker's queues,
-device, memory, methods and heartbeat, its running jobs, how many jobs wait in each Redis queue,
+device, memory, methods and heartbeat, what it measured of its node (and a button to measure again),
+its running jobs, how many jobs wait in each Redis queue,
 and what the runtime server has loaded. Any part that can't be reached shows "unavailable"."""
 
 from collections import defaultdict
 
 from django.conf import settings
+from django.contrib import messages
 from django.db.models import Count
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
 from kombu.exceptions import ChannelError, OperationalError
 
+from jobs.heartbeat import node_queue
 from jobs.models import Job, Worker
+from jobs.tasks import measure_node
 from jobs.selectors import jobs_visible_to
 from quantdash.celery import app
 
@@ -52,7 +57,8 @@ def worker_list(request):
                   .values_list("pk", flat=True))
     for pk, worker in Job.objects.filter(status=Job.Status.RUNNING).values_list("pk", "worker"):
         running[worker].append({"pk": pk, "visible": pk in visible})
-    rows = [{"worker": w, "running": running.get(w.hostname, [])} for w in workers]
+    rows = [{"worker": w, "running": running.get(w.hostname, []), "measured": measurement_rows(w.measurements)}
+            for w in workers]
     names = sorted({*settings.CELERY_TASK_QUEUES_NAMES, *(q for w in workers for q in w.queues or [])})
     lengths = queue_lengths(names)
     queued = dict(Job.objects.filter(status=Job.Status.QUEUED).values("queue")
@@ -68,3 +74,36 @@ def worker_list(request):
         "runtime_url": settings.RUNTIME_URL,
     }
     return render(request, "jobs/workers.html", context)
+
+
+def measurement_rows(m: dict) -> dict | None:
+    """A node measurement (jobs/node_bench.py) as the page shows it."""
+    if not m:
+        return None
+    cond = m.get("conditions", {})
+    bw = m.get("bandwidth", {})
+    return {"status": m.get("status", ""), "error": m.get("error", ""),
+            "bandwidth_gbs": bw["bytes_per_s"] / 1e9 if bw.get("bytes_per_s") else None,
+            "bandwidth_method": bw.get("method", ""), "conditions": cond,
+            "schemes": [{"scheme": r["scheme"], "pp": r.get("pp_tokens_per_s"), "pp_sd": r.get("pp_stddev"),
+                         "tg": r.get("tg_tokens_per_s"), "tg_sd": r.get("tg_stddev"),
+                         "read_gb": r.get("bytes_per_token", 0) / 1e9,
+                         "achieved_gbs": (r.get("tg_tokens_per_s") or 0) * r.get("bytes_per_token", 0) / 1e9,
+                         "n_prompt": r.get("n_prompt"), "n_gen": r.get("n_gen")}
+                        for r in m.get("llama_bench", [])]}
+
+
+@require_POST
+def worker_measure(request, pk: int):
+    """Asks a worker to measure its node again: a task on its own queue, run between its jobs."""
+    worker = get_object_or_404(Worker, pk=pk)
+    if not worker.is_alive:
+        messages.error(request, f"{worker.hostname} is not alive: nothing to measure")
+        return redirect("jobs:workers")
+    try:
+        measure_node.apply_async(args=[worker.hostname], queue=node_queue(worker.hostname), retry=False)
+    except (OperationalError, ConnectionError) as exc:   # Redis down
+        messages.error(request, f"could not reach the queue of {worker.hostname}: {exc}")
+        return redirect("jobs:workers")
+    messages.success(request, f"{worker.hostname} will measure its node (between jobs); refresh in a minute.")
+    return redirect("jobs:workers")

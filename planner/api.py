@@ -9,6 +9,8 @@ from ninja import Query, Router
 from planner.estimator import HARDWARE_PROFILES
 from planner.forms import PlanForm
 from planner.measured import measured_for
+from planner.nodes import live_measured_nodes, node_hardware
+from planner.presentation import speed_provenance
 from planner.presets import PRESETS
 from planner.schemas import HardwareList, Plan, PlanQuery, PlanRequest, Presets
 from planner.selectors import hardware_profiles_visible_to
@@ -19,7 +21,8 @@ router = Router(auth=DASHBOARD_AUTH)
 
 MODEL_KEYS = {"preset": "preset", "config": "config", "params": "params", "catalog_model": "model"}
 HARDWARE_KEYS = {"profile": "hardware", "devices": "devices", "kind": "custom_kind", "memory_gb": "custom_memory_gb",
-                 "bandwidth_gbs": "custom_bandwidth_gbs", "tflops": "custom_tflops"}
+                 "bandwidth_gbs": "custom_bandwidth_gbs", "tflops": "custom_tflops", "ram_gb": "ram_gb",
+                 "device_memory_gb": "custom_device_memory_gb"}
 WORKLOAD_KEYS = ("runtime", "context", "batch", "kv_dtype", "mode", "lora_rank", "lora_targets", "group_size",
                  "exl2_bpw", "flash_attn", "swa_full", "n_ubatch", "gpu_memory_utilization", "fit_scheme",
                  "n_cpu_moe")
@@ -56,6 +59,8 @@ def plan_json(plan) -> dict:
     if plan.catalog_model is not None:
         data["model"]["catalog_model"] = plan.catalog_model.pk
     data["fit"] = plan.fit.to_dict() if plan.fit is not None else None
+    # where the decode/prefill constants come from, and the speed model's measured error on record
+    data["speed"] = speed_provenance(est.hardware)
     data["vllm_fit"] = plan.vllm_fit.to_dict() if plan.vllm_fit is not None else None
     return data
 
@@ -80,7 +85,10 @@ def form_data_from_json(body: dict) -> dict:
     for key, field in HARDWARE_KEYS.items():
         if hardware.get(key) is not None:
             data[field] = hardware[key]
-    if hardware.get("memory_gb") is not None and hardware.get("profile") is None:
+    if isinstance(data.get("custom_device_memory_gb"), list):
+        data["custom_device_memory_gb"] = ",".join(map(str, data["custom_device_memory_gb"]))
+    if (hardware.get("memory_gb") is not None or hardware.get("device_memory_gb") is not None) \
+            and hardware.get("profile") is None:
         data["hardware"] = "custom"
     workload = {k: v for k, v in (body.get("workload") or {}).items() if v is not None}
     for alias, key in WORKLOAD_ALIASES.items():
@@ -101,9 +109,11 @@ def presets(request):
                         for key, p in PRESETS.items()]}
 
 
-@router.get("/hardware", response=HardwareList, summary="Built-in hardware profiles and your teams' saved ones")
+@router.get("/hardware", response=HardwareList,
+            summary="Our measured nodes, built-in hardware profiles and your teams' saved ones")
 def hardware(request):
     built_in = [hw.to_dict() for hw in HARDWARE_PROFILES.values()]
     team = [{**hardware_from_profile(p).to_dict(), "team": p.team.name, "id": p.pk}
             for p in hardware_profiles_visible_to(request.user)]
-    return {"hardware": built_in + team}
+    nodes = [node_hardware(w).to_dict() for w in live_measured_nodes()]   # key "node:<hostname>"
+    return {"hardware": nodes + built_in + team}

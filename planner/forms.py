@@ -21,6 +21,7 @@ from planner.estimator import (HARDWARE_PROFILES, Architecture, Estimate, Estima
                                estimate)
 from planner.estimator.fit import Fit, fit_estimate
 from planner.model_definition import architecture_for_config
+from planner.nodes import NODE_PREFIX, node_choices, node_hardware_by_key
 from planner.estimator.vllm_fit import VllmFit, vllm_fit_estimate
 from planner.estimator.hardware import KINDS
 from planner.estimator.workload import KV_DTYPES, LORA_TARGET_NAMES, MODES, RUNTIMES
@@ -47,12 +48,12 @@ BOOL_TEXT = {"true": True, "on": True, "1": True, "True": True, "false": False, 
 # estimator field -> form field (for errors from Hardware.custom and Workload)
 FIELD_ALIASES = {"memory_gb": "custom_memory_gb", "bandwidth_gbs": "custom_bandwidth_gbs",
                  "tflops": "custom_tflops", "kind": "custom_kind", "device_count": "devices",
-                 "param_count": "params", "preset": "preset"}
+                 "param_count": "params", "preset": "preset", "device_memory_gb": "custom_device_memory_gb"}
 
 
-def hardware_choices(team_profiles=()) -> list[tuple[str, Any]]:
-    """Built-in profiles grouped by kind, then the team's saved profiles, then 'custom'."""
-    groups: list[tuple[str, Any]] = []
+def hardware_choices(team_profiles=(), nodes=()) -> list[tuple[str, Any]]:
+    """Our measured nodes, built-in profiles grouped by kind, the team's saved profiles, then 'custom'."""
+    groups: list[tuple[str, Any]] = [("Our nodes (measured)", list(nodes))] if nodes else []
     for kind in KINDS:
         items = [(hw.key, hw.name) for hw in HARDWARE_PROFILES.values() if hw.kind == kind]
         groups.append((KIND_LABELS[kind], items))
@@ -88,6 +89,9 @@ class PlanForm(forms.Form):
     custom_memory_gb = forms.FloatField(required=False)
     custom_bandwidth_gbs = forms.FloatField(required=False)
     custom_tflops = forms.FloatField(required=False)
+    # a custom box whose devices differ: GiB per device, comma-separated ("24,24,12")
+    custom_device_memory_gb = forms.CharField(required=False, max_length=400)
+    ram_gb = forms.FloatField(required=False)   # host RAM beside the GPU(s); empty: the profile's
     runtime = forms.ChoiceField(choices=[(r, RUNTIME_LABELS[r]) for r in RUNTIMES], required=False)
     context = forms.IntegerField(required=False)
     batch = forms.IntegerField(required=False)
@@ -111,7 +115,7 @@ class PlanForm(forms.Form):
         super().__init__(data, files, **kwargs)
         self.user = user
         self.team_profiles = list(hardware_profiles_visible_to(user))
-        self.fields["hardware"].widget.choices = hardware_choices(self.team_profiles)
+        self.fields["hardware"].widget.choices = hardware_choices(self.team_profiles, node_choices())
         self.plan: Plan | None = None
 
     # ---- cleaning ----
@@ -128,6 +132,8 @@ class PlanForm(forms.Form):
         try:
             arch, catalog_model = self._architecture(data)
             hardware = self._hardware(data)
+            if data["ram_gb"] is not None:
+                hardware = hardware.with_ram(data["ram_gb"])   # GPU kinds only; else an error on ram_gb
             workload = Workload(
                 runtime=data["runtime"] or DEFAULTS["runtime"], context=_or(data["context"], "context"),
                 batch=_or(data["batch"], "batch"), kv_dtype=data["kv_dtype"] or DEFAULTS["kv_dtype"],
@@ -182,7 +188,10 @@ class PlanForm(forms.Form):
             return Hardware.custom("Custom", _or(data["custom_memory_gb"], "custom_memory_gb"),
                                    _or(data["custom_bandwidth_gbs"], "custom_bandwidth_gbs"),
                                    _or(data["custom_tflops"], "custom_tflops"),
-                                   kind=data["custom_kind"] or "gpu", device_count=devices)
+                                   kind=data["custom_kind"] or "gpu", device_count=devices,
+                                   device_memory_gb=device_sizes(data["custom_device_memory_gb"]))
+        if key.startswith(NODE_PREFIX):
+            return node_hardware_by_key(key, devices)
         if key.startswith("team:"):
             profile = next((p for p in self.team_profiles if p.key == key), None)
             if profile is None:
@@ -226,6 +235,16 @@ def catalog_architecture(model: Model) -> Architecture:
     if model.param_count:
         return Architecture.from_param_count(model.param_count, name=model.name)
     raise EstimatorError("model", f"{model.name} has neither a config nor a parameter count")
+
+
+def device_sizes(text: str | None) -> list[float] | None:
+    """'24, 24, 12' -> [24.0, 24.0, 12.0] (GiB per device); empty -> None."""
+    if not text or not text.strip():
+        return None
+    try:
+        return [float(part) for part in text.split(",")]
+    except ValueError:
+        raise EstimatorError("device_memory_gb", "must be sizes in GiB separated by commas, e.g. 24,24,12") from None
 
 
 def parse_config_text(text: str) -> dict:

@@ -11,7 +11,9 @@ from typing import Any
 
 from planner.estimator import Estimate, estimate, format_decimal_bytes
 from planner.estimator.fit import Fit
+from planner.estimator.speed import calibration_of
 from planner.measured import measured_for, measured_label
+from planner.speed_accuracy import speed_error_note
 
 CHART_SCHEMES = {  # a few schemes per runtime for the memory-vs-context chart
     "llama.cpp": ["F16", "Q8_0", "Q4_K_M", "Q2_K"],
@@ -73,7 +75,8 @@ def table_rows(est: Estimate) -> list[dict[str, Any]]:
                   cell(row, "max_context", f"{row['max_context']:,}"),
                   cell(row, "gpu_layers", "—" if row["gpu_layers"] is None
                        else f"{row['gpu_layers']}/{row['n_layers']}"),
-                  cell(row, "decode_tokens_per_s", f"{row['decode_tokens_per_s']:,.1f}")]
+                  {**cell(row, "decode_tokens_per_s", f"{row['decode_tokens_per_s']:,.1f}"),
+                   **speed_provenance(est.hardware)}]
         record = measured_for(total_params=arch.total_params, runtime=wl.runtime, scheme=row["scheme"],
                               context=wl.context, kv_dtype=wl.kv_dtype) if not training else None
         out.append({"row": row, "status": status, "status_text": status_text, "cells": cells,
@@ -167,20 +170,38 @@ def context_chart(est: Estimate, width: int = 720, height: int = 260) -> dict:
 
 
 def results_context(est: Estimate, fit: Fit | None = None) -> dict[str, Any]:
-    return {"estimate": est, "fit_card": fit_card(fit), "rows": table_rows(est), "columns": column_titles(est), "bars": stacked_bars(est),
+    return {"estimate": est, "fit_card": fit_card(fit, est.hardware), "rows": table_rows(est), "columns": column_titles(est), "bars": stacked_bars(est),
             "context_chart": context_chart(est), "arch": est.model, "hw": est.hardware, "wl": est.workload,
             "human_bytes": human_bytes}
 
 
-def fit_card(fit: Fit | None) -> dict[str, Any] | None:
+def speed_provenance(hw) -> dict[str, str]:
+    """Where a speed's constants come from, in short, and the speed model's measured error on record
+    (shown beside every speed; the formula says the bandwidth and efficiency in full)."""
+    cal = calibration_of(hw)
+    if cal is None:
+        source = f"assumed: no published llama.cpp figure on {hw.name}"
+    elif cal.measured:
+        source = "measured on this node"
+    else:
+        source = "cited: published llama-bench on this card"
+    return {"speed_source": source,
+            "speed_error": (cal.error_note if cal and cal.error_note else speed_error_note())
+            if cal and cal.measured else "no measured error of the speed model for this hardware"}
+
+
+def fit_card(fit: Fit | None, hw=None) -> dict[str, Any] | None:
     """The Fit card: the solver's choices, per-device bytes (readable) and the command."""
     if fit is None:
         return None
+    caps = fit.device_capacity_bytes or [0] * len(fit.devices)
     devices = [{"index": i, "model": human_bytes(d["model_bytes"]), "kv": human_bytes(d["kv_bytes"]),
                 "recurrent_state": human_bytes(d.get("recurrent_state_bytes", 0)),
-                "compute": human_bytes(d["compute_bytes"] + d["overhead_bytes"]), "total": human_bytes(d["total_bytes"])}
-               for i, d in enumerate(fit.devices)]
+                "compute": human_bytes(d["compute_bytes"] + d["overhead_bytes"]), "total": human_bytes(d["total_bytes"]),
+                "capacity": human_bytes(cap) if cap else "—"}
+               for i, (d, cap) in enumerate(zip(fit.devices, caps))]
     status = "fits" if fit.fully_on_device else "offload" if fit.fits else "nofit"
     has_state = any(d.get("recurrent_state_bytes") for d in fit.devices)
     return {"fit": fit, "devices": devices, "ram": human_bytes(fit.system_ram_bytes), "status": status,
-            "has_recurrent_state": has_state}
+            "ram_budget": human_bytes(fit.ram_budget_bytes) if fit.ram_budget_bytes else "",
+            "has_recurrent_state": has_state, **(speed_provenance(hw) if hw is not None else {})}

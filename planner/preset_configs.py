@@ -365,3 +365,85 @@ MINIMAX_M25 = {
     "qk_norm_type": "per_layer", "use_routing_bias": True, "use_mtp": True, "mtp_transformer_layers": 1,
     "num_mtp_modules": 3, "shared_intermediate_size": 0, "scoring_func": "sigmoid",
 }
+
+# deepseek-ai/DeepSeek-V3.2 config.json (DeepseekV32ForCausalLM; a verbatim copy is vendored in github
+# ai-dynamo/aiconfigurator, model_configs/deepseek-ai--DeepSeek-V3.2_config.json): DeepSeek-V3's shape
+# (MLA, 3 dense layers, 256 experts + 1 shared, one MTP layer in the checkpoint only) plus the DSA
+# lightning indexer (64 heads of 128 on every layer). quantization_config: FP8 E4M3 in 128x128 blocks
+# with UE8M0 scales.
+DEEPSEEK_V32 = {
+    **DEEPSEEK_V3, "architectures": ["DeepseekV32ForCausalLM"], "model_type": "deepseek_v32",
+    "index_head_dim": 128, "index_n_heads": 64, "index_topk": 2048, "attention_bias": False, "rms_norm_eps": 1e-6,
+    "quantization_config": {"quant_method": "fp8", "fmt": "e4m3", "activation_scheme": "dynamic",
+                            "scale_fmt": "ue8m0", "weight_block_size": [128, 128]},
+}
+
+
+def _gemma4_text(hidden: int, layers: int, heads: int, kv: int, global_kv: int, inter: int,
+                 **moe: Any) -> dict[str, Any]:
+    """text_config of Gemma 4 26B-A4B / 31B (Gemma4ForConditionalGeneration): five sliding layers
+    (window 1024, head_dim 256) then one full layer (global_head_dim 512, K reused as V), no
+    per-layer embeddings, no KV-shared layers, tied embeddings. The estimator refuses the whole
+    multimodal file (its gemma4 vision tower is not one it counts), so the preset is the language
+    model alone, as transformers' Gemma4ForCausalLM builds it from that text_config."""
+    return {
+        "architectures": ["Gemma4ForCausalLM"], "model_type": "gemma4_text", "hidden_size": hidden,
+        "num_hidden_layers": layers, "num_attention_heads": heads, "num_key_value_heads": kv,
+        "num_global_key_value_heads": global_kv, "head_dim": 256, "global_head_dim": 512,
+        "attention_k_eq_v": True, "attention_bias": False, "intermediate_size": inter,
+        "layer_types": ["full_attention" if i % 6 == 5 else "sliding_attention" for i in range(layers)],
+        "sliding_window": 1024, "num_kv_shared_layers": 0, "use_double_wide_mlp": False,
+        "hidden_size_per_layer_input": 0, "vocab_size": 262144, "vocab_size_per_layer_input": 262144,
+        "max_position_embeddings": 262144, "tie_word_embeddings": True, "final_logit_softcapping": 30.0,
+        "hidden_activation": "gelu_pytorch_tanh", "rms_norm_eps": 1e-6,
+        "rope_parameters": {"full_attention": {"partial_rotary_factor": 0.25, "rope_theta": 1000000.0,
+                                               "rope_type": "proportional"},
+                            "sliding_attention": {"rope_theta": 10000.0, "rope_type": "default"}},
+        "enable_moe_block": bool(moe), "num_experts": None, "top_k_experts": None, "moe_intermediate_size": None,
+        **moe,
+    }
+
+
+GEMMA4 = {
+    # google/gemma-4-26B-A4B config.json text_config (a verbatim copy is vendored in github
+    # ai-dynamo/aiconfigurator, model_configs/google--gemma-4-26B-A4B_config.json): a 128-expert MoE
+    # block (8 per token) beside a dense MLP on every layer
+    "gemma-4-26b-a4b": _gemma4_text(2816, 30, 16, 8, 2, 2112, num_experts=128, top_k_experts=8,
+                                    moe_intermediate_size=704),
+    # google/gemma-4-31B-it: the text_config of nvidia/Gemma-4-31B-IT-NVFP4's config.json (NVIDIA's
+    # quantization of that checkpoint; vendored in github ai-dynamo/aiconfigurator,
+    # model_configs/nvidia--Gemma-4-31B-IT-NVFP4_config.json), its quantization_config left out;
+    # github THUDM/slime's scripts/models/gemma4-31B.sh (since removed) has the same sizes
+    "gemma-4-31b": _gemma4_text(5376, 60, 32, 16, 4, 21504),
+}
+
+
+def _olmo3(hidden: int, layers: int, heads: int, kv: int, inter: int) -> dict[str, Any]:
+    """allenai/Olmo-3-1025-7B and Olmo-3-1125-32B (Olmo3ForCausalLM): three sliding-window layers
+    (4096) then one full layer, q/k norms over the whole projection, norms after attention and MLP,
+    untied embeddings, 65536 positions (YaRN x8 from 8192). The sizes are github
+    rasbt/LLMs-from-scratch ch05/13_olmo3/standalone-olmo3.ipynb (OLMO3_CONFIG_7B / _32B), which loads
+    the published checkpoints' tensors with a shape check on every one; its recorded run on
+    Olmo-3-7B-Instruct found an lm_head.weight (it would print "Model uses weight tying." otherwise)."""
+    return {
+        "architectures": ["Olmo3ForCausalLM"], "model_type": "olmo3", "hidden_size": hidden,
+        "num_hidden_layers": layers, "num_attention_heads": heads, "num_key_value_heads": kv,
+        "intermediate_size": inter, "vocab_size": 100278, "max_position_embeddings": 65536,
+        "tie_word_embeddings": False, "attention_bias": False, "sliding_window": 4096,
+        "layer_types": ["full_attention" if i % 4 == 3 else "sliding_attention" for i in range(layers)],
+        "rope_theta": 500000.0, "rms_norm_eps": 1e-6, "hidden_act": "silu",
+        "rope_scaling": {"rope_type": "yarn", "factor": 8.0, "original_max_position_embeddings": 8192,
+                         "attention_factor": 1.2079441541679836, "beta_fast": 32.0, "beta_slow": 1.0},
+    }
+
+
+OLMO3 = {
+    "olmo-3-7b": _olmo3(4096, 32, 32, 32, 11008),
+    "olmo-3-32b": _olmo3(5120, 64, 40, 8, 27648),
+}
+
+# mistralai/Mistral-Small-3.1-24B-Instruct-2503 config.json: field for field the 3.2 file above (the 3.2
+# card calls 3.2 "a minor update of" 3.1); verbatim copies of the 3.1 file are embedded in public
+# config-parser tests (found by searching code for its text).
+MISTRAL_SMALL_31 = {**MISTRAL_SMALL_32, "text_config": dict(MISTRAL_SMALL_32["text_config"]),
+                    "vision_config": dict(MISTRAL_SMALL_32["vision_config"])}

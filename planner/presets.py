@@ -145,10 +145,15 @@ CURRENT: dict[str, dict[str, Any]] = {
     "gemma-3-4b": _preset("Gemma 3 4B", "google/gemma-3-4b-it", cfgs.GEMMA3["gemma-3-4b"], "Gemma"),
     "gemma-3-12b": _preset("Gemma 3 12B", "google/gemma-3-12b-it", cfgs.GEMMA3["gemma-3-12b"], "Gemma"),
     "gemma-3-27b": _preset("Gemma 3 27B", "google/gemma-3-27b-it", cfgs.GEMMA3["gemma-3-27b"], "Gemma"),
+    "gemma-4-26b-a4b": _preset("Gemma 4 26B-A4B (MoE, text)", "google/gemma-4-26B-A4B",
+                               cfgs.GEMMA4["gemma-4-26b-a4b"], "Gemma"),
+    "gemma-4-31b": _preset("Gemma 4 31B (text)", "google/gemma-4-31B-it", cfgs.GEMMA4["gemma-4-31b"], "Gemma"),
     "gpt-oss-20b": _preset("gpt-oss-20b", "openai/gpt-oss-20b", cfgs.GPT_OSS_20B, "gpt-oss"),
     "gpt-oss-120b": _preset("gpt-oss-120b", "openai/gpt-oss-120b", cfgs.GPT_OSS_120B, "gpt-oss"),
     "deepseek-v3": _preset("DeepSeek-V3 671B", "deepseek-ai/DeepSeek-V3", cfgs.DEEPSEEK_V3, "DeepSeek"),
     "deepseek-r1": _preset("DeepSeek-R1 671B", "deepseek-ai/DeepSeek-R1", cfgs.DEEPSEEK_V3, "DeepSeek"),
+    "deepseek-v3.2": _preset("DeepSeek-V3.2 671B (sparse attention)", "deepseek-ai/DeepSeek-V3.2", cfgs.DEEPSEEK_V32,
+                             "DeepSeek"),
     "kimi-k2": _preset("Kimi K2 1T", "moonshotai/Kimi-K2-Instruct", cfgs.KIMI_K2, "Kimi"),
     "llama-4-scout": _preset("Llama 4 Scout 17B-16E", "meta-llama/Llama-4-Scout-17B-16E-Instruct",
                              cfgs.LLAMA4_SCOUT, "Llama"),
@@ -156,6 +161,8 @@ CURRENT: dict[str, dict[str, Any]] = {
                                 cfgs.LLAMA4_MAVERICK, "Llama"),
     "mistral-small-3.2-24b": _preset("Mistral Small 3.2 24B", "mistralai/Mistral-Small-3.2-24B-Instruct-2506",
                                      cfgs.MISTRAL_SMALL_32, "Mistral"),
+    "mistral-small-3.1-24b": _preset("Mistral Small 3.1 24B", "mistralai/Mistral-Small-3.1-24B-Instruct-2503",
+                                     cfgs.MISTRAL_SMALL_31, "Mistral"),
     "phi-4": _preset("Phi-4 14B", "microsoft/phi-4", cfgs.PHI4, "Phi"),
     "glm-4.5-air": _preset("GLM-4.5-Air 106B-A12B", "zai-org/GLM-4.5-Air", cfgs.GLM45_AIR, "GLM"),
     "glm-5": _preset("GLM-5 744B-A40B", "zai-org/GLM-5", cfgs.GLM5, "GLM"),
@@ -170,12 +177,14 @@ CURRENT: dict[str, dict[str, Any]] = {
     "ernie-4.5-21b-a3b": _preset("ERNIE 4.5 21B-A3B", "baidu/ERNIE-4.5-21B-A3B-PT", cfgs.ERNIE45_21B_A3B, "ERNIE"),
     "minimax-m2.5": _preset("MiniMax-M2.5 230B-A10B", "MiniMaxAI/MiniMax-M2.5", cfgs.MINIMAX_M25, "MiniMax"),
     "smollm3-3b": _preset("SmolLM3 3B", "HuggingFaceTB/SmolLM3-3B", cfgs.SMOLLM3_3B, "SmolLM"),
+    "olmo-3-7b": _preset("OLMo 3 7B", "allenai/Olmo-3-1025-7B", cfgs.OLMO3["olmo-3-7b"], "OLMo"),
+    "olmo-3-32b": _preset("OLMo 3 32B", "allenai/Olmo-3-1125-32B", cfgs.OLMO3["olmo-3-32b"], "OLMo"),
 }
 PRESETS.update(CURRENT)
 
 # Picker order: families with current models first.
 FAMILY_ORDER = ("Qwen", "gpt-oss", "DeepSeek", "Kimi", "GLM", "Llama", "Gemma", "Mistral", "Phi", "Granite",
-                "Nemotron", "ERNIE", "MiniMax", "SmolLM")
+                "Nemotron", "ERNIE", "MiniMax", "SmolLM", "OLMo")
 
 
 def preset_choices() -> list[tuple[str, list[tuple[str, str]]]]:

@@ -33,13 +33,16 @@ class ModelSource(Strict):
 
 
 class HardwareSpec(Strict):
-    profile: str | None = Field(None, description="profile key, `team:<id>` or `custom`")
+    profile: str | None = Field(None, description="profile key, `node:<hostname>` (a measured node of ours), "
+                                "`team:<id>` or `custom`")
     name: str | None = None
     devices: int | None = None
     kind: Kind | None = None
     memory_gb: float | None = None
     bandwidth_gbs: float | None = None
     tflops: float | None = None
+    device_memory_gb: list[float] | None = Field(None, description="custom: GiB per device when they differ")
+    ram_gb: float | None = Field(None, description="host RAM in GiB beside the GPU(s) (default: the profile's)")
 
 
 class WorkloadFields(Schema):
@@ -85,12 +88,14 @@ class PlanQuery(WorkloadFields):
     model: int | None = Field(None, description="catalog model id (team-scoped)")
     config: str | None = Field(None, description="a config.json as text (≤ 1 MiB)")
     params: str | None = Field(None, description="parameter count, e.g. 7.3B")
-    hardware: str | None = Field(None, description="profile key, `team:<id>` or `custom`")
+    hardware: str | None = Field(None, description="profile key, `node:<hostname>`, `team:<id>` or `custom`")
     devices: int | None = None
     custom_kind: Kind | None = None
     custom_memory_gb: float | None = None
     custom_bandwidth_gbs: float | None = None
     custom_tflops: float | None = None
+    custom_device_memory_gb: str | None = Field(None, description="custom: GiB per device, e.g. 24,24,12")
+    ram_gb: float | None = Field(None, description="host RAM in GiB beside the GPU(s) (default: the profile's)")
 
 
 class Open(BaseModel):
@@ -140,6 +145,8 @@ class Plan(Schema):
     workload: dict
     fit: dict | None = Field(description="llama.cpp: the GGUF file and command that fit, or why none does")
     vllm_fit: dict | None = Field(description="vLLM: the KV pool, max-model-len and `vllm serve` command")
+    speed: dict | None = Field(None, description="where the speed constants come from (measured on a node of ours, "
+                               "cited, or assumed) and the speed model's measured error on record")
 
 
 class Preset(Schema):

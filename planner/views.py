@@ -17,7 +17,8 @@ from planner.services import hardware_profile_create, hardware_profile_delete
 # The form's inputs that have an error slot beside them (planner/index.html); htmx responses
 # refresh every slot out of band, so an error appears beside its field and a fixed one clears.
 ERROR_FIELDS = ("source", "preset", "model", "config", "config_file", "params", "hardware", "devices",
-                "custom_kind", "custom_memory_gb", "custom_bandwidth_gbs", "custom_tflops", "runtime",
+                "custom_kind", "custom_memory_gb", "custom_bandwidth_gbs", "custom_tflops", "custom_device_memory_gb",
+                "ram_gb", "runtime",
                 "context", "batch", "kv_dtype", "mode", "lora_rank", "lora_targets", "group_size",
                 "exl2_bpw", "fit_scheme", "n_cpu_moe")
 

@@ -7,9 +7,12 @@ engine (evaluate_common.py, llama.cpp's perplexity scheme). One job evaluates th
 for KL, the reference over the same token ids in one child process:
 
 1. tokenize with the target's own tokenizer, cut the chunks;
-2. target: speed, then the perplexity pass; peak RSS is read here, before a reference is loaded,
-   so the memory number is the target's alone at this context (beside the planner's estimate);
-3. reference (default: the lineage root; none when the input is the root): its logits over the
+2. memory (GGUF): before anything is loaded here, a fresh process serves the target through the
+   runtime's llama.cpp engine at this context and reports its peak RSS (evaluate_memory.py), the
+   figure the planner estimates (job.estimate["planner"], "served at context N"); other formats
+   keep this process's peak RSS, labelled as the evaluation process and not set against the plan;
+3. target: speed, then the perplexity pass;
+4. reference (default: the lineage root; none when the input is the root): its logits over the
    same chunks give per-token KL(ref ‖ target). KL needs both tokenizers to give the same ids;
    where they don't (another vocabulary, BOS, pre-tokenizer...), the "kl" Evaluation says
    {"skipped": <why>} and the job still succeeds with its perplexity, speed and memory.
@@ -23,12 +26,14 @@ for KL, the reference over the same token ids in one child process:
 
 from __future__ import annotations
 
+import subprocess
 import time
 from pathlib import Path
 
 from formats import llama_kld
 from formats.digest import file_sha256
 from jobs.methods import evaluate_common as common
+from jobs.methods import evaluate_memory as served
 from jobs.methods import hf_common
 from jobs.methods.base import Evaluation, JobError, Method, RunContext
 
@@ -36,7 +41,7 @@ MODES = {"quick": {"context": 256, "chunks": 4}, "full": {"context": 512, "chunk
 _PARAMS = {"mode", "context", "chunks", "reference", "speed", "speed_seconds", "prompt_tokens", "gen_tokens",
            "threads", "dataset_path", "hub_dataset"}
 FORMATS = ("gguf", "hf", "bnb-nf4", "bnb-int8", "gptq")
-PLANNER_HARDWARE = "cpu-2core-24gb"
+PLANNER_HARDWARE = served.PLANNER_HARDWARE
 # Target log-probs kept in memory between the perplexity and KL passes up to this size; above
 # it the KL pass evaluates the target again instead.
 CACHE_LIMIT_BYTES = 512 * 1024**2
@@ -61,8 +66,9 @@ def planner_scheme(variant) -> str | None:
 
 
 def planner_memory(variant, context: int) -> dict | None:
-    """The planner's estimate for the configuration this job measures: the variant's scheme, its
-    runtime, batch 1, `context` tokens, on the CPU profile. None when the planner can't say."""
+    """The planner's estimate of a process holding the variant at `context` in its runtime, on
+    the CPU profile (for routing the job: the evaluation process holds at least that). None when
+    the planner can't say."""
     try:
         from planner.estimator import HARDWARE_PROFILES, Architecture, Workload, estimate
 
@@ -161,22 +167,42 @@ class EvaluateMethod(Method):
                 "reference_sha256": [f.sha256 for f in ref.files.all()]}
 
     def estimate(self, params: dict, variant) -> dict:
-        """peak_memory_bytes: the planner's total for the target at this context, plus the
-        reference's when KL is measured (both are loaded in the KL pass), plus the cached
-        log-probs; output_bytes 0 (an evaluation writes no variant). The planner's numbers are
-        kept under "planner" and recorded beside the measured peak."""
+        """peak_memory_bytes (what routing reserves for the job): the planner's total for the
+        target at this context, plus the reference's when KL is measured (both are loaded in the
+        KL pass), plus the cached log-probs; output_bytes 0 (an evaluation writes no variant).
+        "planner" is the planner's figure for what the memory evaluation measures — the variant
+        served at this context (evaluate_memory.served_plan) — recorded beside the measured peak
+        and shown on the job page as the same number."""
         from catalog.models import Variant
 
         context = params["context"]
-        planner = planner_memory(variant, context)
+        routing = planner_memory(variant, context)
         fallback = variant.total_bytes + hf_common.RUNTIME_OVERHEAD_BYTES
-        peak = planner["total_bytes"] if planner else fallback
+        peak = routing["total_bytes"] if routing else fallback
         if params.get("reference"):
             ref = Variant.objects.select_related("model").get(pk=params["reference"])
             ref_plan = planner_memory(ref, context)
             peak += ref_plan["weights_bytes"] if ref_plan else ref.total_bytes
             peak += CACHE_LIMIT_BYTES
-        return {"peak_memory_bytes": int(peak), "output_bytes": 0, "planner": planner}
+        return {"peak_memory_bytes": int(peak), "output_bytes": 0,
+                "planner": self.served_plan(params, variant)}
+
+    @staticmethod
+    def served_plan(params: dict, variant) -> dict:
+        """The planner's estimate for the memory evaluation's served process; {"refused": why}
+        where that is not what the evaluation measures."""
+        if variant.format != "gguf":
+            return {"what": served.served_label(params["context"]), "context": params["context"],
+                    "refused": f"a {variant.get_format_display()} variant's memory is measured as "
+                               "the evaluation process, not as served; the planner estimates a "
+                               "served process, so the two are not compared"}
+        try:
+            config = hf_common.model_config(variant)
+        except JobError as exc:
+            return {"what": served.served_label(params["context"]), "context": params["context"],
+                    "refused": str(exc)}
+        return served.served_plan(config=config, scheme=planner_scheme(variant),
+                                  context=params["context"], threads=params["threads"])
 
     # ---- child process ----
     def run(self, ctx: RunContext) -> list[Evaluation]:
@@ -184,7 +210,11 @@ class EvaluateMethod(Method):
 
         p = ctx.params
         text_path = _text_file(p, Path(ctx.workdir))
-        ctx.progress(0.0, "load")
+        served_memory = None
+        if ctx.input_format == "gguf":  # before this process loads anything (own memory apart)
+            ctx.progress(0.0, "memory")
+            served_memory = self._served_memory(ctx, text_path)
+        ctx.progress(0.01, "load")
         started = time.monotonic()
         target = open_engine(ctx.input_format, Path(ctx.input_dir), [f.path for f in ctx.input_files],
                              context=p["context"], threads=p["threads"])
@@ -234,19 +264,42 @@ class EvaluateMethod(Method):
                   "scored_per_chunk": chunks.scored_per_chunk, "mode": p["mode"], **shared,
                   "engine": target.info}
         results.insert(0, Evaluation("perplexity", ppl, method))
-        memory = {"peak_rss_bytes": common.peak_rss_bytes()}
-        if (device_peak := target.peak_device_bytes()) is not None:
-            memory["cuda_max_allocated_bytes"] = device_peak
-        results.append(Evaluation("memory", memory, {
-            "measured": "peak RSS (VmHWM) of the job's child process after loading the target, "
-                        "the speed run and the perplexity pass (before any reference is loaded)"
-                        + ("; torch.cuda.max_memory_allocated on the GPU" if device_peak else ""),
-            "context": chunks.context, "prompt_tokens": p["prompt_tokens"],
-            "gen_tokens": p["gen_tokens"], **target.info}))
+        if served_memory is not None:
+            results.append(served_memory)
+        else:
+            memory = {"peak_rss_bytes": common.peak_rss_bytes()}
+            if (device_peak := target.peak_device_bytes()) is not None:
+                memory["cuda_max_allocated_bytes"] = device_peak
+            results.append(Evaluation("memory", memory, {
+                "what": f"evaluation process at context {chunks.context}",
+                "measured": "peak RSS (VmHWM) of the job's child process after loading the target, "
+                            "the speed run and the perplexity pass (before any reference is loaded)"
+                            + ("; torch.cuda.max_memory_allocated on the GPU" if device_peak else ""),
+                "context": chunks.context, "prompt_tokens": p["prompt_tokens"],
+                "gen_tokens": p["gen_tokens"], **target.info}))
         if has_ref:
             results.append(self._kl(ctx, target, chunks, cached, ppl, shared, method))
         ctx.progress(1.0, "done")
         return results
+
+    @staticmethod
+    def _served_memory(ctx: RunContext, text_path: Path) -> Evaluation:
+        """The "memory" Evaluation: peak RSS of the variant served at the evaluation's context
+        (evaluate_memory.py), or {"skipped": why} when that process failed."""
+        p = ctx.params
+        method = {"what": served.served_label(p["context"]), "measured": served.WHAT,
+                  "context": p["context"], "threads": p["threads"], "engine": "llama.cpp",
+                  "prompt": f"{p['context'] - 1} tokens of {text_path.name}, then 1 generated token"}
+        try:
+            report = served.measure_served(gguf=ctx.input_path(".gguf"), text_path=text_path,
+                                           context=p["context"], threads=p["threads"],
+                                           workdir=Path(ctx.workdir))
+        except (RuntimeError, OSError, subprocess.TimeoutExpired) as exc:
+            ctx.log(f"memory: {exc}")
+            return Evaluation("memory", {"skipped": str(exc)[-500:]}, method)
+        conditions = report.pop("conditions")
+        ctx.log(f"memory: served at context {p['context']}: peak RSS {report['peak_rss_bytes']:,} B")
+        return Evaluation("memory", report, {**method, "conditions": conditions})
 
     def _kl(self, ctx, target, chunks, cached, ppl, shared, method) -> Evaluation:
         """KL(reference ‖ target) and the other statistics of `llama-perplexity --kl-divergence`,

@@ -342,7 +342,9 @@ def _scheme_row(arch: Architecture, hw: Hardware, wl: Workload, plan: _Plan, sch
     # vLLM claims capacity up front and turns everything not used by weights, activations
     # and overhead into KV blocks; `fits` asks that this pool holds batch × context tokens.
     kv_pool = max(0, capacity - weights - compute - overhead) if plan.vllm else None
-    tps, tps_f = decode_tokens_per_s(arch, hw, wl, weights, kv, offload.gpu_fraction, state_bytes=state)
+    tps, tps_f = decode_tokens_per_s(arch, hw, wl, weights, kv, offload.gpu_fraction, state_bytes=state,
+                                     scheme=scheme.name)
+    prefill, prefill_f = prefill_seconds(arch, hw, wl, scheme.name)   # per scheme: its own measured rate
     if training:
         tps, tps_f = 0.0, "training mode: no decoding"
     return {
@@ -372,7 +374,7 @@ def _scheme_row(arch: Architecture, hw: Hardware, wl: Workload, plan: _Plan, sch
         "runs_with_offload": runs_with_offload,
         "kv_pool_bytes": kv_pool,
         "decode_tokens_per_s": round(tps, 2),
-        "prefill_seconds": round(plan.prefill, 4),
+        "prefill_seconds": round(prefill, 4),
         "engines": list(scheme.engines),
         "high_precision_tensors": high_precision_tensors(arch, scheme),
         "supported": supported,
@@ -399,6 +401,6 @@ def _scheme_row(arch: Architecture, hw: Hardware, wl: Workload, plan: _Plan, sch
             "kv_pool_bytes": (f"vLLM preallocates {capacity:,} − {weights:,} − {compute:,} − {overhead:,} = "
                               f"{kv_pool:,} B of KV blocks" if plan.vllm else "not vLLM: KV grows/allocates as computed"),
             "decode_tokens_per_s": tps_f,
-            "prefill_seconds": plan.prefill_f,
+            "prefill_seconds": prefill_f,
         },
     }

@@ -7,21 +7,32 @@ Order of choices (llama.cpp's --fit shrinks the context down to --fit-ctx first,
   2. else, at the workload's context, MoE models move the expert tensors (blk.N.ffn_*_exps) of the
      first N layers to system RAM (`--n-cpu-moe N`: llama.cpp common/arg.cpp "keep the MoE weights
      of the first N layers in the CPU"), attention, norms, router and shared experts stay on GPU;
-  3. else (or if all experts in RAM is still too much) whole layers go to RAM, the first layers
-     first (`-ngl`: llama.cpp keeps the last n_gpu_layers on the GPU, llama-model.cpp i_gpu_start).
+  3. else whole layers go to RAM, the first layers first (`-ngl`: llama.cpp keeps the last
+     n_gpu_layers on the GPU, llama-model.cpp i_gpu_start), with the fewest expert layers in RAM
+     that the remaining GPU layers need.
+Steps 2 and 3 are one search (placement.py) over -ngl, --n-cpu-moe and -ts together, against every
+device's capacity and the system RAM budget: the most GPU units, then the fewest expert layers in
+RAM, on the split that evens the devices' fill. It finds a placement whenever one exists (checked
+against brute force in tests/planner/test_fit_search.py); when none does, the reasons give the
+nearest fixes (more RAM, more device memory, a smaller context; fit_estimate adds a smaller scheme).
 A hybrid's KV cache sits on its attention layers and its recurrent state on its recurrent layers,
 each moving with its layer (memory.layer_cache_bytes).
-Capacity and fixed costs are those of estimate() (capacity = usable × 0.95, 500 MiB CUDA context per
-device, compute buffer once); the token-embedding matrix is counted on the device although
-llama.cpp keeps it in RAM, so the fit errs on the safe side.
-`-ngl` counts the output layer as one more layer (n_gpu_layers > n_layer puts it on the GPU), so
-k repeating layers on the GPU is `-ngl k+1`; all of them is `-ngl 99` (or n_layer + 1 if larger).
-Multi-GPU: `-ts` proportional to device memory (whole GiB); layers split in that ratio (layer
-split, the default -sm layer); the output layer and compute buffer are counted on the last device.
+Capacity and fixed costs are those of estimate() (capacity = usable × 0.95 per device, 500 MiB CUDA
+context per device, a compute buffer on every device once anything is offloaded: safe); the
+token-embedding matrix travels with the output layer (on the device that holds it, or in RAM),
+although llama.cpp keeps it in RAM, so the fit errs on the safe side.
+`-ngl` counts the output layer as one more layer, the first to go on a GPU (llama-model.cpp as
+vendored by llama-cpp-python 0.3.36: i_gpu_start = max(n_layer_all + 1 − n_gpu_layers, 0), the last
+n_gpu_layers units of blocks-then-output), so k repeating layers on the GPU is `-ngl k+1` (plus the
+MTP blocks a Qwen3-Next or GLM-4.5 GGUF keeps after its layers, which count but are not loaded);
+all of them is `-ngl 99` (or n_layer_all + 1 if larger).
+Multi-GPU (layer split, the default -sm layer): `-ts` is written as each device's number of GPU
+units, which llama.cpp's cumulative split fractions turn into exactly those units (placement.py).
 """
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
@@ -34,8 +45,10 @@ from .gguf_quant import gguf_tensor_plan
 from .hardware import GB, GiB, Hardware
 from .cpu_process import llama_cpp_resident
 from .memory import compute_bytes, kv_cache_bytes, layer_cache_bytes, overhead_bytes, recurrent_bytes
+from .placement import (Costs, Placement, balanced, device_fits, gpu_units, ram_bytes, ram_needed, search,
+                        vram_needed)
 from .repack import CPU_ISA, repack_bytes
-from .speed import BANDWIDTH_EFFICIENCY, PER_LAYER_STEP_SECONDS
+from .speed import decode_rate
 from .workload import Workload, context_limit
 
 CAPACITY_MARGIN = 0.95          # as estimate.py
@@ -66,6 +79,13 @@ class Fit:
     decode_tokens_per_s: float
     reasons: list[str] = field(default_factory=list)
     command: str = ""
+    output_on_device: bool = False  # -ngl ≥ 1: the output layer is llama.cpp's first GPU unit
+    device_capacity_bytes: list[int] = field(default_factory=list)   # what each device may fill
+    ram_budget_bytes: int = 0       # what system RAM may hold (RAM_MARGIN of it)
+    # when nothing fits, the nearest fixes found: ram_bytes (system RAM that holds the device-fitting
+    # placement needing least RAM), extra_device_bytes (capacity to add to every device), context
+    # (the largest smaller power of two that fits), scheme (fit_estimate: a smaller one that fits)
+    fixes: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -115,6 +135,18 @@ def model_file(arch: Architecture, scheme: str) -> str:
     return f"{slug}-{scheme}.gguf"
 
 
+def device_capacities(hw: Hardware) -> list[int]:
+    """Bytes each device may fill: its usable memory × 0.95 (estimate.py's margin)."""
+    sizes = hw.device_memory_bytes or (hw.memory_bytes,) * hw.device_count
+    return [int(int(size * hw.usable_fraction) * CAPACITY_MARGIN) for size in sizes]
+
+
+def ram_budget(hw: Hardware) -> int:
+    """Host RAM llama.cpp may fill with offloaded tensors (discrete GPUs only: on Apple silicon
+    the device memory is the RAM)."""
+    return int(hw.ram_bytes * RAM_MARGIN) if hw.kind == "gpu" else 0
+
+
 def fit(arch: Architecture, hw: Hardware, wl: Workload, scheme: str, n_cpu_moe: int | None = None) -> Fit:
     """Solve for one GGUF scheme; `n_cpu_moe` overrides the expert-offload choice (0..n_layers)."""
     if wl.runtime != "llama.cpp" or wl.mode != "inference":
@@ -124,90 +156,81 @@ def fit(arch: Architecture, hw: Hardware, wl: Workload, scheme: str, n_cpu_moe: 
                                   or not 0 <= n_cpu_moe <= L):
         raise EstimatorError("n_cpu_moe", f"must be an integer from 0 to {L}")
     layers = _layers(arch, scheme, hw)
-    # a CPU process is sized as peak RSS, as estimate() does (cpu_process.py)
-    overhead = llama_cpp_resident(arch, wl)[1] if hw.kind in CPU_ISA else overhead_bytes(hw, wl)[0]
-    per_capacity = int(hw.usable_memory_bytes // hw.device_count * CAPACITY_MARGIN)
-    gpu = hw.kind in ("gpu", "apple")
-    reasons: list[str] = []
+    if hw.kind in CPU_ISA:
+        return _cpu_fit(arch, hw, wl, scheme, layers)
+    caps, ram_limit = device_capacities(hw), ram_budget(hw)
+    solver = _Solver(arch, wl, layers, overhead_bytes(hw, wl)[0] // hw.device_count, caps, ram_limit)
     limit, limit_note = context_limit(arch.max_position_embeddings)
-
-    placed: dict[tuple[int, int, int], tuple[list[dict[str, int]], int, int]] = {}
-
-    def place(ctx: int, k: int, m: int) -> tuple[list[dict[str, int]], int, int]:
-        if (ctx, k, m) not in placed:   # the searches below ask for the same placements again
-            placed[ctx, k, m] = _placement(arch, wl, hw, layers, ctx, k, m, overhead)
-        return placed[ctx, k, m]
-
-    def fits_on(ctx: int, k: int, m: int) -> bool:
-        return all(d["total_bytes"] <= per_capacity for d in place(ctx, k, m)[0])
-
-    context, k, m = wl.context, L, 0
-    if not gpu:
-        k = 0
-        reasons.append(f"{hw.kind}: no GPU, every layer runs on the CPU (-ngl 0)")
-        if layers.repack:
-            reasons.append(f"llama.cpp's CPU backend repacks {layers.repack:,} B of {scheme} matmul weights into its "
-                           f"CPU_REPACK buffer, on top of the mmap'd file")
-    elif n_cpu_moe is None:
-        fitting = [c for c in context_steps(wl.context, arch.max_position_embeddings) if fits_on(c, L, 0)]
-        if fitting:
-            context = fitting[-1]
+    reasons: list[str] = []
+    context, plan = wl.context, None
+    if n_cpu_moe is None:
+        steps = context_steps(wl.context, arch.max_position_embeddings)
+        n_fitting = _first(0, len(steps), lambda i: i == len(steps) or not solver.fully(steps[i]))
+        if n_fitting:
+            context = steps[n_fitting - 1]
+            plan = balanced(solver.costs(context), caps, solver.all_units, 0)
             reasons.append(f"everything fits on the device: the largest context ≤ {limit:,} "
                            f"positions (powers of two from {wl.context:,}) that fits is {context:,}")
             if limit_note:
                 reasons.append(limit_note)
-        elif wl.context > arch.max_position_embeddings and fits_on(wl.context, L, 0):
+        elif wl.context > arch.max_position_embeddings and solver.fully(wl.context):
+            plan = balanced(solver.costs(context), caps, solver.all_units, 0)
             reasons.append(f"everything fits on the device at the {wl.context:,} context asked for, which is beyond "
                            f"the model's {arch.max_position_embeddings:,} trained positions (llama.cpp warns; "
                            "extend with rope scaling such as YaRN where the model card allows it)")
         else:
-            need = max(d["total_bytes"] for d in place(wl.context, L, 0)[0])
-            reasons.append(f"with a {wl.context:,} context the model needs {need:,} B on a device, over its "
-                           f"{per_capacity:,} B capacity (usable × {CAPACITY_MARGIN})")
-            if arch.is_moe:   # device bytes fall as m grows: the smallest m that fits, by bisection
-                m = _first(0, L, lambda n: fits_on(context, L, n))
+            c = solver.costs(context)
+            need = sum(gpu_units(c, c.n_units, 0)) + c.busy * len(caps)
+            reasons.append(f"with a {context:,} context everything on the device(s) takes {need:,} B, over the "
+                           f"{sum(caps):,} B they hold (usable × {CAPACITY_MARGIN}"
+                           f"{f' on each of {len(caps)} devices' if len(caps) > 1 else ''})")
     else:
-        m = n_cpu_moe
-        reasons.append(f"--n-cpu-moe {m}: set by hand")
-    if gpu and not fits_on(context, k, m):   # fewer GPU layers need less: the most that fit, by bisection
-        k = L - _first(0, L, lambda drop: drop == L or fits_on(context, L - drop, m))
-    devices, ram, (kv_per, state_per) = place(context, k, m)
-    if gpu and m and arch.is_moe and n_cpu_moe is None:
-        reasons.append(f"MoE: the expert tensors (ffn_*_exps) of the first {m} of {L} layers go to system RAM "
-                       f"({sum(layers.experts[:m]):,} B); attention, router and shared experts stay on the GPU")
-    if gpu and k < L:
-        if arch.hybrid is None:
-            theirs, cache = "KV", f"{max(kv_per):,} B KV"
+        reasons.append(f"--n-cpu-moe {n_cpu_moe}: set by hand")
+    if plan is None:
+        plan = search(solver.costs(context), caps, ram_limit, n_cpu_moe)
+    fits, fixes = plan is not None, {}
+    if plan is None:
+        c = solver.costs(context)
+        plan = ram_needed(c, caps, n_cpu_moe) or Placement(0, 0, (0,) * len(caps), (c.idle,) * len(caps),
+                                                            ram_bytes(c, 0, 0))
+        notes, fixes = solver.nearest_fixes(context, plan, n_cpu_moe, hw)
+        reasons.extend(notes)
+    U = solver.all_units
+    k, m = solver.costs(context).gpu_layers(plan.ngl), plan.n_cpu_moe
+    devices, kv_per, state_per = solver.devices(context, plan)
+    reasons.extend(_placement_notes(arch, scheme, layers, plan, kv_per, state_per, n_cpu_moe is None))
+    if plan.ram:
+        if plan.ram <= ram_limit:
+            reasons.append(f"system RAM holds {plan.ram:,} B of its {ram_limit:,} B budget ({RAM_MARGIN:.0%} of "
+                           f"{hw.ram_bytes:,} B)")
+        elif hw.kind == "gpu":
+            reasons.append(f"system RAM: {plan.ram:,} B needed, over {RAM_MARGIN:.0%} of {hw.ram_bytes:,} B — "
+                           "doesn't fit")
         else:
-            theirs = "KV or recurrent state"
-            cache = (f"{max(kv_per):,} B KV on each of {arch.kv_layers} attention layers, {max(state_per):,} B "
-                     f"recurrent state on each of {len(arch.hybrid.recurrent_layers)} recurrent layers")
-        reasons.append(f"{L - k} of {L} layers (weights + their {theirs}) go to system RAM; {k} stay on the GPU, "
-                       f"each ~{max(layers.weights):,} B weights + {cache}")
-    ram_limit = int(hw.ram_bytes * RAM_MARGIN) if hw.kind == "gpu" else 0
-    if gpu:
-        fits = ram <= ram_limit and k > 0 and fits_on(context, k, m)
-    else:
-        fits = sum(d["total_bytes"] for d in devices) + ram <= per_capacity
-    if gpu and ram > ram_limit:
-        reasons.append(f"system RAM: {ram:,} B needed, over {RAM_MARGIN:.0%} of {hw.ram_bytes:,} B — doesn't fit")
-    elif ram:
-        reasons.append(f"system RAM holds {ram:,} B")
-    if gpu and k == 0:
-        reasons.append("not even one layer fits on the device")
-    ts = [round(hw.memory_bytes / GiB)] * hw.device_count if hw.device_count > 1 else []
+            reasons.append(f"{plan.ram:,} B would stay off the GPU, in memory that on {hw.kind} hardware is the same "
+                           "unified memory (counted as the device's): doesn't fit")
+    ts = list(plan.split) if len(caps) > 1 and plan.ngl else []
     if ts:
-        reasons.append(f"{hw.device_count} devices: -ts {','.join(map(str, ts))} splits the layers in proportion "
-                       f"to device memory ({ts[0]} GiB each); each device needs ≤ {per_capacity:,} B")
-    tps, tps_reason = _decode_tps(arch, hw, layers, k if gpu else 0, m, [a + b for a, b in zip(kv_per, state_per)])
+        share = max(load / cap for load, cap in zip(plan.loads, caps))
+        reasons.append(f"{len(caps)} devices: -ts {','.join(map(str, ts))} gives them {', '.join(map(str, ts))} of the "
+                       f"{sum(ts)} GPU units (layers in order, then the output layer): the split that evens their "
+                       f"fill, the fullest device at {share:.1%} of its capacity (usable × {CAPACITY_MARGIN}: "
+                       f"{', '.join(f'{cap:,}' for cap in caps)} B)")
+    tps, tps_reason = _decode_tps(arch, hw, layers, k, m, [a + b for a, b in zip(kv_per, state_per)], wl, scheme)
     reasons.append(tps_reason)
     reasons.extend(_flag_notes(wl))
-    ngl = (99 if L + 1 <= 99 else L + 1) if k == L else (k + 1 if k else 0)
-    result = Fit(scheme=scheme, context=context, n_layers=L, gpu_layers=k, ngl=ngl if gpu else 0, n_cpu_moe=m,
-                 tensor_split=ts, devices=devices, system_ram_bytes=ram, fits=fits,
-                 fully_on_device=gpu and k == L and m == 0, decode_tokens_per_s=round(tps, 2), reasons=reasons)
+    result = Fit(scheme=scheme, context=context, n_layers=L, gpu_layers=k, ngl=ngl_flag(plan.ngl, U), n_cpu_moe=m,
+                 tensor_split=ts, devices=devices, system_ram_bytes=plan.ram, fits=fits,
+                 fully_on_device=plan.ngl == U and m == 0, decode_tokens_per_s=round(tps, 2), reasons=reasons,
+                 output_on_device=plan.ngl > 0, device_capacity_bytes=caps, ram_budget_bytes=ram_limit, fixes=fixes)
     result.command = command(arch, wl, result)
     return result
+
+
+def ngl_flag(ngl: int, n_units: int) -> int:
+    """The -ngl value to write: all units (every block and the output layer) is written 99 when
+    there are at most 99, as llama.cpp's examples do."""
+    return (99 if n_units <= 99 else n_units) if ngl >= n_units else ngl
 
 
 def _first(lo: int, hi: int, ok) -> int:
@@ -221,57 +244,167 @@ def _first(lo: int, hi: int, ok) -> int:
     return lo
 
 
-def _placement(arch: Architecture, wl: Workload, hw: Hardware, layers: _Layers, ctx: int, k: int, m: int,
-               overhead: int) -> tuple[list[dict[str, int]], int, tuple[list[int], list[int]]]:
-    """Per-device bytes and RAM bytes with the last k layers on the GPU(s), the experts of the first
-    m layers in RAM. With n equal devices llama.cpp gives unit j of the k + 1 GPU units (layers, then
-    the output layer) to device j·n // (k + 1) (llama-model.cpp: upper_bound over the cumulative
-    split fractions). Each device reserves a compute buffer (counted whole on every device: safe).
-    Also returns each layer's KV and recurrent state (memory.layer_cache_bytes).
-    """
-    L, n = arch.n_layers, hw.device_count
+class _Solver:
+    """One scheme on one machine: the byte costs at each context (cached) and what they place."""
+
+    def __init__(self, arch: Architecture, wl: Workload, layers: _Layers, overhead: int, caps: list[int],
+                 ram_limit: int):
+        self.arch, self.wl, self.layers, self.overhead, self.caps = arch, wl, layers, overhead, caps
+        self.ram_limit = ram_limit
+        self.all_units = arch.n_layers_all + 1   # llama.cpp's units: the GGUF's blocks and the output layer
+        self._costs: dict[int, tuple[Costs, list[int], list[int], int]] = {}
+
+    def _at(self, ctx: int) -> tuple[Costs, list[int], list[int], int]:
+        if ctx not in self._costs:
+            arch, wl, layers = self.arch, self.wl, self.layers
+            kv_per, state_per = layer_cache_bytes(arch, kv_cache_bytes(arch, wl, ctx)[0], recurrent_bytes(arch, wl)[0])
+            compute = compute_bytes(arch, wl, ctx)[0]
+            costs = Costs(tuple(w + kv + s for w, kv, s in zip(layers.weights, kv_per, state_per)),
+                          tuple(layers.experts), layers.non_layer, compute + self.overhead, self.overhead,
+                          arch.n_layers_all - arch.n_layers)
+            self._costs[ctx] = (costs, kv_per, state_per, compute)
+        return self._costs[ctx]
+
+    def costs(self, ctx: int) -> Costs:
+        return self._at(ctx)[0]
+
+    def fully(self, ctx: int) -> bool:
+        """Every layer and the output layer on the device(s), nothing in RAM."""
+        return device_fits(self.costs(ctx), self.caps, self.all_units, 0)
+
+    def devices(self, ctx: int, p: Placement) -> tuple[list[dict[str, int]], list[int], list[int]]:
+        """Per-device bytes of a placement, by kind; and each layer's KV and recurrent state."""
+        costs, kv_per, state_per, compute = self._at(ctx)
+        L, layers = self.arch.n_layers, self.layers
+        # llama.cpp's units: the layers, the MTP blocks (None: not loaded), the output layer (L)
+        units = (list(range(L)) + [None] * (self.all_units - 1 - L) + [L])[self.all_units - p.ngl:] if p.ngl else []
+        out, j = [], 0
+        for n in p.split:
+            d = {"model_bytes": 0, "kv_bytes": 0, "recurrent_state_bytes": 0,
+                 "compute_bytes": compute if p.ngl else 0, "overhead_bytes": self.overhead}
+            for i in units[j:j + n]:
+                if i is None:
+                    continue
+                if i == L:
+                    d["model_bytes"] += layers.non_layer
+                    continue
+                d["model_bytes"] += layers.weights[i] - (layers.experts[i] if i < p.n_cpu_moe else 0)
+                d["kv_bytes"] += kv_per[i]
+                d["recurrent_state_bytes"] += state_per[i]
+            d["total_bytes"] = sum(d.values())
+            out.append(d)
+            j += n
+        return out, kv_per, state_per
+
+    def nearest_fixes(self, ctx: int, shown: Placement, n_cpu_moe: int | None,
+                      hw: Hardware) -> tuple[list[str], dict[str, int]]:
+        """Why nothing fits, and the smallest change that makes it fit: more RAM, more device
+        memory, or a smaller context (fit_estimate adds a smaller scheme)."""
+        costs, caps, limit = self.costs(ctx), self.caps, self.ram_limit
+        ram = (f"{limit:,} B of system RAM ({RAM_MARGIN:.0%} of {hw.ram_bytes:,} B)" if hw.kind == "gpu" else
+               "no separate system RAM (unified memory)")
+        notes = [f"doesn't fit: no placement holds it at a {ctx:,} context in "
+                 f"{' + '.join(f'{cap:,}' for cap in caps)} B of device memory and {ram}"]
+        fixes, found = [], {}
+        if shown.ngl and hw.kind == "gpu":
+            need = math.ceil(shown.ram / RAM_MARGIN)
+            while int(need * RAM_MARGIN) < shown.ram:
+                need += 1
+            found["ram_bytes"] = need
+            fixes.append(f"{need - hw.ram_bytes:,} B more system RAM ({need / GiB:,.1f} GiB in all) holds the "
+                         f"placement shown, the device-fitting one that needs the least RAM")
+        more = vram_needed(costs, caps, limit, n_cpu_moe)
+        if more is not None:
+            extra, p = more
+            found["extra_device_bytes"] = extra
+            fixes.append(f"{extra:,} B more capacity on each device (≈ {extra / hw.usable_fraction / CAPACITY_MARGIN / GiB:,.1f}"
+                         f" GiB more memory each) fits -ngl {ngl_flag(p.ngl, self.all_units)}"
+                         f"{f' --n-cpu-moe {p.n_cpu_moe}' if p.n_cpu_moe else ''}")
+        smaller = [c for c in context_steps(1, ctx) if c < ctx]
+        n_ok = _first(0, len(smaller), lambda i: i == len(smaller)
+                      or search(self.costs(smaller[i]), caps, limit, n_cpu_moe) is None)
+        if n_ok:
+            found["context"] = smaller[n_ok - 1]
+            fixes.append(f"a {smaller[n_ok - 1]:,} context fits (the largest power of two below {ctx:,} that does)")
+        notes.append("nearest fixes: " + "; or ".join(fixes) if fixes else
+                     "no smaller context fits either, and RAM is too small even for one layer on the device")
+        return notes, found
+
+
+def _placement_notes(arch: Architecture, scheme: str, layers: _Layers, p: Placement, kv_per: list[int],
+                     state_per: list[int], chosen: bool) -> list[str]:
+    L = arch.n_layers
+    n_mtp = arch.n_layers_all - L
+    k, m = max(0, min(L, p.ngl - 1 - n_mtp)), p.n_cpu_moe
+    notes = []
+    if m and arch.is_moe and k and chosen:
+        notes.append(f"MoE: the expert tensors (ffn_*_exps) of the first {m} of {L} layers go to system RAM "
+                     f"({sum(layers.experts[L - k:m]):,} B of the GPU layers' experts); attention, router and shared "
+                     "experts stay on the GPU")
+    if 0 < k < L:
+        if arch.hybrid is None:
+            theirs, cache = "KV", f"{max(kv_per):,} B KV"
+        else:
+            theirs = "KV or recurrent state"
+            cache = (f"{max(kv_per):,} B KV on each of {arch.kv_layers} attention layers, {max(state_per):,} B "
+                     f"recurrent state on each of {len(arch.hybrid.recurrent_layers)} recurrent layers")
+        notes.append(f"{L - k} of {L} layers (weights + their {theirs}) go to system RAM; {k} stay on the GPU, "
+                     f"each ~{max(layers.weights):,} B weights + {cache}")
+    if 0 < k < L:
+        mtp = f" and the {n_mtp} MTP block(s) the file keeps (not loaded)" if n_mtp else ""
+        notes.append(f"-ngl {p.ngl}: llama.cpp puts the last {p.ngl} units on the GPU: the output layer{mtp}, then "
+                     f"the last {k} repeating layers")
+    if p.ngl == 0:
+        notes.append("not even one layer fits on the device")
+    return notes
+
+
+def _cpu_fit(arch: Architecture, hw: Hardware, wl: Workload, scheme: str, layers: _Layers) -> Fit:
+    """No GPU: every layer runs on the CPU (-ngl 0); the process is sized as peak RSS, as estimate()
+    does (cpu_process.py), against the machine's usable RAM."""
+    L = arch.n_layers
+    ctx = wl.context
     kv_per, state_per = layer_cache_bytes(arch, kv_cache_bytes(arch, wl, ctx)[0], recurrent_bytes(arch, wl)[0])
-    if hw.kind in CPU_ISA:
-        compute = compute_bytes(arch, wl, ctx, n_outputs=wl.batch)[0]
-    else:
-        compute = compute_bytes(arch, wl, ctx)[0] if k else 0
-    devices = [{"model_bytes": 0, "kv_bytes": 0, "recurrent_state_bytes": 0, "compute_bytes": compute,
-                "overhead_bytes": overhead // n} for _ in range(n)]
-    ram = 0
-    for i in range(L):
-        if i < L - k:
-            ram += layers.weights[i] + kv_per[i] + state_per[i]
-            continue
-        moved = layers.experts[i] if i < m else 0
-        d = devices[min(n - 1, (i - (L - k)) * n // (k + 1))]
-        d["model_bytes"] += layers.weights[i] - moved
-        d["kv_bytes"] += kv_per[i]
-        d["recurrent_state_bytes"] += state_per[i]
-        ram += moved
-    if k:
-        devices[-1]["model_bytes"] += layers.non_layer
-    else:
-        ram += layers.non_layer
-    if hw.kind in CPU_ISA:   # llama.cpp's CPU backend also keeps a repacked copy of some weights (repack.py)
-        ram += layers.repack
-    for d in devices:
-        d["total_bytes"] = (d["model_bytes"] + d["kv_bytes"] + d["recurrent_state_bytes"] + d["compute_bytes"]
-                            + d["overhead_bytes"])
-    return devices, ram, (kv_per, state_per)
+    overhead = llama_cpp_resident(arch, wl)[1]
+    compute = compute_bytes(arch, wl, ctx, n_outputs=wl.batch)[0]
+    device = {"model_bytes": 0, "kv_bytes": 0, "recurrent_state_bytes": 0, "compute_bytes": compute,
+              "overhead_bytes": overhead}
+    device["total_bytes"] = compute + overhead
+    ram = sum(layers.weights) + sum(kv_per) + sum(state_per) + layers.non_layer + layers.repack
+    capacity = device_capacities(hw)[0]
+    reasons = [f"{hw.kind}: no GPU, every layer runs on the CPU (-ngl 0)"]
+    if layers.repack:
+        reasons.append(f"llama.cpp's CPU backend repacks {layers.repack:,} B of {scheme} matmul weights into its "
+                       f"CPU_REPACK buffer, on top of the mmap'd file")
+    fits = device["total_bytes"] + ram <= capacity
+    reasons.append(f"system RAM holds {ram:,} B" if fits else
+                   f"doesn't fit: {device['total_bytes'] + ram:,} B needed, over the {capacity:,} B usable × "
+                   f"{CAPACITY_MARGIN}")
+    tps, tps_reason = _decode_tps(arch, hw, layers, 0, 0, [a + b for a, b in zip(kv_per, state_per)], wl, scheme)
+    reasons.append(tps_reason)
+    reasons.extend(_flag_notes(wl))
+    result = Fit(scheme=scheme, context=ctx, n_layers=L, gpu_layers=0, ngl=0, n_cpu_moe=0, tensor_split=[],
+                 devices=[device], system_ram_bytes=ram, fits=fits, fully_on_device=False,
+                 decode_tokens_per_s=round(tps, 2), reasons=reasons, device_capacity_bytes=[capacity])
+    result.command = command(arch, wl, result)
+    return result
 
 
 def _decode_tps(arch: Architecture, hw: Hardware, layers: _Layers, k: int, m: int,
-                cache: list[int]) -> tuple[float, str]:
-    """Bytes read per token from each memory over its bandwidth (decode is memory-bound); `cache`
-    is each layer's KV and recurrent state.
+                cache: list[int], wl: Workload | None = None, scheme: str = "") -> tuple[float, str]:
+    """Bytes read per token from each memory, through speed.decode_rate (the function behind the
+    table and the API too); `cache` is each layer's KV and recurrent state.
 
-    A MoE layer reads n_experts_per_tok / n_experts of its expert bytes. With layer split the
-    devices run one after another, so VRAM reads go at one device's bandwidth.
+    A MoE layer reads n_experts_per_tok / n_experts of its expert bytes; an untied token embedding
+    only one row (speed.weights_read_per_token). With layer split the devices run one after another,
+    so VRAM reads go at one device's bandwidth.
     """
     L = arch.n_layers
     share = arch.n_experts_per_tok / arch.n_experts if arch.is_moe else 1.0
-    vram = float(layers.non_layer)
-    ram = 0.0
+    plan = {name: b for name, _, b in gguf_tensor_plan(arch, scheme)} if scheme else {}
+    unread = plan.get("token_embd.weight", 0) if "output.weight" in plan else 0
+    vram = float(layers.non_layer - unread) if k else 0.0
+    ram = 0.0 if k else float(layers.non_layer - unread)
     for i in range(L):
         exp = layers.experts[i]
         active = layers.weights[i] - exp + exp * share
@@ -282,17 +415,8 @@ def _decode_tps(arch: Architecture, hw: Hardware, layers: _Layers, k: int, m: in
             ram += exp * share
         else:
             vram += active + cache[i]
-    dev_bw = hw.bandwidth_bytes_per_s * BANDWIDTH_EFFICIENCY[hw.kind]
-    if hw.kind in ("cpu", "phone"):   # the device memory is the system RAM
-        raw_ram_bw = hw.bandwidth_bytes_per_s
-    else:
-        raw_ram_bw = hw.ram_bandwidth or DEFAULT_RAM_BANDWIDTH
-    ram_bw = raw_ram_bw * BANDWIDTH_EFFICIENCY["cpu"]
-    t = vram / dev_bw + ram / ram_bw + L * PER_LAYER_STEP_SECONDS["llama.cpp"]
-    tps = 1 / t
-    return tps, (f"decode ≈ 1 / ({vram:,.0f} B / {dev_bw / 1e9:,.0f} GB/s VRAM + {ram:,.0f} B / "
-                 f"{ram_bw / 1e9:,.0f} GB/s RAM{' (assumed DDR5 80 GB/s)' if raw_ram_bw == DEFAULT_RAM_BANDWIDTH else ''} + "
-                 f"{L} × 10 µs) = {tps:,.1f} tok/s")
+    tps, reason = decode_rate(arch, hw, wl or Workload(), scheme, vram, ram)
+    return tps, f"decode: {vram:,.0f} B from the device(s), {ram:,.0f} B from RAM per step. {reason}"
 
 
 def _flag_notes(wl: Workload) -> list[str]:
@@ -320,30 +444,67 @@ def command(arch: Architecture, wl: Workload, f: Fit) -> str:
     return " ".join(parts)
 
 
+def placement_kind(arch: Architecture, hw: Hardware, wl: Workload, scheme: str) -> str:
+    """"full" (everything on the device(s) at the workload's context), "offload" (a placement with
+    RAM fits) or "" (none does): what the solver finds, without its reasons (cheap enough to ask of
+    every scheme)."""
+    layers = _layers(arch, scheme, hw)
+    if hw.kind in CPU_ISA:
+        return "offload" if fit(arch, hw, wl, scheme).fits else ""
+    caps, ram_limit = device_capacities(hw), ram_budget(hw)
+    if sum(layers.weights) + layers.non_layer > sum(caps) + ram_limit:
+        return ""   # the weights alone are more than devices and RAM hold together
+    solver = _Solver(arch, wl, layers, overhead_bytes(hw, wl)[0] // hw.device_count, caps, ram_limit)
+    if solver.fully(wl.context):
+        return "full"
+    return "offload" if search(solver.costs(wl.context), caps, ram_limit) is not None else ""
+
+
 def choose_scheme(est: Estimate, requested: str = "") -> tuple[str | None, str]:
     """The GGUF scheme to fit: `requested`, else the highest-precision one that fits fully down to
     Q4_K_M (below ~4.5 bpw quality drops fast: llama.cpp's quantize README perplexity table),
-    else Q4_K_M with offload, else the first that runs at all."""
-    rows = [r for r in est.rows if r["family"] == "gguf" and r["supported"]]
+    else Q4_K_M with offload, else the highest-precision one that fits with offload (the fit
+    solver decides what fits: every device and system RAM), else the smallest, to show what it lacks."""
+    rows = sorted((r for r in est.rows if r["family"] == "gguf" and r["supported"]),
+                  key=lambda r: -r["bits_per_weight"])
     if requested:
         if any(r["scheme"] == requested for r in rows):
             return requested, f"{requested}: chosen by hand"
         raise EstimatorError("fit_scheme", f"{requested!r} is not a GGUF scheme of this plan")
-    native = next((r for r in rows if r["scheme"] == NATIVE_GGUF.get(est.model.arch) and r["runs_with_offload"]),
-                  None)
-    if native:
-        return native["scheme"], (f"{native['scheme']}: {est.model.arch}'s own format (its experts ship in MXFP4; "
+    if not rows:
+        return None, "no GGUF scheme runs this model in llama.cpp"
+    arch, hw, wl = est.model, est.hardware, est.workload
+    kinds: dict[str, str] = {}
+
+    def kind(scheme: str) -> str:
+        if scheme not in kinds:
+            kinds[scheme] = placement_kind(arch, hw, wl, scheme)
+        return kinds[scheme]
+
+    native = next((r for r in rows if r["scheme"] == NATIVE_GGUF.get(arch.arch)), None)
+    if native and kind(native["scheme"]):
+        return native["scheme"], (f"{native['scheme']}: {arch.arch}'s own format (its experts ship in MXFP4; "
                                   "re-quantizing them to a k-quant loses precision and saves nothing)")
-    full = [r for r in rows if r["fits"] and r["bits_per_weight"] >= QUALITY_FLOOR_BPW]
+    full = next((r for r in rows if r["bits_per_weight"] >= QUALITY_FLOOR_BPW and kind(r["scheme"]) == "full"), None)
     if full:
-        return full[0]["scheme"], f"{full[0]['scheme']}: the highest-precision GGUF that fits fully"
-    q4 = next((r for r in rows if r["scheme"] == "Q4_K_M" and r["runs_with_offload"]), None)
-    if q4:
+        return full["scheme"], f"{full['scheme']}: the highest-precision GGUF that fits fully"
+    if any(r["scheme"] == "Q4_K_M" for r in rows) and kind("Q4_K_M"):
         return "Q4_K_M", "Q4_K_M: nothing at ≥ 4.5 bpw fits fully, so Q4_K_M with offload"
-    runs = [r for r in rows if r["runs_with_offload"]]
+    runs = next((r for r in rows if kind(r["scheme"])), None)
     if runs:
-        return runs[0]["scheme"], f"{runs[0]['scheme']}: the highest-precision GGUF that runs"
-    return None, "no GGUF scheme fits the device and system RAM"
+        return runs["scheme"], (f"{runs['scheme']}: the highest-precision GGUF that fits "
+                                f"({'fully' if kind(runs['scheme']) == 'full' else 'with offload'})")
+    return rows[-1]["scheme"], (f"no GGUF scheme fits the device(s) and system RAM; the smallest, "
+                                f"{rows[-1]['scheme']}, is shown with what it lacks")
+
+
+def smaller_scheme(est: Estimate, scheme: str) -> str | None:
+    """The highest-precision GGUF scheme below `scheme` that fits (with offload or fully)."""
+    rows = sorted((r for r in est.rows if r["family"] == "gguf" and r["supported"]),
+                  key=lambda r: -r["bits_per_weight"])
+    bpw = next((r["bits_per_weight"] for r in rows if r["scheme"] == scheme), None)
+    return next((r["scheme"] for r in rows if bpw is not None and r["bits_per_weight"] < bpw
+                 and placement_kind(est.model, est.hardware, est.workload, r["scheme"])), None)
 
 
 def fit_estimate(est: Estimate, requested: str = "", n_cpu_moe: int | None = None) -> Fit | None:
@@ -356,4 +517,11 @@ def fit_estimate(est: Estimate, requested: str = "", n_cpu_moe: int | None = Non
         return None
     result = fit(est.model, est.hardware, wl, scheme, n_cpu_moe)
     result.reasons.insert(0, why)
+    if not result.fits:
+        smaller = smaller_scheme(est, scheme)
+        if smaller:
+            at = next((i for i, r in enumerate(result.reasons) if r.startswith(("nearest fixes", "no smaller"))),
+                      len(result.reasons) - 1)
+            result.reasons.insert(at + 1, f"or a smaller scheme that fits as it is: {smaller}")
+            result.fixes["scheme"] = smaller
     return result

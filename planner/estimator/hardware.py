@@ -7,6 +7,12 @@ Conventions (read before adding a profile):
   `overhead_bytes` in the estimate instead of shrinking the profile.
 * Bandwidth is in bytes/s using decimal GB/s as vendors publish (1 GB/s = 1e9 B/s).
 * `fp16_flops` is dense FP16/BF16 tensor throughput (no 2:4 sparsity), FLOP/s.
+* `ram_bytes` (discrete GPUs): the host RAM of the machine such a card usually sits in, said in each
+  profile's comment (a desktop 4090: 64 GiB; an 8-GPU H100 server: 2 TiB as a DGX H100); the
+  planner's `ram_gb` input (page, API, CLI `--ram-gb`) replaces it. `device_count` does not change
+  it: it is the machine's RAM.
+* `device_memory_bytes`: one size per device when a box mixes cards; the fit solver gives each
+  device its own capacity.
 * Usable memory (`usable_memory_bytes`) depends on the kind:
   - gpu:   memory × device_count (tensor parallel; per-device CUDA context is in overhead_bytes).
   - apple: Metal's recommendedMaxWorkingSetSize, which macOS sets to about 2/3 of RAM on
@@ -21,6 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+from .calibration import Calibration
 from .errors import EstimatorError
 
 GiB = 2**30
@@ -39,6 +46,11 @@ class Hardware:
     ram_bytes: int = 0             # host RAM available for llama.cpp partial offload (gpu kind)
     ram_bandwidth: float = 0.0     # host RAM bandwidth, bytes/s
     device_count: int = 1
+    # where its speed constants come from (calibration.py); None: speed.py's cited or assumed ones
+    calibration: Calibration | None = None
+    # per device when the devices differ (a box with a 24 GiB and a 12 GiB card); () when all are
+    # memory_bytes. memory_bytes is then the largest.
+    device_memory_bytes: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -52,6 +64,14 @@ class Hardware:
                 raise EstimatorError(field_name, "must be a positive number")
         if self.memory_bytes > 64 * 2**40:
             raise EstimatorError("memory_bytes", "beyond 64 TiB per device")
+        if self.device_memory_bytes and (
+                len(self.device_memory_bytes) != self.device_count
+                or any(isinstance(b, bool) or not isinstance(b, int) or not 0 < b <= 64 * 2**40
+                       for b in self.device_memory_bytes)):
+            raise EstimatorError("device_memory_gb", f"one size per device ({self.device_count}), each positive "
+                                                     "and at most 64 TiB")
+        if isinstance(self.ram_bytes, bool) or not isinstance(self.ram_bytes, int) or self.ram_bytes < 0:
+            raise EstimatorError("ram_gb", "must be a non-negative number")
 
     @property
     def usable_fraction(self) -> float:
@@ -65,6 +85,8 @@ class Hardware:
 
     @property
     def usable_memory_bytes(self) -> int:
+        if self.device_memory_bytes:
+            return sum(int(size * self.usable_fraction) for size in self.device_memory_bytes)
         return int(self.memory_bytes * self.usable_fraction) * self.device_count
 
     @property
@@ -78,8 +100,22 @@ class Hardware:
     @classmethod
     def custom(cls, name: str, memory_gb: float, bandwidth_gbs: float, tflops: float,
                kind: str = "gpu", device_count: int = 1, ram_gb: float = 64.0,
-               ram_bandwidth_gbs: float = 50.0, key: str = "custom") -> "Hardware":
-        """A user-described machine. memory_gb is GiB (see module docstring); bandwidth in GB/s."""
+               ram_bandwidth_gbs: float = 50.0, key: str = "custom",
+               device_memory_gb: list[float] | tuple[float, ...] | None = None) -> "Hardware":
+        """A user-described machine. memory_gb is GiB (see module docstring); bandwidth in GB/s.
+        device_memory_gb: one size per device when they differ (then memory_gb is ignored and
+        device_count, if given, must match); ram_gb: the host RAM beside discrete GPUs."""
+        sizes: tuple[int, ...] = ()
+        if device_memory_gb is not None:
+            if not isinstance(device_memory_gb, (list, tuple)) or not 1 <= len(device_memory_gb) <= 64 or any(
+                    isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= 65536
+                    for v in device_memory_gb):
+                raise EstimatorError("device_memory_gb", "must be 1 to 64 sizes in GiB, each above 0 and at most 65536")
+            if device_count not in (1, len(device_memory_gb)):
+                raise EstimatorError("device_count", f"is {device_count} but device_memory_gb lists "
+                                                     f"{len(device_memory_gb)} devices")
+            device_count, sizes = len(device_memory_gb), tuple(int(v * GiB) for v in device_memory_gb)
+            memory_gb = max(device_memory_gb)
         for field_name, value, upper in (("memory_gb", memory_gb, 65536), ("bandwidth_gbs", bandwidth_gbs, 1e6),
                                          ("tflops", tflops, 1e6), ("ram_gb", ram_gb, 65536),
                                          ("ram_bandwidth_gbs", ram_bandwidth_gbs, 1e6)):
@@ -91,10 +127,21 @@ class Hardware:
         return cls(key=key, name=str(name)[:100] or "Custom", kind=kind, memory_bytes=int(memory_gb * GiB),
                    bandwidth_bytes_per_s=bandwidth_gbs * GB, fp16_flops=tflops * 1e12,
                    ram_bytes=int(ram_gb * GiB) if kind == "gpu" else 0,
-                   ram_bandwidth=ram_bandwidth_gbs * GB if kind == "gpu" else 0.0, device_count=device_count)
+                   ram_bandwidth=ram_bandwidth_gbs * GB if kind == "gpu" else 0.0, device_count=device_count,
+                   device_memory_bytes=sizes if len(set(sizes)) > 1 else ())
 
     def with_devices(self, device_count: int) -> "Hardware":
-        return replace(self, device_count=device_count)
+        sizes = self.device_memory_bytes if len(self.device_memory_bytes) == device_count else ()
+        return replace(self, device_count=device_count, device_memory_bytes=sizes)
+
+    def with_ram(self, ram_gb: float) -> "Hardware":
+        """The same machine with another amount of host RAM (GiB, as Hardware.custom)."""
+        if isinstance(ram_gb, bool) or not isinstance(ram_gb, (int, float)) or not 0 <= ram_gb <= 65536:
+            raise EstimatorError("ram_gb", "must be a number between 0 and 65536")
+        if self.kind != "gpu":
+            raise EstimatorError("ram_gb", f"system RAM is an input for GPU machines; on {self.kind} hardware the "
+                                           "device memory is the RAM")
+        return replace(self, ram_bytes=int(ram_gb * GiB))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -103,12 +150,15 @@ class Hardware:
             "bandwidth_bytes_per_s": self.bandwidth_bytes_per_s, "fp16_flops": self.fp16_flops,
             "ram_bytes": self.ram_bytes, "ram_bandwidth": self.ram_bandwidth,
             "device_count": self.device_count,
+            "device_memory_bytes": list(self.device_memory_bytes or (self.memory_bytes,) * self.device_count),
+            "speed_source": self.calibration.source if self.calibration else None,
         }
 
 
-def _gpu(key: str, name: str, gib: float, gbs: float, tflops: float) -> Hardware:
-    # Host for a discrete GPU: 64 GiB dual-channel DDR5 (≈ 64 GB/s effective) unless customised.
-    return Hardware(key, name, "gpu", int(gib * GiB), gbs * GB, tflops * 1e12, 64 * GiB, 64 * GB)
+def _gpu(key: str, name: str, gib: float, gbs: float, tflops: float, ram_gib: int) -> Hardware:
+    # ram_gib: the host RAM of the machine such a card usually sits in (each profile says which);
+    # the planner's `ram_gb` input overrides it. RAM bandwidth ≈ 64 GB/s effective unless customised.
+    return Hardware(key, name, "gpu", int(gib * GiB), gbs * GB, tflops * 1e12, ram_gib * GiB, 64 * GB)
 
 
 def _apple(key: str, name: str, gib: int, gbs: float, tflops: float) -> Hardware:
@@ -117,18 +167,18 @@ def _apple(key: str, name: str, gib: int, gbs: float, tflops: float) -> Hardware
 
 # Sources: vendor spec sheets (memory, bandwidth, dense FP16 tensor TFLOPS).
 _PROFILES: list[Hardware] = [
-    _gpu("t4", "NVIDIA T4 16 GB", 16, 320, 65),
-    _gpu("l4", "NVIDIA L4 24 GB", 24, 300, 121),
-    _gpu("a10", "NVIDIA A10 24 GB", 24, 600, 125),
-    _gpu("rtx-3060", "GeForce RTX 3060 12 GB", 12, 360, 51),
-    _gpu("rtx-3090", "GeForce RTX 3090 24 GB", 24, 936, 71),
-    _gpu("rtx-4090", "GeForce RTX 4090 24 GB", 24, 1008, 165),
-    _gpu("rtx-5090", "GeForce RTX 5090 32 GB", 32, 1792, 210),
-    _gpu("a6000", "NVIDIA RTX A6000 48 GB", 48, 768, 155),
-    _gpu("a100-40gb", "NVIDIA A100 40 GB", 40, 1555, 312),
-    _gpu("a100-80gb", "NVIDIA A100 80 GB", 80, 2039, 312),
-    _gpu("h100-80gb", "NVIDIA H100 80 GB SXM", 80, 3350, 989),
-    _gpu("h200", "NVIDIA H200 141 GB", 141, 4800, 989),
+    _gpu("t4", "NVIDIA T4 16 GB", 16, 320, 65, 64),   # cloud VM such as AWS g4dn.4xlarge: 64 GiB RAM
+    _gpu("l4", "NVIDIA L4 24 GB", 24, 300, 121, 64),   # cloud VM such as AWS g6.4xlarge: 64 GiB RAM
+    _gpu("a10", "NVIDIA A10 24 GB", 24, 600, 125, 64),   # cloud VM such as AWS g5.4xlarge: 64 GiB RAM
+    _gpu("rtx-3060", "GeForce RTX 3060 12 GB", 12, 360, 51, 32),   # desktop: 32 GiB RAM
+    _gpu("rtx-3090", "GeForce RTX 3090 24 GB", 24, 936, 71, 64),   # desktop: 64 GiB RAM
+    _gpu("rtx-4090", "GeForce RTX 4090 24 GB", 24, 1008, 165, 64),   # desktop: 64 GiB RAM
+    _gpu("rtx-5090", "GeForce RTX 5090 32 GB", 32, 1792, 210, 64),   # desktop: 64 GiB RAM
+    _gpu("a6000", "NVIDIA RTX A6000 48 GB", 48, 768, 155, 128),   # workstation: 128 GiB RAM
+    _gpu("a100-40gb", "NVIDIA A100 40 GB", 40, 1555, 312, 1024),   # 8-GPU server as DGX A100 320GB: 1 TiB RAM
+    _gpu("a100-80gb", "NVIDIA A100 80 GB", 80, 2039, 312, 2048),   # 8-GPU server as DGX A100 640GB: 2 TiB RAM
+    _gpu("h100-80gb", "NVIDIA H100 80 GB SXM", 80, 3350, 989, 2048),   # 8-GPU server as DGX H100: 2 TiB RAM
+    _gpu("h200", "NVIDIA H200 141 GB", 141, 4800, 989, 2048),   # 8-GPU server as DGX H200: 2 TiB RAM
     _apple("m1-8gb", "Apple M1 8 GB", 8, 68.25, 2.6),
     _apple("m1-16gb", "Apple M1 16 GB", 16, 68.25, 2.6),
     _apple("m2-pro-16gb", "Apple M2 Pro 16 GB", 16, 200, 6.8),

@@ -196,8 +196,9 @@ class IncrementalDecoder:
         return ""
 
     def flush(self) -> str:
-        """What's still held back at the end (an incomplete character shows as U+FFFD)."""
+        """What's still held back at the end, less the character the last tokens left incomplete
+        (its bytes decode to U+FFFD; the reply was cut before the rest of them came)."""
         before = self._decode(self.ids[self.prefix:self.read])
         after = self._decode(self.ids[self.prefix:])
         self.prefix = self.read = len(self.ids)
-        return after[len(before):]
+        return after[len(before):].rstrip("\ufffd")

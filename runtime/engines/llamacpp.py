@@ -186,7 +186,11 @@ class LlamaCppEngine(Engine):
                 if scanner.stopped:
                     prepared.finish_reason = "stop"
                     return
-            tail = scanner.feed(decoder.decode(b"", final=True)) + scanner.flush()
+            # A reply cut by max_tokens drops the bytes of a character its last token left
+            # incomplete (that token still counts in usage); one the model ended itself keeps
+            # them, shown as U+FFFD as its whole output would be.
+            pending = decoder.decode(b"", final=True) if prepared.finish_reason == "stop" else ""
+            tail = scanner.feed(pending) + scanner.flush()
             if tail:
                 yield Piece(tail)
         finally:

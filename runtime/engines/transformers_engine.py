@@ -155,8 +155,9 @@ class TransformersEngine(Engine):
                 entries = [logprob_entry(byte_tokenizer, token, *logprobs)] if byte_tokenizer else []
                 if token in self._eos:
                     prepared.finish_reason = "stop"
-                    if entries:  # like OpenAI's echo + logprobs: the end token is listed too
-                        yield Piece("", entries)
+                    held = scanner.feed(decoder.flush()) + scanner.flush()  # text held back for UTF-8
+                    if entries or held:  # like OpenAI's echo + logprobs: the end token is listed too
+                        yield Piece(held, entries)
                     return
                 text = scanner.feed(decoder.add(token))
                 yield Piece(text, entries)

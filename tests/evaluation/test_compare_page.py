@@ -47,19 +47,49 @@ def test_recording_updates_the_variants_headline_numbers(family):
     assert q8.perplexity == 19.0 and q8.evaluations.filter(kind="perplexity").count() == 2
 
 
-def test_memory_is_stored_beside_the_planners_estimate(family):
+# A plan as the evaluate method stores it in job.estimate["planner"], and the conditions the
+# served-memory process reports for the same configuration (what llama-cpp-python 0.3.36 ran with
+# for Llama(n_ctx=256, n_threads=2) on this x86 AVX2 node).
+PLAN = {"what": "served at context 256", "runtime": "llama.cpp", "device": "cpu", "cpu_isa": "x86-avx2",
+        "context": 256, "threads": 2, "kv_dtype": "f16", "flash_attn": False, "n_ubatch": 512,
+        "batch": 1, "scheme": "Q4_1", "total_bytes": 330_000_000, "decode_tokens_per_s": 40.0}
+SERVED = {"what": "served at context 256", "context": 256,
+          "conditions": {"n_ctx": 256, "kv_cells": 256, "n_batch": 256, "n_ubatch": 256, "threads": 2,
+                         "type_k": "f16", "type_v": "f16", "flash_attn": False, "cpu_isa": "x86-avx2"}}
+
+
+def test_memory_is_stored_beside_the_planners_estimate_for_the_same_thing(family):
     base = family[0]
-    planner = {"total_bytes": 330_000_000, "scheme": "Q4_1", "decode_tokens_per_s": 40.0}
-    memory = evaluation_record(planner=planner, variant=base, kind="memory",
-                               metrics={"peak_rss_bytes": 300_000_000}, method={"context": 256})
+    memory = evaluation_record(planner=PLAN, variant=base, kind="memory",
+                               metrics={"peak_rss_bytes": 300_000_000}, method=SERVED)
     assert memory.metrics == {"peak_rss_bytes": 300_000_000, "planner_total_bytes": 330_000_000,
                               "planner_error_pct": 10.0}
     assert memory.method["planner"]["scheme"] == "Q4_1"
-    speed = evaluation_record(planner=planner, variant=base, kind="speed",
+    speed = evaluation_record(planner=PLAN, variant=base, kind="speed",
                               metrics={"decode_tokens_per_s": 30.0}, method={})
     assert speed.metrics["planner_decode_tokens_per_s"] == 40.0
     base.refresh_from_db()
     assert base.metrics["planner_memory_bytes"] == 330_000_000
+
+
+@pytest.mark.parametrize("method, reason", [
+    ({"what": "evaluation process at context 256", "context": 256},
+     "this figure is the evaluation process at context 256"),
+    ({**SERVED, "conditions": {**SERVED["conditions"], "flash_attn": True, "threads": 1}},
+     "threads 2 planned, 1 measured; flash attention False planned, True measured"),
+    ({**SERVED, "conditions": {**SERVED["conditions"], "cpu_isa": "aarch64"}},
+     "planned for an x86-avx2 CPU, measured on aarch64"),
+])
+def test_memory_measured_otherwise_than_planned_is_not_compared(family, method, reason):
+    """The issue's case: the evaluation process's peak (logits of every position, the text,
+    numpy) against a served process's plan read as "the planner is off by 3×"."""
+    base = family[0]
+    memory = evaluation_record(planner=PLAN, variant=base, kind="memory",
+                               metrics={"peak_rss_bytes": 519 * 2**20}, method=method)
+    assert reason in memory.metrics["planner_not_compared"]
+    assert "planner_total_bytes" not in memory.metrics and "planner_error_pct" not in memory.metrics
+    base.refresh_from_db()
+    assert "planner_memory_bytes" not in base.metrics
 
 
 def test_the_runner_links_an_evaluate_jobs_measurements_to_the_job(family, teams):
@@ -70,11 +100,11 @@ def test_the_runner_links_an_evaluate_jobs_measurements_to_the_job(family, teams
     base = family[0]
     job = Job.objects.create(team=teams["red"], kind="evaluate", method="evaluate", input_variant=base,
                              status=Job.Status.RUNNING,
-                             estimate={"planner": {"total_bytes": 330_000_000, "scheme": "Q4_1"}})
+                             estimate={"planner": PLAN})
     other = Job.objects.create(team=teams["red"], kind="evaluate", method="evaluate",
                                input_variant=base, status=Job.Status.RUNNING)
     assert _record_evaluations(job, [
-        {"kind": "memory", "metrics": {"peak_rss_bytes": 300_000_000}, "method": {}},
+        {"kind": "memory", "metrics": {"peak_rss_bytes": 300_000_000}, "method": SERVED},
         {"kind": "perplexity", "metrics": {"perplexity": 21.0}, "method": {"tokens_sha256": "abc"}},
     ]) == ("succeeded", "")
     job.refresh_from_db()

@@ -107,3 +107,26 @@ QWEN2_5_VL_7B = {
                       "in_chans": 3, "out_hidden_size": 3584, "patch_size": 14, "spatial_merge_size": 2,
                       "temporal_patch_size": 2, "window_size": 112, "fullatt_block_indexes": [7, 15, 23, 31]},
 }
+
+# google/gemma-4-26B-A4B config.json (Gemma4ForConditionalGeneration; a verbatim copy is vendored in
+# github ai-dynamo/aiconfigurator, model_configs/google--gemma-4-26B-A4B_config.json): the text_config's
+# shape fields and the vision tower's. audio_config is null in this checkpoint.
+GEMMA4_26B_A4B = {
+    "model_type": "gemma4", "tie_word_embeddings": True, "audio_config": None,
+    "text_config": {
+        "model_type": "gemma4_text", "hidden_size": 2816, "num_hidden_layers": 30, "num_attention_heads": 16,
+        "num_key_value_heads": 8, "num_global_key_value_heads": 2, "head_dim": 256, "global_head_dim": 512,
+        "attention_k_eq_v": True, "attention_bias": False, "intermediate_size": 2112, "enable_moe_block": True,
+        "num_experts": 128, "top_k_experts": 8, "moe_intermediate_size": 704, "num_kv_shared_layers": 0,
+        "use_double_wide_mlp": False, "hidden_size_per_layer_input": 0, "vocab_size": 262144,
+        "vocab_size_per_layer_input": 262144, "sliding_window": 1024, "max_position_embeddings": 262144,
+        "layer_types": ["full_attention" if i % 6 == 5 else "sliding_attention" for i in range(30)],
+        "tie_word_embeddings": True,
+    },
+    "vision_config": {
+        "model_type": "gemma4_vision", "hidden_size": 1152, "intermediate_size": 4304, "num_hidden_layers": 27,
+        "num_attention_heads": 16, "num_key_value_heads": 16, "head_dim": 72, "global_head_dim": 72,
+        "patch_size": 16, "pooling_kernel_size": 3, "position_embedding_size": 10240, "attention_bias": False,
+        "use_clipped_linears": False, "standardize": True,
+    },
+}

@@ -19,7 +19,7 @@ def test_get_estimate_shape_and_pinned_numbers(alice):
     r = alice.get("/api/planner/estimate?preset=llama-3.1-8b&hardware=rtx-4090&context=8192")
     assert r.status_code == 200
     data = r.json()
-    assert set(data) == {"schemes", "model", "hardware", "workload", "fit", "vllm_fit"}
+    assert set(data) == {"schemes", "model", "hardware", "workload", "fit", "vllm_fit", "speed"}
     assert [s["scheme"] for s in data["schemes"]] == SCHEME_NAMES
     q4 = next(s for s in data["schemes"] if s["scheme"] == "Q4_K_M")
     assert q4["weights_bytes"] == 4_912_898_304 and q4["kv_cache_bytes"] == 2**30 and q4["fits"] is True
@@ -68,6 +68,10 @@ def test_post_config_params_and_custom_hardware(alice):
     ({"workload": {"gpu_memory_utilization": 1.5, "runtime": "vllm"}}, "gpu_memory_utilization"),
     ({"workload": {"n_seq": 2, "batch": 3}}, "n_seq"),
     ({"hardware": {"memory_gb": -1, "bandwidth_gbs": 1, "tflops": 1}}, "custom_memory_gb"),
+    ({"hardware": {"profile": "rtx-4090", "ram_gb": -1}}, "ram_gb"),
+    ({"hardware": {"profile": "m2-max-64gb", "ram_gb": 32}}, "ram_gb"),   # Apple: the memory is the RAM
+    ({"hardware": {"device_memory_gb": [24, 0], "bandwidth_gbs": 1, "tflops": 1}}, "custom_device_memory_gb"),
+    ({"hardware": {"device_memory_gb": [24, 12], "devices": 3, "bandwidth_gbs": 1, "tflops": 1}}, "devices"),
 ])
 def test_post_bad_input_is_400_naming_the_field(alice, body, field):
     r = alice.post("/api/planner/estimate", json.dumps(body), content_type="application/json")
@@ -177,3 +181,42 @@ def test_a_hybrid_row_carries_the_kv_cache_and_the_recurrent_state_apart(alice):
     q4 = next(s for s in r.json()["schemes"] if s["scheme"] == "Q4_K_M")
     assert (q4["kv_cache_bytes"], q4["recurrent_state_bytes"]) == (805_306_368, 79_036_416)
     assert "805,306,368 KV + 79,036,416 recurrent state + " in q4["formulas"]["total_bytes"]
+
+
+def test_ram_gb_is_an_input_for_profiles_in_the_query_and_the_body(alice):
+    """DeepSeek-V3 on 2 × H100 80 GB with 128 GiB of RAM at 8,192 fits with IQ3_XXS (derived in
+    tests/planner/test_fit.py); the same call without ram_gb takes the profile's 2 TiB."""
+    got = alice.get("/api/planner/estimate?preset=deepseek-v3&hardware=h100-80gb&devices=2&ram_gb=128"
+                    "&context=8192").json()
+    body = {"model": {"preset": "deepseek-v3"}, "hardware": {"profile": "h100-80gb", "devices": 2, "ram_gb": 128},
+            "workload": {"context": 8192}}
+    posted = alice.post("/api/planner/estimate", json.dumps(body), content_type="application/json").json()
+    assert got["hardware"]["ram_bytes"] == posted["hardware"]["ram_bytes"] == 128 * 2**30
+    assert got["fit"] == posted["fit"] and got["fit"]["fits"] and got["fit"]["scheme"] == "IQ3_XXS"
+    assert got["fit"]["command"].startswith("llama-server -m DeepSeek-V3-671B-IQ3_XXS.gguf -c 8192 -ngl 99 --n-cpu-moe ")
+    assert got["fit"]["system_ram_bytes"] <= int(128 * 2**30 * 0.9)
+    default = alice.get("/api/planner/estimate?preset=llama-3.1-8b&hardware=h100-80gb").json()
+    assert default["hardware"]["ram_bytes"] == 2 * 2**40
+    r = alice.get("/api/planner/estimate?ram_gb=abc")
+    assert r.status_code == 400 and "ram_gb" in r.json()["errors"]
+    r = alice.post("/api/planner/estimate", json.dumps({"hardware": {"profile": "rtx-4090", "ram_gb": "lots"}}),
+                   content_type="application/json")   # a type error: the JSON path names the field
+    assert r.status_code == 400 and any(key.endswith(".ram_gb") for key in r.json()["errors"])
+
+
+def test_a_custom_box_of_different_devices_with_its_ram(alice):
+    """A 24 GiB and a 12 GiB card with 32 GiB of RAM: Llama 3.1 70B Q4_K_M (~42 GB) offloads layers;
+    each device stays within its own capacity (memory × 0.95)."""
+    body = {"model": {"preset": "llama-3.1-70b"}, "workload": {"fit_scheme": "Q4_K_M"},
+            "hardware": {"device_memory_gb": [24, 12], "bandwidth_gbs": 1000, "tflops": 100, "ram_gb": 32}}
+    r = alice.post("/api/planner/estimate", json.dumps(body), content_type="application/json")
+    assert r.status_code == 200, r.content
+    data = r.json()
+    assert data["hardware"]["device_memory_bytes"] == [24 * 2**30, 12 * 2**30]
+    assert data["hardware"]["ram_bytes"] == 32 * 2**30 and data["hardware"]["device_count"] == 2
+    fit = data["fit"]
+    assert fit["fits"] and len(fit["devices"]) == 2 and " -ts " in fit["command"]
+    assert [d["total_bytes"] <= cap for d, cap in zip(fit["devices"], (int(24 * 2**30 * 0.95), int(12 * 2**30 * 0.95)))] \
+        == [True, True]
+    assert fit["system_ram_bytes"] <= int(32 * 2**30 * 0.9)
+

@@ -135,3 +135,23 @@ def test_granite_4_h_small_config_file_plans(tmp_path, layout):
     assert data["fit"] is not None and (data["vllm_fit"] is None) == (layout is None)
     text = run("--config", str(path), "--context", "32768", "--scheme", "Q4_K_M")
     assert text.splitlines()[1].split()[:6] == ["scheme", "bpw", "weights", "KV", "state", "compute"]
+
+
+def test_ram_gb_and_a_custom_box():
+    """--ram-gb sets the host RAM (DeepSeek-V3 on 2 × H100 with 128 GiB at 8,192 fits: test_fit.py);
+    --hardware custom --device-memory-gb describes devices of different sizes."""
+    data = json.loads(run("--preset", "deepseek-v3", "--hardware", "h100-80gb", "--devices", "2", "--ram-gb", "128",
+                          "--context", "8192", "--json"))
+    assert data["hardware"]["ram_bytes"] == 128 * 2**30 and data["fit"]["fits"] and data["fit"]["scheme"] == "IQ3_XXS"
+    text = run("--preset", "llama-3.1-8b", "--hardware", "rtx-4090", "--ram-gb", "32")
+    assert "GeForce RTX 4090 24 GB × 1 · system RAM 32.00 GiB · llama.cpp" in text
+    data = json.loads(run("--preset", "llama-3.1-70b", "--hardware", "custom", "--device-memory-gb", "24,12",
+                          "--ram-gb", "32", "--fit-scheme", "Q4_K_M", "--json"))
+    assert data["hardware"]["device_memory_bytes"] == [24 * 2**30, 12 * 2**30] and len(data["fit"]["devices"]) == 2
+    with pytest.raises(CommandError, match="ram_gb: must be a number between 0 and 65536"):
+        run("--preset", "llama-3.1-8b", "--ram-gb", "-1")
+    with pytest.raises(CommandError, match="ram_gb: system RAM is an input for GPU machines"):
+        run("--preset", "llama-3.1-8b", "--hardware", "m2-max-64gb", "--ram-gb", "16")
+    with pytest.raises(CommandError, match="device_memory_gb: must be sizes in GiB"):
+        run("--preset", "llama-3.1-8b", "--hardware", "custom", "--device-memory-gb", "24,x")
+

@@ -4,10 +4,14 @@ Numbers are derived by hand in each docstring (GiB = 2^30; capacity = memory × 
 500 MiB = 524,288,000 B CUDA context per device; f16 KV = 2 B per element).
 """
 
+import bisect
+import struct
+
 import pytest
 
 from planner.estimator import HARDWARE_PROFILES, Architecture, EstimatorError, Hardware, Workload
-from planner.estimator.fit import context_steps, fit
+from planner.estimator import estimate
+from planner.estimator.fit import context_steps, fit, fit_estimate
 from planner.estimator.gguf_quant import gguf_tensor_plan
 from planner.estimator.workload import MAX_CONTEXT
 from planner.presets import preset_architecture
@@ -81,27 +85,45 @@ def test_flash_attention_and_q8_kv_reach_the_full_128k_and_appear_in_the_command
 
 def test_70b_q4_k_m_on_one_4090_offloads_layers_with_ngl():
     """Llama 3.1 70B Q4_K_M needs ~45 GB at 4,096; the last 41 layers fit (the same 41 that
-    test_offload derives from the per-layer budget), so -ngl 42 = 41 repeating layers + output.
-    KV per layer = 2 × 8 × 128 × 4,096 × 2 B = 16,777,216; on the GPU 41 × that = 687,865,856."""
+    test_offload derives from the per-layer budget), so -ngl 42 = 41 repeating layers + output
+    (llama-model.cpp: i_gpu_start = 80 + 1 − 42 = 39, the 42 units 39..80, unit 80 the output).
+    KV per layer = 2 × 8 × 128 × 4,096 × 2 B = 16,777,216; on the GPU 41 × that = 687,865,856.
+    RAM: layers 0..38 (weights + KV), nothing else (the output layer is on the GPU)."""
     f = fit(LLAMA70, RTX4090, Workload(context=4096), "Q4_K_M")
     assert (f.context, f.gpu_layers, f.ngl, f.n_cpu_moe) == (4096, 41, 42, 0)
     assert f.devices[0]["kv_bytes"] == 41 * 16_777_216
-    assert f.devices[0]["total_bytes"] <= 24_481_313_587 and f.fits and not f.fully_on_device
-    assert f.system_ram_bytes > 39 * 500_000_000       # 39 layers of ~0.54 GB weights + KV
+    assert f.devices[0]["total_bytes"] <= 24_481_313_587 and f.fits and not f.fully_on_device and f.output_on_device
+    layers_in_ram = sum(b for name, _, b in gguf_tensor_plan(LLAMA70, "Q4_K_M")
+                        if name.startswith("blk.") and int(name.split(".")[1]) < 39)
+    assert f.system_ram_bytes == layers_in_ram + 39 * 16_777_216
     assert f.command == "llama-server -m Llama-3.1-70B-Q4_K_M.gguf -c 4096 -ngl 42 -fa off"
     assert f.decode_tokens_per_s < 3   # ~20.6 GB read from RAM at 64 GB/s × 0.6 per token
 
 
+def _llama_cpp_device_of_units(ts: list[int], act: int) -> list[int]:
+    """llama-model.cpp load_tensors, in float32 as there: splits[i] = cumulative ts / Σ ts, unit
+    j → upper_bound(splits, float(j) / act)."""
+    f32 = lambda x: struct.unpack("f", struct.pack("f", x))[0]   # noqa: E731
+    total, cum = 0.0, []
+    for t in ts:
+        total = f32(total + t)
+        cum.append(total)
+    splits = [f32(c / total) for c in cum]
+    return [bisect.bisect_right(splits, f32(f32(j) / act)) for j in range(act)]
+
+
 def test_70b_q4_k_m_on_two_4090s_splits_evenly_and_runs_fully_on_gpu():
-    """2 × 24 GiB, -ts 24,24. llama.cpp gives the 81 GPU units (80 layers + output) j·2 // 81 →
-    device 0 the first 41 layers, device 1 the other 39 + output. KV at 4,096: 41 × 16,777,216 =
-    687,865,856 and 39 × 16,777,216 = 654,311,424. Every device has its own 500 MiB context."""
+    """2 × 24 GiB, -ngl 99: 81 GPU units (80 layers + output). -ts 41,40 in llama.cpp's float32
+    arithmetic gives device 0 units 0..40 (layers 0..40) and device 1 the other 39 layers + output.
+    KV at 4,096: 41 × 16,777,216 = 687,865,856 and 39 × 16,777,216 = 654,311,424. Every device has
+    its own 500 MiB context."""
     f = fit(LLAMA70, RTX4090.with_devices(2), Workload(context=4096), "Q4_K_M")
-    assert (f.gpu_layers, f.ngl, f.tensor_split, f.context) == (80, 99, [24, 24], 4096)
+    assert (f.gpu_layers, f.ngl, f.tensor_split, f.context) == (80, 99, [41, 40], 4096)
+    assert _llama_cpp_device_of_units([41, 40], 81) == [0] * 41 + [1] * 40
     assert [d["kv_bytes"] for d in f.devices] == [687_865_856, 654_311_424]
     assert [d["overhead_bytes"] for d in f.devices] == [524_288_000, 524_288_000]
     assert all(d["total_bytes"] <= 24_481_313_587 for d in f.devices) and f.fully_on_device
-    assert f.command == "llama-server -m Llama-3.1-70B-Q4_K_M.gguf -c 4096 -ngl 99 -fa off -ts 24,24"
+    assert f.command == "llama-server -m Llama-3.1-70B-Q4_K_M.gguf -c 4096 -ngl 99 -fa off -ts 41,40"
 
 
 def test_mixtral_q4_k_m_on_a_16gb_t4_moves_the_experts_of_16_layers_to_ram():
@@ -125,10 +147,11 @@ def test_mixtral_q4_k_m_on_a_16gb_t4_moves_the_experts_of_16_layers_to_ram():
 
 def test_mixtral_decode_reads_the_active_experts_from_ram():
     """2 of 8 experts per token: RAM reads 13,652,459,520 / 4 = 3,413,114,880 B at 64 GB/s × 0.6
-    = 38.4 GB/s → 88.9 ms; the GPU part (5,092,794,368 B at 320 × 0.7 = 224 GB/s) 22.7 ms;
-    + 32 × 10 µs → 1 / 0.1119 s ≈ 8.93 tok/s."""
+    = 38.4 GB/s → 88.9 ms; the GPU part (5,092,794,368 B on the device less the untied token
+    embedding, of which decoding reads one row: 32,000 × 4096 Q4_K = 73,728,000 B; so 5,019,066,368 B
+    at 320 × 0.7 = 224 GB/s, the T4's assumed efficiency) 22.4 ms; + 32 × 10 µs → 1 / 0.1116 s ≈ 8.96 tok/s."""
     f = fit(MIXTRAL, T4, Workload(context=4096), "Q4_K_M")
-    assert f.decode_tokens_per_s == pytest.approx(8.93, abs=0.02)
+    assert f.decode_tokens_per_s == pytest.approx(8.96, abs=0.02)
 
 
 def test_n_cpu_moe_override_is_kept_and_validated():
@@ -183,17 +206,82 @@ def test_a_context_beyond_the_trained_positions_is_said_and_the_file_name_is_she
 
 def test_a_hybrid_keeps_kv_on_its_attention_layers_and_state_on_its_recurrent_layers():
     """Qwen3-Next Q4_K_M at 32,768, --n-cpu-moe 0 on a 4090: the last 21 of 48 layers stay on the GPU.
+    Its GGUF keeps one MTP block (blk.48, not loaded), so -ngl = 21 + 1 MTP block + output = 23.
     KV 805,306,368 B over the 12 attention layers (3, 7, …, 47) = 67,108,864 each; state 79,036,416 B
     over the 36 DeltaNet layers = 2,195,456 each (test_recurrent_state pins both totals). Layers
     27..47 hold 6 attention and 15 DeltaNet layers; layers 0..26 the other 6 and 21."""
     arch = Architecture.from_config(QWEN3_NEXT_80B)
+    assert arch.n_layers_all == 49
     f = fit(arch, RTX4090, Workload(context=32768), "Q4_K_M", n_cpu_moe=0)
-    assert f.gpu_layers == 21
+    assert (f.gpu_layers, f.ngl) == (21, 23) and " -ngl 23 " in f.command
     d = f.devices[0]
     assert (d["kv_bytes"], d["recurrent_state_bytes"]) == (6 * 67_108_864, 15 * 2_195_456)
     assert d["total_bytes"] == (d["model_bytes"] + d["kv_bytes"] + d["recurrent_state_bytes"] + d["compute_bytes"]
-                                + d["overhead_bytes"])
+                                + d["overhead_bytes"]) <= 24_481_313_587
     host_weights = f.system_ram_bytes - 6 * 67_108_864 - 21 * 2_195_456
     assert host_weights + d["model_bytes"] == sum(b for _, _, b in gguf_tensor_plan(arch, "Q4_K_M"))
     assert any("67,108,864 B KV on each of 12 attention layers, 2,195,456 B recurrent state on each of 36" in r
                for r in f.reasons)
+
+
+DEEPSEEK_V3 = preset_architecture("deepseek-v3")
+H100 = HARDWARE_PROFILES["h100-80gb"]
+
+
+def _experts_below(arch, scheme: str, first: int, m: int) -> int:
+    """Bytes of the ffn_*_exps tensors of layers first..m−1, from the GGUF tensor plan."""
+    return sum(b for name, _, b in gguf_tensor_plan(arch, scheme)
+               if "_exps." in name and first <= int(name.split(".")[1]) < m)
+
+
+def test_deepseek_v3_fits_two_h100s_with_128_gib_of_ram_at_8k():
+    """2 × H100 80 GB (capacity 80 GiB × 0.95 = 81,604,378,624 B each) and 128 GiB of RAM (budget
+    × 0.9 = 123,695,058,124 B) at 8,192: nothing at ≥ 3.1 bpw fits both, IQ3_XXS does with every
+    layer on the GPUs and the experts of the first layers in RAM. Checked here from the Fit's own
+    per-device parts, the GGUF tensor plan and llama.cpp's split arithmetic (float32, as
+    llama-model.cpp): MLA KV per layer = (512 + 64) × 8,192 cells × 2 B = 9,437,184 B."""
+    hw = H100.with_devices(2).with_ram(128)
+    f = fit_estimate(estimate(DEEPSEEK_V3, hw, Workload(context=8192)))
+    assert f.fits and f.context == 8192 and f.scheme == "IQ3_XXS"
+    assert f.command == (f"llama-server -m DeepSeek-V3-671B-IQ3_XXS.gguf -c 8192 -ngl 99 --n-cpu-moe {f.n_cpu_moe} "
+                         f"-fa off -ts {f.tensor_split[0]},{f.tensor_split[1]}")
+    for d in f.devices:
+        parts = d["model_bytes"] + d["kv_bytes"] + d["recurrent_state_bytes"] + d["compute_bytes"] + d["overhead_bytes"]
+        assert parts == d["total_bytes"] <= int(80 * 2**30 * 0.95) == 81_604_378_624
+    assert f.system_ram_bytes == _experts_below(DEEPSEEK_V3, "IQ3_XXS", 0, f.n_cpu_moe) <= int(128 * 2**30 * 0.9)
+    assert sum(d["model_bytes"] for d in f.devices) + f.system_ram_bytes == sum(
+        b for _, _, b in gguf_tensor_plan(DEEPSEEK_V3, "IQ3_XXS"))
+    assert sum(f.tensor_split) == 62 and _llama_cpp_device_of_units(f.tensor_split, 62) == (
+        [0] * f.tensor_split[0] + [1] * f.tensor_split[1])
+    assert [d["kv_bytes"] for d in f.devices] == [f.tensor_split[0] * 9_437_184, (f.tensor_split[1] - 1) * 9_437_184]
+
+
+def test_deepseek_v3_iq2_xs_on_two_h100s_with_64_gib_finds_the_split_that_fits():
+    """The plan a user found by hand (IQ2_XS, --n-cpu-moe 20 fits both GPUs and 64 GiB of RAM):
+    the solver must find one as good, with the fewest expert layers in RAM. With experts of fewer
+    layers in RAM than it chose, no split fits the GPUs (checked through fit's own n_cpu_moe)."""
+    hw = H100.with_devices(2).with_ram(64)
+    wl = Workload(context=8192)
+    f = fit(DEEPSEEK_V3, hw, wl, "IQ2_XS")
+    assert f.fits and f.ngl == 99 and 0 < f.n_cpu_moe <= 20
+    assert f.system_ram_bytes == _experts_below(DEEPSEEK_V3, "IQ2_XS", 0, f.n_cpu_moe) <= int(64 * 2**30 * 0.9)
+    assert all(d["total_bytes"] <= 81_604_378_624 for d in f.devices)
+    by_hand = fit(DEEPSEEK_V3, hw, wl, "IQ2_XS", n_cpu_moe=20)
+    assert by_hand.fits and by_hand.gpu_layers == 61
+    fewer = fit(DEEPSEEK_V3, hw, wl, "IQ2_XS", n_cpu_moe=f.n_cpu_moe - 1)
+    assert fewer.gpu_layers < 61   # with one layer's experts fewer, whole layers would have to leave
+
+
+def test_nothing_fits_says_the_nearest_fixes():
+    """DeepSeek-V3 Q4_K_M (≈ 404 GB) on 2 × H100 with 128 GiB: the reasons name how much RAM, how
+    much more device memory, and the smaller scheme that would fit; with the RAM named it fits."""
+    hw = H100.with_devices(2).with_ram(128)
+    est = estimate(DEEPSEEK_V3, hw, Workload(context=8192))
+    f = fit_estimate(est, "Q4_K_M")
+    assert not f.fits
+    assert {"ram_bytes", "extra_device_bytes", "scheme"} <= set(f.fixes) and f.fixes["scheme"] == "IQ3_XXS"
+    assert any(r.startswith("nearest fixes:") and "more system RAM" in r and "more capacity on each device" in r
+               for r in f.reasons)
+    richer = fit(DEEPSEEK_V3, H100.with_devices(2).with_ram(f.fixes["ram_bytes"] / 2**30), Workload(context=8192),
+                 "Q4_K_M")
+    assert richer.fits and richer.system_ram_bytes <= int(f.fixes["ram_bytes"] * 0.9)

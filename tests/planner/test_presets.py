@@ -16,8 +16,10 @@ it on the meta device and the estimator must equal it in total, vision part and 
 
 import pytest
 
+from planner.estimator import Architecture, EstimatorError
 from planner.model_definition import check_architecture, model_definition
 from planner.presets import CURRENT, PRESETS, preset_architecture, preset_choices
+from tests.planner.published_configs import GEMMA4_26B_A4B
 
 B = 10**9
 
@@ -37,11 +39,13 @@ TRANSFORMERS_TEXT = {
     "granite-4.0-h-small": 32_207_337_984, "granite-4.0-h-tiny": 6_939_037_248,
     "nemotron-h-8b": 8_100_852_736, "nemotron-h-56b": 56_324_350_464, "glm-5": 743_911_218_432,
     "ernie-4.5-21b-a3b": 21_825_437_888, "minimax-m2.5": 228_689_764_864, "smollm3-3b": 3_075_098_624,
+    "deepseek-v3.2": 671_877_944_064, "gemma-4-26b-a4b": 25_233_141_790, "gemma-4-31b": 30_697_345_340,
+    "mistral-small-3.1-24b": 23_572_403_200, "olmo-3-7b": 7_298_011_136, "olmo-3-32b": 32_233_522_176,
 }
 TRANSFORMERS_FULL = {  # with the vision tower and multimodal projector
     "gemma-3-4b": 4_300_079_472, "gemma-3-12b": 12_187_325_040, "gemma-3-27b": 27_432_406_640,
     "llama-4-scout": 108_641_793_536, "llama-4-maverick": 401_583_781_376,
-    "mistral-small-3.2-24b": 24_011_361_280,
+    "mistral-small-3.2-24b": 24_011_361_280, "mistral-small-3.1-24b": 24_011_361_280,
     "qwen3.5-27b": 27_356_728_560, "qwen3.5-35b-a3b": 35_107_181_936, "qwen3.5-122b-a10b": 122_562_817_776,
     "qwen3.5-397b-a17b": 396_802_360_816,
 }
@@ -95,6 +99,18 @@ CARDS = {
     "minimax-m2.5": (230 * B, "text", 10 * B, "round", "MiniMax-AI/MiniMax-M2 README: \"230 billion total parameters "
                                                          "with 10 billion active parameters\""),
     "smollm3-3b": (3 * B, "text", 1 * B, "round", "SmolLM3 release post (huggingface/blog smollm3.md): \"3B model\""),
+    # DeepSeek-V3.2 keeps V3's size; the indexer adds 0.85B (not counted in the name)
+    "deepseek-v3.2": (671 * B, "text", 1 * B, "round",
+                      "deepseek-ai/DeepSeek-V3.2-Exp README: its inference config is config_671B_v3.2.json"),
+    # Gemma 4 model card, model table: the language model's figures (transformers builds the published
+    # multimodal files at 25,805,936,206 and 31,273,088,876 with the vision tower, which would not make them)
+    "gemma-4-26b-a4b": (25.2 * B, "text", 0.1 * B, "round", "Gemma 4 model card: 26B A4B, 25.2B total, 3.8B active"),
+    "gemma-4-31b": (30.7 * B, "text", 0.1 * B, "round", "Gemma 4 model card: 31B dense, 30.7B"),
+    "mistral-small-3.1-24b": (24 * B, "full", 1 * B, "round",
+                              "transformers docs, model_doc/mistral3.md: Mistral Small 3.1 (2503) \"With 24 billion "
+                              "parameters\""),
+    "olmo-3-7b": (7 * B, "text", 1 * B, "round", "Olmo 3 report (arXiv:2512.13961) abstract: 7B and 32B scales"),
+    "olmo-3-32b": (32 * B, "text", 1 * B, "round", "Olmo 3 report (arXiv:2512.13961) abstract: 7B and 32B scales"),
 }
 
 def test_every_current_preset_is_pinned():
@@ -126,7 +142,7 @@ def test_strictly_within_half_a_percent_of_the_card():
                      - card) > 0.005 * card}
     assert coarse == {"qwen3-0.6b", "qwen3-1.7b", "qwen3-4b", "kimi-k2", "phi-4", "glm-4.5-air",
                       "granite-4.0-h-small", "granite-4.0-h-tiny", "nemotron-h-8b", "nemotron-h-56b", "qwen3.5-27b",
-                      "ernie-4.5-21b-a3b", "minimax-m2.5", "smollm3-3b"}
+                      "ernie-4.5-21b-a3b", "minimax-m2.5", "smollm3-3b", "olmo-3-7b", "olmo-3-32b"}
 
 
 # model_type -> the one transformers registers the checkpoint's class under: moonshotai/Kimi-K2-Instruct
@@ -155,8 +171,19 @@ def test_active_parameters_of_the_moe_presets():
         assert abs(arch.active_params - arch.embedding_params - active) < 0.005 * active
     # The other cards truncate the active count (all weights used per token, embeddings included):
     for key, stated, unit in (("qwen3-30b-a3b", 33, 10**8), ("qwen3-235b-a22b", 22, B), ("deepseek-v3", 37, B),
-                              ("kimi-k2", 32, B), ("llama-4-scout", 17, B), ("llama-4-maverick", 17, B)):
+                              ("kimi-k2", 32, B), ("llama-4-scout", 17, B), ("llama-4-maverick", 17, B),
+                              ("gemma-4-26b-a4b", 38, 10**8)):
         assert preset_architecture(key).active_params // unit == stated, key
+
+
+def test_the_published_gemma4_file_is_refused_and_its_language_model_is_the_preset():
+    """The multimodal config.json as published is refused (the estimator does not count the gemma4
+    vision tower); its text_config alone plans the language model the preset holds."""
+    with pytest.raises(EstimatorError) as refused:
+        Architecture.from_config(GEMMA4_26B_A4B)
+    assert refused.value.field == "vision_config" and "gemma4" in refused.value.message
+    text = Architecture.from_config(GEMMA4_26B_A4B["text_config"])
+    assert text.total_params == TRANSFORMERS_TEXT["gemma-4-26b-a4b"]
 
 
 def test_every_preset_names_its_repo_and_family():

@@ -1,11 +1,14 @@
 """Decode and prefill speed against published measurements, datasheets and roofline bounds.
 
 Sources used below:
-* llama-bench on RunPod, May 2024, Llama 3 8B (same shape as 3.1 8B), XiongjieDai/GPU-Benchmarks-on-LLM-
-  Inference README, "LLaMA 3" NVIDIA table: RTX 4090 Q4_K_M tg512 130.58, pp512 7138.99, pp4096 5265.68 t/s;
-  F16 tg512 54.84 t/s; RTX 3090 Q4_K_M tg512 115.42, F16 tg512 47.40 t/s.
-* Datasheets: RTX 4090 1,008 GB/s and 165 TFLOPS dense FP16 tensor (FP32 accumulate, Ada whitepaper
-  appendix); RTX 3090 936 GB/s; H200 SXM 4,800 GB/s.
+* llama-bench on RunPod, May 2024, Llama 3 8B, XiongjieDai/GPU-Benchmarks-on-LLM-Inference README,
+  "LLaMA 3" NVIDIA table: RTX 4090 Q4_K_M tg512 130.58, pp512 7138.99, pp4096 5265.68 t/s; F16 tg512
+  54.84 t/s. These calibrate the RTX 4090 profile (planner/estimator/speed.py CITED), so a check
+  against them would be fitting to the answer: the checks below use OTHER published figures.
+* llama.cpp pull request "llama : ggml-backend integration" (ggerganov, 2024-01-10), llama-bench of
+  codellama-7b on an RTX 4090: F16 (12.55 GiB) tg128 61.03 t/s, Q8_0 (6.67 GiB) tg128 98.13 t/s.
+  CodeLlama 7B has Llama 2 7B's shape (vocabulary 32016 instead of 32000).
+* Datasheets: RTX 4090 1,008 GB/s and 165 TFLOPS dense FP16 tensor; H200 SXM 4,800 GB/s.
 * Llama 3.1 8B: 8,030,261,248 parameters, 32 layers, 8 KV heads × 128, so an f16 KV cache is
   2 × 32 × 1024 × 2 B = 131,072 B per token per sequence.
 """
@@ -18,23 +21,34 @@ from planner.presets import preset_architecture
 
 LLAMA8 = preset_architecture("llama-3.1-8b")
 GPU = HARDWARE_PROFILES["rtx-4090"]
-KV_PER_TOKEN = 131_072
-
-# (hardware, scheme): (llama-bench tg512 t/s, datasheet bandwidth B/s)
-PUBLISHED_TG512 = {("rtx-4090", "Q4_K_M"): (130.58, 1008e9), ("rtx-4090", "F16"): (54.84, 1008e9),
-                   ("rtx-3090", "Q4_K_M"): (115.42, 936e9), ("rtx-3090", "F16"): (47.40, 936e9)}
 
 
-@pytest.mark.parametrize("hardware,scheme", list(PUBLISHED_TG512))
-def test_batch1_decode_near_llama_bench(hardware, scheme):
-    """Within 25 % of the published llama-bench tg512, and under the roofline: a batch-1 step streams
-    every weight and KV byte once, so tokens/s ≤ datasheet bandwidth / (weights + KV) whatever the
-    efficiency (4090 Q4_K_M: 1008e9 / 4.98e9 B ≈ 202 t/s)."""
-    measured, bandwidth = PUBLISHED_TG512[hardware, scheme]
-    row = estimate(LLAMA8, HARDWARE_PROFILES[hardware], Workload(context=512), [scheme]).rows[0]
-    tps = row["decode_tokens_per_s"]
-    assert tps == pytest.approx(measured, rel=0.25)
-    assert tps < bandwidth / (row["weights_bytes"] + row["kv_cache_bytes"])
+def test_cited_4090_calibration_predicts_another_published_run():
+    """Calibrated on Llama 3 8B F16 tg512 (54.84 t/s), the 4090 profile predicts codellama-7b F16
+    tg128, published separately as 61.03 t/s: within 10 %. Q8_0 was not in the calibration (its
+    nearest measured scheme, F16, lends its efficiency): 98.13 t/s published, within 20 %."""
+    llama2 = preset_architecture("llama-2-7b")
+    for scheme, published, tol in (("F16", 61.03, 0.10), ("Q8_0", 98.13, 0.20)):
+        row = estimate(llama2, GPU, Workload(context=128), [scheme]).rows[0]
+        assert row["decode_tokens_per_s"] == pytest.approx(published, rel=tol), scheme
+        assert "cited: llama-bench" in row["formulas"]["decode_tokens_per_s"]
+
+
+def test_every_speed_says_its_bandwidth_efficiency_and_source():
+    cited = estimate(LLAMA8, GPU, Workload(context=512), ["Q4_K_M"]).rows[0]["formulas"]
+    assert "1,008.0 GB/s, RTX 4090 datasheet" in cited["decode_tokens_per_s"]
+    assert "Q4_K_M's own; cited: llama-bench" in cited["decode_tokens_per_s"]
+    t4 = estimate(LLAMA8, HARDWARE_PROFILES["t4"], Workload(context=512), ["Q4_K_M"]).rows[0]["formulas"]
+    assert "no published llama.cpp figure on NVIDIA T4 16 GB: assumed, not measured" in t4["decode_tokens_per_s"]
+    assert "assumed" in t4["prefill_seconds"]
+
+
+def test_layer_split_reads_at_one_devices_bandwidth():
+    """With -sm layer the devices run one after another: two 4090s decode no faster than one (the same
+    bytes at the same 1,008 GB/s), where summing bandwidths would double the speed."""
+    one = estimate(LLAMA8, GPU, Workload(context=512), ["Q4_K_M"]).rows[0]["decode_tokens_per_s"]
+    two = estimate(LLAMA8, GPU.with_devices(2), Workload(context=512), ["Q4_K_M"]).rows[0]["decode_tokens_per_s"]
+    assert two == pytest.approx(one, rel=1e-6)
 
 
 def test_batching_reads_weights_once_per_step():
@@ -49,58 +63,44 @@ def test_batching_reads_weights_once_per_step():
 
 
 def test_huge_batch_is_compute_bound():
-    """4096 sequences at context 16 (KV 16 × 131,072 = 2^21 B each): a step is a 4096-row matmul,
-    2 × 8,030,261,248 FLOP per token, so aggregate tokens/s ≤ 165e12 / 16.06e9 = 10,274 (datasheet
-    peak), while the memory roofline alone would allow (1008e9 / 13.6e9 B) × 4096 ≈ 300,000. The same
-    matmul in llama.cpp's prefill runs at 7,139 t/s (pp512, Q4_K_M); the estimate may be conservative,
-    but not by more than 2.5× (≥ 2,856 t/s)."""
-    tps, formula = decode_tokens_per_s(LLAMA8, GPU, Workload(context=16, batch=4096), 5e9, 4096 * 2**21)
-    assert 2_856 < tps <= 10_274
+    """4096 sequences at context 16: a step is a 4096-row matmul of 2 × 6,979,588,096 matmul FLOP per
+    token (8,030,261,248 parameters less the 2 × 128,256 × 4096 embedding and output), so aggregate
+    tokens/s ≤ 165e12 / 13.96e9 = 11,820 (datasheet peak), while the memory roofline alone would
+    allow ~300,000. llama.cpp's own prefill, the same matmul, ran at 7,139 t/s (pp512, Q4_K_M): the
+    estimate lies between half of that and the peak."""
+    tps, formula = decode_tokens_per_s(LLAMA8, GPU, Workload(context=16, batch=4096), 5e9, 4096 * 2**21,
+                                       scheme="Q4_K_M")
+    assert 3_570 < tps <= 11_820
     assert "compute-bound" in formula
 
 
 def test_moe_reads_only_active_experts():
     """Mixtral 8x7B: 46,702,792,704 parameters, of which the 6 unused experts of 8 are
     6 × 32 layers × 3 × 4096 × 14336 = 33,822,867,456, leaving 12,879,925,248 active (27.58 %).
-    Decoding a 28e9 B file reads 28e9 × 0.2758 = 7.72e9 B per token, so:
-    * it decodes exactly like a dense 32-layer model (Llama 3.1 8B) whose weights are 7.72e9 B;
-    * tokens/s ≤ 1008e9 / 7.72e9 = 130.5 (roofline);
-    * tokens/s > 1008e9 / 28e9 = 36.0, the peak-bandwidth speed of reading the whole file, which only
-      reading a subset can beat (llama.cpp reaches ~64 % of peak: 130.58 t/s × 4.92e9 B on a 4090)."""
+    Decoding a 28e9 B file reads 28e9 × 0.2758 = 7.72e9 B per token, so tokens/s ≤ 1008e9 / 7.72e9
+    = 130.5 (roofline) and > 1008e9 / 28e9 = 36.0 (reading the whole file at peak bandwidth)."""
     mixtral = preset_architecture("mixtral-8x7b")
     tps, _ = decode_tokens_per_s(mixtral, GPU, Workload(context=512), 28e9, 0)
-    dense, _ = decode_tokens_per_s(LLAMA8, GPU, Workload(context=512), 28e9 * 12_879_925_248 / 46_702_792_704, 0)
-    assert tps == pytest.approx(dense, rel=1e-9)
     assert 36.0 < tps < 130.5
 
 
-def test_prefill_near_llama_bench():
-    """Prompt of 4096: 2 × 8,030,261,248 × 4096 linear FLOP + causal attention 2 × 32 layers ×
-    4096² × 4096 = 7.02e13 FLOP, at most 165e12 FLOP/s: ≥ 0.425 s, ≤ 9,630 t/s. llama-bench measured
-    pp4096 = 5,265.68 t/s on a 4090; the estimate may be up to 2× slower, and not faster by 25 %."""
-    secs, _ = prefill_seconds(LLAMA8, GPU, Workload(context=4096))
-    assert secs >= 0.425
-    assert 0.5 * 5265.68 < 4096 / secs < 1.25 * 5265.68
+def test_prefill_against_a_longer_published_prompt():
+    """Calibrated on pp512 (7,138.99 t/s), the 4090 estimate for pp4096 must land near the published
+    5,265.68 t/s. Causal attention adds 2 × 32 × 4096 × 4096 FLOP per token at 4096 against 2 × 32 ×
+    512 × 4096 at 512; llama.cpp without flash attention loses more than that (softmax over the
+    materialised KQ), so the estimate is faster than measured: within 30 %."""
+    secs, formula = prefill_seconds(LLAMA8, GPU, Workload(context=4096), "Q4_K_M")
+    assert 4096 / secs == pytest.approx(5265.68, rel=0.30)
+    assert "achieved in prefill" in formula
 
 
-def test_prefill_attention_grows_with_prompt():
-    """Per prompt token, linear FLOP are 2 × 8,030,261,248 = 1.606e10 at any length; causal attention
-    adds 2 × 32 layers × P × 4096 (QKᵀ and AV over P/2 keys on average, 2 FLOP each): 1.34e8 at
-    P = 512, 1.074e9 at P = 4096. So time per token grows (1.606e10 + 1.074e9)/(1.606e10 + 1.34e8)
-    = 1.058× from 512 to 4096 (llama-bench measured 7138.99/5265.68 = 1.36× on a 4090, so attention
-    is if anything under-counted)."""
-    short, _ = prefill_seconds(LLAMA8, GPU, Workload(context=512))
-    long, _ = prefill_seconds(LLAMA8, GPU, Workload(context=4096))
-    assert (long / 4096) / (short / 512) == pytest.approx(1.058, abs=0.002)
-
-
-def test_tiny_model_is_capped_by_fixed_step_time():
-    """SmolLM2-135M Q4_K_M (103,668,480 B + 11,796,480 B KV at 512): a pure bandwidth model would run
-    4800/1008 = 4.76× faster on an H200 than on a 4090. Published llama.cpp measurements show small
-    models barely gain: LFM2.5-1.2B Q4_K_M 741 → 796 t/s (1.07×), Qwen3.5-9B 137 → 197 t/s (1.44×)
-    (pavlokhmel.com, "LLM throughput benchmark on 13 GPUs and 10 models"). Fixed per-step costs
-    (kernel launches) dominate: the estimate must gain less than 2×."""
+def test_tiny_model_gains_little_from_a_faster_gpu():
+    """SmolLM2-135M Q4_K_M: a pure bandwidth model would run 4800/1008 = 4.76× faster on an H200 than on
+    a 4090. Published llama.cpp measurements show small models barely gain (LFM2.5-1.2B Q4_K_M 741 →
+    796 t/s, 1.07×; pavlokhmel.com, "LLM throughput benchmark on 13 GPUs and 10 models"): the H200's
+    assumed per-layer step time keeps the estimate's gain under 2×."""
     smol = preset_architecture("smollm2-135m")
-    on_4090, _ = decode_tokens_per_s(smol, GPU, Workload(context=512), 103_668_480, 11_796_480)
-    on_h200, _ = decode_tokens_per_s(smol, HARDWARE_PROFILES["h200"], Workload(context=512), 103_668_480, 11_796_480)
+    on_4090, _ = decode_tokens_per_s(smol, GPU, Workload(context=512), 103_668_480, 11_796_480, scheme="Q4_K_M")
+    on_h200, _ = decode_tokens_per_s(smol, HARDWARE_PROFILES["h200"], Workload(context=512), 103_668_480,
+                                     11_796_480, scheme="Q4_K_M")
     assert on_h200 / on_4090 < 2

@@ -246,3 +246,20 @@ def test_a_vllm_fit_that_fails_is_folded_on_a_llama_cpp_plan(alice):
     assert 'id="vllm-fit-card"' in vllm and "vllm-fit-folded" not in vllm
     fits = alice.get("/planner/?preset=llama-3.1-8b&hardware=h100-80gb").content.decode()
     assert 'id="vllm-fit-card"' in fits and "vllm-fit-folded" not in fits
+
+
+def test_system_ram_is_a_page_input_defaulting_from_the_profile(alice):
+    """The header shows the RAM the plan uses: the profile's (a desktop 4090: 64 GiB) or the one typed;
+    DeepSeek-V3 on 2 × H100 with 128 GiB at 8,192 fits (test_fit.py)."""
+    html = alice.get("/planner/?preset=llama-3.1-8b&hardware=rtx-4090").content.decode()
+    assert '<span id="plan-ram">64.0\xa0GiB</span>' in html and 'name="ram_gb"' in html
+    html = alice.get("/planner/?preset=deepseek-v3&hardware=h100-80gb&devices=2&ram_gb=128&context=8192").content.decode()
+    assert '<span id="plan-ram">128.0\xa0GiB</span>' in html
+    card = html[html.index('<div class="card fit-card'):html.index('id="vllm-fit-card"')]   # the llama.cpp card
+    assert "fit-card offload" in card and "IQ3_XXS.gguf -c 8192 -ngl 99 --n-cpu-moe" in card and "doesn't fit" not in card
+    html = alice.get("/planner/?preset=llama-3.1-8b&hardware=rtx-4090&ram_gb=-4").content.decode()
+    assert '<li data-field="ram_gb">ram_gb: ' in html and 'id="ram_gb-error">must be a number' in html
+    html = alice.get("/planner/?preset=llama-3.1-8b&hardware=custom&custom_device_memory_gb=24,12&ram_gb=32"
+                     "&custom_bandwidth_gbs=500&custom_tflops=50").content.decode()
+    assert "(24.0\xa0GiB + 12.0\xa0GiB)" in html and '<span id="plan-ram">32.0\xa0GiB</span>' in html
+

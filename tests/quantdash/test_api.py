@@ -11,7 +11,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 pytestmark = pytest.mark.django_db
 JSON_ROUTE = re.compile(r"^(api/|v1/|healthz$|playground/(chat|cancel|comparisons)/)")
-NOT_OPERATIONS = {"api/openapi.json", "api/docs"}
+NOT_OPERATIONS = {"api/openapi.json", "api/docs", "v1/<path:rest>"}  # the last: /v1's JSON 404
 
 
 def json_routes(patterns=None, prefix="") -> set[str]:
@@ -85,3 +85,13 @@ def test_openai_errors_are_in_openais_shape_and_sessions_do_not_open_it(client, 
     client.force_login(teams["alice"])
     r = client.get("/v1/models")
     assert r.status_code == 401 and r.json()["error"]["code"] == "invalid_api_key"
+
+
+def test_an_unknown_v1_route_is_openais_json_404(client):
+    for method in ("get", "post", "delete"):
+        r = getattr(client, method)("/v1/no-such-route")
+        assert r.status_code == 404 and r["Content-Type"] == "application/json", (method, r.content[:80])
+        error = r.json()["error"]
+        assert error["type"] == "invalid_request_error" and error["code"] == "not_found"
+        assert "/v1/no-such-route" in error["message"]
+    assert client.get("/v1/models").status_code == 401  # real routes are still served by the API

@@ -272,3 +272,31 @@ def test_a_broken_file_fails_with_a_clear_error(tmp_path: Path):
     with pytest.raises(EngineError) as info:
         LlamaCppEngine(files=[bad], n_ctx=256).load()
     assert info.value.code == "model_load_failed" and "broken.gguf" in info.value.message
+
+
+
+def _ends_mid_character(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+        return False
+    except UnicodeDecodeError as exc:
+        return exc.end == len(data) and exc.reason == "unexpected end of data"
+
+
+@pytest.mark.parametrize("text", ["Reply with three emoji: 😀🎉👍", "日本語で答えてください。", "Привет! Как дела? 🙂"])
+def test_a_reply_cut_by_max_tokens_never_ends_in_a_broken_character(engine, text):
+    """Every cut of the same greedy reply is a prefix of the whole reply: a character whose
+    bytes span tokens (emoji, CJK) is held back, and dropped when max_tokens cuts through it."""
+    whole, _ = run(engine, replace(PLAIN, max_tokens=24, logprobs=0), messages=chat(text))
+    full = text_of(whole)
+    token_bytes = [bytes(p.logprobs[0]["bytes"]) for p in whole if p.logprobs]
+    assert "\ufffd" not in full  # the demo model's whole replies here are valid UTF-8
+    splits = [n for n in range(1, len(token_bytes) + 1) if _ends_mid_character(b"".join(token_bytes[:n]))]
+    assert splits, "no cut falls inside a character: the prompt does not exercise the hold-back"
+    for n in range(1, len(token_bytes) + 1):
+        pieces, prepared = run(engine, replace(PLAIN, max_tokens=n), messages=chat(text))
+        cut = text_of(pieces)
+        assert full.startswith(cut) and "\ufffd" not in cut, (n, cut, full)
+        assert prepared.completion_tokens == n  # the cut token still counts
+        if n in splits:  # exactly the complete characters of its tokens' bytes
+            assert cut.encode() == b"".join(token_bytes[:n]).decode("utf-8", "ignore").encode()

@@ -96,12 +96,21 @@ def test_decoding_releases_only_whole_characters(engine):
     decoder = IncrementalDecoder(engine._tokenizer)
     assert [decoder.add(t) for t in EMOJI_IDS] == ["h", "é", "llo", "", " 😀", " world"]
     half = IncrementalDecoder(engine._tokenizer)
-    assert half.add(40303) == "" and half.flush() == " \ufffd"
+    assert half.add(40303) == "" and half.flush() == " "  # the emoji's first 3 of 4 bytes dropped
     entry = logprob_entry(engine._byte_tokenizer("logprobs"), 40303, -1.5, [218], [-2.0])
     assert entry == {"token": " \ufffd", "logprob": -1.5, "bytes": [32, 0xF0, 0x9F, 0x98],
                      "top_logprobs": [{"token": "\ufffd", "logprob": -2.0, "bytes": [0x80]}]}
     eos = logprob_entry(engine._byte_tokenizer("logprobs"), EOS, -3.0, [], [])
     assert eos == {"token": "", "logprob": -3.0, "bytes": [], "top_logprobs": []}
+
+
+def test_a_reply_cut_inside_a_character_drops_its_bytes(engine):
+    """max_tokens 1 with the token forced to " " plus an emoji's first three bytes: the reply is
+    the space alone (the old behaviour sent " \ufffd"), the token still counted."""
+    forced = ((40303, 100.0),)
+    prepared, pieces = run(engine, temperature=0, max_tokens=1, logit_bias=forced)
+    assert "".join(p.text for p in pieces) == " "
+    assert (prepared.finish_reason, prepared.completion_tokens) == ("length", 1)
 
 
 def test_logprobs_match_scoring_and_greedy_takes_the_best(engine, token_ids):

@@ -21,6 +21,9 @@ os.environ["WORKER_HEARTBEAT_SECONDS"] = "1"
 os.environ["WORKER_STALE_SECONDS"] = "5"
 os.environ["JOB_HEARTBEAT_SECONDS"] = "1"
 os.environ["JOB_LOST_SECONDS"] = "4"
+# Test workers don't measure their node at start (it would load the shared 2-core box under other
+# tests); tests/jobs/test_node_bench.py starts one with WORKER_NODE_BENCH=1.
+os.environ.setdefault("WORKER_NODE_BENCH", "0")
 os.environ["DEBUG"] = "1"
 # Playwright's sync API runs an event loop in the test thread; Django's ORM calls from that
 # thread are still synchronous and safe.

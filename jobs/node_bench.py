@@ -1,0 +1,300 @@
+"""What this node can do, measured by its worker: memory bandwidth and llama.cpp's own prompt (pp) and
+generation (tg) throughput per GGUF scheme, with the conditions of the run.
+
+The worker measures once at start, in a background thread (jobs/heartbeat.py), and again when the
+Workers page asks (the `jobs.measure_node` task on the node's own queue). The result is stored on
+the Worker row (`measurements`, `measured_at`); the planner turns it into the node's speed
+constants (planner/estimator/calibration.py).
+
+* Bandwidth: numpy copies a buffer much larger than the last-level cache; the copy reads and writes
+  each byte once, so bytes/s = 2 × size / best time of a few repeats (STREAM's "Copy" count).
+* llama.cpp: `llama-bench -o json` with the worker's llama.cpp threads on a small random-weight
+  Llama written here (the demo model's tokenizer, shapes whose rows are multiples of 256 so the
+  k-quants keep their own kernels, large enough to stream from RAM rather than cache), quantized
+  to each scheme with llama-quantize, built once per machine and cached. The bytes read per
+  token and the FLOP per prompt token of each file are counted from its own tensor headers.
+* Conditions: threads, cores, 1-minute load average before and after, and whether a job ran on the
+  worker meanwhile. `quiet` is false when the load before exceeded BUSY_LOAD_PER_CORE × cores or a
+  job was running: such figures are kept and shown, flagged.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from django.db import close_old_connections
+from django.utils import timezone
+
+from catalog.services import demo_model_path
+from formats.gguf_header import read_gguf_header_from_path
+from jobs import llama_tools
+from jobs.models import Job, Worker
+
+logger = logging.getLogger(__name__)
+
+CACHE_DIR = Path.home() / ".cache" / "quantdash" / "node-bench"
+BENCH_SCHEMES = ("Q4_0", "Q4_1", "Q4_K_M", "Q5_K_M", "Q6_K", "Q8_0", "F16")
+PROMPT_TOKENS, GEN_TOKENS, REPETITIONS = 64, 16, 2
+BANDWIDTH_BUFFER_BYTES = 256 * 2**20    # 8× a 32 MiB L3
+BUSY_LOAD_PER_CORE = 0.5
+# The random-weight Llama: 16 layers × (attention 2.6 M + MLP 8.7 M) + 50 M tied embedding ≈ 231 M
+# parameters: Q4_0 ≈ 130 MB, F16 ≈ 460 MB, all beyond the cache.
+BENCH_SHAPE = {"hidden": 1024, "layers": 16, "heads": 16, "kv_heads": 4, "ffn": 2816, "context": 2048}
+
+
+class NodeBenchError(RuntimeError):
+    pass
+
+
+def bench_threads() -> int:
+    """The worker's llama.cpp threads: WORKER_LLAMA_THREADS, else RUNTIME_THREADS (default 2)."""
+    return int(os.environ.get("WORKER_LLAMA_THREADS") or os.environ.get("RUNTIME_THREADS") or 2)
+
+
+def bench_schemes() -> tuple[str, ...]:
+    wanted = [s.strip() for s in os.environ.get("WORKER_NODE_BENCH_SCHEMES", "").split(",") if s.strip()]
+    return tuple(wanted) or BENCH_SCHEMES
+
+
+def measure_bandwidth(nbytes: int = BANDWIDTH_BUFFER_BYTES, repeats: int = 5, device: str = "cpu") -> dict[str, Any]:
+    if device == "cuda":
+        return _cuda_bandwidth(4 * nbytes, repeats)
+    src = np.ones(nbytes // 8, dtype=np.float64)
+    dst = np.empty_like(src)
+    np.copyto(dst, src)   # touch every page first
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        np.copyto(dst, src)
+        times.append(time.perf_counter() - start)
+    best = min(times)
+    return {"bytes_per_s": round(2 * src.nbytes / best), "method": f"numpy copy of {src.nbytes // 2**20} MiB, "
+            f"read + write, best of {repeats} ({best * 1e3:.1f} ms), one thread",
+            "seconds": [round(t, 5) for t in times]}
+
+
+def _cuda_bandwidth(nbytes: int, repeats: int) -> dict[str, Any]:
+    """GPU 0's memory bandwidth: a device-to-device copy, read + write (llama-bench runs there too)."""
+    import torch
+
+    src = torch.ones(nbytes // 4, dtype=torch.float32, device="cuda")
+    dst = torch.empty_like(src)
+    dst.copy_(src)
+    torch.cuda.synchronize()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        dst.copy_(src)
+        torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    best = min(times)
+    return {"bytes_per_s": round(2 * nbytes / best), "method": f"torch copy of {nbytes // 2**20} MiB on "
+            f"{torch.cuda.get_device_name(0)}, read + write, best of {repeats} ({best * 1e3:.2f} ms)",
+            "seconds": [round(t, 6) for t in times]}
+
+
+def write_random_gguf(path: Path, *, arch: str, metadata: dict[str, Any], tensors: list[tuple[str, tuple[int, ...]]],
+                      tokenizer_gguf: Path, file_type: int = 1) -> None:
+    """An F16 GGUF of `arch` with N(0, 0.02) matrices and unit norms (1-D tensors), the `metadata`
+    ("{arch}." keys without the prefix) and the tokenizer of `tokenizer_gguf` (llama-bench draws random
+    token ids from the vocabulary). Shapes are numpy's (rows, columns): the reverse of ggml's ne."""
+    import gguf   # gguf-py, llama.cpp's own writer (needed only when the files are first built)
+
+    reader = gguf.GGUFReader(tokenizer_gguf)
+    writer = gguf.GGUFWriter(str(path), arch)
+    for key, value in metadata.items():
+        kind = (gguf.GGUFValueType.FLOAT32 if isinstance(value, float) else gguf.GGUFValueType.STRING
+                if isinstance(value, str) else gguf.GGUFValueType.UINT32)
+        writer.add_key_value(f"{arch}.{key}", value, kind)
+    writer.add_file_type(file_type)   # 1: LLAMA_FTYPE_MOSTLY_F16
+    for name, field in reader.fields.items():
+        if name.startswith("tokenizer."):
+            sub = field.types[-1] if field.types[0] == gguf.GGUFValueType.ARRAY else None
+            writer.add_key_value(name, field.contents(), field.types[0], sub_type=sub)
+    rng = np.random.default_rng(0)
+    for name, shape in tensors:
+        if len(shape) == 1:
+            writer.add_tensor(name, np.ones(shape, dtype=np.float32))
+        else:
+            writer.add_tensor(name, (rng.standard_normal(shape, dtype=np.float32) * 0.02).astype(np.float16))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+
+
+def vocab_size(tokenizer_gguf: Path) -> int:
+    return int(read_gguf_header_from_path(tokenizer_gguf).array_lengths["tokenizer.ggml.tokens"])
+
+
+def llama_tensors(*, hidden: int, layers: int, heads: int, kv_heads: int, ffn: int, vocab: int,
+                  tied: bool = True) -> list[tuple[str, tuple[int, ...]]]:
+    kv = hidden // heads * kv_heads
+    out = [("token_embd.weight", (vocab, hidden)), ("output_norm.weight", (hidden,))]
+    if not tied:
+        out.append(("output.weight", (vocab, hidden)))
+    for i in range(layers):
+        p = f"blk.{i}."
+        out += [(p + "attn_norm.weight", (hidden,)), (p + "attn_q.weight", (hidden, hidden)),
+                (p + "attn_k.weight", (kv, hidden)), (p + "attn_v.weight", (kv, hidden)),
+                (p + "attn_output.weight", (hidden, hidden)), (p + "ffn_norm.weight", (hidden,)),
+                (p + "ffn_gate.weight", (ffn, hidden)), (p + "ffn_up.weight", (ffn, hidden)),
+                (p + "ffn_down.weight", (hidden, ffn))]
+    return out
+
+
+def llama_metadata(*, hidden: int, layers: int, heads: int, kv_heads: int, ffn: int, context: int) -> dict[str, Any]:
+    return {"block_count": layers, "context_length": context, "embedding_length": hidden,
+            "feed_forward_length": ffn, "attention.head_count": heads, "attention.head_count_kv": kv_heads,
+            "rope.dimension_count": hidden // heads, "attention.layer_norm_rms_epsilon": 1e-5,
+            "rope.freq_base": 10000.0}
+
+
+def _write_bench_llama(path: Path, tokenizer_gguf: Path) -> None:
+    s = {k: v for k, v in BENCH_SHAPE.items() if k != "context"}
+    write_random_gguf(path, arch="llama", metadata=llama_metadata(**s, context=BENCH_SHAPE["context"]),
+                      tensors=llama_tensors(**s, vocab=vocab_size(tokenizer_gguf)), tokenizer_gguf=tokenizer_gguf)
+
+
+def bench_files(schemes: tuple[str, ...], *, tokenizer_gguf: Path, cache_dir: Path = CACHE_DIR,
+                threads: int = 2) -> dict[str, Path]:
+    """The random Llama in each scheme, built once (F16 written here, the rest by llama-quantize)."""
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    tag = "llama-{hidden}x{layers}".format(**BENCH_SHAPE)
+    f16 = cache_dir / f"{tag}-F16.gguf"
+    if not f16.exists():
+        part = f16.with_suffix(".part")
+        _write_bench_llama(part, tokenizer_gguf)
+        part.rename(f16)
+    files = {}
+    for scheme in schemes:
+        path = cache_dir / f"{tag}-{scheme}.gguf"
+        if scheme != "F16" and not path.exists():
+            part = path.with_suffix(".part")
+            llama_tools.run("llama-quantize", [str(f16), str(part), scheme, str(threads)])
+            part.rename(path)
+        files[scheme] = path
+    return files
+
+
+def file_figures(path: Path, n_prompt: int) -> dict[str, Any]:
+    """From the file's own headers: bytes read per decoded token (every tensor once; an untied token
+    embedding only by one row), matmul parameters, and FLOP per prompt token at `n_prompt` tokens:
+    2 × matmul params + causal attention 2 × n_layers × n_prompt × (heads × head_dim)."""
+    header = read_gguf_header_from_path(path)
+    arch = header.architecture
+    meta = header.metadata
+    names = {t.name for t in header.tensors}
+    read = sum(t.nbytes for t in header.tensors
+               if not (t.name == "token_embd.weight" and "output.weight" in names))
+    matmul = sum(int(np.prod(t.shape)) for t in header.tensors
+                 if len(t.shape) == 2 and t.name not in ("token_embd.weight", "output.weight"))
+    layers = int(meta[f"{arch}.block_count"])
+    heads = int(meta[f"{arch}.attention.head_count"])
+    head_dim = int(meta.get(f"{arch}.attention.key_length") or int(meta[f"{arch}.embedding_length"]) // heads)
+    return {"bytes_per_token": read, "file_bytes": sum(t.nbytes for t in header.tensors), "matmul_params": matmul,
+            "n_layers": layers, "q_dim": heads * head_dim,
+            "flops_per_prompt_token": 2 * matmul + 2 * layers * n_prompt * heads * head_dim}
+
+
+def run_llama_bench(path: Path, *, threads: int, n_prompt: int, n_gen: int, repetitions: int) -> str:
+    """llama-bench's JSON (stdout only; its log goes to stderr)."""
+    command = [str(llama_tools.tool("llama-bench")), "-m", str(path), "-t", str(threads), "-p", str(n_prompt),
+               "-n", str(n_gen), "-r", str(repetitions), "-o", "json"]
+    done = subprocess.run(command, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=600)
+    if done.returncode != 0:
+        tail = " | ".join(x for x in done.stderr.splitlines()[-8:] if x.strip())
+        raise NodeBenchError(f"llama-bench failed (exit {done.returncode}): {tail}")
+    return done.stdout
+
+
+def parse_llama_bench(output: str) -> dict[str, Any]:
+    """llama-bench `-o json` → {pp_tokens_per_s, tg_tokens_per_s, their stddev, n_prompt, n_gen, threads,
+    model_type, model_size, build}: one pp test (n_prompt > 0, n_gen = 0) and one tg test."""
+    try:
+        rows = json.loads(output)
+    except ValueError as exc:
+        raise NodeBenchError(f"llama-bench printed no JSON: {exc}") from None
+    if not isinstance(rows, list) or not rows:
+        raise NodeBenchError("llama-bench printed no test")
+    out: dict[str, Any] = {}
+    for row in rows:
+        kind = "pp" if row.get("n_gen", 0) == 0 else "tg" if row.get("n_prompt", 0) == 0 else None
+        if kind is None:
+            continue
+        out[f"{kind}_tokens_per_s"] = round(float(row["avg_ts"]), 3)
+        out[f"{kind}_stddev"] = round(float(row.get("stddev_ts", 0.0)), 3)
+        out[f"n_{'prompt' if kind == 'pp' else 'gen'}"] = int(row["n_prompt" if kind == "pp" else "n_gen"])
+        out.update(threads=row.get("n_threads"), model_type=row.get("model_type"), model_size=row.get("model_size"),
+                   build=f"{row.get('build_commit', '?')} ({row.get('build_number', '?')})",
+                   repetitions=len(row.get("samples_ts") or []))
+    if "tg_tokens_per_s" not in out and "pp_tokens_per_s" not in out:
+        raise NodeBenchError("llama-bench output holds neither a pp nor a tg test")
+    return out
+
+
+def measure_node(*, tokenizer_gguf: Path, threads: int | None = None, schemes: tuple[str, ...] | None = None,
+                 jobs_running: Callable[[], int] = lambda: 0, n_prompt: int = PROMPT_TOKENS,
+                 n_gen: int = GEN_TOKENS, repetitions: int = REPETITIONS,
+                 cache_dir: Path = CACHE_DIR, device: str = "cpu") -> dict[str, Any]:
+    """The whole measurement (tens of seconds once the files are built), as stored on the Worker row."""
+    threads = threads or bench_threads()
+    schemes = schemes or bench_schemes()
+    cores = os.cpu_count() or 1
+    load_before = round(os.getloadavg()[0], 2)
+    jobs_before = jobs_running()
+    started = time.time()
+    files = bench_files(schemes, tokenizer_gguf=tokenizer_gguf, cache_dir=cache_dir, threads=threads)
+    bandwidth = measure_bandwidth(device=device)
+    rows = []
+    for scheme, path in files.items():
+        figures = file_figures(path, n_prompt)
+        result = parse_llama_bench(run_llama_bench(path, threads=threads, n_prompt=n_prompt, n_gen=n_gen,
+                                                   repetitions=repetitions))
+        rows.append({"scheme": scheme, "file": path.name, **figures, **result})
+    load_after = round(os.getloadavg()[0], 2)
+    jobs_after = jobs_running()
+    busy = []
+    if load_before > BUSY_LOAD_PER_CORE * cores:
+        busy.append(f"load average {load_before} before, over {BUSY_LOAD_PER_CORE} × {cores} cores")
+    if jobs_before or jobs_after:
+        busy.append(f"{max(jobs_before, jobs_after)} job(s) running on the worker")
+    return {"version": 1, "bandwidth": bandwidth, "llama_bench": rows,
+            "conditions": {"threads": threads, "cores": cores, "load_before": load_before, "load_after": load_after,
+                           "jobs_running": max(jobs_before, jobs_after), "quiet": not busy,
+                           "busy_reason": "; ".join(busy), "seconds": round(time.time() - started, 1),
+                           "tool": llama_tools.version(), "n_prompt": n_prompt, "n_gen": n_gen,
+                           "repetitions": repetitions,
+                           "omp_env": {k: v for k, v in os.environ.items() if k.startswith(("OMP_", "GOMP_"))}}}
+
+
+def node_measure_and_store(*, hostname: str) -> dict[str, Any]:
+    """Measures this node and stores the result on its Worker row; a failure is stored as the error,
+    beside the previous figures. Called by the worker itself (start, or the jobs.measure_node task)."""
+    close_old_connections()
+    previous, worker_device = Worker.objects.filter(hostname=hostname).values_list(
+        "measurements", "device").first() or ({}, "cpu")
+    previous = previous or {}
+    Worker.objects.filter(hostname=hostname).update(
+        measurements={**previous, "status": "measuring", "requested_at": timezone.now().isoformat()})
+    try:
+        result = measure_node(
+            tokenizer_gguf=demo_model_path(), device=worker_device,
+            jobs_running=lambda: Job.objects.filter(worker=hostname, status=Job.Status.RUNNING).count())
+        result["status"] = "done"
+        Worker.objects.filter(hostname=hostname).update(measurements=result, measured_at=timezone.now())
+    except Exception as exc:   # stored and shown; the worker keeps running
+        logger.exception("node measurement failed")
+        result = {**previous, "status": "failed", "error": f"{type(exc).__name__}: {exc}"[:2000]}
+        Worker.objects.filter(hostname=hostname).update(measurements=result)
+    finally:
+        close_old_connections()
+    return result

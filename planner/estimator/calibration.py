@@ -1,0 +1,78 @@
+"""Where a speed estimate's constants come from: a measurement on one of our nodes, a published
+llama.cpp measurement on the same card, or an assumption said to be one.
+
+A `Calibration` holds, per GGUF scheme, llama.cpp's decode efficiency (achieved bytes read per
+second ÷ the memory bandwidth it is relative to) and its prefill rate (achieved FLOP/s), with the
+text saying where each came from. `node_calibration()` derives one from a worker's node measurement
+(jobs/node_bench.py writes it on the Worker row):
+
+    decode efficiency(scheme) = tg tokens/s × bytes read per token / measured bandwidth
+    prefill FLOP/s(scheme)     = pp tokens/s × FLOP per prompt token
+
+where the bytes read per token and the FLOP per prompt token are those of the measured file, counted
+from its own tensor headers by the node measurement.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+# Precision order of the GGUF schemes (schemes.GGUF_SCHEMES); a scheme that was not measured takes
+# the efficiency of the measured scheme nearest in this order, and the reason says so.
+PRECISION_ORDER = ("F16", "BF16", "Q8_0", "Q6_K", "Q5_K_M", "Q5_K_S", "Q5_1", "Q5_0", "Q4_K_M", "Q4_K_S", "Q4_1",
+                   "Q4_0", "MXFP4_MOE", "IQ4_XS", "Q3_K_L", "Q3_K_M", "Q3_K_S", "IQ3_XXS", "Q2_K", "IQ2_XS")
+
+
+@dataclass(frozen=True)
+class Calibration:
+    source: str                                   # "measured on node X at T (…)", "cited: …", "assumed: …"
+    measured: bool                                # measured on this very machine
+    bandwidth_bytes_per_s: float                  # the bandwidth the decode efficiencies are relative to
+    bandwidth_source: str
+    decode_efficiency: tuple[tuple[str, float], ...]      # (scheme, efficiency)
+    prefill_flops: tuple[tuple[str, float], ...] = ()     # (scheme, achieved FLOP/s)
+    fixed_seconds_per_layer: float = 0.0          # per decode step and layer (graph walk, launches)
+    fixed_source: str = ""
+    error_note: str = ""                          # the speed model's measured error, where recorded
+
+    def efficiency(self, scheme: str) -> tuple[float, str]:
+        """(efficiency, where it came from) for a scheme: its own, else the nearest measured one."""
+        return _nearest(self.decode_efficiency, scheme, "decode efficiency")
+
+    def prefill(self, scheme: str) -> tuple[float, str] | None:
+        if not self.prefill_flops:
+            return None
+        return _nearest(self.prefill_flops, scheme, "prefill FLOP/s")
+
+
+def _nearest(table: tuple[tuple[str, float], ...], scheme: str, what: str) -> tuple[float, str]:
+    values = dict(table)
+    if scheme in values:
+        return values[scheme], f"{scheme}'s own"
+    if "*" in values:
+        return values["*"], "one figure for every scheme"
+    order = {s: i for i, s in enumerate(PRECISION_ORDER)}
+    here = order.get(scheme, order["Q4_K_M"])
+    best = min(values, key=lambda s: (abs(order.get(s, here) - here), order.get(s, 99)))
+    return values[best], f"{best}'s ({scheme} was not measured: the nearest measured scheme in precision)"
+
+
+def node_calibration(hostname: str, measured_at: str, measurement: dict[str, Any]) -> Calibration | None:
+    """A node's Calibration from its stored measurement (jobs/node_bench.py); None when it holds no
+    usable figure (no bandwidth, or no llama-bench row)."""
+    bandwidth = measurement.get("bandwidth", {}).get("bytes_per_s")
+    rows = [r for r in measurement.get("llama_bench", []) if r.get("tg_tokens_per_s") and r.get("bytes_per_token")]
+    if not bandwidth or not rows:
+        return None
+    cond = measurement.get("conditions", {})
+    quiet = "quiet" if cond.get("quiet") else "NOT quiet: " + str(cond.get("busy_reason", "the node was busy"))
+    source = (f"measured on node {hostname} at {measured_at} (llama-bench, {cond.get('threads')} threads of "
+              f"{cond.get('cores')} cores, load {cond.get('load_before')} → {cond.get('load_after')}, {quiet})")
+    decode = tuple((r["scheme"], r["tg_tokens_per_s"] * r["bytes_per_token"] / bandwidth) for r in rows)
+    prefill = tuple((r["scheme"], r["pp_tokens_per_s"] * r["flops_per_prompt_token"]) for r in rows
+                    if r.get("pp_tokens_per_s") and r.get("flops_per_prompt_token"))
+    bw = measurement["bandwidth"]
+    return Calibration(source=source, measured=True, bandwidth_bytes_per_s=float(bandwidth),
+                       bandwidth_source=f"measured on node {hostname}: {bw.get('method', 'copy')}",
+                       decode_efficiency=decode, prefill_flops=prefill)

@@ -1,0 +1,113 @@
+"""The node measurement (jobs/node_bench.py): llama-bench's JSON read from a real run, the figures of a
+real GGUF file, and a real worker filling its Worker row at start and again on the Workers page's
+request.
+
+SmolLM2-135M-Instruct (the demo model; config: hidden 576, 30 layers, 9 heads, 3 KV heads × 64,
+intermediate 1536, vocabulary 49,152, tied embeddings) multiplies per prompt token
+30 × (576² + 2 × 576 × 192 + 576² + 3 × 576 × 1536) = 30 × 3,538,944 = 106,168,320 weights.
+"""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from formats.gguf_header import read_gguf_header_from_path
+from jobs import node_bench
+from jobs.models import Worker
+from tests.support.fixtures import start_worker_and_wait, stop_worker_and_forget
+from tests.support.processes import wait_until
+
+
+def test_llama_bench_json_from_a_real_run(demo_gguf):
+    out = node_bench.run_llama_bench(demo_gguf, threads=2, n_prompt=32, n_gen=8, repetitions=1)
+    got = node_bench.parse_llama_bench(out)
+    assert (got["n_prompt"], got["n_gen"], got["threads"], got["repetitions"]) == (32, 8, 2, 1)
+    assert got["pp_tokens_per_s"] > 0 and got["tg_tokens_per_s"] > 0
+    # llama.cpp's own count of the file's tensor bytes is the figure the planner reads per token
+    # (tied embeddings: every tensor is read once per decoded token)
+    figures = node_bench.file_figures(demo_gguf, 32)
+    assert got["model_size"] == figures["bytes_per_token"] == figures["file_bytes"]
+
+
+def test_parse_refuses_output_without_tests():
+    with pytest.raises(node_bench.NodeBenchError):
+        node_bench.parse_llama_bench("llama_model_load: error loading model")
+    with pytest.raises(node_bench.NodeBenchError):
+        node_bench.parse_llama_bench("[]")
+
+
+def test_file_figures_of_the_demo_model(demo_gguf):
+    """FLOP per prompt token at 32 tokens: 2 × 106,168,320 + causal attention 2 × 30 × 32 × 576."""
+    figures = node_bench.file_figures(demo_gguf, 32)
+    assert figures["matmul_params"] == 106_168_320
+    assert figures["flops_per_prompt_token"] == 2 * 106_168_320 + 2 * 30 * 32 * 576
+    header = read_gguf_header_from_path(demo_gguf)
+    assert figures["file_bytes"] == sum(t.nbytes for t in header.tensors)
+
+
+@pytest.fixture(scope="module")
+def measuring_worker(django_db_setup, django_db_blocker, redis_server, session_dir):
+    hostname = "bench-worker@%h"
+    process = start_worker_and_wait(django_db_blocker, session_dir, hostname, WORKER_NODE_BENCH="1",
+                                    WORKER_NODE_BENCH_SCHEMES="Q4_0")
+    yield process
+    stop_worker_and_forget(django_db_blocker, process, hostname)
+
+
+def _finished(after=None):
+    rows = Worker.objects.filter(hostname__startswith="bench-worker@", measurements__status__in=["done", "failed"])
+    if after is not None:
+        rows = rows.filter(measured_at__gt=after)
+    return rows.first()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_worker_start_fills_its_row_and_the_workers_page_remeasures(measuring_worker, client, teams):
+    # the first run builds the random-weight bench model (once per machine), then measures
+    wait_until(lambda: _finished() is not None, 600, interval=1, what="the node measurement at worker start")
+    worker = _finished()
+    m = worker.measurements
+    assert m["status"] == "done", m.get("error")
+    assert worker.measured_at <= timezone.now()
+    [row] = m["llama_bench"]
+    assert row["scheme"] == "Q4_0" and row["tg_tokens_per_s"] > 0 and row["pp_tokens_per_s"] > 0
+    assert row["n_prompt"] == node_bench.PROMPT_TOKENS and row["n_gen"] == node_bench.GEN_TOKENS
+    assert m["bandwidth"]["bytes_per_s"] > 0
+    cond = m["conditions"]
+    assert cond["threads"] == 2 and cond["cores"] >= 1 and isinstance(cond["quiet"], bool)
+    assert "load_before" in cond and "load_after" in cond
+
+    client.force_login(teams["alice"])
+    page = client.get("/jobs/workers/").content.decode()
+    assert f'data-worker="{worker.hostname}"' in page and f'{row["tg_tokens_per_s"]:.1f}' in page
+    first = worker.measured_at
+    r = client.post(f"/jobs/workers/{worker.pk}/measure")
+    assert r.status_code == 302
+    wait_until(lambda: _finished(after=first) is not None, 300, interval=1, what="the requested measurement")
+    assert _finished(after=first).measurements["status"] == "done"
+
+
+@pytest.mark.django_db
+def test_measure_button_needs_post_and_a_live_worker(client, teams):
+    client.force_login(teams["alice"])
+    w = Worker.objects.create(hostname="gone@x", last_seen=timezone.now() - timedelta(hours=1))
+    assert client.get(f"/jobs/workers/{w.pk}/measure").status_code == 405
+    r = client.post(f"/jobs/workers/{w.pk}/measure", follow=True)
+    assert "is not alive" in r.content.decode()
+    assert client.post("/jobs/workers/999999/measure").status_code == 404
+
+
+@pytest.mark.django_db
+def test_workers_page_shows_a_stored_measurement_with_its_conditions(client, teams):
+    client.force_login(teams["alice"])
+    Worker.objects.create(hostname="busy@x", last_seen=timezone.now(), measured_at=timezone.now(), measurements={
+        "status": "done", "bandwidth": {"bytes_per_s": 12_345_000_000, "method": "numpy copy"},
+        "llama_bench": [{"scheme": "Q4_K_M", "pp_tokens_per_s": 210.4, "pp_stddev": 1.2, "tg_tokens_per_s": 71.3,
+                         "tg_stddev": 0.4, "bytes_per_token": 151_138_368, "n_prompt": 64, "n_gen": 16}],
+        "conditions": {"threads": 2, "cores": 2, "load_before": 3.1, "load_after": 3.9, "quiet": False,
+                       "busy_reason": "load average 3.1 before, over 0.5 × 2 cores", "n_prompt": 64, "n_gen": 16}})
+    html = client.get("/jobs/workers/").content.decode()
+    assert "12.3 GB/s" in html and "71.3 ± 0.4" in html and "210.4 ± 1.2" in html
+    assert "not quiet</strong>: load average 3.1 before" in html
+    assert 'action="/jobs/workers/' in html and "Measure busy@x again" in html

@@ -1,0 +1,102 @@
+"""Our worker nodes as planner hardware: offered on the page, the API and the CLI, with speeds from the
+node's stored measurement; the fit card, the scheme table and the API give the same decode number.
+
+The stored measurement below is written by hand with round numbers, so the expected speeds can be
+derived here without the planner's code:
+* bandwidth 10 GB/s; Q4_K_M: tg 100 tok/s over a file read at 100,000,000 B per token → the node
+  reads 1e10 B/s in decode, efficiency 1e10 / 1e10 = 1.0;
+* Q4_K_M: pp 1,000 tok/s at 200,000,000 FLOP per prompt token → 2e11 FLOP/s achieved.
+SmolLM2-135M (hidden 576, 30 layers, 9 heads × 64, 3 KV heads, vocabulary 49,152, tied embeddings;
+134,515,008 parameters) in Q4_K_M holds 103,668,480 B of weights (pinned in test_estimate_shape /
+the real file), all read per token (tied: the embedding is the output matrix); its f16 KV cache at
+context 512 is 2 × 30 × 3 × 64 × 2 B × 512 = 11,796,480 B. One decode step reads 115,464,960 B:
+    decode = 1e10 × 1.0 / 115,464,960 = 86.606 tok/s (memory-bound: its matmuls, 2 × 106,203,456 FLOP
+    at 2e11 FLOP/s, take 1.06 ms against 11.5 ms of reads).
+Prefill of 512 tokens: 2 × 106,203,456 × 512 + 2 × 30 × 512² × 576 = 117,812,035,584 FLOP at 2e11 FLOP/s
+    = 0.58906 s (106,203,456 = 134,515,008 parameters less the 49,152 × 576 embedding).
+"""
+
+import json
+import re
+from datetime import timedelta
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+
+from jobs.models import Worker
+
+pytestmark = pytest.mark.django_db
+
+HOST = "node-a@test"
+MEASUREMENT = {
+    "version": 1, "status": "done",
+    "bandwidth": {"bytes_per_s": 10_000_000_000, "method": "numpy copy of 256 MiB, read + write"},
+    "llama_bench": [{"scheme": "Q4_K_M", "file": "bench-Q4_K_M.gguf", "bytes_per_token": 100_000_000,
+                     "flops_per_prompt_token": 200_000_000, "tg_tokens_per_s": 100.0, "pp_tokens_per_s": 1000.0,
+                     "n_prompt": 64, "n_gen": 16}],
+    "conditions": {"threads": 2, "cores": 2, "load_before": 0.12, "load_after": 1.9, "quiet": True,
+                   "busy_reason": "", "jobs_running": 0},
+}
+PLAN = {"preset": "smollm2-135m", "context": 512, "fit_scheme": "Q4_K_M", "hardware": f"node:{HOST}"}
+DECODE, PREFILL = 86.61, 0.5891
+
+
+@pytest.fixture
+def node(teams):
+    return Worker.objects.create(hostname=HOST, memory_bytes=24 * 2**30, last_seen=timezone.now(),
+                                 measurements=MEASUREMENT, measured_at=timezone.now())
+
+
+@pytest.fixture
+def alice(client, teams):
+    client.force_login(teams["alice"])
+    return client
+
+
+def test_page_offers_the_node_and_its_measured_speeds_agree_in_table_and_fit_card(alice, node):
+    html = alice.get("/planner/", PLAN).content.decode()
+    assert f'<option value="node:{HOST}" selected>our nodes: {HOST}</option>' in html
+    assert f'id="fit-decode">{DECODE:.1f}<' in html
+    row = re.search(r'<tr class="plan-row[^"]*" data-scheme="Q4_K_M".*?</tr>', html, re.S).group(0)
+    assert f"<summary>{DECODE:.1f}</summary>" in row
+    assert f"measured on node {HOST}" in row and "measured on this node" in row
+
+
+def test_api_gives_the_same_decode_in_table_and_fit_and_says_where_it_came_from(alice, node):
+    data = alice.get("/api/planner/estimate", {**PLAN, "hardware": f"node:{HOST}"}).json()
+    row = next(r for r in data["schemes"] if r["scheme"] == "Q4_K_M")
+    assert row["weights_bytes"] == 103_668_480 and row["kv_cache_bytes"] == 11_796_480
+    assert row["decode_tokens_per_s"] == data["fit"]["decode_tokens_per_s"] == DECODE
+    assert row["prefill_seconds"] == PREFILL
+    assert data["hardware"]["memory_bytes"] == 24 * 2**30
+    assert data["speed"]["speed_source"] == "measured on this node"
+    formula = row["formulas"]["decode_tokens_per_s"]
+    assert "10.0 GB/s" in formula and "Efficiency 1.000" in formula and f"measured on node {HOST}" in formula
+    listed = alice.get("/api/planner/hardware").json()["hardware"]
+    assert listed[0]["key"] == f"node:{HOST}" and listed[0]["name"] == f"our nodes: {HOST}"
+
+
+def test_cli_plans_on_the_node(node):
+    out = StringIO()
+    call_command("estimate", "--preset", "smollm2-135m", "--hardware", f"node:{HOST}", "--context", "512",
+                 "--scheme", "Q4_K_M", "--fit-scheme", "Q4_K_M", "--json", stdout=out)
+    data = json.loads(out.getvalue())
+    assert data["schemes"][0]["decode_tokens_per_s"] == data["fit"]["decode_tokens_per_s"] == DECODE
+
+
+def test_a_silent_or_unmeasured_node_is_not_offered(alice, node):
+    node.last_seen = timezone.now() - timedelta(minutes=5)
+    node.save()
+    r = alice.get("/api/planner/estimate", PLAN)
+    assert r.status_code == 400 and "hardware" in r.json()["errors"]
+    node.last_seen, node.measured_at, node.measurements = timezone.now(), None, {}
+    node.save()
+    assert f"node:{HOST}" not in alice.get("/planner/").content.decode()
+
+
+def test_unmeasured_scheme_borrows_the_nearest_and_says_so(alice, node):
+    data = alice.get("/api/planner/estimate", {**PLAN, "fit_scheme": "Q5_K_M"}).json()
+    row = next(r for r in data["schemes"] if r["scheme"] == "Q5_K_M")
+    assert "Q4_K_M's (Q5_K_M was not measured" in row["formulas"]["decode_tokens_per_s"]

@@ -26,10 +26,14 @@ MAX_JSONL_LINE = 64 * 1024**2
 
 def _count_txt(path: Path) -> tuple[int, int]:
     decoder = codecs.getincrementaldecoder("utf-8")(errors="strict")
-    tokens, lines, inside = 0, 0, False
+    tokens, lines, inside, offset = 0, 0, False, 0
     with open(path, "rb") as f:
         try:
             while chunk := f.read(CHUNK):
+                if (nul := chunk.find(b"\0")) >= 0:  # valid UTF-8, but no text has NUL bytes
+                    raise CatalogError(f"{path.name} is not text: it has a NUL byte at offset "
+                                       f"{offset + nul:,} (a binary file?)")
+                offset += len(chunk)
                 text = decoder.decode(chunk)
                 if not text:
                     continue
@@ -39,7 +43,8 @@ def _count_txt(path: Path) -> tuple[int, int]:
                 inside = not text[-1].isspace()
             decoder.decode(b"", final=True)
         except UnicodeDecodeError as exc:
-            raise CatalogError(f"{path.name} is not UTF-8 text ({exc.reason})") from None
+            raise CatalogError(f"{path.name} is not UTF-8 text ({exc.reason} near offset "
+                               f"{offset - len(chunk) + exc.start:,})") from None
     return lines, tokens
 
 

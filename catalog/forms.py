@@ -1,5 +1,8 @@
+from pathlib import Path
+
 from django import forms
 
+from catalog.datasets import KINDS as DATASET_KINDS
 from catalog.models import Variant
 from catalog.selectors import SORTS, CatalogFilters
 from planner.estimator import EstimatorError, parse_param_count
@@ -114,6 +117,18 @@ class DatasetForm(forms.Form):
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["team"].choices = [(t.pk, t.name) for t in user.teams.all()]
+
+    def clean_file(self):
+        """Refuses a file that can't be a dataset by its name alone, saying what this one is."""
+        upload = self.cleaned_data.get("file")
+        if upload:
+            suffix = Path(upload.name or "").suffix.lower()
+            if suffix not in DATASET_KINDS:
+                what = f"a {suffix} file" if suffix else "a file without an extension"
+                raise forms.ValidationError(
+                    f"{Path(upload.name).name} is {what}, not a dataset: upload UTF-8 text (.txt), "
+                    "JSON lines (.jsonl) or Parquet (.parquet)")
+        return upload
 
     def clean(self):
         data = super().clean()

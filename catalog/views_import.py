@@ -85,7 +85,8 @@ def dataset_list(request):
                 dataset = dataset_from_hub(team_id=data["team"], user_id=request.user.pk,
                                            repo_id=data["hub_id"], name=data["name"])
         except CatalogError as exc:
-            form.add_error(None, str(exc))
+            # On the field it is about: shown once, beside the file or the Hub id.
+            form.add_error("file" if data["file"] else "hub_id", str(exc))
         else:
             messages.success(request, f"Added dataset {dataset.name}.")
             return redirect("catalog:datasets")

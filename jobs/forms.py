@@ -1,4 +1,5 @@
 from django import forms
+from django.utils import timezone
 
 from catalog.selectors import imatrix_infos
 from jobs.methods.base import JobError
@@ -7,6 +8,11 @@ from jobs.methods.gguf import TYPES as GGUF_TYPES
 from jobs.methods.imatrix import (CHUNKS_RANGE, CONTEXT_RANGE, DEFAULT_CHUNKS, DEFAULT_CONTEXT,
                                   THREADS_RANGE)
 from planner.templatetags.units import binary_size
+
+# GPTQ calibration defaults for a CPU node: 16 windows × 256 tokens, measured at 2 min 52 s for
+# SmolLM2-135M on 2 cores, where 128 × 512 took about 25 min.
+GPTQ_CPU_SAMPLES = 16
+GPTQ_CPU_SEQ_LEN = 256
 
 METHOD_CHOICES = [
     ("gguf", "GGUF (llama.cpp)"),
@@ -66,6 +72,19 @@ class GGUFTypesWidget(forms.CheckboxSelectMultiple):
         return option
 
 
+def variant_choice_label(variant) -> str:
+    """A variant in a picker, told apart from identical-looking ones: its id, its parent and when
+    it was made ("#12 SmolLM2-135M-Instruct [GGUF Q4_K_M] · from #5 · made 2026-12-07 09:03")."""
+    made = timezone.localtime(variant.created_at).strftime("%Y-%m-%d %H:%M")
+    parent = f"from #{variant.parent_id}" if variant.parent_id else "imported"
+    return f"#{variant.pk} {variant} · {parent} · made {made}"
+
+
+class VariantChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, variant) -> str:
+        return variant_choice_label(variant)
+
+
 class ImatrixChoiceField(forms.ModelChoiceField):
     """An importance matrix of the input's model, labelled by what it was computed from."""
 
@@ -106,9 +125,14 @@ def check_dataset_team(form: forms.Form, name: str, dataset, variant) -> None:
 class JobForm(forms.Form):
     """One form for every method; each method's validate() decides which fields matter."""
 
-    variant = forms.ModelChoiceField(queryset=None, label="Input variant",
-                                     error_messages={"required": "choose an input variant"})
+    variant = VariantChoiceField(queryset=None, label="Input variant",
+                                 error_messages={"required": "choose an input variant"})
     method = forms.ChoiceField(choices=METHOD_CHOICES)
+    another_copy = forms.BooleanField(
+        required=False, label="Make another copy",
+        help_text="when an identical job (same input sha256, method, parameters and tool versions) "
+                  "already made these outputs; without it such a job is refused and the existing "
+                  "variants are offered")
     types = forms.MultipleChoiceField(
         choices=gguf_type_choices, required=False, widget=GGUFTypesWidget,
         label="GGUF types", initial=["Q8_0", "Q4_K_M"])
@@ -143,8 +167,16 @@ class JobForm(forms.Form):
         queryset=None, required=False, label="Dataset", empty_label="— choose a text dataset —",
         error_messages={"invalid_choice": "no text dataset %(value)s in your teams"})
     dataset_path = forms.CharField(required=False, label="…or a text file on the worker (server path)")
-    samples = forms.IntegerField(required=False, min_value=1, max_value=1024, initial=128)
-    seq_len = forms.IntegerField(required=False, min_value=16, max_value=4096, initial=512)
+    # GPTQ calibration: time grows with samples × sequence length (every layer runs over all of
+    # them and accumulates its Hessian); quality gains flatten out. Defaults sized for a CPU node.
+    samples = forms.IntegerField(
+        required=False, min_value=1, max_value=1024, initial=GPTQ_CPU_SAMPLES,
+        help_text="calibration windows; more calibrate more evenly but take longer. On 2 CPU "
+                  "cores SmolLM2-135M took 2 min 52 s at 16 × 256 tokens and about 25 min at "
+                  "128 × 512; on a GPU node 128 × 512 (GPTQModel's usual) is affordable")
+    seq_len = forms.IntegerField(
+        required=False, min_value=16, max_value=4096, initial=GPTQ_CPU_SEQ_LEN,
+        label="Sequence length", help_text="tokens per calibration window (time grows with it too)")
     quant_type = forms.ChoiceField(choices=[("nf4", "nf4"), ("fp4", "fp4")], required=False,
                                    label="4-bit type")
     double_quant = forms.BooleanField(required=False, initial=True, label="Double quantization")
@@ -235,8 +267,8 @@ class ImatrixJobForm(forms.Form):
     """"Make importance matrix": an imatrix job (llama-imatrix over a text dataset) on a GGUF or
     HF variant; its output is a catalog artifact later GGUF jobs quantize with."""
 
-    variant = forms.ModelChoiceField(queryset=None, label="Input variant (GGUF or HF)",
-                                     error_messages={"required": "choose an input variant"})
+    variant = VariantChoiceField(queryset=None, label="Input variant (GGUF or HF)",
+                                 error_messages={"required": "choose an input variant"})
     method = forms.ChoiceField(choices=[("imatrix", "Importance matrix")], initial="imatrix",
                                widget=forms.HiddenInput)
     dataset = DatasetChoiceField(

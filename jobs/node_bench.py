@@ -13,6 +13,7 @@ constants (planner/estimator/calibration.py).
   k-quants keep their own kernels, large enough to stream from RAM rather than cache), quantized
   to each scheme with llama-quantize, built once per machine and cached. The bytes read per
   token and the FLOP per prompt token of each file are counted from its own tensor headers.
+* The fixed time per layer of a decode step, from the same scheme at two depths (per_layer_cost).
 * Conditions: threads, cores, 1-minute load average before and after, and whether a job ran on the
   worker meanwhile. `quiet` is false when the load before exceeded BUSY_LOAD_PER_CORE × cores or a
   job was running: such figures are kept and shown, flagged.
@@ -42,12 +43,15 @@ logger = logging.getLogger(__name__)
 
 CACHE_DIR = Path.home() / ".cache" / "quantdash" / "node-bench"
 BENCH_SCHEMES = ("Q4_0", "Q4_1", "Q4_K_M", "Q5_K_M", "Q6_K", "Q8_0", "F16")
-PROMPT_TOKENS, GEN_TOKENS, REPETITIONS = 64, 16, 2
+PROMPT_TOKENS, GEN_TOKENS, REPETITIONS = 64, 16, 3
 BANDWIDTH_BUFFER_BYTES = 256 * 2**20    # 8× a 32 MiB L3
 BUSY_LOAD_PER_CORE = 0.5
 # The random-weight Llama: 16 layers × (attention 2.6 M + MLP 8.7 M) + 50 M tied embedding ≈ 231 M
 # parameters: Q4_0 ≈ 130 MB, F16 ≈ 460 MB, all beyond the cache.
 BENCH_SHAPE = {"hidden": 1024, "layers": 16, "heads": 16, "kv_heads": 4, "ffn": 2816, "context": 2048}
+# The same model 4 layers deep, in one scheme: with the 16-layer file it separates the fixed time per
+# layer (graph walk, thread barriers) from the time spent reading (per_layer_cost).
+SHALLOW_LAYERS = 4
 
 
 class NodeBenchError(RuntimeError):
@@ -158,21 +162,22 @@ def llama_metadata(*, hidden: int, layers: int, heads: int, kv_heads: int, ffn: 
             "rope.freq_base": 10000.0}
 
 
-def _write_bench_llama(path: Path, tokenizer_gguf: Path) -> None:
-    s = {k: v for k, v in BENCH_SHAPE.items() if k != "context"}
+def _write_bench_llama(path: Path, tokenizer_gguf: Path, layers: int) -> None:
+    s = {k: v for k, v in BENCH_SHAPE.items() if k != "context"} | {"layers": layers}
     write_random_gguf(path, arch="llama", metadata=llama_metadata(**s, context=BENCH_SHAPE["context"]),
                       tensors=llama_tensors(**s, vocab=vocab_size(tokenizer_gguf)), tokenizer_gguf=tokenizer_gguf)
 
 
 def bench_files(schemes: tuple[str, ...], *, tokenizer_gguf: Path, cache_dir: Path = CACHE_DIR,
-                threads: int = 2) -> dict[str, Path]:
-    """The random Llama in each scheme, built once (F16 written here, the rest by llama-quantize)."""
+                threads: int = 2, layers: int = BENCH_SHAPE["layers"]) -> dict[str, Path]:
+    """The random Llama (`layers` deep) in each scheme, built once (F16 written here, the rest by
+    llama-quantize)."""
     cache_dir.mkdir(parents=True, exist_ok=True)
-    tag = "llama-{hidden}x{layers}".format(**BENCH_SHAPE)
+    tag = "llama-{hidden}x{layers}".format(**BENCH_SHAPE | {"layers": layers})
     f16 = cache_dir / f"{tag}-F16.gguf"
     if not f16.exists():
         part = f16.with_suffix(".part")
-        _write_bench_llama(part, tokenizer_gguf)
+        _write_bench_llama(part, tokenizer_gguf, layers)
         part.rename(f16)
     files = {}
     for scheme in schemes:
@@ -183,6 +188,19 @@ def bench_files(schemes: tuple[str, ...], *, tokenizer_gguf: Path, cache_dir: Pa
             part.rename(path)
         files[scheme] = path
     return files
+
+
+def per_layer_cost(deep: dict[str, Any], shallow: dict[str, Any]) -> dict[str, Any]:
+    """The fixed time per layer and decode step, from the same scheme at two depths: each step takes
+    t = layers × c + bytes / B, two equations in c and B. c < 0 (within noise) means the data show no
+    fixed cost: 0."""
+    t_d, t_s = 1 / deep["tg_best_tokens_per_s"], 1 / shallow["tg_best_tokens_per_s"]
+    L_d, L_s, B_d, B_s = deep["n_layers"], shallow["n_layers"], deep["bytes_per_token"], shallow["bytes_per_token"]
+    inv_bw = (t_d * L_s - t_s * L_d) / (B_d * L_s - B_s * L_d)
+    c = (t_d - B_d * inv_bw) / L_d
+    return {"scheme": deep["scheme"], "seconds_per_layer": max(0.0, c), "raw_seconds_per_layer": c,
+            "layers": [L_d, L_s], "tg_best_tokens_per_s": [deep["tg_best_tokens_per_s"], shallow["tg_best_tokens_per_s"]],
+            "bytes_per_token": [B_d, B_s]}
 
 
 def file_figures(path: Path, n_prompt: int) -> dict[str, Any]:
@@ -232,6 +250,9 @@ def parse_llama_bench(output: str) -> dict[str, Any]:
             continue
         out[f"{kind}_tokens_per_s"] = round(float(row["avg_ts"]), 3)
         out[f"{kind}_stddev"] = round(float(row.get("stddev_ts", 0.0)), 3)
+        samples = [float(x) for x in row.get("samples_ts") or []]
+        # the best repetition: the least disturbed by other work on the node (what calibrates the planner)
+        out[f"{kind}_best_tokens_per_s"] = round(max(samples), 3) if samples else out[f"{kind}_tokens_per_s"]
         out[f"n_{'prompt' if kind == 'pp' else 'gen'}"] = int(row["n_prompt" if kind == "pp" else "n_gen"])
         out.update(threads=row.get("n_threads"), model_type=row.get("model_type"), model_size=row.get("model_size"),
                    build=f"{row.get('build_commit', '?')} ({row.get('build_number', '?')})",
@@ -260,6 +281,13 @@ def measure_node(*, tokenizer_gguf: Path, threads: int | None = None, schemes: t
         result = parse_llama_bench(run_llama_bench(path, threads=threads, n_prompt=n_prompt, n_gen=n_gen,
                                                    repetitions=repetitions))
         rows.append({"scheme": scheme, "file": path.name, **figures, **result})
+    deep = next((r for r in rows if r["scheme"] == "Q4_K_M"), rows[0])
+    [shallow_path] = bench_files((deep["scheme"],), tokenizer_gguf=tokenizer_gguf, cache_dir=cache_dir,
+                                 threads=threads, layers=SHALLOW_LAYERS).values()
+    shallow = {"scheme": deep["scheme"], "file": shallow_path.name, **file_figures(shallow_path, n_prompt),
+               **parse_llama_bench(run_llama_bench(shallow_path, threads=threads, n_prompt=0, n_gen=n_gen,
+                                                   repetitions=repetitions))}
+    fixed = per_layer_cost(deep, shallow)
     load_after = round(os.getloadavg()[0], 2)
     jobs_after = jobs_running()
     busy = []
@@ -267,7 +295,7 @@ def measure_node(*, tokenizer_gguf: Path, threads: int | None = None, schemes: t
         busy.append(f"load average {load_before} before, over {BUSY_LOAD_PER_CORE} × {cores} cores")
     if jobs_before or jobs_after:
         busy.append(f"{max(jobs_before, jobs_after)} job(s) running on the worker")
-    return {"version": 1, "bandwidth": bandwidth, "llama_bench": rows,
+    return {"version": 1, "bandwidth": bandwidth, "llama_bench": rows, "fixed_cost": fixed,
             "conditions": {"threads": threads, "cores": cores, "load_before": load_before, "load_after": load_after,
                            "jobs_running": max(jobs_before, jobs_after), "quiet": not busy,
                            "busy_reason": "; ".join(busy), "seconds": round(time.time() - started, 1),

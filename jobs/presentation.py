@@ -119,3 +119,46 @@ def split_log(tail: str) -> tuple[list[str], list[str]]:
     for line in (tail or "").splitlines():
         (warnings if is_library_warning(line) else own).append(line)
     return own, warnings
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def _job_ref(job, team_id: int) -> str:
+    """'#5 Quantize to GGUF' for a job of the viewer's team; another team's says only that."""
+    return f"#{job.pk} {job_title(job)}" if job.team_id == team_id else "a job of another team"
+
+
+def queue_wait_text(wait, *, team_id: int) -> str:
+    """Why a queued job waits (wait: jobs.selectors.QueueWait): its place in its queue, what runs
+    ahead of it and on which node, or that no worker of its queue is up."""
+    place = "next" if wait.position == 1 else f"{_ordinal(wait.position)}"
+    parts = [f"{place} in queue {wait.queue}"]
+    if wait.ahead:
+        shown = ", ".join(_job_ref(j, team_id) for j in wait.ahead[:3])
+        more = f" and {len(wait.ahead) - 3} more" if len(wait.ahead) > 3 else ""
+        parts.append(f"waiting behind {shown}{more}")
+    if wait.running:
+        parts.append("running now: " + ", ".join(
+            f"{_job_ref(j, team_id)} on {j.worker} ({j.progress:.0f} %)" for j in wait.running[:3]))
+    up = [w.hostname for w in wait.workers if w.is_alive]
+    if not wait.workers:
+        parts.append(f"no worker consumes queue {wait.queue}")
+    elif not up:
+        parts.append(f"no worker of this queue is up ({', '.join(w.hostname for w in wait.workers)} "
+                     "silent): it starts when one comes back")
+    elif not wait.running and not wait.ahead:
+        parts.append(f"{', '.join(up)} up with nothing running: it is about to start")
+    return "; ".join(parts)
+
+
+def cancel_confirm_text(job, now: datetime) -> str:
+    """What the Cancel button of a running job asks first: the progress that would be lost (a
+    queued job is cancelled without asking: nothing of it has run)."""
+    if job.status != "running":
+        return ""
+    stage = f" ({job.stage})" if job.stage else ""
+    ran = f", after {duration_text((now - job.started_at).total_seconds())}" if job.started_at else ""
+    return f"Cancel job #{job.pk}? It is {job.progress:.0f} % done{stage}{ran}: that work is lost."

@@ -48,23 +48,51 @@ class Watch:
     log_pos: int = 0
     started: float = field(default_factory=time.monotonic)
     first_progress: tuple[float, float] | None = None  # (monotonic time, percent) first seen > 0
+    # (monotonic time, percent, seconds left) as of when progress last moved
+    projection: tuple[float, float, float] | None = None
 
     def eta(self) -> float | None:
-        """Seconds left at the rate progress has moved since it was first reported, or None while
-        it hasn't moved. A method's first milestone (hf-from-gguf's 5 % "load", then one long
-        call) says nothing about how long that call takes: extrapolating from it made the ETA
-        climb while the bar stood still, so the page shows the elapsed time instead."""
+        """Seconds left at the rate progress has moved over the whole run since it was first
+        reported, counted down from when progress last moved. Methods report in steps (GPTQ a
+        layer at a time); a rate read at each heartbeat made the ETA climb while the bar stood
+        between steps (44 min, 1 h 28 min, 43 min, 52 min ...). Counted down, the ETA falls
+        while progress keeps to it; when progress moves on schedule (no later than the last
+        projection's rate had it) the new projection is taken only if lower, so the ETA rises
+        only when the job fell behind its projection.
+        Once a projection runs out before progress moves, the job is late: the whole run's rate
+        as of now is given (it rises until progress moves). None while progress hasn't moved
+        past its first milestone (hf-from-gguf's 5 % "load", then one long call says nothing
+        about that call's length)."""
         now = time.monotonic()
         if self.progress <= 0:
             return None
         if self.first_progress is None:
             self.first_progress = (now, self.progress)
             return None
-        since, first = self.first_progress
-        moved = self.progress - first
-        if moved <= 0 or now - since < 2:
+        if self.projection is None or self.progress != self.projection[1]:
+            since, first = self.first_progress
+            moved = self.progress - first
+            if moved <= 0 or now - since < 2:
+                return None
+            fresh = (now - since) * (100 - self.progress) / moved
+            left = self._left(now)
+            if left is not None and self.projection is not None:
+                at, was, seconds = self.projection  # was progress due by now at that projection?
+                on_schedule = now <= at + seconds * (self.progress - was) / (100 - was)
+                fresh = min(fresh, left) if on_schedule else fresh
+            self.projection = (now, self.progress, fresh)
+        left = self._left(now)
+        if left is None:  # ran out before progress moved: late, so the whole run's rate as of now
+            since, first = self.first_progress
+            left = (now - since) * (100 - self.progress) / (self.progress - first)
+        return left
+
+    def _left(self, now: float) -> float | None:
+        if self.projection is None:
             return None
-        return (now - since) * (100 - self.progress) / moved
+        at, _, seconds = self.projection
+        left = seconds - (now - at)
+        return left if left > 0 else None
 
     def tail(self) -> str:
         return "\n".join(self.log_lines[-80:])

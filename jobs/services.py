@@ -4,15 +4,17 @@ import hashlib
 import json
 import logging
 import shutil
+from dataclasses import dataclass
 from datetime import timedelta
+from importlib import metadata
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Team
-from catalog.models import Dataset
-from jobs import lifecycle, routing
+from catalog.models import Dataset, Variant
+from jobs import lifecycle, llama_tools, routing
 from jobs.methods import get_method
 from jobs.methods.base import JobError
 from jobs.models import Job
@@ -74,30 +76,124 @@ def _dataset_path(team: Team, value, *, field: str) -> tuple[str, int | None]:
     return str(value), None
 
 
-def job_submit(*, team: Team, user, method: str, params: dict, input_variant,
-               enqueue: bool = True) -> Job:
-    """Validates, estimates, routes and saves a job, then enqueues it once the row is committed.
+@dataclass
+class JobCheck:
+    """What submitting would do, worked out without saving: the method's cleaned parameters,
+    its estimate, where it would run (None when not routed), the warnings the job records, and
+    the variants an earlier identical job already made (see existing_outputs)."""
 
-    The same submission twice within DUPLICATE_WINDOW (a double click) returns the first job.
-    With enqueue=False the caller runs it itself (`manage.py quantize --inline`), so routing is
-    skipped and the queue is recorded as "inline".
-    """
+    cleaned: dict
+    estimate: dict
+    placement: routing.Placement | None
+    warnings: list[str]
+    existing: list
+
+
+class DuplicateOutputs(JobError):
+    """The outputs of this job already exist; `existing` lists those variants."""
+
+    reason = ("an identical job (same input sha256, method, parameters and tool versions) "
+              "already made these outputs")
+
+    def __init__(self, existing: list):
+        self.existing = existing
+        made = "; ".join(f"#{v.pk} {v.label} (from #{v.parent_id}, made "
+                         f"{v.created_at:%Y-%m-%d %H:%M} UTC)" for v in existing)
+        message = f"{self.reason}: {made}; use those, or ask for another copy"
+        super().__init__(f"another_copy: {message}", {"another_copy": message})
+
+
+def _tool_version_now(name: str) -> str | None:
+    """The version of a tool as this installation has it, or None where it can't be told."""
+    if name == "llama.cpp":
+        return llama_tools.version()
+    if name == "llama-cpp-python":
+        return llama_tools.LLAMA_CPP_VERSION
+    try:
+        return metadata.version(name)
+    except (metadata.PackageNotFoundError, ValueError):
+        return None
+
+
+def _input_digest(variant: Variant) -> list[tuple[str, str]]:
+    return sorted(variant.files.values_list("path", "sha256"))
+
+
+def existing_outputs(*, team: Team, method: str, cleaned: dict, input_variant) -> list[Variant]:
+    """Variants of `team` made by a succeeded job with this method and the same cleaned
+    parameters, from an input whose files have the same sha256 (the same variant, or a copy of
+    it), with tool versions that are still the installed ones (a recorded tool whose installed
+    version can't be told here is not compared)."""
+    if input_variant is None:
+        return []
+    digest = _input_digest(input_variant)
+    if not digest:
+        return []
+    jobs = (Job.objects.filter(team=team, method=method, status=Job.Status.SUCCEEDED,
+                               input_variant__model__team=team)
+            .select_related("input_variant").prefetch_related("outputs").order_by("pk"))
+    found: list[Variant] = []
+    for job in jobs:
+        if job.params != cleaned or _input_digest(job.input_variant) != digest:
+            continue
+        for variant in job.outputs.all():
+            now = {k: _tool_version_now(k) for k in (variant.tool_versions or {})}
+            if all(now[k] in (None, v) for k, v in (variant.tool_versions or {}).items()):
+                found.append(variant)
+    return found
+
+
+def job_check(*, team: Team, method: str, params: dict, input_variant, route: bool = True,
+              another_copy: bool = False) -> JobCheck:
+    """Every check submitting makes, in one place, for the new-job preview and for job_submit:
+    raises JobError for a refusal (DuplicateOutputs when the outputs already exist and
+    `another_copy` is not set), and returns the warnings the job would record.
+
+    The method's validate() runs before the input-format check, so that a method's own, more
+    helpful refusal (an HF-only method on a GGUF input offers the conversion) is the one given."""
     impl = get_method(method)
     if input_variant is None and impl.kind != "import":
         raise JobError.field("input", "choose an input variant")
     if input_variant is not None and input_variant.model.team_id != team.pk:
         raise JobError.field("input", "that variant is not in this team")
+    params, dataset_id = _resolve_dataset(team, dict(params))
+    cleaned = impl.validate(params, input_variant)
     if impl.input_formats and input_variant.format not in impl.input_formats:
         raise JobError.field(
             "input", f"{method} needs a {' or '.join(impl.input_formats)} input, "
             f"not {input_variant.get_format_display()}")
-    params, dataset_id = _resolve_dataset(team, dict(params))
-    cleaned = impl.validate(params, input_variant)
     if dataset_id is not None:
         cleaned["dataset"] = dataset_id
     estimate = impl.estimate(cleaned, input_variant)
-    queue = (routing.choose_queue(method=method, peak_memory_bytes=estimate.get("peak_memory_bytes", 0))
-             if enqueue else "inline")
+    placement = (routing.placement(method=method,
+                                   peak_memory_bytes=estimate.get("peak_memory_bytes", 0))
+                 if route else None)
+    warnings = [cleaned["warning"]] if cleaned.get("warning") else []
+    existing = existing_outputs(team=team, method=method, cleaned=cleaned,
+                                input_variant=input_variant)
+    if existing and not another_copy:
+        raise DuplicateOutputs(existing)
+    if existing:
+        warnings.append("makes another copy of " + ", ".join(f"#{v.pk} {v.label}" for v in existing))
+    if placement is not None and not placement.live:
+        warnings.append(f"no worker of queue {placement.queue} is up right now: the job waits")
+    return JobCheck(cleaned, estimate, placement, warnings, existing)
+
+
+def job_submit(*, team: Team, user, method: str, params: dict, input_variant,
+               enqueue: bool = True, another_copy: bool = False) -> Job:
+    """Checks (job_check), then saves the job and enqueues it once the row is committed.
+
+    The same submission twice within DUPLICATE_WINDOW (a double click) returns the first job.
+    A job whose outputs an identical job already made is refused unless `another_copy`.
+    With enqueue=False the caller runs it itself (`manage.py quantize --inline`), so routing is
+    skipped and the queue is recorded as "inline".
+    """
+    check = job_check(team=team, method=method, params=params, input_variant=input_variant,
+                      route=enqueue, another_copy=another_copy)
+    cleaned, estimate = check.cleaned, check.estimate
+    queue = check.placement.queue if enqueue else "inline"
+    impl = get_method(method)
     key = _fingerprint(team_id=team.pk, user_id=getattr(user, "pk", None), method=method,
                        variant_id=getattr(input_variant, "pk", None), params=cleaned)
     with transaction.atomic():

@@ -1,21 +1,23 @@
 from django.http import HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django_htmx.http import HttpResponseStopPolling
 
 from catalog.models import Dataset, Variant
 from catalog.selectors import (datasets_visible_to, imatrices_visible_to, imatrix_infos,
                                runnable_variants_visible_to)
-from jobs import routing
 from jobs.forms import ImatrixJobForm, JobForm
-from jobs.methods import get_method
 from jobs.methods.base import JobError
 from jobs.models import Worker
-from jobs.selectors import jobs_visible_to
-from jobs.services import _resolve_dataset, job_cancel, job_submit
+from jobs.presentation import cancel_confirm_text, queue_wait_text
+from jobs.selectors import jobs_visible_to, queue_wait
+from jobs.services import DuplicateOutputs, job_cancel, job_check, job_submit
 
 
 def job_list(request):
-    jobs = jobs_visible_to(request.user).select_related("input_variant__model")[:100]
+    jobs = list(jobs_visible_to(request.user).select_related("input_variant__model")[:100])
+    for job in jobs:
+        _note_wait(job)
     active = any(not j.is_final for j in jobs)
     context = {"jobs": jobs, "workers": Worker.objects.all(), "active": active}
     if request.htmx:
@@ -25,7 +27,7 @@ def job_list(request):
 
 
 def job_detail(request, pk: int):
-    job = get_object_or_404(jobs_visible_to(request.user), pk=pk)
+    job = _note_wait(get_object_or_404(jobs_visible_to(request.user), pk=pk))
     if request.htmx:
         # Once the job is final the poll's answer also carries its results (out of band), so
         # they appear without a reload, and polling stops.
@@ -34,10 +36,20 @@ def job_detail(request, pk: int):
     return render(request, "jobs/detail.html", {"job": job})
 
 
+def _note_wait(job):
+    """Sets what the templates say of an unfinished job: job.queue_note, why a queued job waits
+    (empty for any other), and job.cancel_note, what the Cancel button of a running job asks
+    first."""
+    wait = queue_wait(job)
+    job.queue_note = queue_wait_text(wait, team_id=job.team_id) if wait else ""
+    job.cancel_note = cancel_confirm_text(job, timezone.now())
+    return job
+
+
 def job_cancel_view(request, pk: int):
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
-    job = job_cancel(job=get_object_or_404(jobs_visible_to(request.user), pk=pk))
+    job = _note_wait(job_cancel(job=get_object_or_404(jobs_visible_to(request.user), pk=pk)))
     if request.htmx:
         return render(request, "jobs/partials/job_progress.html", {"job": job})
     return redirect("jobs:detail", pk=job.pk)
@@ -74,7 +86,8 @@ def job_new(request):
         try:
             job = job_submit(team=variant.model.team, user=request.user,
                              method=form.cleaned_data["method"], params=form.params(),
-                             input_variant=variant)
+                             input_variant=variant,
+                             another_copy=form.cleaned_data.get("another_copy", False))
             return redirect("jobs:detail", pk=job.pk)
         except JobError as exc:
             _add_job_errors(form, exc)
@@ -87,40 +100,28 @@ def job_new(request):
 
 
 def job_placement(request):
-    """htmx: where the job in the form would run, or why it can't. It validates what submitting
-    would: the same form and parameters (form.params()), then job_submit's checks without saving."""
+    """htmx: where the job in the form would run, or why it can't, with every warning the job
+    would record. It validates what submitting would: the same form and parameters
+    (form.params()), then job_submit's own checks (jobs.services.job_check) without saving."""
     form = _job_form(request, request.GET)
-    context = {"placement": None, "error": None, "estimate": None, "convert_variant": None,
-               "plan": None}
+    context = {"check": None, "error": None, "convert_variant": None, "plan": None, "existing": []}
     if not form.is_valid():
         context["error"] = "; ".join(f"{name}: {' '.join(errors)}" if name != "__all__" else " ".join(errors)
                                      for name, errors in form.errors.items())
         return render(request, "jobs/partials/placement.html", context)
     variant = form.cleaned_data["variant"]
     try:
-        context["estimate"] = _estimate(form)
+        context["check"] = job_check(
+            team=variant.model.team, method=form.cleaned_data["method"], params=form.params(),
+            input_variant=variant, another_copy=form.cleaned_data.get("another_copy", False))
         context["plan"] = _job_plan(form)
-        context["placement"] = routing.placement(
-            method=form.cleaned_data["method"], peak_memory_bytes=context["estimate"]["peak_memory_bytes"])
+        context["existing"] = context["check"].existing
+    except DuplicateOutputs as exc:
+        context["error"], context["existing"] = exc.reason, exc.existing
     except JobError as exc:
         context["error"] = str(exc)
         context["convert_variant"] = _convertible(exc, variant)
     return render(request, "jobs/partials/placement.html", context)
-
-
-def _estimate(form: JobForm) -> dict:
-    """job_submit's checks up to its estimate, for a valid form, without saving: the dataset id
-    made a file path (the same services step), the method's validate() and estimate(), and the
-    input-format check. That check comes after validate() here so that a method's own, more
-    helpful refusal (an HF-only method on a GGUF input offers the conversion) is the one shown;
-    a job is refused here exactly when job_submit would refuse it."""
-    variant, method = form.cleaned_data["variant"], get_method(form.cleaned_data["method"])
-    params, _ = _resolve_dataset(variant.model.team, form.params())
-    cleaned = method.validate(params, variant)
-    if method.input_formats and variant.format not in method.input_formats:
-        raise JobError.field("input", f"{method.name} needs a {' or '.join(method.input_formats)} "
-                             f"input, not {variant.get_format_display()}")
-    return method.estimate(cleaned, variant)
 
 
 def _job_plan(form) -> dict | None:

@@ -80,7 +80,12 @@ class PlanForm(forms.Form):
     preset = forms.ChoiceField(choices=preset_choices(), required=False)  # grouped by family
     model = forms.IntegerField(required=False, min_value=1)
     q = forms.CharField(required=False, max_length=200)
-    config = forms.CharField(required=False, widget=forms.Textarea, max_length=MAX_CONFIG_BYTES)
+    config = forms.CharField(required=False, widget=forms.Textarea, max_length=MAX_CONFIG_BYTES,
+                             error_messages={
+                                 "null_characters_not_allowed": "is not text: it has NUL bytes (a "
+                                 "binary file?); a config.json is UTF-8 JSON text",
+                                 "max_length": "is %(show_value)d characters, over the 1 MiB limit "
+                                               "(%(limit_value)d characters)"})
     config_file = forms.FileField(required=False)
     params = forms.CharField(required=False, max_length=40)
     hardware = forms.CharField(required=False, max_length=100, widget=forms.Select)
@@ -122,7 +127,8 @@ class PlanForm(forms.Form):
     def clean_config_file(self):
         upload = self.cleaned_data.get("config_file")
         if upload and upload.size > MAX_CONFIG_BYTES:
-            raise forms.ValidationError(f"config_file: {upload.size:,} bytes is over the 1 MiB limit")
+            raise forms.ValidationError(f"{upload.size:,} bytes is over the 1 MiB limit "
+                                        f"({MAX_CONFIG_BYTES:,} bytes)")
         return upload
 
     def clean(self):
@@ -162,7 +168,13 @@ class PlanForm(forms.Form):
                 raise Http404("no such model in your teams")
             return catalog_architecture(found), found
         if source == "config":
-            return architecture_for_config(parse_config_text(self._config_text(data)), name="Pasted config"), None
+            try:
+                cfg = parse_config_text(self._config_text(data))
+            except EstimatorError as exc:
+                if exc.field == "config" and data.get("config_file"):  # about the upload, not the box
+                    raise EstimatorError("config_file", exc.message) from None
+                raise
+            return architecture_for_config(cfg, name="Pasted config"), None
         if source == "params":
             return Architecture.from_param_count(data["params"] or ""), None
         return preset_architecture(data["preset"] or DEFAULTS["preset"]), None
@@ -172,11 +184,16 @@ class PlanForm(forms.Form):
         if upload:
             raw = upload.read(MAX_CONFIG_BYTES + 1)
             if len(raw) > MAX_CONFIG_BYTES:
-                raise EstimatorError("config_file", "over the 1 MiB limit")
+                raise EstimatorError("config_file", f"is {upload.size:,} bytes, over the 1 MiB limit "
+                                                f"({MAX_CONFIG_BYTES:,} bytes)")
+            if (nul := raw.find(b"\0")) >= 0:
+                raise EstimatorError("config_file", f"is not text: it has a NUL byte at offset {nul:,} "
+                                                    "(a binary file?); a config.json is UTF-8 JSON text")
             try:
                 return raw.decode("utf-8")
-            except UnicodeDecodeError:
-                raise EstimatorError("config_file", "is not UTF-8 text") from None
+            except UnicodeDecodeError as exc:
+                raise EstimatorError("config_file", f"is not UTF-8 text ({exc.reason} at offset "
+                                                    f"{exc.start:,})") from None
         if not data["config"]:
             raise EstimatorError("config", "paste a config.json or upload one")
         return data["config"]

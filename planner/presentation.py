@@ -185,9 +185,12 @@ def speed_provenance(hw) -> dict[str, str]:
         source = "measured on this node"
     else:
         source = "cited: published llama-bench on this card"
-    return {"speed_source": source,
-            "speed_error": (cal.error_note if cal and cal.error_note else speed_error_note())
-            if cal and cal.measured else "no measured error of the speed model for this hardware"}
+    if cal is not None and cal.measured:
+        error = (cal.error_note or speed_error_note()
+                 or "the speed model's error is not on record yet: bench/speed_accuracy.py on a quiet node records it")
+    else:
+        error = "no measured error of the speed model on this hardware"
+    return {"speed_source": source, "speed_error": error}
 
 
 def fit_card(fit: Fit | None, hw=None) -> dict[str, Any] | None:

@@ -5,11 +5,18 @@
 - Each variant admits `max_concurrent` generations and keeps up to `queue` more waiting; past that
   `acquire` raises Busy (the dashboard answers 429 with Retry-After).
 - A reaper thread unloads models idle for `idle_seconds`.
+- The evaluated prompts engines keep for conversations (runtime/engines/prefix_cache.py) count
+  in the budget and go first: the least recently used of them, across models, are dropped before
+  any model is unloaded, and after each generation until everything fits.
+- After a generation, a model nobody else is using runs `engine.settle()` in a background thread
+  (the next turn of that conversation then finds the reply cached); a request for the model
+  interrupts it between batches, and a settling model is neither evicted nor unloaded.
 Engines that aren't `parallel` run one generation at a time behind a per-model lock.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -20,6 +27,8 @@ from pathlib import Path
 
 from runtime.engines import Engine, EngineError, engine_for
 from runtime.memory import estimate_bytes
+
+log = logging.getLogger(__name__)
 
 
 class Busy(EngineError):
@@ -46,6 +55,7 @@ class Loaded:
     loaded_at: float
     last_used: float
     run_lock: threading.Lock = field(default_factory=threading.Lock)
+    settling: bool = False  # engine.settle() is running in the background
 
 
 @dataclass
@@ -74,6 +84,7 @@ class ModelManager:
     def acquire(self, spec: LoadSpec) -> Iterator[Loaded]:
         """Holds a generation slot on the variant, loaded; raises Busy or EngineError."""
         self._enter(spec.variant_id)
+        loaded = None
         try:
             loaded = self._ensure_loaded(spec)
             lock = None if loaded.engine.parallel else loaded.run_lock
@@ -85,8 +96,36 @@ class ModelManager:
                 if lock:
                     lock.release()
                 loaded.last_used = time.monotonic()
+                with self._cond:
+                    self._drop_prefixes(self.used_bytes() - self.memory_budget_bytes)
         finally:
             self._leave(spec.variant_id)
+        if loaded is not None and not loaded.engine.parallel:
+            self._settle_later(loaded)
+
+    def _settle_later(self, loaded: Loaded) -> None:
+        variant_id = loaded.spec.variant_id
+
+        def wanted() -> bool:  # a request for this model, or the server stopping
+            slots = self._slots.get(variant_id)
+            return bool(slots and (slots.active or slots.waiting)) or self._stopping.is_set()
+
+        def run() -> None:
+            with self._cond:
+                if self._models.get(variant_id) is not loaded or loaded.settling or wanted():
+                    return
+                loaded.settling = True
+            try:
+                with loaded.run_lock:
+                    loaded.engine.settle(wanted)
+            except Exception:  # the next request evaluates the reply itself
+                log.exception("settling %s failed", variant_id)
+            finally:
+                with self._cond:
+                    loaded.settling = False
+                    self._cond.notify_all()
+
+        threading.Thread(target=run, name=f"settle-{variant_id}", daemon=True).start()
 
     def _enter(self, variant_id: str) -> None:
         with self._cond:
@@ -113,11 +152,25 @@ class ModelManager:
 
     # --- loading and eviction -----------------------------------------------------------------
     def _in_use(self, variant_id: str) -> bool:
-        slots = self._slots.get(variant_id)
-        return bool(slots and slots.active)
+        slots, loaded = self._slots.get(variant_id), self._models.get(variant_id)
+        return bool(slots and slots.active) or bool(loaded and loaded.settling)
 
     def used_bytes(self) -> int:
-        return sum(m.estimate for m in self._models.values()) + sum(self._loading.values())
+        return (sum(m.estimate + m.engine.prefix_cache.bytes() for m in self._models.values())
+                + sum(self._loading.values()))
+
+    def _drop_prefixes(self, excess: int) -> int:
+        """Drops saved prefixes, least recently used first across models, until `excess` bytes
+        are freed or none is left; returns the bytes freed. Called under the lock."""
+        freed = 0
+        caches = [m.engine.prefix_cache for m in self._models.values()]
+        while freed < excess:
+            dated = [(c.oldest(), i) for i, c in enumerate(caches)]
+            dated = [(t, i) for t, i in dated if t is not None]
+            if not dated:
+                break
+            freed += caches[min(dated)[1]].drop_oldest()
+        return freed
 
     def _ensure_loaded(self, spec: LoadSpec) -> Loaded:
         with self._cond:
@@ -156,6 +209,8 @@ class ModelManager:
                 f"the model needs about {need / 2**30:.2f} GiB but the runtime's memory budget is "
                 f"{self.memory_budget_bytes / 2**30:.2f} GiB", code="insufficient_memory", status=507)
         free = self.memory_budget_bytes - self.used_bytes()
+        if free < need:
+            free += self._drop_prefixes(need - free)
         victims = []
         for variant_id, loaded in list(self._models.items()):
             if free >= need:
@@ -188,8 +243,9 @@ class ModelManager:
         threading.Thread(target=loop, name="idle-reaper", daemon=True).start()
 
     def shutdown(self) -> None:
-        self._stopping.set()
+        self._stopping.set()  # a settle() running stops after its batch; none starts after this
         with self._cond:
+            self._cond.wait_for(lambda: not any(m.settling for m in self._models.values()))
             victims = list(self._models.values())
             self._models.clear()
         for victim in victims:
@@ -202,6 +258,8 @@ class ModelManager:
                 "variant_id": v, "format": m.spec.format, "engine": m.engine.name,
                 "n_ctx": m.spec.n_ctx, "estimated_bytes": m.estimate,
                 "memory_bytes": m.engine.memory_bytes(), "idle_seconds": round(now - m.last_used, 1),
+                "cached_prefixes": len(m.engine.prefix_cache),
+                "cached_prefix_bytes": m.engine.prefix_cache.bytes(), "settling": m.settling,
             } for v, m in self._models.items()]
             queues = {v: {"active": s.active, "waiting": s.waiting}
                       for v, s in self._slots.items() if s.active or s.waiting}

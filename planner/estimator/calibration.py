@@ -6,11 +6,14 @@ second ÷ the memory bandwidth it is relative to) and its prefill rate (achieved
 text saying where each came from. `node_calibration()` derives one from a worker's node measurement
 (jobs/node_bench.py writes it on the Worker row):
 
-    decode efficiency(scheme) = tg tokens/s × bytes read per token / measured bandwidth
-    prefill FLOP/s(scheme)     = pp tokens/s × FLOP per prompt token
+    decode efficiency(scheme) = bytes read per token / ((1 / tg − n_layers × fixed time per layer) × bandwidth)
+    prefill FLOP/s(scheme)     = n_prompt × FLOP per prompt token / (n_prompt / pp tokens/s − weight read time)
 
 where the bytes read per token and the FLOP per prompt token are those of the measured file, counted
-from its own tensor headers by the node measurement.
+from its own tensor headers by the node measurement, and the weight read time is one pass over the
+file's weights at the decode rate just derived (a prompt of one ubatch streams every weight once,
+speed.prefill_seconds). The tok/s used are llama-bench's best repetition (the least disturbed by
+other work); its mean and deviation are stored beside it.
 """
 
 from __future__ import annotations
@@ -22,6 +25,9 @@ from typing import Any
 # the efficiency of the measured scheme nearest in this order, and the reason says so.
 PRECISION_ORDER = ("F16", "BF16", "Q8_0", "Q6_K", "Q5_K_M", "Q5_K_S", "Q5_1", "Q5_0", "Q4_K_M", "Q4_K_S", "Q4_1",
                    "Q4_0", "MXFP4_MOE", "IQ4_XS", "Q3_K_L", "Q3_K_M", "Q3_K_S", "IQ3_XXS", "Q2_K", "IQ2_XS")
+
+
+MAX_FIXED_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -69,10 +75,39 @@ def node_calibration(hostname: str, measured_at: str, measurement: dict[str, Any
     quiet = "quiet" if cond.get("quiet") else "NOT quiet: " + str(cond.get("busy_reason", "the node was busy"))
     source = (f"measured on node {hostname} at {measured_at} (llama-bench, {cond.get('threads')} threads of "
               f"{cond.get('cores')} cores, load {cond.get('load_before')} → {cond.get('load_after')}, {quiet})")
-    decode = tuple((r["scheme"], r["tg_tokens_per_s"] * r["bytes_per_token"] / bandwidth) for r in rows)
-    prefill = tuple((r["scheme"], r["pp_tokens_per_s"] * r["flops_per_prompt_token"]) for r in rows
-                    if r.get("pp_tokens_per_s") and r.get("flops_per_prompt_token"))
+
+    def best(r: dict, kind: str) -> float:
+        return r.get(f"{kind}_best_tokens_per_s") or r[f"{kind}_tokens_per_s"]
+
+    fixed = measurement.get("fixed_cost") or {}
+    per_layer = float(fixed.get("seconds_per_layer") or 0.0)
+    # A two-point fit amplifies noise: the fixed time is used only from a quiet measurement, and only
+    # while it leaves most of the deeper model's step to reading (MAX_FIXED_SHARE); else 0, and said.
+    fixed_note = ""
+    if per_layer and not cond.get("quiet"):
+        per_layer, fixed_note = 0.0, " — not used: the measurement was not quiet"
+    elif per_layer and per_layer * fixed["layers"][0] * fixed["tg_best_tokens_per_s"][0] > MAX_FIXED_SHARE:
+        per_layer, fixed_note = 0.0, f" — not used: over {MAX_FIXED_SHARE:.0%} of the step, noise"
+
+    def efficiency(r: dict) -> float:   # the time left for reading once the fixed per-layer time is out
+        reading = 1 / best(r, "tg") - per_layer * r.get("n_layers", 0)
+        return r["bytes_per_token"] / (reading * bandwidth) if reading > 0 else best(r, "tg") * r["bytes_per_token"] / bandwidth
+
+    decode = tuple((r["scheme"], efficiency(r)) for r in rows)
+    prefill = []
+    for r in rows:
+        if not (r.get("pp_tokens_per_s") and r.get("flops_per_prompt_token") and r.get("n_prompt")):
+            continue
+        read = 1 / best(r, "tg")   # one pass over the file's weights: one decode step
+        compute = r["n_prompt"] / best(r, "pp") - read
+        if compute > 0:
+            prefill.append((r["scheme"], r["n_prompt"] * r["flops_per_prompt_token"] / compute))
     bw = measurement["bandwidth"]
+    fixed_source = (f"measured on node {hostname}: {fixed['scheme']} at {fixed['layers'][0]} and {fixed['layers'][1]} "
+                    f"layers decoded at {fixed['tg_best_tokens_per_s'][0]} and {fixed['tg_best_tokens_per_s'][1]} tok/s"
+                    f" → {fixed['raw_seconds_per_layer'] * 1e6:.1f} µs per layer{fixed_note}"
+                    if fixed else "not measured: 0")
     return Calibration(source=source, measured=True, bandwidth_bytes_per_s=float(bandwidth),
                        bandwidth_source=f"measured on node {hostname}: {bw.get('method', 'copy')}",
-                       decode_efficiency=decode, prefill_flops=prefill)
+                       decode_efficiency=decode, prefill_flops=tuple(prefill), fixed_seconds_per_layer=per_layer,
+                       fixed_source=fixed_source)

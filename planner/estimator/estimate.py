@@ -344,7 +344,7 @@ def _scheme_row(arch: Architecture, hw: Hardware, wl: Workload, plan: _Plan, sch
     kv_pool = max(0, capacity - weights - compute - overhead) if plan.vllm else None
     tps, tps_f = decode_tokens_per_s(arch, hw, wl, weights, kv, offload.gpu_fraction, state_bytes=state,
                                      scheme=scheme.name)
-    prefill, prefill_f = prefill_seconds(arch, hw, wl, scheme.name)   # per scheme: its own measured rate
+    prefill, prefill_f = prefill_seconds(arch, hw, wl, scheme.name, weights)   # per scheme: its own rate
     if training:
         tps, tps_f = 0.0, "training mode: no decoding"
     return {

@@ -48,7 +48,7 @@ from .memory import compute_bytes, kv_cache_bytes, layer_cache_bytes, overhead_b
 from .placement import (Costs, Placement, balanced, device_fits, gpu_units, ram_bytes, ram_needed, search,
                         vram_needed)
 from .repack import CPU_ISA, repack_bytes
-from .speed import decode_rate
+from .speed import decode_rate, expert_share
 from .workload import Workload, context_limit
 
 CAPACITY_MARGIN = 0.95          # as estimate.py
@@ -395,12 +395,13 @@ def _decode_tps(arch: Architecture, hw: Hardware, layers: _Layers, k: int, m: in
     """Bytes read per token from each memory, through speed.decode_rate (the function behind the
     table and the API too); `cache` is each layer's KV and recurrent state.
 
-    A MoE layer reads n_experts_per_tok / n_experts of its expert bytes; an untied token embedding
+    A MoE layer reads the share of its experts the batch routes to (speed.expert_share: top-k/E for one
+    sequence); an untied token embedding
     only one row (speed.weights_read_per_token). With layer split the devices run one after another,
     so VRAM reads go at one device's bandwidth.
     """
     L = arch.n_layers
-    share = arch.n_experts_per_tok / arch.n_experts if arch.is_moe else 1.0
+    share = expert_share(arch, wl.batch if wl else 1)
     plan = {name: b for name, _, b in gguf_tensor_plan(arch, scheme)} if scheme else {}
     unread = plan.get("token_embd.weight", 0) if "output.weight" in plan else 0
     vram = float(layers.non_layer - unread) if k else 0.0

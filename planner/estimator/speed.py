@@ -49,9 +49,11 @@ PER_LAYER_STEP_SECONDS = ASSUMED_PER_LAYER_SECONDS
 
 def _cited(card: str, bandwidth: float, figures: dict[str, tuple[float, float]], pp: tuple[str, float, float] | None,
            source: str) -> Calibration:
-    """figures: scheme -> (tg tokens/s, bytes read per token); pp: (scheme, pp tokens/s, FLOP per token)."""
+    """figures: scheme -> (tg tokens/s, bytes read per token); pp: (scheme, pp512 tokens/s, FLOP per token).
+    As for a node (calibration.node_calibration), the prefill's one pass over the weights (one decode
+    step, 1 / tg) is taken out of the pp512 time before dividing the FLOP by it."""
     decode = tuple((s, tg * read / bandwidth) for s, (tg, read) in figures.items())
-    prefill = ((pp[0], pp[1] * pp[2]),) if pp else ()
+    prefill = ((pp[0], 512 * pp[2] / (512 / pp[1] - 1 / figures[pp[0]][0])),) if pp else ()
     numbers = "; ".join(f"{s} tg {tg} t/s" for s, (tg, _) in figures.items())
     if pp:
         numbers += f"; {pp[0]} pp512 {pp[1]} t/s"
@@ -125,10 +127,18 @@ def speed_basis(hw: Hardware, runtime: str, scheme: str) -> SpeedBasis:
                       ASSUMED_PER_LAYER_SECONDS[runtime], f"assumed {runtime} step overhead", False)
 
 
+def expert_share(arch: Architecture, tokens: int) -> float:
+    """Expected fraction of a MoE layer's experts that `tokens` tokens route to, each choosing
+    n_experts_per_tok of n_experts (uniform routing): 1 − (1 − k/E)^tokens; k/E for one token."""
+    if not arch.is_moe:
+        return 1.0
+    return 1 - (1 - arch.n_experts_per_tok / arch.n_experts) ** max(1, tokens)
+
+
 @lru_cache(maxsize=1024)
-def weights_read_per_token(arch: Architecture, scheme: str, weights_bytes: int) -> tuple[int, str]:
-    """Weight bytes one decode step reads (see the module docstring), and how they were counted."""
-    share = arch.n_experts_per_tok / arch.n_experts if arch.is_moe else 1.0
+def weights_read_per_token(arch: Architecture, scheme: str, weights_bytes: int, tokens: int = 1) -> tuple[int, str]:
+    """Weight bytes one step of `tokens` tokens reads (see the module docstring), and how they were counted."""
+    share = expert_share(arch, tokens)
     if scheme in GGUF_FTYPES:
         try:
             plan = gguf_tensor_plan(arch, scheme)
@@ -141,8 +151,12 @@ def weights_read_per_token(arch: Architecture, scheme: str, weights_bytes: int) 
                 if name == "token_embd.weight" and "output.weight" in names:
                     continue   # untied: get_rows reads one row of it
                 total += b * share if "_exps." in name else b
-            return int(total), "tensor plan: every tensor once" + (", experts × top-k/E" if arch.is_moe else "")
-    read = int(weights_bytes * arch.active_params / arch.total_params)
+            return int(total), "tensor plan: every tensor once" + (
+                f", experts × {share:.3f} (1 − (1 − top-k/E)^{tokens} tokens)" if arch.is_moe else "")
+    if not weights_bytes:
+        return 0, "no tensor plan and no weight bytes: not counted"
+    active = arch.total_params - arch.expert_params * (1 - share) if arch.is_moe else arch.total_params
+    read = int(weights_bytes * active / arch.total_params)
     return read, "weights × active/total params"
 
 
@@ -174,7 +188,7 @@ def decode_rate(arch: Architecture, hw: Hardware, wl: Workload, scheme: str, dev
            f"{' assumed DDR5' if raw_ram == DEFAULT_RAM_BANDWIDTH else ''} × {ASSUMED_BANDWIDTH_EFFICIENCY['cpu']}, "
            "assumed)") if ram_bytes else ""
     fixed = (f" + {arch.n_layers} layers × {basis.per_layer_seconds * 1e6:.0f} µs ({basis.per_layer_note})"
-             if basis.per_layer_seconds else "")
+             if basis.per_layer_seconds else f" + no fixed time per layer ({basis.per_layer_note})")
     return tps, (f"{B} seq / max({device_bytes:,.0f} B / ({basis.bandwidth / 1e9:,.1f} GB/s × {basis.efficiency:.3f})"
                  f"{ram}, 2 × {matmul_params(arch):,} × {B} FLOP / {basis.flops / 1e12:,.3f} TFLOP/s){fixed} = "
                  f"{tps:,.2f} tok/s ({bound}-bound). Bandwidth: {basis.bandwidth / 1e9:,.1f} GB/s, "
@@ -188,7 +202,7 @@ def decode_tokens_per_s(arch: Architecture, hw: Hardware, wl: Workload, weights_
     """Aggregate decode tokens/s for `wl.batch` sequences at the full context (worst case); a hybrid's
     recurrent state (`state_bytes`) is read every step like the KV cache. `gpu_fraction` of the
     bytes are on the device, the rest in host RAM."""
-    read, how = weights_read_per_token(arch, scheme, weights_bytes)
+    read, how = weights_read_per_token(arch, scheme, weights_bytes, wl.batch)
     per_step = read + kv_bytes + state_bytes   # KV and state already cover all B sequences
     on_dev = per_step * gpu_fraction
     tps, reason = decode_rate(arch, hw, wl, scheme, on_dev, per_step - on_dev)
@@ -197,13 +211,22 @@ def decode_tokens_per_s(arch: Architecture, hw: Hardware, wl: Workload, weights_
                  + (f", {gpu_fraction:.0%} on the device" if gpu_fraction < 1 else "") + f". {reason}")
 
 
-def prefill_seconds(arch: Architecture, hw: Hardware, wl: Workload, scheme: str = "") -> tuple[float, str]:
-    """Seconds to process the prompt (`wl.prompt` tokens, default the whole context) for each sequence."""
+def prefill_seconds(arch: Architecture, hw: Hardware, wl: Workload, scheme: str = "",
+                    weights_bytes: int = 0) -> tuple[float, str]:
+    """Seconds to process the prompt (`wl.prompt` tokens, default the whole context) of every sequence:
+    the FLOP at the achieved FLOP/s, plus one pass over the weights per ubatch (each ubatch of up to
+    n_ubatch tokens streams every weight it uses once; a MoE's ubatch touches the experts its tokens
+    route to, expert_share)."""
     P, B = wl.prompt, wl.batch
     basis = speed_basis(hw, wl.runtime, scheme)
     M = matmul_params(arch)
     flop = (2 * M * P + 2 * arch.n_layers * P * P * arch.q_dim) * B
-    secs = flop / basis.flops
+    tokens = P * B
+    ubatches = -(-tokens // wl.n_ubatch)
+    read, how = weights_read_per_token(arch, scheme, weights_bytes, min(tokens, wl.n_ubatch))
+    t_read = ubatches * read / basis.effective_bandwidth
+    secs = flop / basis.flops + t_read
     return secs, (f"(2 × {M:,} matmul params × {P:,} tokens + 2 × {arch.n_layers} layers × {P:,}² × "
-                  f"{arch.q_dim}) × {B} seq = {flop:,.0f} FLOP / {basis.flops / 1e12:,.3f} TFLOP/s = {secs:,.3f} s. "
-                  f"Compute: {basis.flops_note}")
+                  f"{arch.q_dim}) × {B} seq = {flop:,.0f} FLOP / {basis.flops / 1e12:,.3f} TFLOP/s + {ubatches} "
+                  f"ubatch(es) × {read:,} B weights ({how}) / ({basis.bandwidth / 1e9:,.1f} GB/s × "
+                  f"{basis.efficiency:.3f}) = {secs:,.3f} s. Compute: {basis.flops_note}")

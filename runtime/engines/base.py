@@ -18,6 +18,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from runtime.engines.prefix_cache import PrefixCache
+
 MAX_TOP_LOGPROBS = 20
 
 
@@ -70,13 +72,15 @@ class SamplingParams:
 @dataclass
 class Prepared:
     """A request turned into tokens: what `stream` runs, and what admission checks. `stream`
-    sets `finish_reason` ("stop" or "length") and `completion_tokens` when it ends."""
+    sets `finish_reason` ("stop" or "length") and `completion_tokens` when it ends, and
+    `cached_tokens` when it starts."""
 
     tokens: list[int]
     stop: tuple[str, ...]
     max_tokens: int
     finish_reason: str | None = None
     completion_tokens: int = 0
+    cached_tokens: int = 0  # leading prompt tokens `stream` took from the prefix cache, not evaluated
 
 
 @dataclass
@@ -94,9 +98,12 @@ class Engine(ABC):
     name: str = ""
     parallel: bool = False
     can_embed: bool = False  # serves embed(); the runtime refuses the others before loading them
+    # False: every request evaluates its whole prompt (the reference the prefix cache is tested against)
+    reuse_prefixes: bool = True
 
     def __init__(self, *, files: list[Path], n_ctx: int, threads: int = 2):
         self.files, self.n_ctx, self.threads = files, n_ctx, threads
+        self.prefix_cache = PrefixCache()  # evaluated prompts of conversations not running now
 
     @abstractmethod
     def load(self) -> None:
@@ -133,6 +140,11 @@ class Engine(ABC):
 
     @abstractmethod
     def detokenize(self, tokens: list[int]) -> str: ...
+
+    def settle(self, interrupted: Callable[[], bool] = lambda: False) -> int:
+        """Idle-time work that makes the next turn of the latest conversation cheaper (the prefix
+        cache); returns the tokens it evaluated. Stops soon after `interrupted()` turns true."""
+        return 0
 
     def embed(self, inputs: list[str] | list[list[int]]) -> tuple[list[list[float]], int]:
         """One vector per input and the tokens counted; engines that can't raise embed_refusal()."""

@@ -11,6 +11,23 @@ llama-cpp-python's; its first stage is `LogitShaper` (llamacpp_sampling.py: pena
 the logprobs row), a JSON schema becomes a llama.cpp grammar stage. Prompt scoring decodes the
 tokens with every position's logits requested for that batch only. Embeddings come from a second
 context on the same file, opened on first use with mean pooling.
+
+Multi-turn chat reuses the evaluated prefix (runtime/engines/prefix_cache.py): the context keeps
+the KV cache of the latest prompt, the next request evaluates only the tokens after the prefix it
+shares with it, and a conversation that another one interrupted gets its saved KV state back.
+Replies and logprobs must not depend on whether the cache was hit, and llama.cpp on CPU computes
+a batch of one token differently from a longer batch (up to 1.3 nats apart in log-probability
+after a few tokens decoded one by one on the demo model), while how a prompt is cut into longer
+batches makes no difference to the last bit. Hence:
+- the reply's KV as generation left it (tokens decoded one at a time) is never reused: that flips
+  greedy tokens on the demo model by the third turn ("Mona Lisa" becomes "Monalisa"). `settle()`
+  re-evaluates the reply in prompt batches after it ends (the runtime's manager calls it while the
+  model is idle, and stops it when a request comes), which is what a fresh context computes for
+  those tokens when the next turn's prompt contains them; a reply not settled yet is re-evaluated
+  inside the next turn's prompt batch instead;
+- at least the last two prompt tokens are always evaluated, and no prompt batch holds a single
+  token (`prompt_batches`), with or without the cache.
+`reuse_prefixes = False` evaluates every prompt whole: the reference the tests compare against.
 """
 
 from __future__ import annotations
@@ -25,6 +42,19 @@ from runtime.engines.base import (
     StopScanner, messages_with_tools,
 )
 from runtime.engines.llamacpp_sampling import LogitShaper, TokenTexts, json_schema_grammar, logprob_entry
+from runtime.engines.prefix_cache import PrefixCache, common_prefix
+
+
+SETTLE_BATCH = 64  # tokens per batch when settle() re-evaluates a reply (it stops between batches)
+
+
+def prompt_batches(tokens: list[int], n_batch: int) -> list[list[int]]:
+    """`tokens` in batches of at most n_batch, none of one token unless that is all there is
+    (llama.cpp computes a one-token batch differently from a longer one, see above)."""
+    batches = [tokens[i:i + n_batch] for i in range(0, len(tokens), n_batch)]
+    if len(batches) > 1 and len(batches[-1]) == 1:
+        batches[-2:] = [batches[-2][:-1], batches[-2][-1:] + batches[-1]]
+    return batches
 
 
 class LlamaCppEngine(Engine):
@@ -41,6 +71,8 @@ class LlamaCppEngine(Engine):
         self._path = ggufs[0]
         self._llm = self._open()
         self._embedder = None
+        self._live: tuple[int, ...] = ()  # the tokens whose KV the context holds, batch-evaluated
+        self._reply: list[int] = []  # the latest reply's tokens, for settle()
         self._texts = TokenTexts(self._llm._model)
         self._formatter = self._chat_formatter()
 
@@ -69,6 +101,8 @@ class LlamaCppEngine(Engine):
         )
 
     def unload(self) -> None:
+        self.prefix_cache.clear()
+        self._live, self._reply = (), []
         for name in ("_llm", "_embedder"):
             llm = getattr(self, name, None)
             if llm is not None:
@@ -80,9 +114,9 @@ class LlamaCppEngine(Engine):
         weights may share pages with the first through mmap: over-counting is the safe side)."""
         import llama_cpp
 
-        return sum(int(llama_cpp.llama_model_size(llm._model.model)
-                       + llama_cpp.llama_state_get_size(llm._ctx.ctx))
-                   for llm in (self._llm, self._embedder) if llm is not None)
+        return self.prefix_cache.bytes() + sum(
+            int(llama_cpp.llama_model_size(llm._model.model) + llama_cpp.llama_state_get_size(llm._ctx.ctx))
+            for llm in (self._llm, self._embedder) if llm is not None)
 
     def count_tokens(self, text: str) -> int:
         return len(self._llm.tokenize(text.encode(), add_bos=False, special=False))
@@ -154,14 +188,15 @@ class LlamaCppEngine(Engine):
         grammar = (LlamaGrammar.from_string(json_schema_grammar(params.json_schema, llm._model.vocab))
                    if params.json_schema is not None else None)
         llm.set_seed(params.seed if params.seed is not None else llama_cpp.LLAMA_DEFAULT_SEED)
-        # Evaluate the whole prompt every time instead of reusing the cached prefix: a prompt
-        # evaluated in one batch and one evaluated token by token give slightly different logits,
-        # and the same seed at temperature 0 must give the same reply (side-by-side, benchmarks).
-        llm.reset()
+        keep = prepared.cached_tokens = self._reuse_prefix(prepared.tokens)
+        self._reply = []
+        *chunks, last = prompt_batches(prepared.tokens[keep:], llm.n_batch)
+        for chunk in chunks:
+            llm.eval(chunk)
         tokens = llm.generate(
-            prepared.tokens, top_k=params.top_k, top_p=params.top_p, min_p=params.min_p,
+            last, top_k=params.top_k, top_p=params.top_p, min_p=params.min_p,
             temp=params.temperature, repeat_penalty=1.0, frequency_penalty=0.0,
-            presence_penalty=0.0, reset=True, grammar=grammar,
+            presence_penalty=0.0, reset=False, grammar=grammar,
             logits_processor=LogitsProcessorList([shaper]) if shaper.needed else None,
         )
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
@@ -173,6 +208,9 @@ class LlamaCppEngine(Engine):
                     prepared.finish_reason = None
                     return
                 token = next(tokens)
+                if not prepared.completion_tokens:  # the whole prompt is in the KV cache now
+                    self._live = tuple(prepared.tokens)
+                self._reply.append(token)
                 prepared.completion_tokens += 1
                 logprobs = ([logprob_entry(shaper.row, token, params.logprobs, self._texts)]
                             if params.logprobs is not None else [])
@@ -196,6 +234,87 @@ class LlamaCppEngine(Engine):
         finally:
             tokens.close()  # stops llama.cpp's loop; the next token is never decoded
 
+    def settle(self, interrupted: Callable[[], bool] = lambda: False) -> int:
+        """Re-evaluates the latest reply in prompt batches after the prompt it answered, so the
+        next turn, which starts with that reply, finds it cached as a fresh prompt batch would have
+        computed it; stops between batches once `interrupted()`. Returns the tokens evaluated."""
+        llm, reply, live = self._llm, self._reply, self._live
+        self._reply = []
+        if not (self.reuse_prefixes and live and len(reply) >= 2 and self._holds(live)):
+            return 0
+        llm._ctx.kv_cache_seq_rm(-1, len(live), -1)  # the reply as generation decoded it
+        llm.n_tokens = len(live)
+        done = 0
+        for batch in prompt_batches(reply, SETTLE_BATCH):
+            if interrupted():
+                break
+            llm.eval(batch)
+            done += len(batch)
+            self._live = live + tuple(reply[:done])
+        return done
+
+    def _holds(self, live: tuple[int, ...]) -> bool:
+        """Whether the context still holds `live` (a test or score() may have used it since)."""
+        llm = self._llm
+        return llm.n_tokens >= len(live) and common_prefix(llm.input_ids[:len(live)].tolist(), live) == len(live)
+
+    def _reuse_prefix(self, tokens: list[int]) -> int:
+        """Leaves in the context the longest batch-evaluated prefix of `tokens` it can have (the
+        live prompt's, or a saved one's), at most all but the last two tokens (sampling needs the
+        last one's logits, and a batch of one token is not computed like a longer one); returns
+        its length. The live prompt is saved first when it would be cut."""
+        llm = self._llm
+        live = self._live
+        if not (self.reuse_prefixes and live and self._holds(live)):
+            live = ()  # something else ran in this context (a test, score()): trust nothing
+        shared = common_prefix(live, tokens)
+        self._live = ()
+        if self.reuse_prefixes and self.prefix_cache.max_bytes > 0:
+            found = self.prefix_cache.take(tokens, longer_than=shared)
+            if shared < len(live):
+                self._save_live(live)
+            if found is not None:
+                saved, shared = found
+                if shared < len(saved.tokens):  # another conversation's: it keeps its state
+                    self.prefix_cache.put(saved.tokens, saved.state, saved.nbytes)
+                shared = min(shared, len(self._restore(saved.tokens, saved.state)))
+        keep = max(0, min(shared, len(tokens) - 2))
+        if not llm._ctx.kv_cache_seq_rm(-1, keep, -1):
+            keep = 0
+            llm._ctx.kv_cache_clear()
+        llm.n_tokens = keep
+        self._live = tuple(tokens[:keep])
+        return keep
+
+    def _save_live(self, live: tuple[int, ...]) -> None:
+        import ctypes
+
+        import llama_cpp
+
+        ctx = self._llm._ctx
+        ctx.kv_cache_seq_rm(0, len(live), -1)  # the prompt only, not the reply decoded after it
+        size = llama_cpp.llama_state_seq_get_size(ctx.ctx, 0)
+        buffer = (ctypes.c_uint8 * size)()
+        written = llama_cpp.llama_state_seq_get_data(ctx.ctx, buffer, size, 0)
+        if written:
+            self.prefix_cache.put(live, bytes(buffer)[:written], written)
+
+    def _restore(self, tokens: tuple[int, ...], state: bytes) -> tuple[int, ...]:
+        import ctypes
+
+        import llama_cpp
+
+        llm = self._llm
+        llm._ctx.kv_cache_clear()
+        buffer = (ctypes.c_uint8 * len(state)).from_buffer_copy(state)
+        if llama_cpp.llama_state_seq_set_data(llm._ctx.ctx, buffer, len(state), 0) != len(state):
+            llm._ctx.kv_cache_clear()
+            llm.n_tokens = 0
+            return ()
+        llm.input_ids[:len(tokens)] = tokens
+        llm.n_tokens = len(tokens)
+        return tokens
+
     def score(self, *, tokens: list[int], top: int) -> list[dict | None]:
         """Decodes `tokens` from an empty cache in n_batch chunks, asking llama.cpp for every
         position's logits (what a logits_all context does, for this call only): row i scores
@@ -207,6 +326,7 @@ class LlamaCppEngine(Engine):
             raise ContextTooLong(prompt_tokens=len(tokens), n_ctx=self.n_ctx)
         llm, n_vocab = self._llm, self._llm.n_vocab()
         entries: list[dict | None] = [None]
+        self._live = ()
         llm.reset()
         try:
             llm._ctx.kv_cache_seq_rm(-1, 0, -1)

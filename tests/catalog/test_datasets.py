@@ -57,8 +57,8 @@ def test_parquet_counts_string_columns(client, teams, artifacts, tmp_path):
     ("bad.txt", b"caf\xe9 latin-1", b"not UTF-8"),
     ("bad.parquet", b"PAR1 not really PAR1", b"not a readable Parquet file"),
     ("fake.parquet", b"hello", b"no PAR1 magic"),
-    ("model.bin", b"\x80\x04", b"pickle-based weights"),
-    ("data.csv", b"a,b", b"must be .txt, .jsonl or .parquet"),
+    ("model.bin", b"\x80\x04", b"model.bin is a .bin file, not a dataset"),
+    ("data.csv", b"a,b", b"data.csv is a .csv file, not a dataset"),
 ])
 def test_bad_files_are_form_errors_and_leave_nothing(client, teams, artifacts, name, data, message):
     response = _upload(client, teams, name, data)
@@ -87,3 +87,10 @@ def test_another_teams_dataset_is_404(client, teams, artifacts):
     client.force_login(teams["bob"])
     assert client.get(reverse("catalog:dataset-download", args=[d.pk])).status_code == 404
     assert client.post(reverse("catalog:dataset-delete", args=[d.pk])).status_code == 404
+
+
+def test_the_list_groups_the_counts_thousands(client, teams, artifacts):
+    text = "one two three four five six seven eight nine ten eleven\n" * 21_929  # 241,219 words
+    _upload(client, teams, "wiki.txt", text.encode(), name="wiki")
+    html = client.get(reverse("catalog:datasets")).content.decode()
+    assert '<td class="num">21,929</td><td class="num">241,219</td>' in html

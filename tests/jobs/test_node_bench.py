@@ -111,3 +111,15 @@ def test_workers_page_shows_a_stored_measurement_with_its_conditions(client, tea
     assert "12.3 GB/s" in html and "71.3 ± 0.4" in html and "210.4 ± 1.2" in html
     assert "not quiet</strong>: load average 3.1 before" in html
     assert 'action="/jobs/workers/' in html and "Measure busy@x again" in html
+
+
+def test_per_layer_cost_separates_fixed_time_from_reading():
+    """Made-up steps with a 100 µs fixed time per layer and 30 GB/s reads: 16 layers, 150 MB →
+    1.6 ms + 5 ms = 6.6 ms (151.515 tok/s); 4 layers, 66 MB → 0.4 ms + 2.2 ms = 2.6 ms (384.615 tok/s)."""
+    deep = {"scheme": "Q4_K_M", "n_layers": 16, "bytes_per_token": 150e6, "tg_best_tokens_per_s": 1 / 6.6e-3}
+    shallow = {"scheme": "Q4_K_M", "n_layers": 4, "bytes_per_token": 66e6, "tg_best_tokens_per_s": 1 / 2.6e-3}
+    assert node_bench.per_layer_cost(deep, shallow)["seconds_per_layer"] == pytest.approx(100e-6, rel=1e-9)
+    # a 3.5 ms shallow step makes the fitted fixed time negative (-0.2 ms per layer): the data show no
+    # fixed cost, and none is assumed
+    shallow["tg_best_tokens_per_s"] = 1 / 3.5e-3
+    assert node_bench.per_layer_cost(deep, shallow)["seconds_per_layer"] == 0.0

@@ -5,15 +5,17 @@ The stored measurement below is written by hand with round numbers, so the expec
 derived here without the planner's code:
 * bandwidth 10 GB/s; Q4_K_M: tg 100 tok/s over a file read at 100,000,000 B per token → the node
   reads 1e10 B/s in decode, efficiency 1e10 / 1e10 = 1.0;
-* Q4_K_M: pp 1,000 tok/s at 200,000,000 FLOP per prompt token → 2e11 FLOP/s achieved.
+* Q4_K_M: pp64 at 1,000 tok/s = 0.064 s, of which one pass over the weights (one decode step, 1/100 s)
+  is reading: 64 × 200,000,000 FLOP in 0.054 s of compute → 2.370e11 FLOP/s achieved.
 SmolLM2-135M (hidden 576, 30 layers, 9 heads × 64, 3 KV heads, vocabulary 49,152, tied embeddings;
 134,515,008 parameters) in Q4_K_M holds 103,668,480 B of weights (pinned in test_estimate_shape /
 the real file), all read per token (tied: the embedding is the output matrix); its f16 KV cache at
 context 512 is 2 × 30 × 3 × 64 × 2 B × 512 = 11,796,480 B. One decode step reads 115,464,960 B:
     decode = 1e10 × 1.0 / 115,464,960 = 86.606 tok/s (memory-bound: its matmuls, 2 × 106,203,456 FLOP
-    at 2e11 FLOP/s, take 1.06 ms against 11.5 ms of reads).
-Prefill of 512 tokens: 2 × 106,203,456 × 512 + 2 × 30 × 512² × 576 = 117,812,035,584 FLOP at 2e11 FLOP/s
-    = 0.58906 s (106,203,456 = 134,515,008 parameters less the 49,152 × 576 embedding).
+    at 2.37e11 FLOP/s, take 0.9 ms against 11.5 ms of reads).
+Prefill of 512 tokens (one ubatch): 2 × 106,203,456 × 512 + 2 × 30 × 512² × 576 = 117,812,035,584 FLOP at
+    2.3704e11 FLOP/s = 0.49702 s, + one pass over the 103,668,480 B of weights at 1e10 B/s = 0.01037 s
+    → 0.50738 s (106,203,456 = 134,515,008 parameters less the 49,152 × 576 embedding).
 """
 
 import json
@@ -40,7 +42,7 @@ MEASUREMENT = {
                    "busy_reason": "", "jobs_running": 0},
 }
 PLAN = {"preset": "smollm2-135m", "context": 512, "fit_scheme": "Q4_K_M", "hardware": f"node:{HOST}"}
-DECODE, PREFILL = 86.61, 0.5891
+DECODE, PREFILL = 86.61, 0.5074
 
 
 @pytest.fixture
@@ -100,3 +102,24 @@ def test_unmeasured_scheme_borrows_the_nearest_and_says_so(alice, node):
     data = alice.get("/api/planner/estimate", {**PLAN, "fit_scheme": "Q5_K_M"}).json()
     row = next(r for r in data["schemes"] if r["scheme"] == "Q5_K_M")
     assert "Q4_K_M's (Q5_K_M was not measured" in row["formulas"]["decode_tokens_per_s"]
+
+
+def test_a_measured_fixed_time_per_layer_is_used_only_from_a_quiet_measurement(alice, node):
+    """The stored bench model has 16 layers; a fixed 100 µs per layer leaves 10 ms − 1.6 ms = 8.4 ms of
+    each tg step to reading 1e8 B: efficiency 1e8 / (8.4e-3 × 1e10) = 1.190476. SmolLM2's step:
+    115,464,960 B / 1.190476e10 B/s = 9.699 ms + 30 layers × 100 µs = 12.699 ms → 78.75 tok/s. From a
+    measurement that was not quiet the fixed time is not used: 86.61 tok/s as above."""
+    bench_row = {**MEASUREMENT["llama_bench"][0], "n_layers": 16}
+    fixed = {"scheme": "Q4_K_M", "seconds_per_layer": 100e-6, "raw_seconds_per_layer": 100e-6, "layers": [16, 4],
+             "tg_best_tokens_per_s": [100.0, 300.0], "bytes_per_token": [100_000_000, 40_000_000]}
+    node.measurements = {**MEASUREMENT, "llama_bench": [bench_row], "fixed_cost": fixed}
+    node.save()
+    row = next(r for r in alice.get("/api/planner/estimate", PLAN).json()["schemes"] if r["scheme"] == "Q4_K_M")
+    assert row["decode_tokens_per_s"] == 78.75
+    assert "30 layers × 100 µs" in row["formulas"]["decode_tokens_per_s"]
+    node.measurements = {**node.measurements, "conditions": {**MEASUREMENT["conditions"], "quiet": False,
+                                                             "busy_reason": "load average 3.0 before"}}
+    node.save()
+    row = next(r for r in alice.get("/api/planner/estimate", PLAN).json()["schemes"] if r["scheme"] == "Q4_K_M")
+    assert row["decode_tokens_per_s"] == DECODE
+    assert "not used: the measurement was not quiet" in row["formulas"]["decode_tokens_per_s"]

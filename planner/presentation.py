@@ -172,6 +172,7 @@ def context_chart(est: Estimate, width: int = 720, height: int = 260) -> dict:
 def results_context(est: Estimate, fit: Fit | None = None) -> dict[str, Any]:
     return {"estimate": est, "fit_card": fit_card(fit, est.hardware), "rows": table_rows(est), "columns": column_titles(est), "bars": stacked_bars(est),
             "context_chart": context_chart(est), "arch": est.model, "hw": est.hardware, "wl": est.workload,
+            "speed": speed_provenance(est.hardware),
             "human_bytes": human_bytes}
 
 

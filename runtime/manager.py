@@ -100,7 +100,7 @@ class ModelManager:
                     self._drop_prefixes(self.used_bytes() - self.memory_budget_bytes)
         finally:
             self._leave(spec.variant_id)
-        if loaded is not None and not loaded.engine.parallel:
+        if loaded is not None and not loaded.engine.parallel and loaded.engine.settle_pending():
             self._settle_later(loaded)
 
     def _settle_later(self, loaded: Loaded) -> None:

@@ -91,7 +91,9 @@ def node_calibration(hostname: str, measured_at: str, measurement: dict[str, Any
 
     def efficiency(r: dict) -> float:   # the time left for reading once the fixed per-layer time is out
         reading = 1 / best(r, "tg") - per_layer * r.get("n_layers", 0)
-        return r["bytes_per_token"] / (reading * bandwidth) if reading > 0 else best(r, "tg") * r["bytes_per_token"] / bandwidth
+        if reading <= 0:
+            return best(r, "tg") * r["bytes_per_token"] / bandwidth
+        return r["bytes_per_token"] / (reading * bandwidth)
 
     decode = tuple((r["scheme"], efficiency(r)) for r in rows)
     prefill = []

@@ -42,7 +42,7 @@ from .architecture import Architecture, layer_index
 from .errors import EstimatorError
 from .estimate import Estimate
 from .gguf_quant import gguf_tensor_plan
-from .hardware import GB, GiB, Hardware
+from .hardware import GiB, Hardware
 from .cpu_process import llama_cpp_resident
 from .memory import compute_bytes, kv_cache_bytes, layer_cache_bytes, overhead_bytes, recurrent_bytes
 from .placement import (Costs, Placement, balanced, device_fits, gpu_units, ram_bytes, ram_needed, search,
@@ -53,8 +53,6 @@ from .workload import Workload, context_limit
 
 CAPACITY_MARGIN = 0.95          # as estimate.py
 RAM_MARGIN = 0.9                # as estimate.py
-# Host RAM bandwidth when a profile has none: dual-channel DDR5-5000 ≈ 80 GB/s peak.
-DEFAULT_RAM_BANDWIDTH = 80 * GB
 MIN_CONTEXT_STEP = 1024
 QUALITY_FLOOR_BPW = 4.5
 # Architectures whose checkpoints are quantized already: the GGUF that keeps that format

@@ -187,12 +187,13 @@ def decode_rate(arch: Architecture, hw: Hardware, wl: Workload, scheme: str, dev
     ram = (f" + {ram_bytes:,.0f} B / {ram_bw / 1e9:,.1f} GB/s RAM ({raw_ram / 1e9:,.0f} GB/s"
            f"{' assumed DDR5' if raw_ram == DEFAULT_RAM_BANDWIDTH else ''} × {ASSUMED_BANDWIDTH_EFFICIENCY['cpu']}, "
            "assumed)") if ram_bytes else ""
+    split = " (one device: layer split runs the devices in turn)" if hw.device_count > 1 else ""
     fixed = (f" + {arch.n_layers} layers × {basis.per_layer_seconds * 1e6:.0f} µs ({basis.per_layer_note})"
              if basis.per_layer_seconds else f" + no fixed time per layer ({basis.per_layer_note})")
     return tps, (f"{B} seq / max({device_bytes:,.0f} B / ({basis.bandwidth / 1e9:,.1f} GB/s × {basis.efficiency:.3f})"
                  f"{ram}, 2 × {matmul_params(arch):,} × {B} FLOP / {basis.flops / 1e12:,.3f} TFLOP/s){fixed} = "
                  f"{tps:,.2f} tok/s ({bound}-bound). Bandwidth: {basis.bandwidth / 1e9:,.1f} GB/s, "
-                 f"{basis.bandwidth_note}{' (one device: layer split runs the devices in turn)' if hw.device_count > 1 else ''}. "
+                 f"{basis.bandwidth_note}{split}. "
                  f"Efficiency {basis.efficiency:.3f}: {basis.efficiency_note}. Compute: {basis.flops_note}")
 
 

@@ -141,6 +141,10 @@ class Engine(ABC):
     @abstractmethod
     def detokenize(self, tokens: list[int]) -> str: ...
 
+    def settle_pending(self) -> bool:
+        """Whether settle() has work to do."""
+        return False
+
     def settle(self, interrupted: Callable[[], bool] = lambda: False) -> int:
         """Idle-time work that makes the next turn of the latest conversation cheaper (the prefix
         cache); returns the tokens it evaluated. Stops soon after `interrupted()` turns true."""

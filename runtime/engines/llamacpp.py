@@ -42,8 +42,7 @@ from runtime.engines.base import (
     StopScanner, messages_with_tools,
 )
 from runtime.engines.llamacpp_sampling import LogitShaper, TokenTexts, json_schema_grammar, logprob_entry
-from runtime.engines.prefix_cache import PrefixCache, common_prefix
-
+from runtime.engines.prefix_cache import common_prefix
 
 SETTLE_BATCH = 64  # tokens per batch when settle() re-evaluates a reply (it stops between batches)
 
@@ -234,6 +233,9 @@ class LlamaCppEngine(Engine):
         finally:
             tokens.close()  # stops llama.cpp's loop; the next token is never decoded
 
+    def settle_pending(self) -> bool:
+        return self.reuse_prefixes and len(self._reply) >= 2 and bool(self._live)
+
     def settle(self, interrupted: Callable[[], bool] = lambda: False) -> int:
         """Re-evaluates the latest reply in prompt batches after the prompt it answered, so the
         next turn, which starts with that reply, finds it cached as a fresh prompt batch would have
@@ -256,7 +258,8 @@ class LlamaCppEngine(Engine):
     def _holds(self, live: tuple[int, ...]) -> bool:
         """Whether the context still holds `live` (a test or score() may have used it since)."""
         llm = self._llm
-        return llm.n_tokens >= len(live) and common_prefix(llm.input_ids[:len(live)].tolist(), live) == len(live)
+        return (llm.n_tokens >= len(live)
+                and common_prefix(llm.input_ids[:len(live)].tolist(), live) == len(live))
 
     def _reuse_prefix(self, tokens: list[int]) -> int:
         """Leaves in the context the longest batch-evaluated prefix of `tokens` it can have (the

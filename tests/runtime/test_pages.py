@@ -109,7 +109,7 @@ def test_a_comparison_is_started_for_visible_distinct_variants_only(client, red_
 def test_tokens_page_shows_a_new_key_once_and_stores_only_its_hash(logged_in, teams):
     page = logged_in.post("/playground/tokens/", {"name": "laptop"}).content.decode()
     token = ApiToken.objects.get()
-    key = page.split('<code>qd_')[1].split("</code>")[0]
+    key = page.split('<code id="new-token-key">qd_')[1].split("</code>")[0]
     raw = "qd_" + key
     assert token.digest == token_hash(raw) and raw not in {token.prefix, token.name}
     assert api_token_user(raw=raw) == teams["alice"]

@@ -212,3 +212,88 @@ def test_the_manager_settles_a_reply_while_the_model_is_idle(demo_gguf):
     reply = len(logprob_entries(pieces))
     assert reply > 2 and second.cached_tokens >= len(first.tokens) + reply - 1
     manager.shutdown()
+
+
+# --- the transformers engine on the demo model in float32 -------------------------------------
+@pytest.fixture(scope="module")
+def hf_engines(demo_hf_f32):
+    from runtime.engines.transformers_engine import TransformersEngine
+
+    engines = []
+    for reuse in (True, False):
+        engine = TransformersEngine(files=sorted(demo_hf_f32.iterdir()), n_ctx=1024, threads=2)
+        engine.load()
+        engine.reuse_prefixes = reuse
+        engines.append(engine)
+    yield engines
+    for engine in engines:
+        engine.unload()
+
+
+@pytest.fixture(scope="module")
+def hf_batch_vs_single_gap(hf_engines) -> float:
+    """Largest |Δ logprob| over the whole vocabulary between a chat prompt evaluated in one
+    forward pass and token by token through a DynamicCache (what generation does): about 1e-4
+    on this machine (1.3e-5 on the most likely tokens)."""
+    import torch
+    from transformers import DynamicCache
+
+    engine = hf_engines[1]
+    model = engine._model
+    tokens = engine.prepare(messages=[{"role": "user", "content": q} for q in CONVERSATIONS["france"]],
+                            prompt=None, params=GREEDY).tokens
+    ids = torch.tensor([tokens])
+    with torch.inference_mode():
+        batch = torch.log_softmax(model(input_ids=ids).logits[0].double(), dim=-1)
+        cache, rows = DynamicCache(config=model.config), []
+        for i in range(len(tokens)):
+            rows.append(model(input_ids=ids[:, i:i + 1], past_key_values=cache, use_cache=True).logits[0, -1])
+        single = torch.log_softmax(torch.stack(rows).double(), dim=-1)
+    return float((batch - single).abs().max())
+
+
+@pytest.mark.slow
+def test_transformers_replies_are_the_same_with_and_without_the_cache(hf_engines, hf_batch_vs_single_gap):
+    """Two conversations alternating, three turns each: the same tokens as the engine that
+    evaluates each prompt whole, logprobs within the measured batch-vs-single gap (a prompt split
+    in two passes differs by matrix products of other shapes only), and each turn after the first
+    finds its previous prompt kept (the other conversation took only a copy of the shared part)."""
+    cached, whole = hf_engines
+    assert 0 < hf_batch_vs_single_gap < 1e-2
+    history = {name: [] for name in CONVERSATIONS}
+    previous_prompt = {}
+    for i in range(3):
+        for name, questions in CONVERSATIONS.items():
+            history[name].append({"role": "user", "content": questions[i]})
+            params = replace(GREEDY, repeat_penalty=1.0)
+            pieces, prepared = turn(cached, history[name], params)
+            reference, reference_prepared = turn(whole, history[name], params)
+            got, want = logprob_entries(pieces), logprob_entries(reference)
+            assert [e["bytes"] for e in got] == [e["bytes"] for e in want], (name, i)
+            for a, b in zip(got, want):
+                assert abs(a["logprob"] - b["logprob"]) <= hf_batch_vs_single_gap
+            assert reference_prepared.cached_tokens == 0
+            if name in previous_prompt:
+                assert prepared.cached_tokens == len(previous_prompt[name])
+                assert prepared.tokens[:prepared.cached_tokens] == previous_prompt[name]
+            previous_prompt[name] = prepared.tokens
+            history[name].append({"role": "assistant", "content": "".join(p.text for p in pieces)})
+    assert len(cached.prefix_cache) == 2 and len(whole.prefix_cache) == 0
+    # what is kept is exactly the prompts' keys and values: 2 (K, V) × layers × KV width × 4 bytes
+    config = cached._model.config
+    per_token = 2 * config.num_hidden_layers * config.num_key_value_heads * (
+        config.hidden_size // config.num_attention_heads) * 4
+    assert cached.prefix_cache.bytes() == per_token * sum(len(t) for t in previous_prompt.values())
+
+
+@pytest.mark.slow
+def test_transformers_seeded_sampling_is_reproducible_through_the_cache(hf_engines):
+    cached, whole = hf_engines
+    sampled = replace(GREEDY, temperature=1.0, seed=7, max_tokens=12)
+    messages = [{"role": "user", "content": "Tell me about cats."}]
+    first, _ = turn(cached, messages, sampled)
+    messages += [{"role": "assistant", "content": "".join(p.text for p in first)},
+                 {"role": "user", "content": "And dogs?"}]
+    replies = [turn(engine, messages, sampled) for engine in (cached, whole)]
+    assert replies[0][1].cached_tokens > 0 and replies[1][1].cached_tokens == 0
+    assert "".join(p.text for p in replies[0][0]) == "".join(p.text for p in replies[1][0])

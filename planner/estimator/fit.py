@@ -45,8 +45,8 @@ from .gguf_quant import gguf_tensor_plan
 from .hardware import GiB, Hardware
 from .cpu_process import llama_cpp_resident
 from .memory import compute_bytes, kv_cache_bytes, layer_cache_bytes, overhead_bytes, recurrent_bytes
-from .placement import (Costs, Placement, balanced, device_fits, gpu_units, ram_bytes, ram_needed, search,
-                        vram_needed)
+from .placement import (Costs, Placement, balanced, device_fits, first_true, gpu_units, ram_bytes, ram_needed,
+                        search, vram_needed)
 from .repack import CPU_ISA, repack_bytes
 from .speed import decode_rate, expert_share
 from .workload import Workload, context_limit
@@ -163,7 +163,7 @@ def fit(arch: Architecture, hw: Hardware, wl: Workload, scheme: str, n_cpu_moe: 
     context, plan = wl.context, None
     if n_cpu_moe is None:
         steps = context_steps(wl.context, arch.max_position_embeddings)
-        n_fitting = _first(0, len(steps), lambda i: i == len(steps) or not solver.fully(steps[i]))
+        n_fitting = first_true(0, len(steps), lambda i: i == len(steps) or not solver.fully(steps[i]))
         if n_fitting:
             context = steps[n_fitting - 1]
             plan = balanced(solver.costs(context), caps, solver.all_units, 0)
@@ -229,17 +229,6 @@ def ngl_flag(ngl: int, n_units: int) -> int:
     """The -ngl value to write: all units (every block and the output layer) is written 99 when
     there are at most 99, as llama.cpp's examples do."""
     return (99 if n_units <= 99 else n_units) if ngl >= n_units else ngl
-
-
-def _first(lo: int, hi: int, ok) -> int:
-    """The smallest n in [lo, hi] with ok(n) for a monotone ok (hi when none)."""
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if ok(mid):
-            hi = mid
-        else:
-            lo = mid + 1
-    return lo
 
 
 class _Solver:
@@ -319,7 +308,7 @@ class _Solver:
                          f" GiB more memory each) fits -ngl {ngl_flag(p.ngl, self.all_units)}"
                          f"{f' --n-cpu-moe {p.n_cpu_moe}' if p.n_cpu_moe else ''}")
         smaller = [c for c in context_steps(1, ctx) if c < ctx]
-        n_ok = _first(0, len(smaller), lambda i: i == len(smaller)
+        n_ok = first_true(0, len(smaller), lambda i: i == len(smaller)
                       or search(self.costs(smaller[i]), caps, limit, n_cpu_moe) is None)
         if n_ok:
             found["context"] = smaller[n_ok - 1]

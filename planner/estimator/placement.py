@@ -129,7 +129,7 @@ def balanced(c: Costs, caps: list[int], ngl: int, m: int, extra: int = 0) -> Pla
     return Placement(ngl, m, tuple(split), tuple(loads), ram_bytes(c, ngl, m))
 
 
-def _first(lo: int, hi: int, ok) -> int:
+def first_true(lo: int, hi: int, ok) -> int:
     """The smallest n in [lo, hi] with ok(n) for a monotone ok (hi + 1 when none)."""
     hi += 1
     while lo < hi:
@@ -146,7 +146,7 @@ def fewest_expert_layers(c: Costs, caps: list[int], ngl: int) -> int | None:
     L = c.n_layers
     if not any(c.experts):
         return 0 if device_fits(c, caps, ngl, 0) else None
-    m = _first(0, L, lambda n: device_fits(c, caps, ngl, n))
+    m = first_true(0, L, lambda n: device_fits(c, caps, ngl, n))
     return m if m <= L else None
 
 
@@ -156,7 +156,7 @@ def most_units(c: Costs, caps: list[int], m: int) -> int:
     U, least = c.n_units, c.least_ngl
     if not device_fits(c, caps, least, m):
         return 0
-    return U - _first(0, U - least, lambda drop: device_fits(c, caps, U - drop, m))
+    return U - first_true(0, U - least, lambda drop: device_fits(c, caps, U - drop, m))
 
 
 def search(c: Costs, caps: list[int], ram_limit: int, n_cpu_moe: int | None = None) -> Placement | None:
@@ -197,7 +197,7 @@ def vram_needed(c: Costs, caps: list[int], ram_limit: int, n_cpu_moe: int | None
         if ram_bytes(c, ngl, 0) > ram_limit:
             break
         if n_cpu_moe is None:   # the most experts RAM takes: device bytes fall with every one
-            m = _first(0, L, lambda n: n == L or ram_bytes(c, ngl, n + 1) > ram_limit)
+            m = first_true(0, L, lambda n: n == L or ram_bytes(c, ngl, n + 1) > ram_limit)
         else:
             m = n_cpu_moe
             if ram_bytes(c, ngl, m) > ram_limit:
@@ -208,7 +208,7 @@ def vram_needed(c: Costs, caps: list[int], ram_limit: int, n_cpu_moe: int | None
         if best is not None and lower >= best[0]:
             continue
         hi = max(units, default=0) + fixed + sum(units)
-        extra = _first(0, -(-hi // step), lambda k: device_fits(c, [cap + k * step for cap in caps], ngl, m)) * step
+        extra = first_true(0, -(-hi // step), lambda k: device_fits(c, [cap + k * step for cap in caps], ngl, m)) * step
         if best is None or extra < best[0]:
             if n_cpu_moe is None:   # with that much more, the fewest expert layers that still fit
                 m = fewest_expert_layers(c, [cap + extra for cap in caps], ngl)

@@ -225,7 +225,8 @@ async def _choice_chunks(generation: client.Generation, run: Run) -> AsyncIterat
 
 def _usage(runs: list[Run]) -> dict:
     return usage(sum(r.stats["prompt_tokens"] for r in runs if r.counts_prompt),
-                 sum(r.stats["completion_tokens"] for r in runs))
+                 sum(r.stats["completion_tokens"] for r in runs),
+                 sum(r.stats.get("cached_tokens", 0) for r in runs if r.counts_prompt))
 
 
 async def _respond(user, body: dict, runs: list[Run], *, chat: bool):

@@ -199,6 +199,7 @@ def generation_events(*, manager: ModelManager, request: GenerationRequest,
     emit({"type": "done", "finish_reason": "cancelled" if cancel.is_set() else prepared.finish_reason,
           "stats": {
               "prompt_tokens": len(prepared.tokens), "completion_tokens": completion_tokens,
+              "cached_tokens": prepared.cached_tokens,
               "ttft_s": round(first - started, 4) if first else None,
               "tokens_per_s": round(completion_tokens / decode_s, 2) if decode_s > 0 else None,
               "elapsed_s": round(ended - started, 4),

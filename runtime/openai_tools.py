@@ -2,7 +2,7 @@
 constrained, and how a reply becomes OpenAI `tool_calls`.
 
 - tool_choice "auto" (the default with tools): the tools go to the runtime, which renders them
-  with the model's chat template (or the Hermes/Qwen convention of runtime/engines/base.py's
+  with the model's chat template (or the Hermes/Qwen convention of engines/base.py's
   `messages_with_tools`); a reply holding <tool_call>{"name", "arguments"}</tool_call> blocks, or
   that is exactly such a JSON object, is answered as tool calls.
 - "required" or {"type": "function", "function": {"name"}}: the reply is constrained by a JSON

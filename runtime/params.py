@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from runtime.engines.base import SamplingParams
+from engines.base import SamplingParams
 from runtime.errors import RuntimeRequestError
 
 MAX_STOP_STRINGS = 4

@@ -44,7 +44,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, StreamingResponse
 from starlette.routing import Route
 
-from runtime.engines import EngineError, engine_for
+from engines import EngineError, engine_for
 from runtime.manager import Busy, ModelManager
 from runtime.server_stream import (REQUEST_ID, ThreadEvents, bad_request, generation_events,
                                    generation_request, load_spec)

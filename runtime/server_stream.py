@@ -19,8 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from runtime.engines import EngineError, SamplingParams
-from runtime.engines.base import MAX_TOP_LOGPROBS
+from engines import EngineError, SamplingParams
+from engines.base import MAX_TOP_LOGPROBS
 from runtime.manager import LoadSpec, ModelManager
 
 log = logging.getLogger("runtime.server")

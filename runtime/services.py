@@ -11,7 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from catalog.models import File, Variant
-from runtime.engines.base import SamplingParams
+from engines.base import SamplingParams
 from runtime.models import ApiToken, Conversation, Message, token_hash
 from runtime.selectors import context_window
 

@@ -5,7 +5,7 @@ The evaluation child itself holds every position's logits, the tokenized text an
 its peak RSS says what an evaluation costs, not what serving the model costs, and the planner
 estimates the latter. So the memory evaluation measures what the planner estimates: a fresh
 process (`python -m jobs.methods.evaluate_memory SPEC.json`) loads the GGUF through the runtime's
-own engine (runtime.engines.llamacpp.LlamaCppEngine, the same llama-cpp-python load and defaults
+own engine (engines.llamacpp.LlamaCppEngine, the same llama-cpp-python load and defaults
 the runtime server uses) at the evaluation's context with the evaluation's threads, generates one
 token after a prompt that fills the rest of the context (the runtime's generate path: the last
 prefill ubatch attends over the whole cache, the graph llama.cpp reserved its compute buffer for),
@@ -118,7 +118,7 @@ def _vm(key: str) -> int:
 def _prompt(engine, text_path: Path, tokens: int) -> list[int]:
     """`tokens` ids of the text as the runtime tokenizes a completion prompt (BOS first), the
     text repeated when it is shorter."""
-    from runtime.engines import SamplingParams
+    from engines import SamplingParams
 
     chars = max(tokens * 8, 4096)
     with open(text_path, encoding="utf-8", errors="replace") as f:
@@ -137,8 +137,8 @@ def child(spec_path: str) -> dict:
     runtime engine, like the runtime's model process."""
     spec = json.loads(Path(spec_path).read_text())
     rss_base = _vm("VmHWM")
-    from runtime.engines import SamplingParams
-    from runtime.engines.llamacpp import LlamaCppEngine
+    from engines import SamplingParams
+    from engines.llamacpp import LlamaCppEngine
 
     context, threads = int(spec["context"]), int(spec["threads"])
     engine = LlamaCppEngine(files=[Path(spec["gguf"])], n_ctx=context, threads=threads)

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from jobs.models import Job, Worker
 from runtime import client as runtime_client
-from runtime.engines.base import SamplingParams
+from engines.base import SamplingParams
 from runtime.services import runtime_payload
 from tests.support.fixtures import PASSWORD, RUNTIME_ENV
 from tests.support.processes import free_port

@@ -12,8 +12,8 @@ import jsonschema
 import numpy as np
 import pytest
 
-from runtime.engines import ContextTooLong, EngineError, SamplingParams
-from runtime.engines.llamacpp import LlamaCppEngine
+from engines import ContextTooLong, EngineError, SamplingParams
+from engines.llamacpp import LlamaCppEngine
 from tests.support.processes import WIKITEXT
 
 pytestmark = pytest.mark.slow

@@ -8,9 +8,9 @@ import json
 import jsonschema
 import pytest
 
-from runtime.engines import ContextTooLong, EngineError, SamplingParams
-from runtime.engines.hf_processors import IncrementalDecoder, logprob_entry
-from runtime.engines.transformers_engine import TransformersEngine
+from engines import ContextTooLong, EngineError, SamplingParams
+from engines.hf_processors import IncrementalDecoder, logprob_entry
+from engines.transformers_engine import TransformersEngine
 
 pytestmark = pytest.mark.slow
 

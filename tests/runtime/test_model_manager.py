@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from runtime.engines import EngineError
+from engines import EngineError
 from runtime.manager import Busy, LoadSpec, ModelManager
 from tests.support.processes import wait_until
 

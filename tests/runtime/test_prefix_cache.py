@@ -7,9 +7,9 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from runtime.engines import SamplingParams
-from runtime.engines.llamacpp import LlamaCppEngine
-from runtime.engines.prefix_cache import PrefixCache, common_prefix
+from engines import SamplingParams
+from engines.llamacpp import LlamaCppEngine
+from engines.prefix_cache import PrefixCache, common_prefix
 from runtime.manager import LoadSpec, ModelManager
 from runtime.memory import estimate_bytes
 
@@ -217,7 +217,7 @@ def test_the_manager_settles_a_reply_while_the_model_is_idle(demo_gguf):
 # --- the transformers engine on the demo model in float32 -------------------------------------
 @pytest.fixture(scope="module")
 def hf_engines(demo_hf_f32):
-    from runtime.engines.transformers_engine import TransformersEngine
+    from engines.transformers_engine import TransformersEngine
 
     engines = []
     for reuse in (True, False):

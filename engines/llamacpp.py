@@ -12,7 +12,7 @@ the logprobs row), a JSON schema becomes a llama.cpp grammar stage. Prompt scori
 tokens with every position's logits requested for that batch only. Embeddings come from a second
 context on the same file, opened on first use with mean pooling.
 
-Multi-turn chat reuses the evaluated prefix (runtime/engines/prefix_cache.py): the context keeps
+Multi-turn chat reuses the evaluated prefix (engines/prefix_cache.py): the context keeps
 the KV cache of the latest prompt, the next request evaluates only the tokens after the prefix it
 shares with it, and a conversation that another one interrupted gets its saved KV state back.
 Replies and logprobs must not depend on whether the cache was hit, and llama.cpp on CPU computes
@@ -37,12 +37,12 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
-from runtime.engines.base import (
+from engines.base import (
     MAX_TOP_LOGPROBS, ContextTooLong, Engine, EngineError, Piece, Prepared, SamplingParams,
     StopScanner, messages_with_tools,
 )
-from runtime.engines.llamacpp_sampling import LogitShaper, TokenTexts, json_schema_grammar, logprob_entry
-from runtime.engines.prefix_cache import common_prefix
+from engines.llamacpp_sampling import LogitShaper, TokenTexts, json_schema_grammar, logprob_entry
+from engines.prefix_cache import common_prefix
 
 SETTLE_BATCH = 64  # tokens per batch when settle() re-evaluates a reply (it stops between batches)
 

@@ -2,7 +2,7 @@
 
 An engine holds one loaded variant. The runtime server (runtime/server.py) owns the engines and
 calls them from request threads; an engine never sees HTTP, and the dashboard never sees an engine.
-Adding a backend means one module here plus one line in `runtime/engines/__init__.py`.
+Adding a backend means one module here plus one line in `engines/__init__.py`.
 
 Token log-probabilities travel in OpenAI's chat shape, one dict per generated (or scored) token:
   {"token": "<its text>", "logprob": <natural log>, "bytes": [<utf-8 bytes>],
@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from runtime.engines.prefix_cache import PrefixCache
+from engines.prefix_cache import PrefixCache
 
 MAX_TOP_LOGPROBS = 20
 

@@ -23,7 +23,7 @@ from llguidance.hf import from_tokenizer
 from transformers import LogitsProcessor
 from transformers.generation.streamers import BaseStreamer
 
-from runtime.engines.base import EngineError
+from engines.base import EngineError
 
 # Separators of JSON text under a schema: json.dumps' own, and no other whitespace, so a model
 # can't pad a reply with blanks until max_tokens.

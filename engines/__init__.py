@@ -1,14 +1,14 @@
 """Engines by variant format. The runtime server picks one with `engine_for(format)`."""
 
-from runtime.engines.base import ContextTooLong, Engine, EngineError, Prepared, SamplingParams
+from engines.base import ContextTooLong, Engine, EngineError, Prepared, SamplingParams
 
 ENGINE_BY_FORMAT = {
-    "gguf": "runtime.engines.llamacpp.LlamaCppEngine",
-    "hf": "runtime.engines.transformers_engine.TransformersEngine",
-    "bnb-int8": "runtime.engines.transformers_engine.TransformersEngine",
-    "bnb-nf4": "runtime.engines.transformers_engine.TransformersEngine",
-    "gptq": "runtime.engines.transformers_engine.TransformersEngine",
-    "awq": "runtime.engines.transformers_engine.TransformersEngine",
+    "gguf": "engines.llamacpp.LlamaCppEngine",
+    "hf": "engines.transformers_engine.TransformersEngine",
+    "bnb-int8": "engines.transformers_engine.TransformersEngine",
+    "bnb-nf4": "engines.transformers_engine.TransformersEngine",
+    "gptq": "engines.transformers_engine.TransformersEngine",
+    "awq": "engines.transformers_engine.TransformersEngine",
 }
 
 

@@ -17,7 +17,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from runtime.engines.base import EngineError, SamplingParams
+from engines.base import EngineError, SamplingParams
 
 
 class LogitShaper:

@@ -10,7 +10,7 @@ through the quantization_config saved in the variant's config.json (bitsandbytes
 all write one).
 
 Multi-turn chat reuses the evaluated prefix: each generation runs on a DynamicCache, cropped
-afterwards to its prompt and kept in the engine's prefix cache (runtime/engines/prefix_cache.py)
+afterwards to its prompt and kept in the engine's prefix cache (engines/prefix_cache.py)
 under the prompt's tokens; the next request takes the kept cache sharing the longest prefix with
 its prompt (taken out, so concurrent generations never share one) and `generate` evaluates only
 the rest. As in the llama.cpp engine, the reply's keys and values as generation left them (one
@@ -26,7 +26,7 @@ import copy
 import threading
 from collections.abc import Callable, Iterator
 
-from runtime.engines.base import (
+from engines.base import (
     MAX_TOP_LOGPROBS, ContextTooLong, Engine, EngineError, Piece, Prepared, SamplingParams, StopScanner,
     messages_with_tools,
 )
@@ -94,7 +94,7 @@ class TransformersEngine(Engine):
                                       clean_up_tokenization_spaces=False)
 
     def _byte_tokenizer(self, param: str):
-        from runtime.engines.hf_processors import byte_tokenizer
+        from engines.hf_processors import byte_tokenizer
 
         with self._bytes_lock:
             if self._bytes_tokenizer is None:
@@ -127,7 +127,7 @@ class TransformersEngine(Engine):
                                   status=400, code="invalid_logprobs", param="logprobs")
             self._byte_tokenizer("logprobs")
         if params.json_schema is not None:
-            from runtime.engines.hf_processors import json_grammar
+            from engines.hf_processors import json_grammar
 
             json_grammar(params.json_schema, self._byte_tokenizer("response_format"))
 
@@ -160,7 +160,7 @@ class TransformersEngine(Engine):
 
     def stream(self, *, prepared: Prepared, params: SamplingParams,
                cancelled: Callable[[], bool]) -> Iterator[Piece]:
-        from runtime.engines.hf_processors import IncrementalDecoder, logprob_entry
+        from engines.hf_processors import IncrementalDecoder, logprob_entry
 
         prepared.finish_reason, prepared.completion_tokens = "length", 0
         if prepared.max_tokens < 1:
@@ -202,7 +202,7 @@ class TransformersEngine(Engine):
         import torch
         from transformers import LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
 
-        from runtime.engines import hf_processors as hp
+        from engines import hf_processors as hp
 
         prompt_len = len(prepared.tokens)
         processors, constraint, recorder = [], None, None
@@ -312,7 +312,7 @@ class TransformersEngine(Engine):
         logits is the distribution of token i + 1."""
         import torch
 
-        from runtime.engines.hf_processors import logprob_entry, row_logprobs
+        from engines.hf_processors import logprob_entry, row_logprobs
 
         tokens = self._checked_tokens(tokens)
         if len(tokens) > self.n_ctx:

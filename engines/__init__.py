@@ -1,4 +1,6 @@
-"""Engines by variant format. The runtime server picks one with `engine_for(format)`."""
+"""Engines by variant format: `engine_for(format)` is the class, `open_engine` a loaded one."""
+
+from pathlib import Path
 
 from engines.base import ContextTooLong, Engine, EngineError, Prepared, SamplingParams
 
@@ -12,6 +14,15 @@ ENGINE_BY_FORMAT = {
 }
 
 
+def gpu_available() -> bool:
+    """Whether torch sees a CUDA device (False where torch isn't installed)."""
+    try:
+        import torch
+    except ImportError:
+        return False
+    return torch.cuda.is_available()
+
+
 def engine_for(format: str) -> type[Engine]:
     from importlib import import_module
 
@@ -23,4 +34,13 @@ def engine_for(format: str) -> type[Engine]:
     return getattr(import_module(module), cls)
 
 
-__all__ = ["ContextTooLong", "Engine", "EngineError", "Prepared", "SamplingParams", "engine_for"]
+def open_engine(format: str, files: list[Path], *, n_ctx: int, threads: int) -> Engine:
+    """The engine for a variant's format with its files loaded: how chat, /v1 and the
+    evaluation jobs all open a variant."""
+    engine = engine_for(format)(files=list(files), n_ctx=n_ctx, threads=threads)
+    engine.load()
+    return engine
+
+
+__all__ = ["ContextTooLong", "Engine", "EngineError", "Prepared", "SamplingParams", "engine_for",
+           "gpu_available", "open_engine"]

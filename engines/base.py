@@ -1,8 +1,10 @@
 """The small interface every inference engine implements, and the errors they raise.
 
-An engine holds one loaded variant. The runtime server (runtime/server.py) owns the engines and
-calls them from request threads; an engine never sees HTTP, and the dashboard never sees an engine.
-Adding a backend means one module here plus one line in `engines/__init__.py`.
+An engine holds one loaded variant. Two callers share it, so that what is measured is what is
+served: the runtime server (runtime/server.py) owns engines for chat and /v1 and calls them from
+request threads; the evaluation jobs (jobs/methods/evaluate.py) load one in their child process and
+read its plain tokenization, logits and timed runs. An engine never sees HTTP, a job or the
+database. Adding a backend means one module here plus one line in `engines/__init__.py`.
 
 Token log-probabilities travel in OpenAI's chat shape, one dict per generated (or scored) token:
   {"token": "<its text>", "logprob": <natural log>, "bytes": [<utf-8 bytes>],
@@ -13,14 +15,37 @@ penalties and logit_bias, before temperature and truncation), whatever token was
 
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
 
 from engines.prefix_cache import PrefixCache
 
 MAX_TOP_LOGPROBS = 20
+
+
+def package_version(name: str) -> str:
+    """The installed version of a distribution, as pip knows it ("?" when it isn't installed)."""
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "?"
+
+
+def omp_env() -> dict:
+    """OpenMP settings the process was started with ({} is libgomp's default: spin, then sleep).
+    llama.cpp's CPU threads wait for each other at OpenMP barriers; with other work on the node a
+    spinning thread holds the core the thread it waits for needs, so a measured speed depends on
+    OMP_WAIT_POLICY / GOMP_SPINCOUNT and is recorded with them."""
+    return {k: v for k, v in os.environ.items() if k.startswith(("OMP_", "GOMP_"))}
 
 
 class EngineError(Exception):
@@ -104,6 +129,13 @@ class Engine(ABC):
     def __init__(self, *, files: list[Path], n_ctx: int, threads: int = 2):
         self.files, self.n_ctx, self.threads = files, n_ctx, threads
         self.prefix_cache = PrefixCache()  # evaluated prompts of conversations not running now
+        # Set by load(): the logits' width, the BOS id a text prompt starts with (None when the
+        # tokenizer adds none), and what ran (engine, versions, threads, device), recorded beside
+        # every number measured through this engine.
+        self.vocab = 0
+        self.bos_id: int | None = None
+        self.info: dict = {}
+        self.tokenizer_info: dict = {}
 
     @abstractmethod
     def load(self) -> None:
@@ -140,6 +172,34 @@ class Engine(ABC):
 
     @abstractmethod
     def detokenize(self, tokens: list[int]) -> str: ...
+
+    # ---- measurement (evaluation jobs) ----
+
+    @classmethod
+    def class_path(cls) -> str:
+        """The engine class as module.Class, recorded in `info`: which code loaded and ran a
+        measured variant (chat loads the same class for the same format)."""
+        return f"{cls.__module__}.{cls.__qualname__}"
+
+    @abstractmethod
+    def tokenize(self, text: str) -> list[int]:
+        """`text` as plain text: no BOS, and special-token names written in it ("<|im_end|>") are
+        their characters' tokens, not the control token."""
+
+    @abstractmethod
+    def logits(self, tokens: list[int]) -> np.ndarray:
+        """float32 [len(tokens), vocab]: every position's logits, from an empty cache."""
+
+    @abstractmethod
+    def speed_runner(self, prompt: list[int], gen_tokens: int) -> AbstractContextManager[
+            Callable[[], tuple[float, float]]]:
+        """A context manager yielding `run() -> (prefill_seconds, decode_seconds)`: one prefill of
+        `prompt` from an empty cache, then `gen_tokens` greedy single-token steps with the KV
+        cache, on the loaded model (the evaluation repeats it to stable medians)."""
+
+    def peak_device_bytes(self) -> int | None:
+        """The GPU's peak allocated bytes since load, None on CPU."""
+        return None
 
     def settle_pending(self) -> bool:
         """Whether settle() has work to do."""

@@ -33,13 +33,15 @@ batches makes no difference to the last bit. Hence:
 from __future__ import annotations
 
 import codecs
+import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import numpy as np
 
 from engines.base import (
     MAX_TOP_LOGPROBS, ContextTooLong, Engine, EngineError, Piece, Prepared, SamplingParams,
-    StopScanner, messages_with_tools,
+    StopScanner, messages_with_tools, omp_env, package_version,
 )
 from engines.llamacpp_sampling import LogitShaper, TokenTexts, json_schema_grammar, logprob_entry
 from engines.prefix_cache import common_prefix
@@ -74,13 +76,33 @@ class LlamaCppEngine(Engine):
         self._reply: list[int] = []  # the latest reply's tokens, for settle()
         self._texts = TokenTexts(self._llm._model)
         self._formatter = self._chat_formatter()
+        self.vocab = self._llm.n_vocab()
+        with_bos = self._llm.tokenize(b"a", add_bos=True, special=False)
+        plain = self._llm.tokenize(b"a", add_bos=False, special=False)
+        self.bos_id = with_bos[0] if len(with_bos) > len(plain) else None
+        self.info = {"engine": "llama.cpp", "class": self.class_path(),
+                     "llama-cpp-python": package_version("llama-cpp-python"),
+                     "threads": self.threads, "device": self._device(), "file": self._path.name,
+                     "omp_env": omp_env()}
+        self.tokenizer_info = {"tokenizer": "llama.cpp (GGUF vocab)", "vocab": self.vocab,
+                               "adds_bos": self.bos_id is not None}
+
+    @staticmethod
+    def _device() -> str:
+        import llama_cpp
+
+        return "gpu" if llama_cpp.llama_supports_gpu_offload() else "cpu"
 
     def _open(self, **options):
+        """llama-cpp-python's Llama on the variant's file: the context and threads asked for,
+        every layer on the GPU when llama.cpp was built with one (a CPU build has no GPU device
+        and keeps them all in RAM), its other defaults kept (KV f16, n_batch = n_ubatch = 512)."""
         from llama_cpp import Llama
 
+        options = {"n_ctx": self.n_ctx, **options}
         try:
-            return Llama(str(self._path), n_ctx=self.n_ctx, n_threads=self.threads,
-                         n_threads_batch=self.threads, verbose=False, **options)
+            return Llama(str(self._path), n_threads=self.threads, n_threads_batch=self.threads,
+                         n_gpu_layers=-1, verbose=False, **options)
         except Exception as exc:  # llama.cpp reports a bad file as ValueError/RuntimeError
             raise EngineError(f"llama.cpp could not load {self._path.name}: {exc}",
                               code="model_load_failed") from exc
@@ -319,32 +341,75 @@ class LlamaCppEngine(Engine):
         return tokens
 
     def score(self, *, tokens: list[int], top: int) -> list[dict | None]:
-        """Decodes `tokens` from an empty cache in n_batch chunks, asking llama.cpp for every
-        position's logits (what a logits_all context does, for this call only): row i scores
-        token i + 1."""
-        import llama_cpp
-
+        """Row i of the logits (from an empty cache) scores token i + 1."""
         tokens = self._checked_tokens(tokens, param="prompt")
         if len(tokens) > self.n_ctx:
             raise ContextTooLong(prompt_tokens=len(tokens), n_ctx=self.n_ctx)
-        llm, n_vocab = self._llm, self._llm.n_vocab()
         entries: list[dict | None] = [None]
+        for start, rows in self._logit_batches(tokens[:-1]):
+            for i, row in enumerate(rows):
+                entries.append(logprob_entry(row.astype(np.float64), tokens[start + i + 1],
+                                             top, self._texts))
+        return entries[:len(tokens)]
+
+    def tokenize(self, text: str) -> list[int]:
+        return self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)
+
+    def logits(self, tokens: list[int]) -> np.ndarray:
+        if len(tokens) > self.n_ctx:
+            raise ContextTooLong(prompt_tokens=len(tokens), n_ctx=self.n_ctx)
+        out = np.empty((len(tokens), self.vocab), dtype=np.float32)
+        for start, rows in self._logit_batches(tokens):
+            out[start:start + len(rows)] = rows
+        return out
+
+    def _logit_batches(self, tokens: list[int]) -> Iterator[tuple[int, np.ndarray]]:
+        """Decodes `tokens` from an empty cache in n_batch batches, asking llama.cpp for every
+        position's logits (what a logits_all context does, for this call only); yields each
+        batch's first position and its rows (a view valid until the next batch)."""
+        import llama_cpp
+
+        llm = self._llm
         self._live = ()
         llm.reset()
         try:
             llm._ctx.kv_cache_seq_rm(-1, 0, -1)
-            for start in range(0, len(tokens) - 1, llm.n_batch):
-                chunk = tokens[start:start + llm.n_batch]
-                llm._batch.set_batch(batch=chunk, n_past=start, logits_all=True)
+            for start in range(0, len(tokens), llm.n_batch):
+                batch = tokens[start:start + llm.n_batch]
+                llm._batch.set_batch(batch=batch, n_past=start, logits_all=True)
                 llm._ctx.decode(llm._batch)
-                rows = np.ctypeslib.as_array(llama_cpp.llama_get_logits(llm.ctx),
-                                             shape=(len(chunk), n_vocab))
-                for i, row in enumerate(rows[:len(tokens) - 1 - start]):
-                    entries.append(logprob_entry(row.astype(np.float64), tokens[start + i + 1],
-                                                 top, self._texts))
+                yield start, np.ctypeslib.as_array(llama_cpp.llama_get_logits(llm.ctx),
+                                                   shape=(len(batch), self.vocab))
         finally:
             llm.reset()
-        return entries[:len(tokens)]
+
+    @contextmanager
+    def speed_runner(self, prompt: list[int], gen_tokens: int):
+        """On a context of its own, sized for the prompt and the generated tokens and opened the
+        way load() opens the served one (the served context may be shorter than the run): its
+        prefill asks for the last row's logits only, as generation does."""
+        llm = self._open(n_ctx=len(prompt) + gen_tokens + 8, n_batch=min(len(prompt), 512))
+
+        def next_token() -> int:
+            import llama_cpp
+
+            row = llama_cpp.llama_get_logits_ith(llm.ctx, -1)
+            return int(np.argmax(np.ctypeslib.as_array(row, shape=(self.vocab,))))
+
+        def run() -> tuple[float, float]:
+            llm.reset()  # the next eval drops the whole KV cache
+            start = time.perf_counter()
+            llm.eval(prompt)
+            prefill = time.perf_counter() - start
+            start = time.perf_counter()
+            for _ in range(gen_tokens):
+                llm.eval([next_token()])
+            return prefill, time.perf_counter() - start
+
+        try:
+            yield run
+        finally:
+            llm.close()
 
     def embed(self, inputs: list[str] | list[list[int]]) -> tuple[list[list[float]], int]:
         """Mean-pooled, L2-normalized vectors; a string gets BOS like a prompt, a token list is

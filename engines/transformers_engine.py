@@ -23,15 +23,26 @@ gap, and the tests hold replies to the same greedy tokens as without the cache.
 from __future__ import annotations
 
 import copy
+import json
 import threading
+import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 from engines.base import (
     MAX_TOP_LOGPROBS, ContextTooLong, Engine, EngineError, Piece, Prepared, SamplingParams, StopScanner,
-    messages_with_tools,
+    messages_with_tools, package_version,
 )
 
 SCORE_CHUNK = 512  # tokens per forward pass when scoring: bounds the logits held at once
+
+
+def _read_config(directory: Path) -> dict:
+    try:
+        return json.loads((directory / "config.json").read_text())
+    except (OSError, ValueError):
+        return {}
 
 
 def crop_to(cache, length: int) -> None:
@@ -56,22 +67,54 @@ class TransformersEngine(Engine):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        gpu = torch.cuda.is_available()
+        config = _read_config(directory)
+        # Float checkpoints compute in float32 on a CPU (its half-precision matmuls are slow, and
+        # upcasting is exact); quantized ones keep the compute dtype they were saved with.
+        quantized = "quantization_config" in config
         try:
             torch.set_num_threads(self.threads)
+            if gpu:
+                torch.cuda.reset_peak_memory_stats()
             self._tokenizer = AutoTokenizer.from_pretrained(directory, trust_remote_code=False)
             self._model = AutoModelForCausalLM.from_pretrained(
-                directory, trust_remote_code=False, dtype="auto",
-                device_map="auto" if torch.cuda.is_available() else None,
+                directory, trust_remote_code=False,
+                dtype=torch.float32 if not (gpu or quantized) else "auto",
+                device_map="auto" if gpu else None,
             )
             self._model.eval()
         except Exception as exc:
             raise EngineError(f"transformers could not load the variant: {exc}",
                               code="model_load_failed") from exc
-        self._vocab = self._model.config.get_text_config().vocab_size  # width of the logits
+        self._vocab = self.vocab = self._model.config.get_text_config().vocab_size  # logits' width
+        self._describe(config, gpu=gpu)
         eos = self._model.generation_config.eos_token_id
         self._eos = {self._tokenizer.eos_token_id, *(eos if isinstance(eos, list) else [eos])} - {None}
         self._bytes_tokenizer = None  # built on first need (logprobs, json_schema)
         self._bytes_lock = threading.Lock()
+
+    def _describe(self, config: dict, *, gpu: bool) -> None:
+        import torch
+
+        method = (config.get("quantization_config") or {}).get("quant_method")
+        loader = {"bitsandbytes": "bitsandbytes", "gptq": "gptqmodel"}.get(method)
+        with_special = self._tokenizer("a")["input_ids"]
+        plain = self._tokenizer("a", add_special_tokens=False)["input_ids"]
+        bos = self._tokenizer.bos_token_id
+        self.bos_id = bos if len(with_special) > len(plain) and with_special[0] == bos else None
+        # The linear layers' classes name the kernels that run the quantized matmuls (GPTQModel
+        # picks one per machine, bitsandbytes has its own): part of what a speed was measured on.
+        linear = sorted({type(m).__name__ for m in self._model.modules() if "Linear" in type(m).__name__})
+        self.info = {"engine": "transformers", "class": self.class_path(),
+                     "transformers": package_version("transformers"),
+                     "torch": torch.__version__.split("+")[0],
+                     **({loader: package_version(loader)} if loader else {}),
+                     "threads": self.threads, "device": "cuda" if gpu else "cpu",
+                     "dtype": str(next(self._model.parameters()).dtype), "linear": linear}
+        if gpu:
+            self.info["gpu"] = torch.cuda.get_device_name()
+        self.tokenizer_info = {"tokenizer": f"transformers {type(self._tokenizer).__name__}",
+                               "vocab": self.vocab, "adds_bos": self.bos_id is not None}
 
     def unload(self) -> None:
         self.prefix_cache.clear()
@@ -330,3 +373,59 @@ class TransformersEngine(Engine):
                 for i, token in enumerate(tokens[start + 1:start + 1 + len(chunk)]):
                     out.append(logprob_entry(byte_tokenizer, token, *row_logprobs(rows[i], token, top)))
         return out
+
+    def tokenize(self, text: str) -> list[int]:
+        return self._tokenizer(text, add_special_tokens=False, split_special_tokens=True)["input_ids"]
+
+    def logits(self, tokens: list[int]):
+        """In passes of SCORE_CHUNK tokens sharing a KV cache, as score() runs them."""
+        import numpy as np
+        import torch
+
+        if len(tokens) > self.n_ctx:
+            raise ContextTooLong(prompt_tokens=len(tokens), n_ctx=self.n_ctx)
+        out = np.empty((len(tokens), self.vocab), dtype=np.float32)
+        cache = None
+        with torch.inference_mode():
+            for start in range(0, len(tokens), SCORE_CHUNK):
+                chunk = tokens[start:start + SCORE_CHUNK]
+                result = self._model(input_ids=torch.tensor([chunk], device=self._model.device),
+                                     past_key_values=cache, use_cache=True)
+                cache = result.past_key_values
+                out[start:start + len(chunk)] = result.logits[0].float().cpu().numpy()
+        return out
+
+    @contextmanager
+    def speed_runner(self, prompt: list[int], gen_tokens: int):
+        """Forward passes as generate() makes them (prompt in one, then one token per pass with
+        the KV cache), timed without generate()'s sampling and streaming around them."""
+        import torch
+
+        gpu = self._model.device.type == "cuda"
+        sync = torch.cuda.synchronize if gpu else (lambda: None)
+        prompt_ids = torch.tensor([prompt], device=self._model.device)
+
+        def run() -> tuple[float, float]:
+            with torch.inference_mode():
+                sync()
+                start = time.perf_counter()
+                out = self._model(input_ids=prompt_ids, use_cache=True)
+                sync()
+                prefill = time.perf_counter() - start
+                past, token = out.past_key_values, int(out.logits[0, -1].argmax())
+                start = time.perf_counter()
+                for _ in range(gen_tokens):
+                    out = self._model(input_ids=torch.tensor([[token]], device=self._model.device),
+                                      past_key_values=past, use_cache=True)
+                    past, token = out.past_key_values, int(out.logits[0, -1].argmax())
+                sync()
+                return prefill, time.perf_counter() - start
+
+        yield run
+
+    def peak_device_bytes(self) -> int | None:
+        import torch
+
+        if self._model is None or self._model.device.type != "cuda":
+            return None
+        return int(torch.cuda.max_memory_allocated())

@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engines import Engine, EngineError, engine_for
+from engines import Engine, EngineError, engine_for, gpu_available
 from runtime.memory import estimate_bytes
 
 log = logging.getLogger(__name__)
@@ -180,7 +180,8 @@ class ModelManager:
                 loaded.last_used = time.monotonic()
                 return loaded
             need = estimate_bytes(files=list(spec.files), config=spec.config, n_ctx=spec.n_ctx,
-                                  format=spec.format)
+                                  format=spec.format,
+                                  gpu=spec.format != "gguf" and gpu_available())
             evict = self._make_room(need, exclude=spec.variant_id)
             self._loading[spec.variant_id] = need
         try:
@@ -256,6 +257,7 @@ class ModelManager:
         with self._cond:
             models = [{
                 "variant_id": v, "format": m.spec.format, "engine": m.engine.name,
+                "engine_info": m.engine.info,
                 "n_ctx": m.spec.n_ctx, "estimated_bytes": m.estimate,
                 "memory_bytes": m.engine.memory_bytes(), "idle_seconds": round(now - m.last_used, 1),
                 "cached_prefixes": len(m.engine.prefix_cache),

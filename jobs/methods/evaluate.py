@@ -2,8 +2,9 @@
 and top-1 agreement against a reference variant, prefill/decode speed and peak memory — each
 returned as an Evaluation with the method (dataset, tokens, context, engine, threads) beside it.
 
-The engine follows the input's format (evaluate_engines.py); the scoring is the same for every
-engine (evaluate_common.py, llama.cpp's perplexity scheme). One job evaluates the target and,
+The engine follows the input's format and is loaded by `engines.open_engine`, the same load chat
+and /v1 serve the variant through, so the speed and quality measured are those of what is served;
+the scoring is the same for every engine (evaluate_common.py, llama.cpp's perplexity scheme). One job evaluates the target and,
 for KL, the reference over the same token ids in one child process:
 
 1. tokenize with the target's own tokenizer, cut the chunks;
@@ -206,7 +207,7 @@ class EvaluateMethod(Method):
 
     # ---- child process ----
     def run(self, ctx: RunContext) -> list[Evaluation]:
-        from jobs.methods.evaluate_engines import open_engine
+        from engines import open_engine
 
         p = ctx.params
         text_path = _text_file(p, Path(ctx.workdir))
@@ -216,8 +217,8 @@ class EvaluateMethod(Method):
             served_memory = self._served_memory(ctx, text_path)
         ctx.progress(0.01, "load")
         started = time.monotonic()
-        target = open_engine(ctx.input_format, Path(ctx.input_dir), [f.path for f in ctx.input_files],
-                             context=p["context"], threads=p["threads"])
+        target = open_engine(ctx.input_format, [Path(f.path) for f in ctx.input_files],
+                             n_ctx=p["context"], threads=p["threads"])
         ctx.progress(0.02, "tokenize")
         needed = p["chunks"] * p["context"] + 1 if p["chunks"] else 0
         ids, _ = common.tokenize_enough(target.tokenize, text_path, max(needed, p["prompt_tokens"] + 1))
@@ -307,7 +308,7 @@ class EvaluateMethod(Method):
         from the worker's cache when an earlier evaluation stored them for the same reference,
         text, context and chunks (the reference is then not loaded), else computed, stored and
         used as stored."""
-        from jobs.methods.evaluate_engines import open_engine
+        from engines import open_engine
 
         p = ctx.params
         about = {**{k: method[k] for k in ("scheme", "context", "chunks", "scored_per_chunk", "mode")},
@@ -327,8 +328,8 @@ class EvaluateMethod(Method):
                                       "ids equal this evaluation's")
             rows = store.read
         else:
-            ref = open_engine(p["reference_format"], Path(p["reference_dir"]), p["reference_files"],
-                              context=p["context"], threads=p["threads"])
+            ref = open_engine(p["reference_format"], [Path(f) for f in p["reference_files"]],
+                              n_ctx=p["context"], threads=p["threads"])
             about.update(reference_engine=ref.info, reference_tokenizer=ref.tokenizer_info)
             text = common.read_text(Path(shared["dataset"]["path"]), TOKENS_CHECK_CHARS)
             if reason := tokens_differ(ref, target, text):

@@ -5,8 +5,8 @@ The evaluation child itself holds every position's logits, the tokenized text an
 its peak RSS says what an evaluation costs, not what serving the model costs, and the planner
 estimates the latter. So the memory evaluation measures what the planner estimates: a fresh
 process (`python -m jobs.methods.evaluate_memory SPEC.json`) loads the GGUF through the runtime's
-own engine (engines.llamacpp.LlamaCppEngine, the same llama-cpp-python load and defaults
-the runtime server uses) at the evaluation's context with the evaluation's threads, generates one
+own engine (engines.open_engine, the same llama-cpp-python load and defaults the runtime server
+uses) at the evaluation's context with the evaluation's threads, generates one
 token after a prompt that fills the rest of the context (the runtime's generate path: the last
 prefill ubatch attends over the whole cache, the graph llama.cpp reserved its compute buffer for),
 and reports its peak RSS (VmHWM) with the conditions llama.cpp actually ran with (n_ctx, batch,
@@ -137,12 +137,10 @@ def child(spec_path: str) -> dict:
     runtime engine, like the runtime's model process."""
     spec = json.loads(Path(spec_path).read_text())
     rss_base = _vm("VmHWM")
-    from engines import SamplingParams
-    from engines.llamacpp import LlamaCppEngine
+    from engines import SamplingParams, open_engine
 
     context, threads = int(spec["context"]), int(spec["threads"])
-    engine = LlamaCppEngine(files=[Path(spec["gguf"])], n_ctx=context, threads=threads)
-    engine.load()
+    engine = open_engine("gguf", [Path(spec["gguf"])], n_ctx=context, threads=threads)
     rss_loaded = _vm("VmHWM")
     prompt = _prompt(engine, Path(spec["text"]), context - 1)
     params = SamplingParams(temperature=0.0, max_tokens=1)

@@ -100,6 +100,18 @@ def test_every_engine_scores_the_same_tokens_the_same_way(evaluated):
     assert evaluated["hf"]["perplexity"]["method"]["engine"]["engine"] == "transformers"
 
 
+def test_quantized_variants_were_evaluated_through_the_engine_chat_loads(evaluated):
+    """The job's child opened NF4 and GPTQ with engines.open_engine: the class the runtime's
+    model manager loads for those formats, on bitsandbytes' and GPTQModel's own layers
+    (tests/engines/test_measurement.py compares the whole record with chat's, in one process)."""
+    from engines import engine_for
+
+    for name, fmt, kernel in (("nf4", "bnb-nf4", "Linear4bit"), ("gptq", "gptq", "TorchCpu")):
+        engine = evaluated[name]["perplexity"]["method"]["engine"]
+        assert engine["class"] == engine_for(fmt).class_path(), (name, engine)
+        assert any(layer.startswith(kernel) for layer in engine["linear"]), (name, engine)
+
+
 def test_memory_and_speed_are_measured_and_planned(evaluated):
     for name, r in runs(evaluated).items():
         assert r["memory"]["metrics"]["peak_rss_bytes"] > 100 * 2**20, name

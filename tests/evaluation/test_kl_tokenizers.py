@@ -15,7 +15,7 @@ import pytest
 
 from jobs.methods import hf_common
 from jobs.methods.evaluate import tokens_differ
-from jobs.methods.evaluate_engines import LlamaCppEngine, TransformersEngine
+from engines import open_engine
 from formats.dequantize import gguf_tokenizer
 from tests.support.artifacts import register_copy
 from tests.support.fixtures import PASSWORD
@@ -38,7 +38,7 @@ def weights_with_tokenizer(model_folder: Path, out: Path, write_tokenizer) -> Pa
 
 @pytest.fixture(scope="module")
 def llama(demo_gguf):
-    return LlamaCppEngine(demo_gguf, context=128, threads=2)
+    return open_engine("gguf", [demo_gguf], n_ctx=128, threads=2)
 
 
 def test_hf_variants_from_the_demo_gguf_tokenize_wikitext_like_it(demo_gguf, tiny_chat_hf,
@@ -59,7 +59,7 @@ def test_hf_variants_from_the_demo_gguf_tokenize_wikitext_like_it(demo_gguf, tin
     quantized = weights_with_tokenizer(tiny_chat_hf, tmp_path / "nf4",
                                        lambda out: hf_common.save_tokenizer(hf, out))
     for folder in (hf, quantized):
-        engine = TransformersEngine(folder, "hf", threads=2)
+        engine = open_engine("hf", sorted(folder.iterdir()), n_ctx=128, threads=2)
         assert engine.tokenize(text) == expected, folder.name
         assert tokens_differ(llama, engine, text[:20_000]) is None, folder.name
         assert tokens_differ(llama, engine, EDGES) is None, folder.name

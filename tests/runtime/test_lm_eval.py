@@ -42,7 +42,7 @@ def tokenizer_dir(demo_gguf, tmp_path_factory) -> Path:
 
 
 def lm_eval_command(base_url: str, model: str, tokenizer: Path, out: Path) -> list[str]:
-    """The command line the README shows (model quoted: lm-eval would turn "7" into the int 7)."""
+    """The command line docs/evaluation.md shows (model quoted: lm-eval turns "7" into the int 7)."""
     model_args = (f"base_url={base_url}/v1/completions,model='{model}',tokenizer={tokenizer},"
                   "tokenizer_backend=huggingface")
     return [sys.executable, "-m", "lm_eval", "--model", "local-completions",
@@ -111,7 +111,7 @@ def test_lm_eval_agrees_with_our_perplexity_and_greedy_decoding(
         runtime_web_server, red_demo, api_keys, demo_gguf, tokenizer_dir, tmp_path):
     from transformers import AutoTokenizer
 
-    from jobs.methods.evaluate_engines import LlamaCppEngine
+    from engines import open_engine
 
     command = lm_eval_command(runtime_web_server, str(red_demo.pk), tokenizer_dir, tmp_path / "lm-eval")
     results, samples = run_lm_eval(command, api_keys["alice"], tmp_path / "lm-eval")
@@ -135,7 +135,7 @@ def test_lm_eval_agrees_with_our_perplexity_and_greedy_decoding(
     assert reported == pytest.approx(math.exp(lm_eval_nll), rel=1e-9)
 
     # The generate_until task answered with the greedy continuations, and scored them.
-    engine = LlamaCppEngine(demo_gguf, context=CHUNKS["context"], threads=1)
+    engine = open_engine("gguf", [demo_gguf], n_ctx=CHUNKS["context"], threads=1)
     words = samples["wikitext2_next_word"]
     assert len(words) == PROMPTS
     greedy = [greedy_text(engine, tok, s["doc"]["context"]) for s in words]

@@ -1,7 +1,7 @@
 """The llama.cpp engine on the real demo GGUF, in-process (loaded once for the module).
 
 Reference numbers come from outside the engine: llama.cpp's own penalties sampler, a logits_all
-Llama (jobs/methods/evaluate_engines.py, what perplexity uses), SmolLM2-135M's published hidden
+Llama, SmolLM2-135M's published hidden
 size (576), and jsonschema for the constrained replies."""
 
 import json
@@ -124,12 +124,40 @@ def log_softmax(logits: np.ndarray) -> np.ndarray:
     return logits - peak - np.log(np.exp(logits - peak).sum(axis=1, keepdims=True))
 
 
+class LogitsAllLlama:
+    """llama-cpp-python's own logits_all path on the same file (Llama.eval keeps every position's
+    scores): the reference the engine's own batch-by-batch logits are held to."""
+
+    def __init__(self, path, n_ctx: int):
+        from llama_cpp import Llama
+
+        self.llm = Llama(str(path), n_ctx=n_ctx, n_threads=2, n_threads_batch=2, logits_all=True,
+                         verbose=False)
+
+    def tokenize(self, text: str) -> list[int]:
+        return self.llm.tokenize(text.encode(), add_bos=False, special=False)
+
+    def logits(self, ids: list[int]) -> np.ndarray:
+        self.llm.reset()
+        self.llm.eval(ids)
+        return np.array(self.llm.scores[:len(ids)], dtype=np.float32)
+
+
 @pytest.fixture(scope="module")
 def reference(demo_gguf):
-    """A logits_all Llama on the same file: the perplexity evaluator's."""
-    from jobs.methods.evaluate_engines import LlamaCppEngine as PerplexityEngine
+    return LogitsAllLlama(demo_gguf, n_ctx=256)
 
-    return PerplexityEngine(demo_gguf, context=256, threads=2)
+
+def test_the_engines_logits_are_a_logits_all_llamas(engine, reference):
+    """What evaluations score (Engine.logits, every position in n_batch batches) equals what a
+    logits_all Llama computes for the same ids, and tokenize() is llama.cpp's plain tokenization."""
+    text = (WIKITEXT / "test.txt").read_text()[:3000]
+    tokens = engine.tokenize(text)[:200]
+    assert tokens == reference.tokenize(text)[:200] and len(tokens) == 200
+    ours, theirs = engine.logits(tokens), reference.logits(tokens)
+    assert ours.shape == (200, engine.vocab) == (200, 49152) and ours.dtype == np.float32
+    assert float(np.abs(ours - theirs).max()) < 1e-4
+    assert engine.bos_id is None and engine.info["engine"] == "llama.cpp"
 
 
 def test_logprobs_per_token_match_llama_cpp_logits(engine, reference):

@@ -105,7 +105,7 @@ bench: install
 bench-accuracy: install
 	$(PY) bench/estimator_accuracy.py
 
-# Tokens/s through the dashboard's /v1 stream vs raw llama-cpp-python (README, "Runtime").
+# Tokens/s through the dashboard's /v1 stream vs raw llama-cpp-python (docs/benchmarks.md).
 bench-playground: test-deps
 	$(PY) bench/playground_throughput.py
 

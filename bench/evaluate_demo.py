@@ -1,5 +1,6 @@
 """Perplexity and speed of the demo model's GGUF variants (quick mode: 4 chunks × 256 tokens of
-WikiText-2 test), through the evaluate method's own run() — the numbers in README "## Evaluation".
+WikiText-2 test), through the evaluate method's own run() — the table in docs/benchmarks.md,
+"Evaluation of the demo variants".
 All four run in this one process, so the peak RSS printed is the process's peak so far (the
 converter included), not each variant's: a job runs in its own child and measures only itself.
 
@@ -27,7 +28,7 @@ def ggufs(tmp: Path) -> dict[str, Path]:
     import llama_cpp
 
     from formats.dequantize import dequantize_gguf
-    from jobs.methods.gguf import CONVERTER
+    from jobs.llama_tools import CONVERTER
 
     hf = tmp / "hf"
     dequantize_gguf(DEMO, hf, "float16")

@@ -1,5 +1,6 @@
 """What an importance matrix buys on the demo model: size, perplexity and KL of Q2_K, Q3_K_S, IQ3_XXS,
-IQ2_XS and Q4_K_M quantized with and without one — the table in README "## Importance matrix".
+IQ2_XS and Q4_K_M quantized with and without one — the table in docs/benchmarks.md,
+"Importance-matrix quality".
 
 Everything runs through the job methods' own run() (no worker): the base is the demo Q4_1 GGUF
 dequantized to an HF F16 folder and converted back to an F16 GGUF by llama.cpp's converter (as
@@ -31,7 +32,7 @@ def f16_gguf(tmp: Path) -> Path:
     import subprocess
 
     from formats.dequantize import dequantize_gguf
-    from jobs.methods.gguf import CONVERTER
+    from jobs.llama_tools import CONVERTER
 
     hf, target = tmp / "hf", tmp / "f16" / "model-F16.gguf"
     dequantize_gguf(DEMO, hf, "float16")

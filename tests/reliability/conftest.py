@@ -1,8 +1,10 @@
 """Reliability scenarios: each proves one failure is handled by the production code paths, on one
-machine with Redis on loopback, and records one figure (README, "Reliability").
+machine with Redis on loopback, and records one figure (docs/benchmarks.md, "Reliability
+scenarios").
 
 `record()` prints the figure and appends it to SESSION_DIR/reliability.txt, so it survives pytest's
-output capture; `python -m tests.reliability.table FILE` turns that file into the README table.
+output capture; `python -m tests.reliability.table FILE` turns that file into the table in
+docs/benchmarks.md.
 """
 
 import os

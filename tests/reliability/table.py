@@ -1,4 +1,5 @@
-"""Turns the figures a reliability run recorded into the README's Markdown table:
+"""Turns the figures a reliability run recorded into the Markdown table of
+docs/benchmarks.md ("Reliability scenarios"):
 `python -m tests.reliability.table SESSION_DIR/reliability.txt`."""
 
 import re

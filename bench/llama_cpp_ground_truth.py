@@ -77,6 +77,7 @@ OVERRIDES: dict[str, dict[str, Any]] = {
     "bamba": {"attn_layer_indices": [2]},   # the default has no attention layer; the converter needs one
     "falcon_h1": {"head_dim": 64},          # the converter reads head_dim, which the default leaves out
     "cohere2": {"rotary_pct": 1.0},         # the converter reads it (published config.json files hold it)
+    "olmoe": {"num_key_value_heads": 4},    # as OLMoE is published: llama.cpp's olmoe has no GQA K norm
 }
 # model types converted through bench/hybrid_ground_truth.py's converter patches and config spellings
 PATCHED = {"qwen3_next": "qwen3-next", "jamba": "jamba", "nemotron_h": "nemotron-h", "granitemoehybrid": "granite-4"}
@@ -140,9 +141,9 @@ def exact_convertible(only: list[str] | None) -> tuple[list[tuple[str, str]], li
     why not)] for the --only types that are not."""
     from tests.planner.architecture_sweep import default_config, verdict
 
-    from planner.model_definition import _load, causal_lm_model_types, llama_cpp_convertible
+    from planner.model_definition import causal_lm_model_types, llama_cpp_convertible, load_libraries
 
-    models = _load()["models"]
+    models = load_libraries()["models"]
     registered = llama_cpp_convertible()
     chosen, skipped = [], []
     for mt in only or causal_lm_model_types():
@@ -230,17 +231,17 @@ def build(mt: str, cls: str, folder: Path) -> dict[str, Any]:
     import transformers
     from tests.planner.architecture_sweep import default_config
 
-    from planner.model_definition import _load
+    from planner.model_definition import load_libraries
 
     transformers.utils.logging.disable_progress_bar()
     cfg = tiny_config(default_config(mt), demo_vocab())
-    config_class = _load()["configs"].CONFIG_MAPPING[mt].__name__
+    config_class = load_libraries()["configs"].CONFIG_MAPPING[mt].__name__
     fields = {k: v for k, v in cfg.items() if k not in (
         "model_type", "transformers_version", "architectures", "_name_or_path", "vocab_size",
         "max_position_embeddings", "id2label", "label2id")}
     # save_tiny builds through AutoModelForCausalLM; a vision-language class through its own auto class
     auto = (transformers.AutoModelForImageTextToText
-            if mt in _load()["models"].MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES else transformers.AutoModelForCausalLM)
+            if mt in load_libraries()["models"].MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES else transformers.AutoModelForCausalLM)
     try:
         with mock.patch.object(transformers, "AutoModelForCausalLM", auto):
             save_tiny(config_class, cls, fields, folder)
@@ -312,7 +313,7 @@ def measure(mt: str, cls: str, work: Path) -> tuple[list[Check], list[str]]:
             arch = Architecture.from_config(cfg)
             notes.append("MTP layers set to 0: the tiny checkpoint holds none")
         wl = Workload(runtime="llama.cpp", context=N_CTX)
-        rows = {r["scheme"]: r for r in estimate(arch, HARDWARE_PROFILES[HARDWARE], wl, schemes=list(files)).rows}
+        rows = {r.scheme: r for r in estimate(arch, HARDWARE_PROFILES[HARDWARE], wl, schemes=list(files)).rows}
     except EstimatorError as exc:
         return [Check(mt, f"estimator refused the tiny config: {exc.field}: {exc.message}"[:90], "tensors", 0, 1,
                       same=False)], []
@@ -326,13 +327,13 @@ def measure(mt: str, cls: str, work: Path) -> tuple[list[Check], list[str]]:
         notes.append(f"only in the F16 file: {name} {shape}")
     for scheme, reader in readers.items():
         row, log = rows[scheme], logs[scheme]
-        checks.append(Check(mt, f"GGUF tensor bytes {scheme}", "bytes", row["gguf_file_tensor_bytes"],
+        checks.append(Check(mt, f"GGUF tensor bytes {scheme}", "bytes", row.gguf_file_tensor_bytes,
                             sum(int(t.n_bytes) for t in reader.tensors)))
-        checks.append(Check(mt, f"KV {scheme} load", "kv", row["kv_cache_bytes"], log["kv"], "MiB-log"))
-        if row["recurrent_state_bytes"] or log["recurrent"]:
-            checks.append(Check(mt, f"recurrent {scheme} load", "recurrent", row["recurrent_state_bytes"],
+        checks.append(Check(mt, f"KV {scheme} load", "kv", row.kv_cache_bytes, log["kv"], "MiB-log"))
+        if row.recurrent_state_bytes or log["recurrent"]:
+            checks.append(Check(mt, f"recurrent {scheme} load", "recurrent", row.recurrent_state_bytes,
                                 log["recurrent"], "MiB-log"))
-        checks.append(Check(mt, f"compute buffer {scheme} load", "compute", row["compute_bytes"], log["compute"],
+        checks.append(Check(mt, f"compute buffer {scheme} load", "compute", row.compute_bytes, log["compute"],
                             "MiB-log"))
     return checks, notes
 

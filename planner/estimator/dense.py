@@ -28,7 +28,7 @@ from .layouts import swa_pattern_layers
 DENSE_MODEL_TYPES = {
     "olmo": "olmo", "olmo2": "olmo2", "olmo3": "olmo2", "starcoder2": "starcoder2", "gpt_neox": "gptneox",
     "phi": "phi2", "stablelm": "stablelm", "glm4": "glm4", "glm": "chatglm", "cohere": "command-r",
-    "cohere2": "cohere2", "seed_oss": "seed_oss", "arcee": "arcee", "apertus": "apertus",
+    "cohere2": "cohere2", "seed_oss": "seed_oss", "arcee": "arcee", "apertus": "apertus", "exaone4": "exaone4",
 }
 # config classes whose tie_word_embeddings defaults to True (configuration_<type>.py)
 TIED_BY_DEFAULT = {"starcoder2", "cohere", "cohere2"}
@@ -37,7 +37,7 @@ TIED_BY_DEFAULT = {"starcoder2", "cohere", "cohere2"}
 HEAD_DIM_DEFAULT = {"glm4": 128, "glm": 128, "seed_oss": 128}
 HEAD_DIM_FIXED = {"stablelm", "gpt_neox"}
 # num_key_value_heads when config.json omits it (the config class default; the others: num_attention_heads)
-KV_HEADS_DEFAULT = {"starcoder2": 2, "stablelm": 32, "glm4": 2, "glm": 2, "seed_oss": 8}
+KV_HEADS_DEFAULT = {"starcoder2": 2, "stablelm": 32, "glm4": 2, "glm": 2, "seed_oss": 8, "exaone4": 32}
 
 
 @dataclass(frozen=True)
@@ -76,6 +76,8 @@ def dense_config_defaults(cfg: dict, model_type: str) -> dict:
         out["num_key_value_heads"] = KV_HEADS_DEFAULT[model_type]
     if cfg.get("tie_word_embeddings") is None:
         out["tie_word_embeddings"] = model_type in TIED_BY_DEFAULT
+    if model_type == "exaone4" and "sliding_window" not in cfg:   # Exaone4Config: 4096 on 3 of every 4 layers
+        out["sliding_window"] = 4096
     if model_type == "apertus" and cfg.get("rope_parameters") is None and cfg.get("rope_scaling") is None:
         out["rope_parameters"] = {"rope_type": "llama3"}   # ApertusConfig's default rope
     return out
@@ -153,11 +155,21 @@ def dense_fields(cfg: dict, model_type: str, layers: int, heads: int, notes: lis
         # ApertusModel.modify_tensors writes them as xielu.* metadata arrays, not tensors
         dense = Dense(qkv_bias=attention_bias, o_bias=attention_bias, ffn="plain", qk_norm="head",
                       checkpoint_only=4 if xielu else 0)
+    elif model_type == "exaone4":   # OLMo-2's block (norms after attention and MLP only), per-head q/k norms
+        dense = Dense(attn_norm="", ffn_norm="", post_attn_norm=True, post_ffn_norm=True, qk_norm="head")
+        pattern = cfg.get("sliding_window_pattern", 4)
+        if cfg.get("layer_types") is None and cfg.get("sliding_window") is not None and not (
+                isinstance(pattern, int) and not isinstance(pattern, bool) and pattern > 0):
+            raise EstimatorError("sliding_window_pattern", f"{pattern!r}: give layer_types, or a period as a "
+                                                           "positive integer (Exaone4Config cannot expand a string)")
+        if cfg.get("sliding_window") is not None:
+            fields.update(_layer_type_swa(cfg, layers, pattern if isinstance(pattern, int) else 4, notes))
     else:
         raise EstimatorError("model_type", f"{model_type!r} is not a dense model type")
     # LlamaModel.generate_extra_tensors (conversion/llama.py; Arcee and Apertus inherit it) writes
     # rope_freqs for llama3 rope scaling; the other converters write no rope tensor
-    fields["rope_freqs"] = model_type in ("arcee", "apertus") and _rope_type(cfg) == "llama3"
+    # (Exaone4Model.generate_extra_tensors, conversion/exaone.py, does the same)
+    fields["rope_freqs"] = model_type in ("arcee", "apertus", "exaone4") and _rope_type(cfg) == "llama3"
     fields.update(dense=dense, qkv_bias=dense.qkv_bias, o_bias=dense.o_bias, mlp_bias=dense.ffn_bias,
                   qk_norm=bool(dense.qk_norm), fused_qkv=dense.fused_qkv, gguf_unsupported=unsupported)
     return fields

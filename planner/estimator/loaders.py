@@ -31,6 +31,19 @@ MODEL_TYPE_TO_ARCH = {
     "gemma4_text": "gemma4",
     "smollm3": "smollm3", "minimax_m2": "minimax-m2",   # conversion/llama.py SmolLM3Model, conversion/minimax.py
     **HYBRID_MODEL_TYPES, **DENSE_MODEL_TYPES,
+    "granitemoe": "granitemoe", "granitemoeshared": "granitemoe", "olmoe": "olmoe",   # conversion/granite.py, olmo.py
+    "granite": "granite", "internlm3": "llama", "iquestcoder": "llama", "ministral3": "mistral3", "ernie4_5": "ernie4_5",
+}
+# Decoders whose block is llama's tensor for tensor (transformers builds InternLM3 and IQuest-Coder
+# with LlamaForCausalLM itself; Granite's multipliers and Ministral 3's YaRN/attention scaling are
+# config values, not tensors); only what their config classes fill in for an omitted field differs
+# (configuration_<type>.py: a key that is absent takes the default, an explicit null is derived).
+LLAMA_BLOCK_DEFAULTS = {
+    "granite": {},
+    "internlm3": {"head_dim": 128, "num_key_value_heads": 2},
+    "iquestcoder": {"head_dim": 128, "num_key_value_heads": 8},
+    "ministral3": {"head_dim": 128, "num_key_value_heads": 8},
+    "ernie4_5": {"head_dim": 128, "num_key_value_heads": 2, "tie_word_embeddings": True},
 }
 TIED_BY_DEFAULT = {"gemma", "gemma2", "gemma3", "gemma3_text", "gemma4_text", "lfm2", "smollm3"}  # config classes default tie_word_embeddings=True
 GEMMA_NORMS = {"gemma2", "gemma3"}   # post-attention and post-FFN norms (2 extra per layer)
@@ -50,6 +63,18 @@ def _check_estimated_size(hidden: int, layers: int, inter: int, vocab: int, expe
     rough = layers * (4 * hidden * hidden + 3 * hidden * inter * max(1, experts)) + 2 * vocab * hidden
     if rough > MAX_TOTAL_PARAMS:
         raise EstimatorError("total_params", f"about {rough:.3e} parameters is beyond 1e15")
+
+
+def _llama_block_config(cfg: dict, model_type: str) -> dict:
+    out = {**LLAMA_BLOCK_DEFAULTS[model_type], **cfg}
+    for key in ("head_dim", "num_key_value_heads"):
+        if key in out and out[key] is None:   # the config class derives an explicit null
+            out.pop(key)
+    if model_type == "ministral3":   # modeling_ministral3.py: no linear has a bias, whatever the config says
+        out.update(attention_bias=False, mlp_bias=False)
+    elif model_type == "ernie4_5":   # modeling_ernie4_5.py: use_bias on q/k/v/o and the MLP, never lm_head
+        out.update(attention_bias=_bool(cfg, "use_bias", False), mlp_bias=_bool(cfg, "use_bias", False))
+    return out
 
 
 def architecture_from_config(cfg: Any, name: str = "") -> Architecture:
@@ -78,6 +103,8 @@ def architecture_from_config(cfg: Any, name: str = "") -> Architecture:
     arch = MODEL_TYPE_TO_ARCH[model_type]
     if model_type in DENSE_MODEL_TYPES:
         cfg = dense_config_defaults(cfg, model_type)
+    elif model_type in LLAMA_BLOCK_DEFAULTS:
+        cfg = _llama_block_config(cfg, model_type)
     notes: list[str] = vision_notes
 
     hidden = _int(cfg, "hidden_size")
@@ -116,6 +143,8 @@ def architecture_from_config(cfg: Any, name: str = "") -> Architecture:
             shared_inter = _int(cfg, "shared_expert_intermediate_size")
         elif cfg.get("n_shared_experts"):
             shared_inter = _int(cfg, "n_shared_experts") * moe_inter
+        elif model_type == "granitemoeshared" and cfg.get("shared_intermediate_size"):   # shared_mlp when > 0
+            shared_inter = _int(cfg, "shared_intermediate_size")
     else:
         n_experts = 0
 
@@ -140,6 +169,14 @@ def architecture_from_config(cfg: Any, name: str = "") -> Architecture:
         layout = dsa_fields(cfg, model_type, layers, heads, notes)
     elif model_type == "minimax_m2":
         layout = dict(MINIMAX_M2_LAYOUT)
+    elif model_type == "olmoe":   # modeling_olmoe.py: q_norm(hidden_size), k_norm(head_dim · kv heads)
+        layout = {"qk_norm": True, "qk_norm_full": True}
+        if kv_heads != heads:   # measured on a converted tiny model: check_tensor_dims on blk.0.attn_k_norm
+            layout["gguf_unsupported"] = ("llama.cpp's olmoe sizes the K norm by the model width, so a model with "
+                                          "fewer KV heads than attention heads does not load")
+    elif model_type == "ernie4_5" and _bool(cfg, "use_bias", False):
+        layout = {"gguf_unsupported": "ERNIE 4.5 with linear biases (use_bias=true) has not been converted and "
+                                      "loaded by this llama.cpp here, so its GGUF rows are not planned"}
     elif model_type == "gemma4_text":
         layout = gemma4_fields(cfg, layers, hidden, heads, kv_heads, head_dim, notes)
     elif model_type == "glm4_moe":  # modeling_glm4_moe.py: dense below first_k_dense_replace, router bias

@@ -21,7 +21,7 @@ LLAMA_TOOLS := llama-bench llama-imatrix llama-perplexity llama-quantize
 LLAMA_TOOLS_DIR := $(HOME)/.cache/quantdash/llama-tools-$(LLAMA_CPP_VERSION)-x86-64-avx2-bench
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install system-deps test-deps run test test-sqlite test-postgres bench bench-accuracy bench-playground clean
+.PHONY: install system-deps test-deps run test test-sqlite test-postgres bench bench-accuracy bench-playground bench-web clean
 
 system-deps:
 	@command -v redis-server >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; }
@@ -108,6 +108,10 @@ bench-accuracy: install
 # Tokens/s through the dashboard's /v1 stream vs raw llama-cpp-python (docs/benchmarks.md).
 bench-playground: test-deps
 	$(PY) bench/playground_throughput.py
+
+# 50 logged-in users against 1 web worker, then WEB_WORKERS (~4 min on 2 cores; docs/benchmarks.md).
+bench-web: install
+	$(PY) bench/web_load.py
 
 clean:
 	rm -rf $(VENV) .cache var

@@ -21,9 +21,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 started = time.perf_counter()
-from planner.model_definition import _load, causal_lm_model_types, model_definition  # noqa: E402
+from planner.model_definition import causal_lm_model_types, load_libraries, model_definition  # noqa: E402
 
-_load()
+load_libraries()
 IMPORT_SECONDS = time.perf_counter() - started
 
 from tests.planner.architecture_sweep import default_config, randomized_config, seed_of, verdict  # noqa: E402

@@ -192,23 +192,23 @@ def llama_rows(model: str, family: str, arch, scheme: str, ctx: int, kv: str, da
     e = estimate(arch, hw, wl, schemes=[scheme]).rows[0]
     buf = data["buffers"]
     tag = {"family": family, "swa_full": swa_full}
-    non_overhead = e["total_bytes"] - e["overhead_bytes"]
-    model_est = mapped_bytes(arch, scheme) + e["repack_bytes"]   # CPU_Mapped span + CPU_REPACK
+    non_overhead = e.total_bytes - e.overhead_bytes
+    model_est = mapped_bytes(arch, scheme) + e.repack_bytes   # CPU_Mapped span + CPU_REPACK
     rows = [row(model, arch, "llama.cpp", scheme, ctx, kv, "model", model_est, buf["model"], **tag),
-            row(model, arch, "llama.cpp", scheme, ctx, kv, "kv", e["kv_cache_bytes"], buf["KV"], **tag),
-            row(model, arch, "llama.cpp", scheme, ctx, kv, "compute", e["compute_bytes"], buf["compute"], **tag),
+            row(model, arch, "llama.cpp", scheme, ctx, kv, "kv", e.kv_cache_bytes, buf["KV"], **tag),
+            row(model, arch, "llama.cpp", scheme, ctx, kv, "compute", e.compute_bytes, buf["compute"], **tag),
             row(model, arch, "llama.cpp", scheme, ctx, kv, "buffers",
-                model_est + e["kv_cache_bytes"] + e["recurrent_state_bytes"] + e["compute_bytes"],
+                model_est + e.kv_cache_bytes + e.recurrent_state_bytes + e.compute_bytes,
                 buf["model"] + buf["KV"] + buf["RS"] + buf["compute"] + buf["output"], **tag),
-            row(model, arch, "llama.cpp", scheme, ctx, kv, "rss", e["total_bytes"], data["rss_peak"], **tag),
-            *([row(model, arch, "llama.cpp", scheme, ctx, kv, "recurrent state", e["recurrent_state_bytes"],
+            row(model, arch, "llama.cpp", scheme, ctx, kv, "rss", e.total_bytes, data["rss_peak"], **tag),
+            *([row(model, arch, "llama.cpp", scheme, ctx, kv, "recurrent state", e.recurrent_state_bytes,
                    buf["RS"], **tag)] if buf["RS"] else []),
-            row(model, arch, "llama.cpp", scheme, ctx, kv, "overhead", e["overhead_bytes"],
+            row(model, arch, "llama.cpp", scheme, ctx, kv, "overhead", e.overhead_bytes,
                 data["rss_peak"] - non_overhead, **tag)]
     if ctx == min(CONTEXTS[0], TINY_CTX) or family != "dense":
         if kv == "f16" and swa_full:
             tensors = sum(int(t.n_bytes) for t in GGUFReader(str(gguf)).tensors)
-            rows.append(row(model, arch, "llama.cpp", scheme, 0, "-", "file", e["weights_bytes"], tensors, **tag))
+            rows.append(row(model, arch, "llama.cpp", scheme, 0, "-", "file", e.weights_bytes, tensors, **tag))
     return rows
 
 
@@ -263,14 +263,14 @@ def measure_hf(raw: Raw, folder: Path, arch) -> list[dict]:
         data = raw.get(f"hf-bf16 {scheme} 512", ["hf", str(folder), scheme, "512"])
         e = estimate(arch, hw, Workload(runtime="transformers", context=512), schemes=[scheme]).rows[0]
         m, tag = "SmolLM2-135M-Instruct", {"family": "dense"}
-        rows += [row(m, arch, "transformers", scheme, 512, "f16", "weights", e["weights_bytes"], data["footprint"],
+        rows += [row(m, arch, "transformers", scheme, 512, "f16", "weights", e.weights_bytes, data["footprint"],
                      **tag),
-                 row(m, arch, "transformers", scheme, 512, "f16", "rss", e["total_bytes"], data["rss_peak"], **tag),
-                 row(m, arch, "transformers", scheme, 512, "f16", "overhead", e["overhead_bytes"],
-                     data["rss_peak"] - (e["total_bytes"] - e["overhead_bytes"]), **tag)]
+                 row(m, arch, "transformers", scheme, 512, "f16", "rss", e.total_bytes, data["rss_peak"], **tag),
+                 row(m, arch, "transformers", scheme, 512, "f16", "overhead", e.overhead_bytes,
+                     data["rss_peak"] - (e.total_bytes - e.overhead_bytes), **tag)]
         print(f"  transformers {scheme:5}: footprint {data['footprint'] / MiB:8.2f} MiB "
-              f"(est {e['weights_bytes'] / MiB:8.2f}), RSS {data['rss_peak'] / MiB:7.1f} MiB "
-              f"(est {e['total_bytes'] / MiB:7.1f})", flush=True)
+              f"(est {e.weights_bytes / MiB:8.2f}), RSS {data['rss_peak'] / MiB:7.1f} MiB "
+              f"(est {e.total_bytes / MiB:7.1f})", flush=True)
     return rows
 
 

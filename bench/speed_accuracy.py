@@ -163,8 +163,8 @@ def main() -> None:
         arch = planner_architecture(path, name)
         row = estimate(arch, hw, Workload(context=PROMPT + GEN, prompt_tokens=PROMPT), [scheme]).rows[0]
         got = measure(path, args.threads)
-        for metric, est, meas, unit in (("decode", row["decode_tokens_per_s"], got["decode_tokens_per_s"], "tok/s"),
-                                        ("prefill", row["prefill_seconds"], got["prefill_seconds"], "s")):
+        for metric, est, meas, unit in (("decode", row.decode_tokens_per_s, got["decode_tokens_per_s"], "tok/s"),
+                                        ("prefill", row.prefill_seconds, got["prefill_seconds"], "s")):
             ratio = est / meas
             ok = abs(ratio - 1) <= TARGET
             print(f"{name:24} {scheme:7} {metric:8} {est:>10.3f} {meas:>10.3f} {ratio:>6.2f} {unit} "

@@ -6,7 +6,7 @@ from ninja import Router
 from catalog.schemas import DatasetList, ModelList, ModelOut, VariantOut
 from catalog.selectors import datasets_visible_to, models_visible_to, variants_visible_to
 from catalog.serializers import dataset_json, model_json, variant_json
-from quantdash.api import DASHBOARD_AUTH
+from quantdash.api_common import DASHBOARD_AUTH
 
 router = Router(auth=DASHBOARD_AUTH)
 

@@ -53,6 +53,10 @@ class Column:
     kind: str | None = None
     fmt: str = "{:.6f}"  # "pct" prints a fraction as a percent; "bytes" is left to the template
     numeric: bool = True
+    # Shown until the user picks otherwise on the comparison page (its column chooser): the
+    # columns most comparisons are read by, few enough to fit a laptop's width without scrolling
+    # sideways. The others (the KL tail, the PPL ratio, RMS Δp) are one tick away.
+    shown: bool = True
 
 
 COLUMNS = [
@@ -62,16 +66,17 @@ COLUMNS = [
     Column("ppl", "PPL ±", "perplexity on the dataset ± its standard error (llama.cpp perplexity: "
            "the second half of each chunk scored)", "perplexity", "{:.4f}"),
     Column("ratio", "PPL(Q)/PPL(base) ±", "the variant's perplexity over its reference's, on "
-           "the same tokens", "kl"),
+           "the same tokens", "kl", shown=False),
     Column("delta", "Δ vs base", "perplexity minus the base's, only where both scored the same "
            "tokens", "perplexity", "{:.4f}"),
     Column("kl", "Mean KLD ±", "mean KL(reference ‖ variant) per scored token, natural log", "kl"),
-    Column("kl_median", "Median KLD", "median of the per-token KL divergence", "kl"),
-    Column("kl_p99", "99 % KLD", "99th percentile of the per-token KL divergence", "kl"),
-    Column("kl_p99_9", "99.9 % KLD", "99.9th percentile of the per-token KL divergence", "kl"),
-    Column("kl_max", "Max KLD", "largest per-token KL divergence", "kl"),
+    Column("kl_median", "Median KLD", "median of the per-token KL divergence", "kl", shown=False),
+    Column("kl_p99", "99 % KLD", "99th percentile of the per-token KL divergence", "kl", shown=False),
+    Column("kl_p99_9", "99.9 % KLD", "99.9th percentile of the per-token KL divergence", "kl",
+           shown=False),
+    Column("kl_max", "Max KLD", "largest per-token KL divergence", "kl", shown=False),
     Column("dp_rms", "RMS Δp", "root mean square of Δp, the change in the probability of the "
-           "right token (variant minus reference), in %", "kl", "pct"),
+           "right token (variant minus reference), in %", "kl", "pct", shown=False),
     Column("same_top", "Same top %", "share of tokens where the variant and the reference "
            "agree on the most likely token", "kl", "pct"),
     Column("tps", "Tokens/s", "decode speed: greedy, batch 1, one token per step", "speed",
@@ -429,6 +434,7 @@ def sort_headers(sort: str, keys=None, rows: list[Row] | None = None) -> list[di
                  if c.kind in r.methods and r.values.get(c.key) is not None}
         about = f"{c.about} — {lines.pop()}" if len(lines) == 1 and c.kind else c.about
         headers.append({"key": c.key, "title": c.title, "about": about, "numeric": c.numeric,
+                        "shown": c.shown,
                         "next": f"-{c.key}" if sort == c.key else c.key,
                         "state": "asc" if sort == c.key else "desc" if sort == f"-{c.key}" else ""})
     return headers

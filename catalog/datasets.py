@@ -20,7 +20,9 @@ from catalog.safety import require_free_disk
 from catalog.services import CatalogError, move_into_place
 from formats.digest import file_sha256
 
-KINDS = {".txt": Dataset.Kind.TXT, ".jsonl": Dataset.Kind.JSONL, ".parquet": Dataset.Kind.PARQUET}
+# .raw: WikiText's own files (wiki.test.raw) are plain text; they are uploaded as they come.
+KINDS = {".txt": Dataset.Kind.TXT, ".raw": Dataset.Kind.TXT, ".jsonl": Dataset.Kind.JSONL,
+         ".parquet": Dataset.Kind.PARQUET}
 MAX_JSONL_LINE = 64 * 1024**2
 
 

@@ -169,7 +169,7 @@ class Evaluation(models.Model):
     tokenizer, token ids digest, context, chunks, engine, threads, device ...), side by side.
 
     The job that measured it is `evaluation.jobs` (Job.evaluations): the link belongs to the jobs
-    layer, which sits above the catalog (STYLE.md practice 15)."""
+    layer, which sits above the catalog: the catalog's tables point at nothing in jobs."""
 
     variant = models.ForeignKey(Variant, on_delete=models.CASCADE, related_name="evaluations")
     kind = models.CharField(max_length=40)

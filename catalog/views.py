@@ -1,8 +1,8 @@
 """Catalog pages: list, model page, lineage partial, comparison, downloads, deletion. Every lookup
 goes through a team-scoped selector, so another team's objects are a 404 on every route.
 
-Pages that submit jobs (import, GGUF -> HF conversion, "evaluate selected") keep their /catalog/
-paths but live in jobs/views_catalog.py: the catalog layer never imports jobs."""
+Pages that submit jobs (import, GGUF -> HF conversion, "evaluate selected") are routed under
+/jobs/ and live in jobs/views_catalog.py: the catalog layer never imports jobs."""
 
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
@@ -46,7 +46,7 @@ def model_variants_context(request, model) -> dict:
 @require_GET
 def model_detail(request, pk: int):
     """The model page: its variants with their measurements; tick some and "Evaluate selected"
-    (the form posts to catalog-jobs:evaluate). After that the page is opened with ?watch=<job
+    (the form posts to jobs:model-evaluate). After that the page is opened with ?watch=<job
     ids> and its variants table polls jobs/views_catalog.model_variants until the jobs end."""
     model = get_object_or_404(models_visible_to(request.user).select_related("team"), pk=pk)
     context = model_variants_context(request, model) | {
@@ -94,12 +94,10 @@ def model_delete_view(request, pk: int):
     return redirect("catalog:list")
 
 
+@require_GET
 def model_compare(request, pk: int):
-    """Every variant of a model side by side (sortable, with a size-vs-perplexity chart).
-
-    Not routed here: /catalog/models/<pk>/compare/ also takes the "evaluate selected" POST, which
-    submits jobs, so the route lives in jobs/urls_catalog.py and its view calls this one for
-    everything but POST (the catalog never imports jobs, STYLE.md practice 15)."""
+    """Every variant of a model side by side (sortable, with a size-vs-perplexity chart). Its
+    "evaluate selected" form posts to jobs:compare-evaluate, which submits the jobs."""
     model = get_object_or_404(models_visible_to(request.user).select_related("team"), pk=pk)
     sort = request.GET.get("sort", "size")
     rows = comparison_rows(model, sort)

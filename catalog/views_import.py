@@ -1,7 +1,7 @@
 """Dataset pages, and staging uploaded files on the artifact filesystem.
 
 The model import page itself submits a job, so it lives above the catalog, in
-jobs/views_catalog.py (STYLE.md practice 15); it stages the upload with `stage_upload_folder`
+jobs/views_catalog.py (routed at /jobs/import/; the catalog never imports jobs); it stages the upload with `stage_upload_folder`
 here and the import job (jobs/methods/imports.py) picks the folder up."""
 
 import shutil

@@ -20,7 +20,8 @@ A row is written as log_softmax(n_vocab, logits, uint16_t *log_prob, tok) does i
 logit, the min clamped to max - 16; log-sum-exp from expf() summed in double; scale = (max -
 min)/65535; q_i = nearest_int((logit_i - min)/scale) for logits above the min, else 0 (so every
 log-prob below max - 16 - lse reads back as min_log_prob). The file is an untrusted input: its
-header is checked against its length before anything is read (hand-written, see STYLE.md 16).
+header is checked against its length before anything is read (hand-written rather than read
+with a library, so that every offset is bounds-checked before use).
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from jobs.schemas import JobList, JobOut, JobSubmit
 from jobs.selectors import jobs_visible_to
 from jobs.serializers import job_json
 from jobs.services import job_cancel, job_submit
-from quantdash.api import DASHBOARD_AUTH, BadRequest
+from quantdash.api_common import DASHBOARD_AUTH, BadRequest
 
 router = Router(auth=DASHBOARD_AUTH)
 

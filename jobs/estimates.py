@@ -24,7 +24,7 @@ def architecture_of(variant) -> Architecture:
 def weights_bytes(arch: Architecture, schemes: list[str]) -> dict[str, int]:
     est = estimate(arch, HARDWARE_PROFILES["cpu-2core-24gb"], Workload(runtime="llama.cpp",
                                                                        context=512), schemes)
-    return {row["scheme"]: int(row["weights_bytes"]) for row in est.rows}
+    return {row.scheme: int(row.weights_bytes) for row in est.rows}
 
 
 def _gguf_output_bytes(arch: Architecture, params: dict, types: list[str]) -> dict[str, int]:
@@ -82,7 +82,7 @@ def imatrix_job_estimate(*, params: dict, variant) -> dict:
     context = max(int(params.get("context", 512)), 2048)
     est = estimate(arch, HARDWARE_PROFILES["cpu-2core-24gb"],
                    Workload(runtime="llama.cpp", context=context), [scheme])
-    peak = int(est.rows[0]["total_bytes"])
+    peak = int(est.rows[0].total_bytes)
     if variant.format == "hf":  # the conversion runs first, in the same child
         peak = max(peak, QUANTIZE_BASE_BYTES + 4 * arch.total_params // 4)
     columns = sum(shape[0] for name, shape, _ in arch.tensors()

@@ -1,4 +1,5 @@
-"""llama.cpp's own command-line tools: llama-imatrix, llama-quantize and llama-perplexity.
+"""llama.cpp's own tools: the command-line llama-imatrix, llama-quantize, llama-perplexity and
+llama-bench, and the HF -> GGUF converter script (convert_hf_to_gguf.py).
 
 They are built by `make install` from the vendor/llama.cpp of the llama-cpp-python sdist this
 project pins (the same sources and portable CPU flags as the wheel), once per machine, into
@@ -8,6 +9,12 @@ process: a cancelled job's process group is killed, the tool with it.
 
 `run()` streams the tool's merged stdout/stderr to `on_output` (progress) and puts its last lines
 in the error when it fails.
+
+The converter is a Python script, not a binary: `make install` copies it (with the gguf-py it
+needs) from the same sdist into the virtualenv's opt/llama.cpp, and `convert_hf()` runs it with
+this interpreter. The GGUF and imatrix jobs both start an HF input from its F16 GGUF.
+
+This module imports no Django: job methods import it and run in a Django-free child process.
 """
 
 from __future__ import annotations
@@ -15,12 +22,16 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import sys
+from importlib import metadata
 from pathlib import Path
 from typing import Callable
 
-LLAMA_CPP_VERSION = "0.3.36"
+# The Makefile and the Dockerfiles pin it; the tools and the converter come from the same sdist.
+LLAMA_CPP_VERSION = metadata.version("llama-cpp-python")
 DEFAULT_DIR = (Path.home() / ".cache" / "quantdash" / f"llama-tools-{LLAMA_CPP_VERSION}-x86-64-avx2-bench"
                / "bin")
+CONVERTER = Path(sys.prefix) / "opt" / "llama.cpp" / "convert_hf_to_gguf.py"
 TOOLS = ("llama-bench", "llama-imatrix", "llama-quantize", "llama-perplexity")
 # llama-perplexity / llama-imatrix print "[1]17.1234,[2]16.02,..." as chunks finish.
 CHUNK_DONE = re.compile(r"\[(\d+)\]\s*-?[0-9.]+(?:e[+-]?\d+)?,")
@@ -50,6 +61,20 @@ def tool(name: str) -> Path:
 
 def version() -> str:
     return f"llama.cpp tools from llama-cpp-python {LLAMA_CPP_VERSION} vendor/llama.cpp"
+
+
+def convert_hf(input_dir: str, target: Path, outtype: str = "F16") -> str:
+    """An HF folder to one F16/BF16 GGUF with llama.cpp's converter; returns its version label."""
+    if not CONVERTER.exists():
+        raise RuntimeError(f"llama.cpp's converter is not installed at {CONVERTER} (make install)")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        [sys.executable, str(CONVERTER), input_dir, "--outtype", outtype.lower(),
+         "--outfile", str(target)],
+        check=True, stdin=subprocess.DEVNULL,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"},
+    )
+    return f"llama-cpp-python {LLAMA_CPP_VERSION} vendor/llama.cpp"
 
 
 def run(name: str, args: list[str], *, on_output: Callable[[str], None] | None = None,

@@ -350,7 +350,7 @@ def _read_result(process, workdir: Path, job: Job, watch: Watch) -> tuple[str, s
     if not result["ok"]:
         return S.FAILED, result["error"] + _disk_full_note(workdir)
     if result.get("evaluations"):
-        return _record_evaluations(job, result["evaluations"])
+        return record_evaluations(job, result["evaluations"])
     variants = register_outputs(job=job, outputs=result["outputs"], workdir=workdir / "work")
     if not lifecycle.finish(job_id=job.pk, status=S.SUCCEEDED,
                             result={"outputs": [v.pk for v in variants]}):
@@ -361,7 +361,7 @@ def _read_result(process, workdir: Path, job: Job, watch: Watch) -> tuple[str, s
     return S.SUCCEEDED, ""
 
 
-def _record_evaluations(job: Job, evaluations: list[dict]) -> tuple[str, str]:
+def record_evaluations(job: Job, evaluations: list[dict]) -> tuple[str, str]:
     """Stores an evaluate job's measurements on its input variant, in the same transaction as
     the job's success (a cancel that won the race leaves nothing recorded)."""
     with transaction.atomic():

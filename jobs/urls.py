@@ -1,8 +1,11 @@
 from django.urls import path
 
-from jobs import views, views_workers
+from jobs import views, views_catalog, views_workers
 
 app_name = "jobs"
+# Every page or action that submits a job is under /jobs/, including those started from a
+# catalog page (import, GGUF -> HF, "evaluate selected"): the catalog app owns /catalog/ and
+# never imports jobs, so a job-submitting view can't live there.
 urlpatterns = [
     path("", views.job_list, name="list"),
     path("new", views.job_new, name="new"),
@@ -11,4 +14,9 @@ urlpatterns = [
     path("new/placement", views.job_placement, name="placement"),
     path("<int:pk>/", views.job_detail, name="detail"),
     path("<int:pk>/cancel", views.job_cancel_view, name="cancel"),
+    path("import/", views_catalog.model_import, name="import"),
+    path("models/<int:pk>/evaluate", views_catalog.model_evaluate, name="model-evaluate"),
+    path("models/<int:pk>/compare/evaluate", views_catalog.compare_evaluate, name="compare-evaluate"),
+    path("models/<int:pk>/variants/", views_catalog.model_variants, name="model-variants"),
+    path("variants/<int:pk>/convert", views_catalog.variant_convert_view, name="variant-convert"),
 ]

@@ -2,10 +2,10 @@
 conversion, and "evaluate selected" on the comparison and model pages (with the model page's
 variants table polled while those jobs run).
 
-They keep their /catalog/ paths (jobs/urls_catalog.py, namespace "catalog-jobs") but live here
-because submitting a job is the jobs layer's business and the catalog never imports jobs
-(STYLE.md practice 15). Lookups still go through the catalog's team-scoped selectors, so another
-team's objects are a 404 here as on every catalog route.
+They are routed under /jobs/ (jobs/urls.py): submitting a job is the jobs layer's business, and
+the catalog, a lower layer, never imports jobs, so the catalog's pages only link or post here.
+Lookups still go through the catalog's team-scoped selectors, so another team's objects are a
+404 here as on every catalog route.
 """
 
 import shutil
@@ -76,13 +76,12 @@ def _evaluate_selected(request: HttpRequest, model) -> list[Job]:
     return jobs
 
 
-def model_compare(request: HttpRequest, pk: int) -> HttpResponse:
-    """The comparison page (rendered by catalog.views.model_compare); POST evaluates the ticked
-    variants, one job each with the same parameters."""
-    if request.method != "POST":
-        return catalog_views.model_compare(request, pk)
+@require_POST
+def compare_evaluate(request: HttpRequest, pk: int) -> HttpResponse:
+    """The comparison page's "evaluate selected": one job per ticked variant, all with the same
+    parameters, then back to the comparison page."""
     _evaluate_selected(request, get_object_or_404(models_visible_to(request.user), pk=pk))
-    return redirect("catalog-jobs:compare", pk)
+    return redirect("catalog:compare", pk)
 
 
 @require_POST
@@ -99,7 +98,7 @@ def model_variants(request: HttpRequest, pk: int) -> HttpResponse:
     """The model page's variants table as polled by htmx while its evaluate jobs run: the
     watched jobs (?watch=) and any other evaluate job still running on the model's variants,
     with their progress, and the measurements so far. Answers 286 (stop polling) with the
-    final table once none of them is queued or running (STYLE.md practice 8)."""
+    final table once none of them is queued or running, so a finished page stops asking."""
     model = get_object_or_404(models_visible_to(request.user).select_related("team"), pk=pk)
     active = (Job.Status.QUEUED, Job.Status.RUNNING)
     jobs = list(jobs_visible_to(request.user).filter(kind=Job.Kind.EVALUATE, input_variant__model=model)
@@ -149,5 +148,5 @@ def model_import(request: HttpRequest) -> HttpResponse:
             messages.success(request, "Import queued: follow it below.")
             return redirect("jobs:detail", job.pk)
     status = 400 if request.method == "POST" else 200
-    return render(request, "catalog/import.html",
+    return render(request, "jobs/import.html",
                   {"form": form, "upload_limit": settings.UPLOAD_MAX_BYTES}, status=status)

@@ -15,7 +15,7 @@ from planner.presets import PRESETS
 from planner.schemas import HardwareList, Plan, PlanQuery, PlanRequest, Presets
 from planner.selectors import hardware_profiles_visible_to
 from planner.services import hardware_from_profile
-from quantdash.api import DASHBOARD_AUTH, BadRequest, session_auth_read_only, token_auth
+from quantdash.api_common import DASHBOARD_AUTH, BadRequest, session_auth_read_only, token_auth
 
 router = Router(auth=DASHBOARD_AUTH)
 

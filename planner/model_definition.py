@@ -96,7 +96,7 @@ def _numel(shape: tuple[int, ...]) -> int:
     return n
 
 
-def _load() -> dict[str, ModuleType]:
+def load_libraries() -> dict[str, ModuleType]:
     """torch and transformers, imported once per process (seconds; see warm_up)."""
     with _lock:
         if not _libraries:
@@ -120,11 +120,11 @@ def warm_up() -> None:
     if _libraries or _warm_up_started.is_set():
         return
     _warm_up_started.set()
-    threading.Thread(target=_load, name="model-definition-warm-up", daemon=True).start()
+    threading.Thread(target=load_libraries, name="model-definition-warm-up", daemon=True).start()
 
 
 def transformers_version() -> str:
-    return _load()["transformers"].__version__
+    return load_libraries()["transformers"].__version__
 
 
 def config_key(cfg: dict) -> str:
@@ -133,7 +133,7 @@ def config_key(cfg: dict) -> str:
 
 def causal_lm_model_types() -> list[str]:
     """Every model_type the pinned transformers builds a text-generation model for."""
-    return sorted(_load()["models"].MODEL_FOR_CAUSAL_LM_MAPPING_NAMES)
+    return sorted(load_libraries()["models"].MODEL_FOR_CAUSAL_LM_MAPPING_NAMES)
 
 
 def model_definition(cfg: Any) -> Definition:
@@ -155,7 +155,7 @@ def model_definition(cfg: Any) -> Definition:
 
 
 def _build(cfg: dict) -> Definition:
-    libs = _load()
+    libs = load_libraries()
     torch, configs, models = libs["torch"], libs["configs"], libs["models"]
     version = libs["transformers"].__version__
     model_type = cfg.get("model_type")

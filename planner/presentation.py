@@ -9,7 +9,7 @@ import math
 from dataclasses import replace
 from typing import Any
 
-from planner.estimator import Estimate, estimate, format_decimal_bytes
+from planner.estimator import Estimate, SchemeRow, estimate, format_decimal_bytes
 from planner.estimator.fit import Fit
 from planner.estimator.speed import calibration_of
 from planner.measured import measured_for, measured_label
@@ -37,15 +37,15 @@ def human_bytes(n: int | float | None) -> str:
     return f"{sign}{int(n)} B"
 
 
-def cell(row: dict[str, Any], key: str, text: str) -> dict[str, str]:
-    return {"key": key, "text": text, "formula": row["formulas"].get(key, "")}
+def cell(row: SchemeRow, key: str, text: str) -> dict[str, str]:
+    return {"key": key, "text": text, "formula": row.formulas.get(key, "")}
 
 
-def status_of(row: dict[str, Any]) -> tuple[str, str]:
-    if row["fits"]:
+def status_of(row: SchemeRow) -> tuple[str, str]:
+    if row.fits:
         return "fits", "fits"
-    if row.get("runs_with_offload"):
-        return "offload", f"runs with offload ({row['gpu_layers']}/{row['n_layers']} layers on device)"
+    if row.runs_with_offload:
+        return "offload", f"runs with offload ({row.gpu_layers}/{row.n_layers} layers on device)"
     return "nofit", "doesn't fit"
 
 
@@ -55,29 +55,29 @@ def table_rows(est: Estimate) -> list[dict[str, Any]]:
     out = []
     for row in est.rows:
         status, status_text = status_of(row)
-        bpw = cell(row, "bits_per_weight", f"{row['bits_per_weight']:.2f}")  # over the whole model
-        bpw["per_quantized_weight"] = f"{row['bits_per_quantized_weight']:.2f}"  # the format's own bits
-        bpw["per_quantized_weight_formula"] = row["formulas"]["bits_per_quantized_weight"]
+        bpw = cell(row, "bits_per_weight", f"{row.bits_per_weight:.2f}")  # over the whole model
+        bpw["per_quantized_weight"] = f"{row.bits_per_quantized_weight:.2f}"  # the format's own bits
+        bpw["per_quantized_weight_formula"] = row.formulas["bits_per_quantized_weight"]
         cells = [bpw,
-                 cell(row, "weights_bytes", human_bytes(row["weights_bytes"])),
-                 cell(row, "kv_cache_bytes", human_bytes(row["kv_cache_bytes"]))]
+                 cell(row, "weights_bytes", human_bytes(row.weights_bytes)),
+                 cell(row, "kv_cache_bytes", human_bytes(row.kv_cache_bytes))]
         if arch.hybrid is not None:
-            cells.append(cell(row, "recurrent_state_bytes", human_bytes(row["recurrent_state_bytes"])))
-        cells += [cell(row, "compute_bytes", human_bytes(row["compute_bytes"])),
-                  cell(row, "overhead_bytes", human_bytes(row["overhead_bytes"]))]
+            cells.append(cell(row, "recurrent_state_bytes", human_bytes(row.recurrent_state_bytes)))
+        cells += [cell(row, "compute_bytes", human_bytes(row.compute_bytes)),
+                  cell(row, "overhead_bytes", human_bytes(row.overhead_bytes))]
         if training:
-            cells.append(cell(row, "training_bytes", human_bytes(row["training_bytes"])))
-        total = cell(row, "total_bytes", human_bytes(row["total_bytes"]))
-        total["rule_of_thumb"] = f"rule {format_decimal_bytes(row['rule_of_thumb_bytes'])}"
-        total["rule_of_thumb_note"] = row["rule_of_thumb_note"]
+            cells.append(cell(row, "training_bytes", human_bytes(row.training_bytes)))
+        total = cell(row, "total_bytes", human_bytes(row.total_bytes))
+        total["rule_of_thumb"] = f"rule {format_decimal_bytes(row.rule_of_thumb_bytes)}"
+        total["rule_of_thumb_note"] = row.rule_of_thumb_note
         cells += [total,
-                  cell(row, "headroom_bytes", human_bytes(row["headroom_bytes"])),
-                  cell(row, "max_context", f"{row['max_context']:,}"),
-                  cell(row, "gpu_layers", "—" if row["gpu_layers"] is None
-                       else f"{row['gpu_layers']}/{row['n_layers']}"),
-                  {**cell(row, "decode_tokens_per_s", f"{row['decode_tokens_per_s']:,.1f}"),
+                  cell(row, "headroom_bytes", human_bytes(row.headroom_bytes)),
+                  cell(row, "max_context", f"{row.max_context:,}"),
+                  cell(row, "gpu_layers", "—" if row.gpu_layers is None
+                       else f"{row.gpu_layers}/{row.n_layers}"),
+                  {**cell(row, "decode_tokens_per_s", f"{row.decode_tokens_per_s:,.1f}"),
                    **speed_provenance(est.hardware)}]
-        record = measured_for(total_params=arch.total_params, runtime=wl.runtime, scheme=row["scheme"],
+        record = measured_for(total_params=arch.total_params, runtime=wl.runtime, scheme=row.scheme,
                               context=wl.context, kv_dtype=wl.kv_dtype) if not training else None
         out.append({"row": row, "status": status, "status_text": status_text, "cells": cells,
                     "measured": measured_label(record) if record else "", "measured_record": record})
@@ -95,27 +95,27 @@ def column_titles(est: Estimate) -> list[str]:
 def stacked_bars(est: Estimate, width: int = 720, bar_h: int = 14, gap: int = 5, label_w: int = 120) -> dict:
     """One horizontal stacked bar per scheme against the capacity line."""
     rows = est.rows
-    capacity = rows[0]["capacity_bytes"] if rows else 0
-    scale_max = max([capacity] + [r["total_bytes"] for r in rows]) * 1.04 or 1
+    capacity = rows[0].capacity_bytes if rows else 0
+    scale_max = max([capacity] + [r.total_bytes for r in rows]) * 1.04 or 1
     area = width - label_w - 10
-    has_state = any(r.get("recurrent_state_bytes") for r in rows)   # hybrid models only
+    has_state = any(r.recurrent_state_bytes for r in rows)   # hybrid models only
     segments = [s for s in SEGMENTS if has_state or s[0] != "recurrent_state_bytes"]
     bars = []
     for i, r in enumerate(rows):
         y = 20 + i * (bar_h + gap)
         x = label_w
         parts = []
-        values = {"weights_bytes": r["weights_bytes"] + r.get("repack_bytes", 0), "kv_cache_bytes": r["kv_cache_bytes"],
-                  "recurrent_state_bytes": r.get("recurrent_state_bytes", 0),
-                  "compute_bytes": r.get("compute_resident_bytes", r["compute_bytes"])}
-        values["other_bytes"] = r["total_bytes"] - sum(values.values())
+        values = {"weights_bytes": r.weights_bytes + r.repack_bytes, "kv_cache_bytes": r.kv_cache_bytes,
+                  "recurrent_state_bytes": r.recurrent_state_bytes,
+                  "compute_bytes": r.compute_resident_bytes}
+        values["other_bytes"] = r.total_bytes - sum(values.values())
         for key, label, colour in segments:
             w = values[key] / scale_max * area
             parts.append({"x": round(x, 1), "w": round(w, 1), "colour": colour,
-                          "title": f"{r['scheme']} {label}: {human_bytes(values[key])}"})
+                          "title": f"{r.scheme} {label}: {human_bytes(values[key])}"})
             x += w
-        bars.append({"scheme": r["scheme"], "y": y, "text_y": y + bar_h - 3, "parts": parts,
-                     "fits": r["fits"], "total": human_bytes(r["total_bytes"]), "end_x": round(x + 4, 1)})
+        bars.append({"scheme": r.scheme, "y": y, "text_y": y + bar_h - 3, "parts": parts,
+                     "fits": r.fits, "total": human_bytes(r.total_bytes), "end_x": round(x + 4, 1)})
     cap_x = round(label_w + capacity / scale_max * area, 1)
     height = 20 + len(rows) * (bar_h + gap) + 10
     return {"width": width, "height": height, "bar_h": bar_h, "bars": bars, "cap_x": cap_x,
@@ -142,8 +142,8 @@ def context_chart(est: Estimate, width: int = 720, height: int = 260) -> dict:
     series: dict[str, list[int]] = {s: [] for s in schemes}
     for ctx in contexts:
         for row in estimate(arch, hw, replace(wl, context=ctx), schemes=schemes).rows:
-            series[row["scheme"]].append(row["total_bytes"])
-    capacity = est.rows[0]["capacity_bytes"] if est.rows else 0
+            series[row.scheme].append(row.total_bytes)
+    capacity = est.rows[0].capacity_bytes if est.rows else 0
     y_max = max([capacity] + [v for vs in series.values() for v in vs]) * 1.08 or 1
     left, right, top, bottom = 70, 20, 10, 40
     lx0, lx1 = math.log2(contexts[0]), math.log2(contexts[-1])

@@ -4,12 +4,14 @@ context beyond the trained length, a profile of another team) by PlanForm, the p
 
 from __future__ import annotations
 
-from typing import Literal
+import dataclasses
+from typing import Any, Literal, get_type_hints
 
 from ninja import Schema
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from planner.estimator.hardware import KINDS
+from planner.estimator.scheme_row import SchemeRow as EstimatorSchemeRow
 from planner.estimator.workload import KV_DTYPES, LORA_TARGET_NAMES, MODES, RUNTIMES
 
 Runtime = Literal[RUNTIMES]
@@ -120,22 +122,19 @@ class HardwareOut(Open):
     id: int | None = Field(None, description="saved team profiles only")
 
 
-class SchemeRow(Open):
-    scheme: str = Field(description="GPTQ/AWQ/EXL2 names follow group_size/exl2_bpw")
-    family: str
-    bits_per_weight: float
-    weights_bytes: int
-    kv_cache_bytes: int = Field(description="the KV cache alone (a hybrid's attention layers)")
-    recurrent_state_bytes: int = Field(description="a hybrid's recurrent state, all sequences (fixed, whatever "
-                                                   "the context); 0 for other models")
-    compute_bytes: int
-    overhead_bytes: int
-    total_bytes: int
-    rule_of_thumb_bytes: int = Field(description="parameters × nominal bytes per parameter")
-    fits: bool
-    supported: bool
-    formulas: dict[str, str] = Field(description="key -> formula with numbers")
-    measured: dict | None = Field(description="the measured error on record (planner/measured.json)")
+def schema_from_dataclass(cls: type, name: str, **extra: Any) -> type[BaseModel]:
+    """A pydantic model with the dataclass's fields (types and `metadata["description"]`) plus
+    `extra` (name -> (type, Field)): the estimator stays pure Python and the API documents it."""
+    hints = get_type_hints(cls)
+    fields = {f.name: (hints[f.name], Field(description=f.metadata.get("description")))
+              for f in dataclasses.fields(cls)}
+    return create_model(name, __doc__=cls.__doc__, **fields, **extra)
+
+
+# One row per scheme: the estimator's SchemeRow, plus the measured error the API adds beside it
+SchemeRow = schema_from_dataclass(
+    EstimatorSchemeRow, "SchemeRow",
+    measured=(dict | None, Field(description="the measured error on record (planner/measured.json)")))
 
 
 class Plan(Schema):

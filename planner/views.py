@@ -45,8 +45,8 @@ def index(request):
 def split_rows(rows: list[dict]) -> dict[str, list[dict]]:
     """The schemes the chosen runtime (and mode) runs first, in the estimator's order; the rest
     (computed, but for another runtime) folded away under them."""
-    return {"runtime_rows": [r for r in rows if r["row"]["supported"]],
-            "other_rows": [r for r in rows if not r["row"]["supported"]],
+    return {"runtime_rows": [r for r in rows if r["row"].supported],
+            "other_rows": [r for r in rows if not r["row"].supported],
             "has_measured": any(r["measured"] for r in rows)}  # the column only where it has numbers
 
 

@@ -5,6 +5,7 @@ Production: DEBUG=0, a real SECRET_KEY and ALLOWED_HOSTS; then `manage.py check 
 """
 
 import json
+import os
 from pathlib import Path
 
 from quantdash.env import database_from_url, env_bool, env_int, env_list, env_str
@@ -27,7 +28,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_htmx",
-    "ninja",  # django-ninja: the JSON APIs (quantdash/apis.py); its templates serve /api/docs
+    "ninja",  # django-ninja: the JSON APIs (quantdash/api_site.py); its templates serve /api/docs
     "accounts",
     "planner",
     "catalog",
@@ -167,6 +168,10 @@ CACHES = {
         "KEY_PREFIX": "quantdash",
     }
 }
+
+# Web processes `python -m quantdash.web` (make run, the Docker web image) starts: by default one
+# per CPU this process may use, since one Python process keeps only one core busy.
+WEB_WORKERS = env_int("WEB_WORKERS", len(os.sched_getaffinity(0)))
 
 # --- Security ---------------------------------------------------------------------------------
 # After LOGIN_FAILURE_LIMIT failed logins for one username from one address, that pair is refused

@@ -5,8 +5,8 @@ from django.views.decorators.csrf import csrf_exempt
 from django.urls import include, path
 
 from accounts.views import LoginView
-from quantdash import apis, views
-from quantdash.api import error_response
+from quantdash import api_site, views
+from quantdash.api_common import error_response
 
 
 @csrf_exempt
@@ -26,11 +26,10 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("planner/", include("planner.urls")),
     path("catalog/", include("catalog.urls")),
-    path("catalog/", include("jobs.urls_catalog")),
     path("jobs/", include("jobs.urls")),
     path("playground/", include("runtime.urls")),
     # Every JSON endpoint (/api/..., /v1/..., /playground/chat/, /healthz) and /api/openapi.json:
-    # one django-ninja API (quantdash/apis.py).
-    path("", apis.urls),
+    # one django-ninja API (quantdash/api_site.py).
+    path("", api_site.urls),
     path("v1/<path:rest>", openai_not_found),  # after the API: only paths it does not serve
 ]

@@ -37,6 +37,10 @@ class Conversation(models.Model):
     comparison = models.ForeignKey(Comparison, null=True, blank=True, on_delete=models.CASCADE,
                                    related_name="conversations")
     title = models.CharField(max_length=200)
+    # The sampling settings its last message was sent with, as the playground sent them
+    # (temperature, top_p, ..., logprobs; a field left blank is absent): reopening the chat puts
+    # them back in the form, so a chat held at temperature 0 goes on at 0.
+    settings = models.JSONField(default=dict, blank=True)
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:

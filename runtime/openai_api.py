@@ -3,7 +3,7 @@
 
 Authenticated by per-user API tokens (`Authorization: Bearer qd_...`), not sessions (no cookies,
 so no CSRF). Model ids are catalog variant ids as strings, scoped to the token owner's teams.
-Errors use OpenAI's shape {"error": {"message", "type", "param", "code"}} (quantdash/api.py).
+Errors use OpenAI's shape {"error": {"message", "type", "param", "code"}} (quantdash/api_common.py).
 Request checks live in runtime/openai_inputs.py and openai_tools.py, response objects in
 openai_shapes.py. A request with several prompts or n > 1 runs its generations one after another
 (choice index = prompt index * n + j; with a seed, choice j uses seed + j).
@@ -11,25 +11,23 @@ openai_shapes.py. A request with several prompts or n > 1 runs its generations o
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from django.http import JsonResponse, StreamingHttpResponse
+from django.http import JsonResponse
 from ninja import Router, Schema
-from pydantic import ConfigDict, Field
+from pydantic import Field
 
 from catalog.selectors import runnable_variants_visible_to
-from quantdash.api import token_auth
-from runtime import client, openai_embeddings, openai_inputs, openai_tools, services
+from quantdash.api_common import token_auth
+from runtime import client, openai_embeddings, openai_inputs, openai_tools, services, sse
 from engines.base import MAX_TOP_LOGPROBS, SamplingParams
 from runtime.errors import RuntimeRequestError
 from runtime.openai_shapes import ChatChoice, Envelope, TextChoice, usage
-from runtime.params import parse_sampling
+from runtime.params import SamplingFields, sampling_params
 from runtime.selectors import variant_for_chat
 
-EXTRA_SAMPLING = ("top_k", "min_p", "repeat_penalty")  # llama.cpp's, accepted as extra body fields
 MAX_N = 8
 MAX_LEGACY_LOGPROBS = 5
 router = Router(auth=[token_auth])
@@ -55,22 +53,9 @@ def refuse_unsupported(body: dict) -> None:
                                       f"{allowed}", param=name, code="unsupported_parameter")
 
 
-class Sampling(Schema):
-    model_config = ConfigDict(extra="forbid")  # an unknown parameter is a 400 naming it
-
+class Sampling(SamplingFields):
     model: str | int = Field(description="a variant id from GET /v1/models")
-    max_tokens: int | None = None
-    temperature: float | None = None
-    top_p: float | None = None
-    seed: int | None = Field(None, description="with n > 1, choice j uses seed + j")
-    stop: str | list[str] | None = None
-    presence_penalty: float | None = Field(None, description="-2..2")
-    frequency_penalty: float | None = Field(None, description="-2..2")
-    logit_bias: dict | None = Field(None, description='{"<token id>": -100..100}, at most 300')
     n: int = Field(1, ge=1, le=MAX_N, description="choices per prompt, generated one after another")
-    top_k: int | None = Field(None, description="llama.cpp's")
-    min_p: float | None = Field(None, description="llama.cpp's")
-    repeat_penalty: float | None = Field(None, description="llama.cpp's")
     stream: bool = False
     stream_options: dict | None = Field(None, description='{"include_usage": true} adds usage to the last chunk')
     user: str | None = Field(None, description="accepted; not used")
@@ -82,7 +67,7 @@ class Sampling(Schema):
 
 class ChatRequest(Sampling):
     messages: list[openai_inputs.Message] = Field(min_length=1)
-    max_completion_tokens: int | None = None
+    max_completion_tokens: int | None = Field(None, ge=1, description="takes the place of max_tokens")
     logprobs: bool | None = None
     top_logprobs: int | None = Field(None, ge=0, le=MAX_TOP_LOGPROBS, description="needs logprobs: true")
     response_format: dict | None = Field(None, description='{"type": "text" | "json_object" | "json_schema"}')
@@ -96,6 +81,7 @@ class ChatRequest(Sampling):
 
 class CompletionRequest(Sampling):
     prompt: Any = Field(description="a string, a list of strings, token ids, or a list of token-id lists")
+    max_tokens: int | None = Field(None, ge=0, description="0 with echo: score the prompt, generate nothing")
     echo: bool = Field(False, description="the prompt is prepended to the text (and its logprobs)")
     logprobs: int | None = Field(None, ge=0, le=MAX_LEGACY_LOGPROBS)
     best_of: int | None = Field(None, description="1 only")
@@ -142,14 +128,6 @@ class Run:
     stats: dict = field(default_factory=dict)  # the done event's
 
 
-def _sampling(body: dict, *, scoring: bool = False) -> SamplingParams:
-    sampling = {k: body.get(k) for k in ("temperature", "top_p", "seed", "stop", "presence_penalty",
-                                         "frequency_penalty", "logit_bias", *EXTRA_SAMPLING)}
-    limit = body.get("max_completion_tokens")
-    sampling["max_tokens"] = limit if limit is not None else body.get("max_tokens")
-    return parse_sampling(sampling, max_tokens_default=256, scoring=scoring)
-
-
 def _seeded(params: SamplingParams, j: int) -> SamplingParams:
     return params if params.seed is None or j == 0 else replace(params, seed=(params.seed + j) % 2**32)
 
@@ -166,7 +144,8 @@ async def chat_completions(request, body: ChatRequest):
     if schema and tools and tools.forced_schema:
         raise RuntimeRequestError("response_format can't be combined with a tool_choice that forces "
                                   "a call", param="response_format")
-    params = replace(_sampling(data), logprobs=(body.top_logprobs or 0) if body.logprobs else None,
+    params = replace(sampling_params(body, max_tokens=body.max_completion_tokens),
+                     logprobs=(body.top_logprobs or 0) if body.logprobs else None,
                      json_schema=(tools and tools.forced_schema) or schema)
     fields = {"messages": openai_inputs.messages(body.messages), "tools": tools and tools.tools}
     runs = [Run(fields, _seeded(params, j), ChatChoice(j, logprobs=bool(body.logprobs), tools=tools),
@@ -181,7 +160,7 @@ async def completions(request, body: CompletionRequest):
     prompts = openai_inputs.inputs(body.prompt, param="prompt")
     if body.max_tokens == 0 and not body.echo:
         raise RuntimeRequestError("max_tokens 0 (prompt scoring) needs echo: true", param="max_tokens")
-    params = replace(_sampling(data, scoring=body.echo), logprobs=body.logprobs)
+    params = replace(sampling_params(body), logprobs=body.logprobs)
     runs = []
     for i, prompt in enumerate(prompts):
         fields = {"prompt": prompt} if isinstance(prompt, str) else {"prompt_tokens": prompt}
@@ -253,19 +232,14 @@ async def _respond(user, body: dict, runs: list[Run], *, chat: bool):
         try:
             async for generation, run in generations():
                 async for piece in _choice_chunks(generation, run):
-                    yield _data(envelope.chunk([piece]))
+                    yield sse.frame(envelope.chunk([piece]))
             if (body.get("stream_options") or {}).get("include_usage"):
-                yield _data(envelope.chunk([], _usage(runs)))
+                yield sse.frame(envelope.chunk([], _usage(runs)))
         except RuntimeRequestError as exc:
-            yield _data({"error": {"message": exc.message, "type": "server_error", "param": exc.param,
-                                   "code": exc.code}})
+            yield sse.frame({"error": {"message": exc.message, "type": "server_error", "param": exc.param,
+                                       "code": exc.code}})
         finally:
             await first.aclose()
-        yield _data("[DONE]")
+        yield sse.done()
 
-    return StreamingHttpResponse(chunks(), content_type="text/event-stream",
-                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
-
-
-def _data(payload: dict | str) -> bytes:
-    return f"data: {payload if isinstance(payload, str) else json.dumps(payload)}\n\n".encode()
+    return sse.response(chunks())

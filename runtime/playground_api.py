@@ -11,24 +11,30 @@ response task; the generator's `finally` then cancels the generation on the runt
 
 from __future__ import annotations
 
-import json
+from dataclasses import replace
 from typing import Annotated
 
 from asgiref.sync import sync_to_async
 from django.db import transaction
-from django.http import Http404, StreamingHttpResponse
+from django.http import Http404
 from ninja import Router, Schema
 from pydantic import ConfigDict, Field
 
-from quantdash.api import session_auth
-from runtime import client, services
+from engines.base import MAX_TOP_LOGPROBS
+from quantdash.api_common import session_auth
+from runtime import client, services, sse
 from runtime.errors import RuntimeRequestError
 from runtime.models import Comparison, Conversation, Message
-from runtime.params import parse_sampling
+from runtime.params import SamplingFields, sampling_params
 from runtime.selectors import comparisons_of, conversations_of, variant_for_chat
 
 router = Router(auth=[session_auth])
 RowId = Annotated[int, Field(ge=1, le=2**63 - 1)]  # a database id (larger ones can't be stored)
+
+
+class PlaygroundSampling(SamplingFields):
+    logprobs: int | None = Field(None, ge=0, le=MAX_TOP_LOGPROBS,
+                                 description="each token's probability and that many alternatives")
 
 
 class ChatTurn(Schema):
@@ -40,9 +46,7 @@ class ChatTurn(Schema):
     comparison: RowId | None = Field(None, description="the side-by-side chat this is a column of "
                                      "(POST /playground/comparisons/ makes one)")
     system: str = Field("", description="system prompt of a new conversation")
-    params: dict = Field(default_factory=dict, description="sampling: temperature, top_p, top_k, min_p, "
-                         "repeat_penalty, max_tokens, seed, stop, logprobs (0..20: each token's "
-                         "probability and that many alternatives)")
+    params: PlaygroundSampling = Field(default_factory=PlaygroundSampling, description="sampling, as /v1 takes it")
 
 
 class ComparisonStart(Schema):
@@ -96,10 +100,6 @@ async def comparison_start(request, body: ComparisonStart):
     return 201, {"id": comparison.pk, "title": comparison.title}
 
 
-def _sse(event: dict) -> bytes:
-    return f"data: {json.dumps(event)}\n\n".encode()
-
-
 @router.post("/chat/", url_name="playground-chat", response={200: dict},
              summary="Send a message; the reply streams back as server-sent events (start, token, done, error)")
 async def chat_stream(request, body: ChatTurn):
@@ -108,7 +108,7 @@ async def chat_stream(request, body: ChatTurn):
     content = body.content.strip()
     if not content:
         raise RuntimeRequestError("write a message first", param="content")
-    params = parse_sampling(body.params)
+    params = replace(sampling_params(body.params), logprobs=body.params.logprobs)
     comparison = conversation = None
     if body.comparison:
         comparison = await comparisons_of(user).filter(pk=body.comparison).afirst()
@@ -139,11 +139,12 @@ async def chat_stream(request, body: ChatTurn):
                 user=user, variant=variant, system=body.system, content=content)
         await sync_to_async(services.message_add)(conversation=conversation, role="user",
                                                   content=content)
+        await sync_to_async(services.conversation_settings_save)(
+            conversation=conversation, settings=body.params.model_dump(exclude_none=True))
     except BaseException:
         await generation.aclose()
         raise
-    return StreamingHttpResponse(_relay(generation, conversation), content_type="text/event-stream",
-                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return sse.response(_relay(generation, conversation))
 
 
 async def _relay(generation: client.Generation, conversation):
@@ -157,9 +158,9 @@ async def _relay(generation: client.Generation, conversation):
             conversation=conversation, role="assistant", content="".join(pieces), stats=stats)
 
     try:
-        yield _sse({"type": "start", "conversation": conversation.pk,
-                    "comparison": conversation.comparison_id,
-                    "request_id": generation.request_id, **generation.start})
+        yield sse.frame({"type": "start", "conversation": conversation.pk,
+                         "comparison": conversation.comparison_id,
+                         "request_id": generation.request_id, **generation.start})
         async for event in generation.events():
             if event["type"] == "token":
                 pieces.append(event["text"])
@@ -168,7 +169,7 @@ async def _relay(generation: client.Generation, conversation):
                 await save(event["stats"])
             elif event["type"] == "error" and pieces:
                 await save({"finish_reason": "error", "error": event["message"]})
-            yield _sse(event)
+            yield sse.frame(event)
     finally:
         await generation.aclose()
         if pieces and not saved:  # the browser went away mid-reply: keep what it had seen

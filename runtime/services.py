@@ -70,6 +70,13 @@ def message_add(*, conversation: Conversation, role: str, content: str,
                                   stats=stats or {})
 
 
+def conversation_settings_save(*, conversation: Conversation, settings: dict) -> None:
+    """Keeps the sampling settings a message was sent with, for the form when the chat reopens."""
+    if conversation.settings != settings:
+        conversation.settings = settings
+        conversation.save(update_fields=["settings"])
+
+
 def conversation_delete(*, conversation: Conversation, user) -> None:
     if conversation.user_id != user.pk:
         raise PermissionError("only its owner may delete a conversation")

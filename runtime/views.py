@@ -46,6 +46,8 @@ def playground(request):
         "variants": {str(v.pk): {"label": f"{v.model.name} — {v.label} (#{v.pk})",
                                  "n_ctx": context_window(v)} for v in variants},
         "max_side_by_side": Comparison.MAX_COLUMNS,
+        # Every column of a side-by-side chat is sent the same settings: the first one's stand for all.
+        "settings": columns[0].settings if columns else {},
     }
     return render(request, "runtime/playground.html", {
         **history, "variants": variants, "open_variants": [c.variant_id for c in columns],

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Starts Redis (loopback, noeviction, append-only), one Celery worker on the cpu queue, the runtime
 # server (model serving, loopback :8100, restarted by runtime_supervisor when it dies) and the web
-# server (uvicorn) on http://127.0.0.1:8000. Ctrl-C stops every process this script started.
+# server (uvicorn, WEB_WORKERS processes) on http://127.0.0.1:8000. Ctrl-C stops every process this
+# script started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=.venv
@@ -34,7 +35,8 @@ pids+=($!)
 "$VENV/bin/python" manage.py runtime_supervisor -- --host 127.0.0.1 --port "${RUNTIME_PORT:-8100}" &
 pids+=($!)
 export RUNTIME_URL=${RUNTIME_URL:-http://127.0.0.1:${RUNTIME_PORT:-8100}}
-"$VENV/bin/uvicorn" quantdash.asgi:application --host 127.0.0.1 --port "${PORT:-8000}" &
+# WEB_WORKERS uvicorn processes (default: one per CPU; quantdash/web.py).
+"$VENV/bin/python" -m quantdash.web --host 127.0.0.1 --port "${PORT:-8000}" &
 pids+=($!)
 echo "quantdash is starting on http://127.0.0.1:${PORT:-8000}/ (Ctrl-C stops it)"
 wait -n "${pids[@]}"

@@ -4,13 +4,13 @@ their index), given as a folder or as a .zip/.tar/.tar.gz archive of one."""
 import re
 from pathlib import Path
 
-from catalog.safety import extract_archive
-from formats.archives import single_root
 from catalog.imports.common import (NewVariant, Progress, place, register_variant, report,
                                     staging)
-from catalog.safety import (check_config, read_json_file, read_safetensors_header,
+from catalog.imports.gguf import import_gguf_file
+from catalog.safety import (check_config, extract_archive, read_json_file, read_safetensors_header,
                             refuse_unsafe_name, require_free_disk)
 from catalog.services import CatalogError
+from formats.archives import single_root
 
 INDEX_NAME = "model.safetensors.index.json"
 
@@ -139,8 +139,6 @@ def import_archive(*, team_id: int, user_id: int | None, archive: str, name: str
                    model_id: int | None = None, parent_id: int | None = None,
                    source: str = "upload", progress: Progress | None = None):
     """Imports a .zip/.tar/.tar.gz of an HF model folder, or of a folder holding one .gguf."""
-    from catalog.imports.gguf import import_gguf_file
-
     path = Path(archive)
     require_free_disk(needed_bytes=path.stat().st_size * 2)
     report(progress, 0.0, "extracting")

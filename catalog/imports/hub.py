@@ -5,7 +5,11 @@ import concurrent.futures
 import shutil
 from pathlib import Path
 
+from huggingface_hub import HfApi, constants, errors, snapshot_download
+
 from catalog.imports.common import Progress, report, staging
+from catalog.imports.gguf import import_gguf_file
+from catalog.imports.hf import import_hf_folder
 from catalog.services import CatalogError
 
 PROBE_TIMEOUT = 8.0
@@ -15,15 +19,11 @@ ALLOW_PATTERNS = ["*.json", "*.safetensors", "*.txt", "*.model", "*.md", "*.jinj
 
 
 def _endpoint() -> str:
-    from huggingface_hub import constants
-
     return constants.ENDPOINT
 
 
 def hub_info(*, repo_id: str, revision: str = "main", repo_type: str = "model"):
     """Model/dataset info from the Hub, or CatalogError within about PROBE_TIMEOUT seconds."""
-    from huggingface_hub import HfApi, constants, errors
-
     repo_id, revision = repo_id.strip(), (revision or "main").strip()
     if not repo_id or len(repo_id) > 200 or repo_id.count("/") > 1 or ".." in repo_id:
         raise CatalogError(f"{repo_id!r} is not a Hub repository id (owner/name)")
@@ -60,11 +60,6 @@ def hub_info(*, repo_id: str, revision: str = "main", repo_type: str = "model"):
 def import_hub(*, team_id: int, user_id: int | None, repo_id: str, revision: str = "main",
                name: str = "", progress: Progress | None = None):
     """Downloads a Hub model repository (safetensors or GGUF only) and imports it."""
-    from huggingface_hub import snapshot_download
-
-    from catalog.imports.gguf import import_gguf_file
-    from catalog.imports.hf import import_hf_folder
-
     info = hub_info(repo_id=repo_id, revision=revision)
     sha = getattr(info, "sha", None) or revision
     source = f"hub:{repo_id}@{sha}"

@@ -5,18 +5,18 @@ from pathlib import Path
 
 from django.contrib.auth import get_user_model
 
-from formats.archives import is_archive
-from catalog.imports.common import Progress
+from catalog.imports.common import Progress, copy_streamed, staging
+from catalog.imports.gguf import import_gguf_file
+from catalog.imports.hf import import_archive, import_hf_folder
+from catalog.safety import refuse_unsafe_name
 from catalog.services import CatalogError
+from formats.archives import is_archive
 
 
 def import_server_path(*, team_id: int, user_id: int, path: str, name: str = "",
                        progress: Progress | None = None):
     """Imports a .gguf file, an archive or an HF model folder at an absolute server path.
     Files are copied (the source is left alone); symlinks inside it are followed."""
-    from catalog.imports.gguf import import_gguf_file
-    from catalog.imports.hf import import_archive, import_hf_folder
-
     user = get_user_model().objects.filter(pk=user_id).first()
     if user is None or not (user.is_staff or user.is_superuser):
         raise CatalogError("only staff may import from a path on the server")
@@ -39,10 +39,6 @@ def import_server_path(*, team_id: int, user_id: int, path: str, name: str = "",
 def _import_resolved_folder(folder: Path, *, source: str, **common):
     """HF cache snapshots are folders of symlinks into blobs/: copy their targets to a plain
     staging folder first, so the folder import (which refuses links) sees regular files."""
-    from catalog.imports.common import copy_streamed, staging
-    from catalog.imports.hf import import_hf_folder
-    from catalog.safety import refuse_unsafe_name
-
     with staging("path") as plain:
         for p in sorted(folder.rglob("*")):
             if p.is_file():

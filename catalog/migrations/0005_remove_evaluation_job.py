@@ -1,5 +1,5 @@
-"""Drops Evaluation.job once jobs 0007 has copied it into Job.evaluations (issue 19: the catalog
-points at nothing in jobs)."""
+"""Drops Evaluation.job once jobs 0007 has copied it into Job.evaluations (the catalog
+points at nothing in jobs, the layer above it)."""
 
 from django.db import migrations
 

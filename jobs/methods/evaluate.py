@@ -81,8 +81,8 @@ def planner_memory(variant, context: int) -> dict | None:
     except Exception:  # EstimatorError, an unknown scheme, a config without the shape
         return None
     return {"scheme": scheme, "runtime": runtime, "hardware": PLANNER_HARDWARE, "context": context,
-            "total_bytes": int(row["total_bytes"]), "weights_bytes": int(row["weights_bytes"]),
-            "decode_tokens_per_s": row.get("decode_tokens_per_s"), "supported": row.get("supported")}
+            "total_bytes": int(row.total_bytes), "weights_bytes": int(row.weights_bytes),
+            "decode_tokens_per_s": row.decode_tokens_per_s, "supported": row.supported}
 
 
 def lineage_root(variant):

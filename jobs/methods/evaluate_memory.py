@@ -65,9 +65,9 @@ def served_plan(*, config: dict, scheme: str | None, context: int, threads: int)
     except (EstimatorError, KeyError, ValueError, TypeError) as exc:
         return {**conditions, "refused": f"the planner can't plan this model: {exc}"}
     parts = ("weights_bytes", "kv_cache_bytes", "compute_bytes", "overhead_bytes", "repack_bytes")
-    return {**conditions, "total_bytes": int(row["total_bytes"]),
-            **{k: int(row[k]) for k in parts if row.get(k) is not None},
-            "decode_tokens_per_s": row.get("decode_tokens_per_s"), "supported": row.get("supported")}
+    return {**conditions, "total_bytes": int(row.total_bytes),
+            **{k: int(getattr(row, k)) for k in parts if getattr(row, k) is not None},
+            "decode_tokens_per_s": row.decode_tokens_per_s, "supported": row.supported}
 
 
 def cpu_isa() -> str:

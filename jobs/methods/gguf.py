@@ -24,7 +24,6 @@ from jobs import llama_tools
 from jobs.methods import imatrix as imatrix_tool
 from jobs.methods.base import JobError, Method, Output, RunContext
 
-CONVERTER = imatrix_tool.CONVERTER
 # llama-quantize's file types: tools/quantize/quantize.cpp QUANT_OPTIONS without COPY and the
 # aliases Q3_K / Q4_K / Q5_K. Q2_0 is left out: gguf-py 0.19 (our header reader's type table)
 # doesn't know its ggml type 42, so its files couldn't be registered.
@@ -192,8 +191,8 @@ class GGUFMethod(Method):
         if ctx.input_format == "hf":
             source = work / "intermediate" / f"model-{p['intermediate']}.gguf"
             ctx.progress(0.0, "convert")
-            versions["convert_hf_to_gguf"] = imatrix_tool.convert_hf(ctx.input_dir, source,
-                                                                     p["intermediate"])
+            versions["convert_hf_to_gguf"] = llama_tools.convert_hf(ctx.input_dir, source,
+                                                                    p["intermediate"])
             outputs.append(Output(
                 key="intermediate", format="gguf", quant_type=p["intermediate"],
                 directory=str(source.parent), bits_per_weight=_gguf_bits_per_weight(source),

@@ -8,16 +8,14 @@ it writes them as a GGUF with the chunk count, chunk size and dataset in its met
 read back here rather than trusted from the parameters (a short text gives fewer chunks).
 
 An HF input is first converted to a temporary F16 GGUF with llama.cpp's convert_hf_to_gguf.py
-(the same conversion the GGUF job starts from; it lives here so that gguf.py, which builds
-matrices on the fly, can import this module without a cycle). A quantized GGUF input works but
-measures the activations of the quantized model: the job records a warning.
+(llama_tools.convert_hf, the same conversion the GGUF job starts from). A quantized GGUF input
+works but measures the activations of the quantized model: the job records a warning.
 """
 
 from __future__ import annotations
 
 import os
 import re
-import subprocess
 import sys
 from pathlib import Path
 
@@ -26,7 +24,6 @@ from jobs import llama_tools
 from jobs.methods import hf_common
 from jobs.methods.base import JobError, Method, Output, RunContext
 
-CONVERTER = Path(sys.prefix) / "opt" / "llama.cpp" / "convert_hf_to_gguf.py"
 FLOAT_TYPES = {"F16", "BF16", "F32"}
 DEFAULT_CHUNKS, DEFAULT_CONTEXT = 100, 512
 CHUNKS_RANGE, CONTEXT_RANGE, THREADS_RANGE = (1, 100_000), (32, 32_768), (1, 256)
@@ -63,20 +60,6 @@ def dataset_record(*, team_id: int, path: str) -> dict:
         if dataset is not None and str(dataset.absolute_path) == path:
             return {"id": dataset.pk, "name": dataset.name}
     return {"id": None, "name": Path(path).name}
-
-
-def convert_hf(input_dir: str, target: Path, outtype: str = "F16") -> str:
-    """An HF folder to one F16/BF16 GGUF with llama.cpp's converter; returns its version label."""
-    if not CONVERTER.exists():
-        raise RuntimeError(f"llama.cpp's converter is not installed at {CONVERTER} (make install)")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run(
-        [sys.executable, str(CONVERTER), input_dir, "--outtype", outtype.lower(),
-         "--outfile", str(target)],
-        check=True, stdin=subprocess.DEVNULL,
-        env={**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"},
-    )
-    return "llama-cpp-python 0.3.36 vendor/llama.cpp"
 
 
 def read_imatrix_metadata(path: Path) -> dict:
@@ -155,7 +138,7 @@ class ImatrixMethod(Method):
         if ctx.input_format == "hf":
             ctx.progress(0.0, "convert")
             model = work / "intermediate" / "model-F16.gguf"
-            versions["convert_hf_to_gguf"] = convert_hf(ctx.input_dir, model)
+            versions["convert_hf_to_gguf"] = llama_tools.convert_hf(ctx.input_dir, model)
             start = 0.3
         else:
             model, start = ctx.input_path(".gguf"), 0.0

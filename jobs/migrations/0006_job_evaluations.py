@@ -1,5 +1,5 @@
 """Job.evaluations: the link from a job to the catalog Evaluation rows it measured, owned by the
-jobs app so the catalog points at nothing above it (issue 19). Filled from the old
+jobs app so the catalog points at nothing above it. Filled from the old
 Evaluation.job column by 0007 (a separate migration: on PostgreSQL the rows it writes must be
 committed before a later step alters the tables they reference)."""
 

@@ -9,7 +9,7 @@ no KV cache or inference compute buffer, activations are in `training_bytes`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 
@@ -22,6 +22,7 @@ from .memory import (_with_context, activation_bytes, compute_bytes, kv_cache_by
                      recurrent_bytes, training_bytes)
 from .repack import CPU_ISA, repack_bytes
 from .rule_of_thumb import rule_of_thumb
+from .scheme_row import SchemeRow
 from .schemes import (Scheme, bits_per_weight, describe, high_precision_tensors, parse_scheme, scheme_names,
                       weights_bytes_and_formula)
 from .speed import decode_tokens_per_s, prefill_seconds
@@ -37,17 +38,17 @@ class Estimate:
     model: Architecture
     hardware: Hardware
     workload: Workload
-    rows: list[dict[str, Any]] = field(default_factory=list)
+    rows: list[SchemeRow] = field(default_factory=list)
 
-    def row(self, scheme: str) -> dict[str, Any]:
+    def row(self, scheme: str) -> SchemeRow:
         for r in self.rows:
-            if r["scheme"] == scheme:
+            if r.scheme == scheme:
                 return r
         raise EstimatorError("schemes", f"{scheme!r} not in this estimate")
 
     def to_dict(self) -> dict[str, Any]:
         return {"model": self.model.to_dict(), "hardware": self.hardware.to_dict(),
-                "workload": self.workload.to_dict(), "schemes": [dict(r) for r in self.rows]}
+                "workload": self.workload.to_dict(), "schemes": [asdict(r) for r in self.rows]}
 
 
 @lru_cache(maxsize=8)
@@ -304,7 +305,7 @@ def _layer_offload(arch: Architecture, hw: Hardware, wl: Workload, plan: _Plan, 
     return _Offload(gpu_layers, n_layers, 1 - host_bytes / max(1, weights + plan.kv + plan.state), formula, host_bytes)
 
 
-def _scheme_row(arch: Architecture, hw: Hardware, wl: Workload, plan: _Plan, scheme: Scheme) -> dict[str, Any]:
+def _scheme_row(arch: Architecture, hw: Hardware, wl: Workload, plan: _Plan, scheme: Scheme) -> SchemeRow:
     """One scheme's row: its bytes, fit, largest context, offload, speed, and the formula of each."""
     training, kv, state, compute, resident = plan.training, plan.kv, plan.state, plan.compute, plan.resident
     capacity = plan.capacity
@@ -347,39 +348,39 @@ def _scheme_row(arch: Architecture, hw: Hardware, wl: Workload, plan: _Plan, sch
     prefill, prefill_f = prefill_seconds(arch, hw, wl, scheme.name, weights)   # per scheme: its own rate
     if training:
         tps, tps_f = 0.0, "training mode: no decoding"
-    return {
-        "scheme": scheme.name,
-        "family": scheme.family,
-        "description": describe(scheme),
-        "bits_per_weight": round(bpw, 4),  # over the whole model, 16-bit tensors included
-        "bits_per_quantized_weight": round(bits_per_weight(arch, scheme).quantized, 4),
-        "weights_bytes": weights,
-        "repack_bytes": repack,
-        "gguf_file_tensor_bytes": file_bytes,
-        "kv_cache_bytes": kv,
-        "recurrent_state_bytes": state,
-        "compute_bytes": compute,
-        "compute_resident_bytes": resident,
-        "overhead_bytes": overhead,
-        "training_bytes": train,
-        "total_bytes": total,
-        "rule_of_thumb_bytes": thumb,
-        "rule_of_thumb_note": thumb_note,
-        "capacity_bytes": capacity,
-        "fits": fits,
-        "headroom_bytes": headroom,
-        "max_context": max_ctx,
-        "gpu_layers": offload.gpu_layers,
-        "n_layers": offload.n_layers,
-        "runs_with_offload": runs_with_offload,
-        "kv_pool_bytes": kv_pool,
-        "decode_tokens_per_s": round(tps, 2),
-        "prefill_seconds": round(prefill, 4),
-        "engines": list(scheme.engines),
-        "high_precision_tensors": high_precision_tensors(arch, scheme),
-        "supported": supported,
-        "note": note,
-        "formulas": {
+    return SchemeRow(
+        scheme=scheme.name,
+        family=scheme.family,
+        description=describe(scheme),
+        bits_per_weight=round(bpw, 4),  # over the whole model, 16-bit tensors included
+        bits_per_quantized_weight=round(bits_per_weight(arch, scheme).quantized, 4),
+        weights_bytes=weights,
+        repack_bytes=repack,
+        gguf_file_tensor_bytes=file_bytes,
+        kv_cache_bytes=kv,
+        recurrent_state_bytes=state,
+        compute_bytes=compute,
+        compute_resident_bytes=resident,
+        overhead_bytes=overhead,
+        training_bytes=train,
+        total_bytes=total,
+        rule_of_thumb_bytes=thumb,
+        rule_of_thumb_note=thumb_note,
+        capacity_bytes=capacity,
+        fits=fits,
+        headroom_bytes=headroom,
+        max_context=max_ctx,
+        gpu_layers=offload.gpu_layers,
+        n_layers=offload.n_layers,
+        runs_with_offload=runs_with_offload,
+        kv_pool_bytes=kv_pool,
+        decode_tokens_per_s=round(tps, 2),
+        prefill_seconds=round(prefill, 4),
+        engines=list(scheme.engines),
+        high_precision_tensors=high_precision_tensors(arch, scheme),
+        supported=supported,
+        note=note,
+        formulas={
             "weights_bytes": weights_f + file_f,
             "repack_bytes": repack_f,
             "bits_per_weight": f"{weights:,} B × 8 / {arch.total_params:,} params = {bpw:.4f} bpw",
@@ -403,4 +404,4 @@ def _scheme_row(arch: Architecture, hw: Hardware, wl: Workload, plan: _Plan, sch
             "decode_tokens_per_s": tps_f,
             "prefill_seconds": prefill_f,
         },
-    }
+    )

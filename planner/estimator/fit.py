@@ -453,10 +453,10 @@ def choose_scheme(est: Estimate, requested: str = "") -> tuple[str | None, str]:
     Q4_K_M (below ~4.5 bpw quality drops fast: llama.cpp's quantize README perplexity table),
     else Q4_K_M with offload, else the highest-precision one that fits with offload (the fit
     solver decides what fits: every device and system RAM), else the smallest, to show what it lacks."""
-    rows = sorted((r for r in est.rows if r["family"] == "gguf" and r["supported"]),
-                  key=lambda r: -r["bits_per_weight"])
+    rows = sorted((r for r in est.rows if r.family == "gguf" and r.supported),
+                  key=lambda r: -r.bits_per_weight)
     if requested:
-        if any(r["scheme"] == requested for r in rows):
+        if any(r.scheme == requested for r in rows):
             return requested, f"{requested}: chosen by hand"
         raise EstimatorError("fit_scheme", f"{requested!r} is not a GGUF scheme of this plan")
     if not rows:
@@ -469,30 +469,30 @@ def choose_scheme(est: Estimate, requested: str = "") -> tuple[str | None, str]:
             kinds[scheme] = placement_kind(arch, hw, wl, scheme)
         return kinds[scheme]
 
-    native = next((r for r in rows if r["scheme"] == NATIVE_GGUF.get(arch.arch)), None)
-    if native and kind(native["scheme"]):
-        return native["scheme"], (f"{native['scheme']}: {arch.arch}'s own format (its experts ship in MXFP4; "
-                                  "re-quantizing them to a k-quant loses precision and saves nothing)")
-    full = next((r for r in rows if r["bits_per_weight"] >= QUALITY_FLOOR_BPW and kind(r["scheme"]) == "full"), None)
+    native = next((r for r in rows if r.scheme == NATIVE_GGUF.get(arch.arch)), None)
+    if native and kind(native.scheme):
+        return native.scheme, (f"{native.scheme}: {arch.arch}'s own format (its experts ship in MXFP4; "
+                               "re-quantizing them to a k-quant loses precision and saves nothing)")
+    full = next((r for r in rows if r.bits_per_weight >= QUALITY_FLOOR_BPW and kind(r.scheme) == "full"), None)
     if full:
-        return full["scheme"], f"{full['scheme']}: the highest-precision GGUF that fits fully"
-    if any(r["scheme"] == "Q4_K_M" for r in rows) and kind("Q4_K_M"):
+        return full.scheme, f"{full.scheme}: the highest-precision GGUF that fits fully"
+    if any(r.scheme == "Q4_K_M" for r in rows) and kind("Q4_K_M"):
         return "Q4_K_M", "Q4_K_M: nothing at ≥ 4.5 bpw fits fully, so Q4_K_M with offload"
-    runs = next((r for r in rows if kind(r["scheme"])), None)
+    runs = next((r for r in rows if kind(r.scheme)), None)
     if runs:
-        return runs["scheme"], (f"{runs['scheme']}: the highest-precision GGUF that fits "
-                                f"({'fully' if kind(runs['scheme']) == 'full' else 'with offload'})")
-    return rows[-1]["scheme"], (f"no GGUF scheme fits the device(s) and system RAM; the smallest, "
-                                f"{rows[-1]['scheme']}, is shown with what it lacks")
+        return runs.scheme, (f"{runs.scheme}: the highest-precision GGUF that fits "
+                             f"({'fully' if kind(runs.scheme) == 'full' else 'with offload'})")
+    return rows[-1].scheme, (f"no GGUF scheme fits the device(s) and system RAM; the smallest, "
+                             f"{rows[-1].scheme}, is shown with what it lacks")
 
 
 def smaller_scheme(est: Estimate, scheme: str) -> str | None:
     """The highest-precision GGUF scheme below `scheme` that fits (with offload or fully)."""
-    rows = sorted((r for r in est.rows if r["family"] == "gguf" and r["supported"]),
-                  key=lambda r: -r["bits_per_weight"])
-    bpw = next((r["bits_per_weight"] for r in rows if r["scheme"] == scheme), None)
-    return next((r["scheme"] for r in rows if bpw is not None and r["bits_per_weight"] < bpw
-                 and placement_kind(est.model, est.hardware, est.workload, r["scheme"])), None)
+    rows = sorted((r for r in est.rows if r.family == "gguf" and r.supported),
+                  key=lambda r: -r.bits_per_weight)
+    bpw = next((r.bits_per_weight for r in rows if r.scheme == scheme), None)
+    return next((r.scheme for r in rows if bpw is not None and r.bits_per_weight < bpw
+                 and placement_kind(est.model, est.hardware, est.workload, r.scheme)), None)
 
 
 def fit_estimate(est: Estimate, requested: str = "", n_cpu_moe: int | None = None) -> Fit | None:

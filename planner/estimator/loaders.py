@@ -32,6 +32,7 @@ MODEL_TYPE_TO_ARCH = {
     "smollm3": "smollm3", "minimax_m2": "minimax-m2",   # conversion/llama.py SmolLM3Model, conversion/minimax.py
     **HYBRID_MODEL_TYPES, **DENSE_MODEL_TYPES,
     "granitemoe": "granitemoe", "granitemoeshared": "granitemoe", "olmoe": "olmoe",   # conversion/granite.py, olmo.py
+    "solar_open": "glm4moe",   # conversion/glm.py SolarOpenModel(Glm4MoeModel)
     "granite": "granite", "internlm3": "llama", "iquestcoder": "llama", "ministral3": "mistral3", "ernie4_5": "ernie4_5",
 }
 # Decoders whose block is llama's tensor for tensor (transformers builds InternLM3 and IQuest-Coder
@@ -45,6 +46,8 @@ LLAMA_BLOCK_DEFAULTS = {
     "ministral3": {"head_dim": 128, "num_key_value_heads": 8},
     "ernie4_5": {"head_dim": 128, "num_key_value_heads": 2, "tie_word_embeddings": True},
 }
+# other config classes' defaults for an omitted field
+CONFIG_DEFAULTS = {"solar_open": {"head_dim": 128}}
 TIED_BY_DEFAULT = {"gemma", "gemma2", "gemma3", "gemma3_text", "gemma4_text", "lfm2", "smollm3"}  # config classes default tie_word_embeddings=True
 GEMMA_NORMS = {"gemma2", "gemma3"}   # post-attention and post-FFN norms (2 extra per layer)
 # MiniMax-M2 (modeling_minimax_m2.py): q/k RMSNorms over the whole projection and the router's
@@ -105,6 +108,8 @@ def architecture_from_config(cfg: Any, name: str = "") -> Architecture:
         cfg = dense_config_defaults(cfg, model_type)
     elif model_type in LLAMA_BLOCK_DEFAULTS:
         cfg = _llama_block_config(cfg, model_type)
+    elif model_type in CONFIG_DEFAULTS:
+        cfg = {**CONFIG_DEFAULTS[model_type], **cfg}
     notes: list[str] = vision_notes
 
     hidden = _int(cfg, "hidden_size")
@@ -121,7 +126,9 @@ def architecture_from_config(cfg: Any, name: str = "") -> Architecture:
         raise EstimatorError("num_attention_heads", f"{heads} does not divide hidden_size {hidden}")
     head_dim = _int(cfg, "head_dim", hidden // heads)
     # Qwen3.5-MoE has no dense FFN and no intermediate_size (configuration_qwen3_5_moe.py)
-    inter = _int(cfg, "intermediate_size", _int(cfg, "moe_intermediate_size", 512) if model_type == "qwen3_5_moe_text" else None)
+    # (nor Solar Open, whose every layer is MoE: configuration_solar_open.py)
+    inter = _int(cfg, "intermediate_size", _int(cfg, "moe_intermediate_size", {"qwen3_5_moe_text": 512, "solar_open": 1280}[model_type])
+                 if model_type in ("qwen3_5_moe_text", "solar_open") else None)
     vocab = _int(cfg, "vocab_size")
     max_pos = _int(cfg, "max_position_embeddings", 4096)
     tied = _bool(cfg, "tie_word_embeddings", model_type in TIED_BY_DEFAULT)
@@ -179,6 +186,8 @@ def architecture_from_config(cfg: Any, name: str = "") -> Architecture:
                                       "loaded by this llama.cpp here, so its GGUF rows are not planned"}
     elif model_type == "gemma4_text":
         layout = gemma4_fields(cfg, layers, hidden, heads, kv_heads, head_dim, notes)
+    elif model_type == "solar_open":   # modeling_solar_open.py: GLM-4.5's MoE on every layer, no QK norm, no MTP
+        layout = {"expert_bias": True}
     elif model_type == "glm4_moe":  # modeling_glm4_moe.py: dense below first_k_dense_replace, router bias
         n_mtp = _int(cfg, "num_nextn_predict_layers", 0, minimum=0)
         layout = {"dense_layers": tuple(range(min(layers, _int(cfg, "first_k_dense_replace", 0, minimum=0)))),

@@ -27,6 +27,22 @@
   }
   markErrors();
   document.body.addEventListener("htmx:afterSettle", markErrors);
+  // "Estimate" (or Enter in a field) asks for the result, so once it is swapped in it is brought
+  // into view: the button sits at the bottom of a long form, beside the middle of the results
+  // table on a laptop and above the results on a phone. The plans that follow each edit update in
+  // place without moving the page, so someone still filling the form keeps their place.
+  const results = document.getElementById("results");
+  let reveal = false;
+  form.addEventListener("submit", () => { reveal = true; });
+  document.body.addEventListener("htmx:afterSettle", (event) => {
+    if (!reveal || event.detail.target !== results) return;
+    reveal = false;
+    const top = results.getBoundingClientRect().top;
+    if (top < 0 || top > window.innerHeight / 3) results.scrollIntoView({ block: "start" });
+  });
+  for (const failed of ["htmx:responseError", "htmx:sendError"]) {
+    document.body.addEventListener(failed, () => { reveal = false; });
+  }
   const upload = document.getElementById("config-upload");
   upload.addEventListener("change", () => {
     const file = upload.files[0];

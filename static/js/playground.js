@@ -1,7 +1,10 @@
 // Playground: one column per selected variant; each Send streams every column at once.
 // Tokens arrive as server-sent events on a fetch() response body (POST, so EventSource won't do).
 // A first send to several variants makes one comparison first, and every column joins it.
-// With "Show token probabilities" on, each token is a span whose title gives its probability.
+// With "Show token probabilities" on, each piece of the reply is a span shaded by how likely it
+// was (the less likely, the darker); a click, a tap, or Enter on it opens a small popover with its
+// probability and the alternatives the model weighed. The title keeps the same for mouse hover.
+// A reopened chat puts the settings its last message was sent with back in the form.
 (function () {
   "use strict";
   const script = document.getElementById("playground-script");
@@ -64,15 +67,101 @@
 
   // A piece's text can be empty while the runtime holds back part of a character or a possible
   // stop string: its tokens' logprobs wait in `pending` for the text that comes out of them.
+  // The piece is shaded by the probability of all its tokens together.
   function appendPiece(view, event) {
     if (event.logprobs) view.pending.push(...event.logprobs);
     if (!event.text) return;
     if (!view.pending.length) { view.text.append(event.text); return; }
     const span = el("span", "pg-token", event.text);
+    const p = Math.exp(view.pending.reduce((sum, e) => sum + e.logprob, 0));
     span.title = tokenTitle(view.pending);
+    span.dataset.p = p.toFixed(4);
+    span.style.setProperty("--p", p.toFixed(4));
+    span.setAttribute("role", "button");
+    span.setAttribute("aria-haspopup", "dialog");
+    span.setAttribute("aria-label", event.text + ", " + percent(Math.log(p)) + ": show alternatives");
+    // One tab stop per reply (its first token); the arrow keys move between its tokens.
+    span.tabIndex = view.text.querySelector(".pg-token") ? -1 : 0;
+    span.entries = view.pending;
     view.text.append(span);
     view.pending = [];
   }
+
+  // The popover: one for the page, filled for the token it is opened on.
+  const popover = el("div", "pg-popover");
+  popover.id = "token-popover";
+  popover.setAttribute("role", "dialog");
+  popover.setAttribute("aria-label", "Token probabilities");
+  popover.hidden = true;
+  document.body.append(popover);
+  let openedOn = null;
+
+  function openPopover(span) {
+    popover.textContent = "";
+    for (const entry of span.entries) {
+      const table = el("table", "pg-alternatives");
+      const chosen = el("tr", "chosen");
+      chosen.append(el("td", "tok", JSON.stringify(entry.token)), el("td", "num", percent(entry.logprob)),
+                    el("td", "what", "chosen"));
+      table.append(chosen);
+      for (const alt of entry.top_logprobs || []) {
+        const row = el("tr", alt.token === entry.token ? "alternative same" : "alternative");
+        row.append(el("td", "tok", JSON.stringify(alt.token)), el("td", "num", percent(alt.logprob)), el("td", "what", ""));
+        table.append(row);
+      }
+      popover.append(table);
+    }
+    const close = el("button", "small pg-popover-close", "Close");
+    close.type = "button";
+    close.addEventListener("click", () => closePopover(true));
+    popover.append(close);
+    const box = span.getBoundingClientRect();
+    popover.hidden = false;
+    const left = Math.min(box.left + window.scrollX,
+                          window.scrollX + document.documentElement.clientWidth - popover.offsetWidth - 8);
+    popover.style.left = Math.max(window.scrollX + 4, left) + "px";
+    popover.style.top = (box.bottom + window.scrollY + 4) + "px";
+    if (openedOn) openedOn.setAttribute("aria-expanded", "false");
+    openedOn = span;
+    span.setAttribute("aria-expanded", "true");
+  }
+
+  function closePopover(refocus) {
+    if (popover.hidden) return;
+    popover.hidden = true;
+    if (openedOn) {
+      openedOn.setAttribute("aria-expanded", "false");
+      if (refocus) openedOn.focus();
+    }
+    openedOn = null;
+  }
+
+  columnsEl.addEventListener("click", (event) => {
+    const span = event.target.closest(".pg-token");
+    if (!span || !span.entries) return;
+    if (openedOn === span) closePopover(false); else openPopover(span);
+  });
+  columnsEl.addEventListener("keydown", (event) => {
+    const span = event.target.closest(".pg-token");
+    if (!span) return;
+    if (event.key === "Enter" || event.key === " ") {
+      event.preventDefault();
+      if (openedOn === span) closePopover(false); else openPopover(span);
+    } else if (event.key === "ArrowRight" || event.key === "ArrowLeft") {
+      const tokens = [...span.parentElement.querySelectorAll(".pg-token")];
+      const next = tokens[tokens.indexOf(span) + (event.key === "ArrowRight" ? 1 : -1)];
+      if (!next) return;
+      event.preventDefault();
+      span.tabIndex = -1;
+      next.tabIndex = 0;
+      next.focus();
+      if (openedOn) openPopover(next);
+    }
+  });
+  document.addEventListener("keydown", (event) => { if (event.key === "Escape") closePopover(true); });
+  document.addEventListener("click", (event) => {
+    if (!popover.hidden && !popover.contains(event.target) && !event.target.closest(".pg-token")) closePopover(false);
+  });
 
   function makeColumn(variantId, conversationId) {
     const info = initial.variants[String(variantId)] || { label: "#" + variantId };
@@ -259,6 +348,17 @@
       setTimeout(() => { if (column.controller === controller && controller) controller.abort(); }, 3000);
     }
   });
+
+  // A reopened chat: its settings back in the form. A field absent from them was left blank.
+  const settings = initial.settings || {};
+  if (Object.keys(settings).length) {
+    for (const name of ["temperature", "top_p", "top_k", "min_p", "repeat_penalty", "max_tokens", "seed"]) {
+      form.elements[name].value = settings[name] ?? "";
+    }
+    const stop = settings.stop || [];
+    form.elements.stop.value = (typeof stop === "string" ? [stop] : stop).join("\n");
+    showLogprobs.checked = settings.logprobs != null;
+  }
 
   for (const c of initial.columns) {
     const column = makeColumn(c.variant, c.conversation);

@@ -1,4 +1,4 @@
-"""What a new user hits on every page (issue 17), pinned in real Chromium against uvicorn.
+"""What a new user hits on every page, pinned in real Chromium against uvicorn.
 
 Screenshots: every page, full length, at 1280 px and 390 px wide, go to
 `<test session folder>/screenshots/<width>/<page>.png` (the session folder is
@@ -64,7 +64,7 @@ def test_every_page_fits_1280_and_390_px_with_labelled_inputs(page, web_server, 
     m, v, j = site["model"].pk, site["variant"].pk, site["job"].pk
     pages = {"dashboard": "/", "planner": "/planner/?preset=mixtral-8x7b&hardware=t4",
              "catalog": "/catalog/", "model": f"/catalog/models/{m}/", "compare": f"/catalog/models/{m}/compare/",
-             "import": "/catalog/import/", "datasets": "/catalog/datasets/", "jobs": "/jobs/",
+             "import": "/jobs/import/", "datasets": "/catalog/datasets/", "jobs": "/jobs/",
              "new-job": f"/jobs/new?variant={v}", "job": f"/jobs/{j}/", "workers": "/jobs/workers/",
              "playground": "/playground/", "tokens": "/playground/tokens/"}
     browser_login(page, web_server, "alice")
@@ -162,7 +162,7 @@ def test_a_negative_context_is_refused_beside_the_field_and_the_old_plan_goes(pa
 
 
 def test_gpt_oss_20b_on_a_16gb_gpu_with_experts_in_ram_and_its_command_copied(page, web_server, teams):
-    """Issue 13's UI: llama.cpp's schemes first (the rest folded away), the table fits 1280 px, the
+    """The planner's scheme table: llama.cpp's schemes first (the rest folded away), the table fits 1280 px, the
     expert-offload control reaches the fit card's command, and Copy puts it on the clipboard."""
     page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=web_server)
     browser_login(page, web_server, "alice")

@@ -16,7 +16,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 def test_demo_gguf_becomes_an_f16_hf_child_variant(client, teams, artifacts):
     gguf = import_gguf_file(team_id=teams["red"].pk, user_id=None, path=str(demo_model_path()))
     client.force_login(teams["alice"])
-    response = client.post(reverse("catalog-jobs:variant-convert", args=[gguf.pk]))
+    response = client.post(reverse("jobs:variant-convert", args=[gguf.pk]))
     assert response.status_code == 302 and "/jobs/" in response["Location"]
     [job] = run_queued_jobs()
     assert job.status == "succeeded", job.error

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.django_db
 
 def _post(client, teams, files):
     client.force_login(teams["alice"])
-    return client.post(reverse("catalog-jobs:import"),
+    return client.post(reverse("jobs:import"),
                        {"source": "upload", "team": teams["red"].pk, "files": files})
 
 
@@ -157,7 +157,7 @@ def test_not_a_gguf_at_all(client, teams, artifacts):
 @override_settings(UPLOAD_MAX_BYTES=1024)
 def test_upload_over_the_cap_is_413_before_the_body_is_read(client, teams, artifacts):
     client.force_login(teams["alice"])
-    response = client.post(reverse("catalog-jobs:import"), {
+    response = client.post(reverse("jobs:import"), {
         "source": "upload", "team": teams["red"].pk,
         "files": [SimpleUploadedFile("big.gguf", b"G" * 4096)]})
     assert response.status_code == 413

@@ -25,7 +25,7 @@ def hub_unreachable(monkeypatch):
 def test_hub_import_fails_fast_with_a_clear_message_offline(client, teams, hub_unreachable):
     client.force_login(teams["alice"])
     started = time.monotonic()
-    response = client.post(reverse("catalog-jobs:import"), {
+    response = client.post(reverse("jobs:import"), {
         "source": "hub", "team": teams["red"].pk, "repo_id": "HuggingFaceTB/SmolLM2-135M"})
     assert time.monotonic() - started < 5
     assert response.status_code == 400

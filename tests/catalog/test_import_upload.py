@@ -22,7 +22,7 @@ def _post(client, teams, files, **extra):
     would run it."""
     client.force_login(teams["alice"])
     data = {"source": "upload", "team": teams["red"].pk, "files": files, **extra}
-    response = client.post(reverse("catalog-jobs:import"), data)
+    response = client.post(reverse("jobs:import"), data)
     if response.status_code == 302:
         assert "/jobs/" in response["Location"]
         [job] = run_queued_jobs()

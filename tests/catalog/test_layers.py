@@ -1,4 +1,6 @@
-"""Layers point one way (STYLE.md practice 15, issue 19): formats <- catalog <- jobs <- views/APIs.
+"""Layers point one way: formats <- catalog <- engines <- jobs and runtime <- views/APIs. A lower
+layer that imports a higher one can't be used, tested or reasoned about without it, and import
+cycles follow.
 
 Every import statement is read from the source with ast, at any depth (an import inside a
 function counts: it is the sign of a boundary in the wrong place), so a lazy import can't hide."""

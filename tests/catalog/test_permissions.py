@@ -30,7 +30,7 @@ def _routes(red) -> list[tuple[str, str]]:
         ("get", reverse("catalog:download", args=[f])),
         ("get", reverse("catalog:dataset-download", args=[d])),
         ("post", reverse("catalog:variant-delete", args=[v])),
-        ("post", reverse("catalog-jobs:variant-convert", args=[v])),
+        ("post", reverse("jobs:variant-convert", args=[v])),
         ("post", reverse("catalog:model-delete", args=[m])),
         ("post", reverse("catalog:dataset-delete", args=[d])),
         ("get", f"/api/catalog/models/{m}"),
@@ -75,7 +75,7 @@ def test_a_user_cannot_import_into_another_team(client, teams, tiny_hf, artifact
     from tests.catalog.factories import uploads
 
     client.force_login(teams["bob"])
-    response = client.post(reverse("catalog-jobs:import"), {
+    response = client.post(reverse("jobs:import"), {
         "source": "upload", "team": teams["red"].pk, "files": uploads(tiny_hf[0])})
     assert response.status_code == 400
     assert not Model.objects.exists()
@@ -83,7 +83,7 @@ def test_a_user_cannot_import_into_another_team(client, teams, tiny_hf, artifact
 
 def test_non_staff_cannot_import_a_server_path(client, teams):
     client.force_login(teams["alice"])
-    response = client.post(reverse("catalog-jobs:import"), {
+    response = client.post(reverse("jobs:import"), {
         "source": "path", "team": teams["red"].pk, "server_path": "/etc"})
     assert response.status_code == 400
     assert not Model.objects.exists()

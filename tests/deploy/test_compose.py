@@ -78,6 +78,19 @@ def _check_uvicorn(argv: list[str]) -> None:
     assert hasattr(importlib.import_module(module), attribute)
 
 
+def _check_python(argv: list[str]) -> None:
+    """`python manage.py ...`, or `python -m quantdash.web <uvicorn options>` (the web tier)."""
+    if argv[1:3] != ["-m", "quantdash.web"]:
+        return _check_manage_py(argv)
+    from uvicorn.main import main as uvicorn_cli
+
+    from quantdash.web import uvicorn_argv
+
+    command = uvicorn_argv(argv[3:], workers=2)
+    _check_uvicorn(["uvicorn", *command[3:]])
+    uvicorn_cli.make_context("uvicorn", command[3:])  # fails on an option uvicorn doesn't have
+
+
 def test_the_stack_has_every_service(compose):
     assert set(compose["services"]) == {"postgres", "redis", "migrate", "web", "worker-cpu",
                                         "worker-gpu", "runtime"}
@@ -86,7 +99,7 @@ def test_the_stack_has_every_service(compose):
 def test_every_command_runs_something_the_project_has(compose):
     for name, service in _services(compose).items():
         for argv in _command_lines(service["command"]):
-            {"python": _check_manage_py, "celery": _check_celery,
+            {"python": _check_python, "celery": _check_celery,
              "uvicorn": _check_uvicorn}[argv[0]](argv)
 
 

@@ -95,7 +95,7 @@ def test_memory_measured_otherwise_than_planned_is_not_compared(family, method, 
 def test_the_runner_links_an_evaluate_jobs_measurements_to_the_job(family, teams):
     """The runner hands the job's planner estimate to the catalog and links the rows it made to
     the job (Job.evaluations), in the transaction that marks the job succeeded."""
-    from jobs.runner import _record_evaluations
+    from jobs.runner import record_evaluations
 
     base = family[0]
     job = Job.objects.create(team=teams["red"], kind="evaluate", method="evaluate", input_variant=base,
@@ -103,7 +103,7 @@ def test_the_runner_links_an_evaluate_jobs_measurements_to_the_job(family, teams
                              estimate={"planner": PLAN})
     other = Job.objects.create(team=teams["red"], kind="evaluate", method="evaluate",
                                input_variant=base, status=Job.Status.RUNNING)
-    assert _record_evaluations(job, [
+    assert record_evaluations(job, [
         {"kind": "memory", "metrics": {"peak_rss_bytes": 300_000_000}, "method": SERVED},
         {"kind": "perplexity", "metrics": {"perplexity": 21.0}, "method": {"tokens_sha256": "abc"}},
     ]) == ("succeeded", "")
@@ -164,7 +164,7 @@ def test_evaluate_selected_submits_one_job_per_variant_with_the_same_params(clie
     # test must leave no dataset folder behind for later tests that reuse the id.
     dataset = Dataset.objects.create(team=teams["red"], name="wikitext-2 test", kind="txt", path="test.txt")
     client.login(username="alice", password=PASSWORD)
-    response = client.post(f"/catalog/models/{base.model_id}/compare/", {
+    response = client.post(f"/jobs/models/{base.model_id}/compare/evaluate", {
         "variants": [base.pk, q8.pk], "dataset": dataset.pk, "mode": "quick", "chunks": "2"})
     assert response.status_code == 302
     jobs = Job.objects.filter(method="evaluate").order_by("input_variant_id")
@@ -239,7 +239,7 @@ def measured(teams, demo_variant):
     return base, made
 
 
-def _table(html: str) -> dict:
+def comparison_table(html: str) -> dict:
     """{row id: {cell class: {"text", "title"}}} and {"headers": {sort key: title}} of a page."""
     from html.parser import HTMLParser
 
@@ -298,7 +298,7 @@ def test_compare_page_shows_every_kl_column_with_llama_cpps_numbers(client, meas
     base, made = measured
     client.login(username="alice", password=PASSWORD)
     html = client.get(f"/catalog/models/{base.model_id}/compare/").content.decode()
-    table = _table(html)
+    table = comparison_table(html)
     assert [h for h in table["headers"]] == [
         "id", "size", "bpw", "ppl", "ratio", "delta", "kl", "kl_median", "kl_p99", "kl_p99_9",
         "kl_max", "dp_rms", "same_top", "tps", "mem"]
@@ -327,7 +327,7 @@ def test_every_kl_number_carries_its_method(client, measured):
     base, made = measured
     client.login(username="alice", password=PASSWORD)
     html = client.get(f"/catalog/models/{base.model_id}/compare/").content.decode()
-    table = _table(html)
+    table = comparison_table(html)
     how = (f"128 tokens × 4 chunks of test.txt, reference #{base.pk} GGUF Q4_1; "
            "llama.cpp perplexity --kl-divergence statistics")
     for key in NEW_KEYS:
@@ -347,7 +347,7 @@ def test_sorting_by_each_kl_column_puts_unmeasured_rows_last(client, measured, k
     def order(sort):
         html = client.get(f"/catalog/models/{base.model_id}/compare/?sort={sort}",
                           HTTP_HX_REQUEST="true").content.decode()
-        return [r for r in _table(html) if r != "headers"]
+        return [r for r in comparison_table(html) if r != "headers"]
 
     # llama.cpp's numbers: the Q4_0 is closer to the base than the Q2_K on every statistic (a
     # higher "same top" is closer); the older Q8_0 has kl_mean, kl_median, kl_p99, kl_max and
@@ -374,15 +374,15 @@ def test_model_page_shows_the_kl_columns_and_an_evaluate_form(client, measured):
     base, made = measured
     client.login(username="alice", password=PASSWORD)
     html = client.get(f"/catalog/models/{base.model_id}/").content.decode()
-    q2 = {k: " ".join(v["text"].split()) for k, v in _table(html)[f"variant-{made['Q2_K'].pk}"].items()}
+    q2 = {k: " ".join(v["text"].split()) for k, v in comparison_table(html)[f"variant-{made['Q2_K'].pk}"].items()}
     assert {k: q2[k] for k in ("ppl", "kl", "kl_p99_9", "dp_rms", "same_top", "tps")} == {
         "ppl": "19.1984 ± 3.7307", "kl": "0.377665 ± 0.025227", "kl_p99_9": "2.352340",
         "dp_rms": "14.282 % ± 1.353 %", "same_top": "71.429 % ± 2.851 %", "tps": "—"}
-    assert "llama.cpp perplexity --kl-divergence statistics" in _table(html)[
+    assert "llama.cpp perplexity --kl-divergence statistics" in comparison_table(html)[
         f"variant-{made['Q2_K'].pk}"]["kl_p99_9"]["title"]
     for title in ("Mean KLD ±", "99.9 % KLD", "RMS Δp", "Same top %"):
         assert f">{title}</th>" in html
-    assert f'action="/catalog/models/{base.model_id}/evaluate/"' in html
+    assert f'action="/jobs/models/{base.model_id}/evaluate"' in html
     assert f'name="variants" value="{made["Q2_K"].pk}" form="evaluate-form"' in html
     assert 'data-polling="false"' in html and "hx-trigger" not in html.split('id="model-variants"')[1][:200]
 
@@ -393,7 +393,7 @@ def test_evaluate_selected_on_the_model_page_then_poll_until_the_jobs_end(client
     base, made = measured
     dataset = Dataset.objects.create(team=base.model.team, name="wikitext-2 test", kind="txt", path="test.txt")
     client.login(username="alice", password=PASSWORD)
-    response = client.post(f"/catalog/models/{base.model_id}/evaluate/", {
+    response = client.post(f"/jobs/models/{base.model_id}/evaluate", {
         "variants": [base.pk, made["Q2_K"].pk], "dataset": dataset.pk, "mode": "quick",
         "context": "128", "chunks": "1"})
     jobs = list(Job.objects.filter(method="evaluate").order_by("input_variant_id"))
@@ -404,7 +404,7 @@ def test_evaluate_selected_on_the_model_page_then_poll_until_the_jobs_end(client
     assert response["Location"] == f"/catalog/models/{base.model_id}/?watch={watch}"
 
     page = client.get(response["Location"]).content.decode()
-    poll = f'/catalog/models/{base.model_id}/variants/?watch={watch}'
+    poll = f'/jobs/models/{base.model_id}/variants/?watch={watch}'
     assert f'hx-get="{poll}" hx-trigger="every 1s"' in page and "Evaluating: job" in page
     running = client.get(poll, HTTP_HX_REQUEST="true")
     assert running.status_code == 200 and b"<html" not in running.content
@@ -424,7 +424,7 @@ def test_evaluate_selected_refuses_another_teams_variant_and_bad_ids(client, mea
     theirs = Model.objects.create(team=teams["blue"], name="blue model")
     their_variant = Variant.objects.create(model=theirs, format="gguf", quant_type="Q8_0")
     client.login(username="alice", password=PASSWORD)
-    for url in (f"/catalog/models/{base.model_id}/evaluate/", f"/catalog/models/{base.model_id}/compare/"):
+    for url in (f"/jobs/models/{base.model_id}/evaluate", f"/jobs/models/{base.model_id}/compare/evaluate"):
         page = client.post(url, {"variants": [base.pk, their_variant.pk]}, follow=True).content.decode()
         assert f"variants: no variant #{their_variant.pk} of {base.model.name} in this team" in page
         for bad in ("x", "9" * 30):
@@ -433,11 +433,13 @@ def test_evaluate_selected_refuses_another_teams_variant_and_bad_ids(client, mea
         page = client.post(url, {}, follow=True).content.decode()
         assert "variants: tick at least one variant to evaluate" in page
     assert not Job.objects.exists()
-    assert client.post(f"/catalog/models/{theirs.pk}/evaluate/", {"variants": [their_variant.pk]}).status_code == 404
-    assert client.get(f"/catalog/models/{theirs.pk}/variants/").status_code == 404
-    assert client.get(f"/catalog/models/{base.model_id}/evaluate/").status_code == 405
-    assert client.get(f"/catalog/models/{base.model_id}/variants/?watch=x,{'9' * 30}",
+    assert client.post(f"/jobs/models/{theirs.pk}/evaluate", {"variants": [their_variant.pk]}).status_code == 404
+    assert client.get(f"/jobs/models/{theirs.pk}/variants/").status_code == 404
+    assert client.get(f"/jobs/models/{base.model_id}/evaluate").status_code == 405
+    assert client.get(f"/jobs/models/{base.model_id}/compare/evaluate").status_code == 405
+    assert client.post(f"/catalog/models/{base.model_id}/compare/").status_code == 405
+    assert client.get(f"/jobs/models/{base.model_id}/variants/?watch=x,{'9' * 30}",
                       HTTP_HX_REQUEST="true").status_code == 286  # no such job: nothing to poll
     client.login(username="bob", password=PASSWORD)
-    assert client.get(f"/catalog/models/{base.model_id}/variants/?watch=1").status_code == 404
+    assert client.get(f"/jobs/models/{base.model_id}/variants/?watch=1").status_code == 404
     assert not Job.objects.exists()

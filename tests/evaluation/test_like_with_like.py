@@ -8,7 +8,7 @@ import pytest
 from catalog.evaluations import evaluation_record
 from jobs.models import Job
 from planner.templatetags.units import binary_size
-from tests.evaluation.test_compare_page import SERVED, _table, cpu_worker, family  # noqa: F401 (fixtures)
+from tests.evaluation.test_compare_page import SERVED, comparison_table, cpu_worker, family  # noqa: F401 (fixtures)
 from tests.support.fixtures import PASSWORD
 
 
@@ -25,7 +25,7 @@ def busy_speed(variant, decode: float, low: float, high: float, *, quiet: bool, 
 
 def order(client, model_id: int, sort: str) -> list[str]:
     html = client.get(f"/catalog/models/{model_id}/compare/?sort={sort}", HTTP_HX_REQUEST="true").content.decode()
-    return [r for r in _table(html) if r != "headers"]
+    return [r for r in comparison_table(html) if r != "headers"]
 
 
 def test_a_speed_from_a_busy_node_is_greyed_with_its_reason_and_ranked_after_quiet_ones(client, family):
@@ -33,7 +33,7 @@ def test_a_speed_from_a_busy_node_is_greyed_with_its_reason_and_ranked_after_qui
     busy_speed(q2, 57.23, 4.5, 64.3, quiet=False, stable=False)
     client.login(username="alice", password=PASSWORD)
     html = client.get(f"/catalog/models/{base.model_id}/compare/").content.decode()
-    cell = _table(html)[f"compare-{q2.pk}"]["tps"]
+    cell = comparison_table(html)[f"compare-{q2.pk}"]["tps"]
     text = " ".join(cell["text"].split())
     assert text.startswith("57.23 measured while other work ran (other processes used 1.4 of the "
                            "node's 2 cores); the runs never settled (stopped at max_runs): decode "
@@ -47,7 +47,7 @@ def test_a_speed_from_a_busy_node_is_greyed_with_its_reason_and_ranked_after_qui
     assert order(client, base.model_id, "tps") == [ids[q8.pk], ids[base.pk], ids[q2.pk]]
     # The model page's variants table shows it the same way; its button posts the evaluate form.
     page = client.get(f"/catalog/models/{base.model_id}/").content.decode()
-    assert "decode runs 4.5–64.3 tok/s" in " ".join(_table(page)[f"variant-{q2.pk}"]["tps"]["text"].split())
+    assert "decode runs 4.5–64.3 tok/s" in " ".join(comparison_table(page)[f"variant-{q2.pk}"]["tps"]["text"].split())
     assert f'name="remeasure" value="{q2.pk}" form="evaluate-form"' in page
     # Measured again on a quiet node: shown plainly and ranked first.
     busy_speed(q2, 60.0, 59.5, 60.4, quiet=True, stable=True)
@@ -63,8 +63,8 @@ def test_re_measure_submits_an_evaluation_of_that_variant_only(client, family, t
     dataset = Dataset.objects.create(team=teams["red"], name="wikitext-2 test", kind="txt", path="test.txt")
     client.login(username="alice", password=PASSWORD)
     # The comparison page's and the model page's forms (other modes: not one duplicate job).
-    for url, mode in ((f"/catalog/models/{base.model_id}/compare/", "quick"),
-                      (f"/catalog/models/{base.model_id}/evaluate/", "full")):
+    for url, mode in ((f"/jobs/models/{base.model_id}/compare/evaluate", "quick"),
+                      (f"/jobs/models/{base.model_id}/evaluate", "full")):
         # base is ticked as well: the button evaluates its own row's variant alone.
         response = client.post(url, {"variants": [base.pk], "remeasure": q2.pk, "dataset": dataset.pk,
                                      "mode": mode})
@@ -76,7 +76,7 @@ def test_re_measure_submits_an_evaluation_of_that_variant_only(client, family, t
 
 def test_the_job_page_and_the_comparison_page_show_the_same_planned_figure(client, family, teams):
     from jobs.methods.evaluate import EvaluateMethod
-    from jobs.runner import _record_evaluations
+    from jobs.runner import record_evaluations
 
     base = family[0]
     method = EvaluateMethod()
@@ -86,14 +86,14 @@ def test_the_job_page_and_the_comparison_page_show_the_same_planned_figure(clien
     assert plan["what"] == "served at context 256" and plan["total_bytes"] > 0, plan
     job = Job.objects.create(team=teams["red"], kind="evaluate", method="evaluate", input_variant=base,
                              status=Job.Status.RUNNING, params=params, estimate=estimate)
-    assert _record_evaluations(job, [{"kind": "memory", "metrics": {"peak_rss_bytes": 190 * 2**20},
+    assert record_evaluations(job, [{"kind": "memory", "metrics": {"peak_rss_bytes": 190 * 2**20},
                                       "method": SERVED}]) == ("succeeded", "")
     planned = binary_size(plan["total_bytes"])
     client.login(username="alice", password=PASSWORD)
     job_page = client.get(f"/jobs/{job.pk}/").content.decode()
     assert f"Peak memory served at context 256: about <strong>{planned}</strong>" in job_page
     compare = client.get(f"/catalog/models/{base.model_id}/compare/").content.decode()
-    mem = " ".join(_table(compare)[f"compare-{base.pk}"]["mem"]["text"].split())
+    mem = " ".join(comparison_table(compare)[f"compare-{base.pk}"]["mem"]["text"].split())
     assert mem == f"190.0 MiB served at context 256 (plan {planned.replace(chr(160), ' ')})", mem
     # The routing reservation (target + cache) is said apart, not as the planner's estimate.
     assert "Memory reserved for this job's own process (routing)" in job_page
@@ -109,7 +109,7 @@ def test_an_evaluation_process_figure_is_labelled_and_not_set_against_the_plan(c
     old.save()
     client.login(username="alice", password=PASSWORD)
     compare = client.get(f"/catalog/models/{base.model_id}/compare/").content.decode()
-    cell = _table(compare)[f"compare-{base.pk}"]["mem"]
+    cell = comparison_table(compare)[f"compare-{base.pk}"]["mem"]
     text = " ".join(cell["text"].split())
     assert text == "519.0 MiB evaluation process at context 256 not compared with the plan", text
     assert "the figure is the evaluation process's, the plan a served process's" in cell["title"]

@@ -136,6 +136,6 @@ def test_gguf_speed_evaluation_carries_runs_medians_and_conditions(demo_gguf, tm
 
 @pytest.mark.slow
 def test_transformers_speed_evaluation_carries_runs_medians_and_conditions(demo_hf_f16, tmp_path):
-    speed = run_speed("hf", demo_hf_f16, [], tmp_path)
+    speed = run_speed("hf", demo_hf_f16, sorted(str(p) for p in demo_hf_f16.iterdir()), tmp_path)
     check_speed_evaluation(speed)
     assert speed.method["engine"] == "transformers"

@@ -68,6 +68,6 @@ def test_a_4bit_job_on_a_gguf_variant_offers_the_conversion_that_makes_its_input
     client.force_login(teams["alice"])
     html = client.get(f"/jobs/new/placement?variant={demo_variant.pk}&method=bnb-nf4").content.decode()
     assert "bnb-nf4 needs an HF safetensors variant" in html
-    assert f'formaction="/catalog/variants/{demo_variant.pk}/convert/" formmethod="post"' in html
+    assert f'formaction="/jobs/variants/{demo_variant.pk}/convert" formmethod="post"' in html
     ok = client.get(f"/jobs/new/placement?variant={demo_variant.pk}&method=gguf&types=Q8_0").content.decode()
     assert "formaction" not in ok

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from planner.estimator import Architecture, EstimatorError
-from planner.model_definition import _load, architecture_for_config, model_definition
+from planner.model_definition import architecture_for_config, load_libraries, model_definition
 
 LAYER_KEYS = ("num_hidden_layers", "num_layers", "n_layer", "n_layers")
 EXPERT_KEYS = ("num_local_experts", "num_experts", "n_routed_experts", "moe_num_experts")
@@ -23,7 +23,7 @@ def default_config(model_type: str) -> dict[str, Any]:
     """The config class's defaults as config.json holds them; {"model_type": ...} alone where the
     class refuses its own defaults (the definition then says why)."""
     try:
-        return _load()["configs"].CONFIG_MAPPING[model_type]().to_dict()
+        return load_libraries()["configs"].CONFIG_MAPPING[model_type]().to_dict()
     except Exception:  # noqa: BLE001
         return {"model_type": model_type}
 

@@ -1,10 +1,14 @@
 """GET/POST /api/planner/estimate, /presets, /hardware: JSON shape, 400 naming the field, 401, 404."""
 
+import dataclasses
 import json
+from typing import get_type_hints
 
 import pytest
 
-from planner.estimator import SCHEME_NAMES
+from planner.estimator import SCHEME_NAMES, SchemeRow
+from planner.schemas import Plan
+from planner.schemas import SchemeRow as SchemeRowSchema
 
 pytestmark = pytest.mark.django_db
 
@@ -220,3 +224,26 @@ def test_a_custom_box_of_different_devices_with_its_ram(alice):
         == [True, True]
     assert fit["system_ram_bytes"] <= int(32 * 2**30 * 0.9)
 
+
+
+def test_the_api_scheme_row_is_the_estimators_row():
+    """The API's SchemeRow is generated from the estimator's dataclass: same names, same types, the
+    descriptions carried over; the API adds only the measured error beside it."""
+    hints = get_type_hints(SchemeRow)
+    api_fields = SchemeRowSchema.model_fields
+    assert set(api_fields) == {f.name for f in dataclasses.fields(SchemeRow)} | {"measured"}
+    for f in dataclasses.fields(SchemeRow):
+        assert api_fields[f.name].annotation == hints[f.name], f.name
+        assert api_fields[f.name].description == f.metadata["description"], f.name
+
+
+def test_an_estimate_response_validates_against_its_documented_schema(alice):
+    data = alice.get("/api/planner/estimate?preset=llama-3.1-8b&hardware=h100-80gb&runtime=vllm").json()
+    Plan.model_validate(data)
+    for row in data["schemes"]:
+        assert set(row) == set(SchemeRowSchema.model_fields), row["scheme"]   # nothing undocumented
+        SchemeRowSchema.model_validate(row)
+    doc = alice.get("/api/openapi.json").json()
+    documented = doc["components"]["schemas"]["SchemeRow"]["properties"]
+    assert set(documented) == set(SchemeRowSchema.model_fields)
+    assert documented["kv_pool_bytes"]["description"].startswith("vLLM: the KV blocks")

@@ -23,13 +23,13 @@ HF_RSS = {"FP32": 1_605_562_368, "BF16": 1_177_804_800, "INT8": 1_534_689_280, "
 def test_llama_cpp_total_is_within_10_percent_of_peak_rss(key):
     scheme, ctx, kv = key
     wl = Workload(context=ctx, kv_dtype=kv, flash_attn=kv != "f16")
-    total = estimate(SMOL, CPU, wl, schemes=[scheme]).rows[0]["total_bytes"]
+    total = estimate(SMOL, CPU, wl, schemes=[scheme]).rows[0].total_bytes
     assert abs(total - LLAMA_RSS[key]) <= 0.10 * LLAMA_RSS[key]
 
 
 @pytest.mark.parametrize("scheme", sorted(HF_RSS))
 def test_transformers_total_is_within_10_percent_of_peak_rss(scheme):
-    total = estimate(SMOL, CPU, Workload(runtime="transformers", context=512), schemes=[scheme]).rows[0]["total_bytes"]
+    total = estimate(SMOL, CPU, Workload(runtime="transformers", context=512), schemes=[scheme]).rows[0].total_bytes
     assert abs(total - HF_RSS[scheme]) <= 0.10 * HF_RSS[scheme]
 
 
@@ -39,7 +39,7 @@ def test_work_buffer_and_touched_compute():
     assert cpu_work_bytes(SMOL, Workload(context=8192))[0] == 75_497_472
     assert cpu_work_bytes(SMOL, Workload(context=8192, flash_attn=True))[0] == 0
     row = estimate(SMOL, CPU, Workload(context=512), schemes=["Q8_0"]).rows[0]
-    assert row["compute_bytes"] == 103_022_592   # llama.cpp's log: 98.25 MiB
-    assert row["compute_resident_bytes"] < row["compute_bytes"] // 4
+    assert row.compute_bytes == 103_022_592   # llama.cpp's log: 98.25 MiB
+    assert row.compute_resident_bytes < row.compute_bytes // 4
     gpu = estimate(SMOL, HARDWARE_PROFILES["rtx-4090"], Workload(context=512), schemes=["Q8_0"]).rows[0]
-    assert gpu["compute_resident_bytes"] == gpu["compute_bytes"]
+    assert gpu.compute_resident_bytes == gpu.compute_bytes

@@ -1,7 +1,10 @@
 """The shape of estimate().to_dict(): what views, API and CLI rely on."""
 
+import dataclasses
 import json
 import time
+
+import pytest
 
 from planner.estimator import (HARDWARE_PROFILES, SCHEME_NAMES, Architecture, Estimate, Workload, estimate,
                                scheme_names)
@@ -51,38 +54,38 @@ def test_to_dict_is_json_and_has_every_scheme_and_key():
 
 
 def test_llama31_8b_on_4090_row_values():
-    rows = {r["scheme"]: r for r in estimate(preset_architecture("llama-3.1-8b"), HARDWARE_PROFILES["rtx-4090"],
+    rows = {r.scheme: r for r in estimate(preset_architecture("llama-3.1-8b"), HARDWARE_PROFILES["rtx-4090"],
                                              Workload(context=8192)).rows}
     q4 = rows["Q4_K_M"]
-    assert q4["weights_bytes"] == 4_912_898_304  # includes the 256 B rope_freqs tensor
-    assert q4["kv_cache_bytes"] == 2**30
-    assert q4["fits"] and q4["gpu_layers"] == 32 and q4["supported"]
-    assert 8192 < q4["max_context"] < 131072 and q4["max_context"] % 256 == 0  # KV cells come in 256s
-    assert rows["FP32"]["fits"] is False and rows["FP32"]["max_context"] == 0
-    assert rows["FP16"]["supported"] is False  # llama.cpp runtime loads GGUF only
-    assert "llama.cpp/Ollama" in q4["engines"]
-    assert "output.weight: 1×Q6_K" in q4["high_precision_tensors"]
+    assert q4.weights_bytes == 4_912_898_304  # includes the 256 B rope_freqs tensor
+    assert q4.kv_cache_bytes == 2**30
+    assert q4.fits and q4.gpu_layers == 32 and q4.supported
+    assert 8192 < q4.max_context < 131072 and q4.max_context % 256 == 0  # KV cells come in 256s
+    assert rows["FP32"].fits is False and rows["FP32"].max_context == 0
+    assert rows["FP16"].supported is False  # llama.cpp runtime loads GGUF only
+    assert "llama.cpp/Ollama" in q4.engines
+    assert "output.weight: 1×Q6_K" in q4.high_precision_tensors
 
 
 def test_gguf_on_vllm_is_unsupported_but_computed():
     row = estimate(preset_architecture("qwen2.5-7b"), HARDWARE_PROFILES["a100-80gb"], Workload(runtime="vllm"),
                    ["Q4_K_M", "AWQ-4bit-g128"]).rows
     gguf, awq = row
-    assert gguf["supported"] is False and "experimental" in gguf["note"] and gguf["weights_bytes"] > 0
-    assert awq["supported"] is True and awq["gpu_layers"] is None
-    assert gguf["capacity_bytes"] == int(80 * 2**30 * 0.9)  # gpu_memory_utilization
-    assert awq["kv_pool_bytes"] == awq["capacity_bytes"] - awq["weights_bytes"] - awq["compute_bytes"] - awq["overhead_bytes"]
-    assert awq["kv_pool_bytes"] > awq["kv_cache_bytes"] and awq["fits"]
+    assert gguf.supported is False and "experimental" in gguf.note and gguf.weights_bytes > 0
+    assert awq.supported is True and awq.gpu_layers is None
+    assert gguf.capacity_bytes == int(80 * 2**30 * 0.9)  # gpu_memory_utilization
+    assert awq.kv_pool_bytes == awq.capacity_bytes - awq.weights_bytes - awq.compute_bytes - awq.overhead_bytes
+    assert awq.kv_pool_bytes > awq.kv_cache_bytes and awq.fits
 
 
 def test_max_context_is_the_largest_that_fits():
     arch = preset_architecture("llama-3.1-8b")
     hw = HARDWARE_PROFILES["rtx-3060"]
     row = estimate(arch, hw, Workload(context=4096), ["Q4_K_M"]).rows[0]
-    n = row["max_context"]
+    n = row.max_context
     assert 4096 < n < 131072
-    assert estimate(arch, hw, Workload(context=n), ["Q4_K_M"]).rows[0]["fits"]
-    assert not estimate(arch, hw, Workload(context=n + 1), ["Q4_K_M"]).rows[0]["fits"]
+    assert estimate(arch, hw, Workload(context=n), ["Q4_K_M"]).rows[0].fits
+    assert not estimate(arch, hw, Workload(context=n + 1), ["Q4_K_M"]).rows[0].fits
 
 
 def test_full_estimate_is_fast():
@@ -101,14 +104,20 @@ def test_param_count_architecture_estimates_too():
 
 def test_rows_describe_the_scheme_and_training_notes_the_runtime():
     est = estimate(preset_architecture("smollm2-135m"), HARDWARE_PROFILES["t4"], Workload(mode="lora"))
-    descriptions = {r["scheme"]: r["description"] for r in est.rows}
+    descriptions = {r.scheme: r.description for r in est.rows}
     assert "4.5 bpw" in descriptions["NF4"] and "llama-quantize" in descriptions["Q4_K_M"]
     assert any("transformers + peft" in n for n in est.to_dict()["workload"]["notes"])
-    assert all(r["gpu_layers"] is None and r["kv_cache_bytes"] == 0 for r in est.rows)
+    assert all(r.gpu_layers is None and r.kv_cache_bytes == 0 for r in est.rows)
 
 
 def test_awq_needs_in_features_divisible_by_group_size():
     smol = estimate(preset_architecture("smollm2-135m"), HARDWARE_PROFILES["t4"], Workload(runtime="vllm"),
                     ["AWQ-4bit-g128", "AWQ-4bit-g64"]).rows
-    assert smol[0]["supported"] is False and "divisible by 128" in smol[0]["note"]  # 576 = 4.5 × 128
-    assert smol[1]["supported"] is True                                             # 576 = 9 × 64
+    assert smol[0].supported is False and "divisible by 128" in smol[0].note  # 576 = 4.5 × 128
+    assert smol[1].supported is True                                             # 576 = 9 × 64
+
+
+def test_a_row_is_frozen():
+    row = estimate(preset_architecture("smollm2-135m"), HARDWARE_PROFILES["t4"], Workload(), ["Q4_K_M"]).rows[0]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        row.fits = not row.fits

@@ -88,6 +88,6 @@ def test_gguf_rows_are_refused_for_a_class_llama_cpp_cannot_convert():
     why = gguf_refusal(helium, {"architectures": ["HeliumForCausalLM"]})
     assert why == "llama.cpp cannot convert HeliumForCausalLM: its converter does not register that class"
     arch = replace(Architecture.from_config(SMOLLM2), gguf_unsupported=why)
-    rows = {r["scheme"]: r for r in estimate(arch, HARDWARE_PROFILES["rtx-4090"], Workload(runtime="llama.cpp"),
+    rows = {r.scheme: r for r in estimate(arch, HARDWARE_PROFILES["rtx-4090"], Workload(runtime="llama.cpp"),
                                              ["Q4_K_M", "FP16"]).rows}
-    assert rows["Q4_K_M"]["supported"] is False and rows["Q4_K_M"]["note"] == why
+    assert rows["Q4_K_M"].supported is False and rows["Q4_K_M"].note == why

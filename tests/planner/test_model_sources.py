@@ -146,12 +146,12 @@ def test_7b_gguf_types_follow_real_block_sizes():
       = 2,134,196,224 B.
     """
     arch = Architecture.from_param_count("7B")
-    rows = {r["scheme"]: r for r in estimate(arch, HARDWARE_PROFILES["rtx-4090"], Workload(),
+    rows = {r.scheme: r for r in estimate(arch, HARDWARE_PROFILES["rtx-4090"], Workload(),
                                              ["Q2_K", "Q3_K_S", "IQ2_XS", "Q4_0", "Q6_K", "Q8_0"]).rows}
     expected = {"Q2_K": 2_641_870_848, "Q3_K_S": 3_074_015_232, "IQ2_XS": 2_134_196_224, "Q4_0": 3_989_815_296,
                 "Q6_K": 5_767_544_832, "Q8_0": 7_470_039_040}
-    assert {k: r["weights_bytes"] for k, r in rows.items()} == expected
-    bpw = {k: r["bits_per_weight"] for k, r in rows.items()}
+    assert {k: r.weights_bytes for k, r in rows.items()} == expected
+    bpw = {k: r.bits_per_weight for k, r in rows.items()}
     assert bpw["IQ2_XS"] < bpw["Q2_K"] < bpw["Q3_K_S"] < bpw["Q4_0"] < bpw["Q6_K"] < bpw["Q8_0"]
     plan = {f: dict((n, (t, b)) for n, t, b in gguf_tensor_plan(arch, f)) for f in expected}
     ffn_up = 4096 * 14336  # a block-part tensor: bytes = weights × the type's bpw / 8
@@ -174,7 +174,7 @@ def test_70b_is_llama_31_70b_and_its_kv_cache_at_8k_is_2_5_gib():
     assert (arch.hidden_size, arch.n_layers, arch.n_heads, arch.n_kv_heads, arch.head_dim) == (8192, 80, 64, 8, 128)
     assert arch.total_params == 70_553_706_496 and "Llama 3.1 70B" in arch.notes[0]
     row = estimate(arch, HARDWARE_PROFILES["a100-80gb"], Workload(context=8192), ["Q4_K_M"]).rows[0]
-    assert row["kv_cache_bytes"] == 2_684_354_560 == int(2.5 * 2**30)
+    assert row.kv_cache_bytes == 2_684_354_560 == int(2.5 * 2**30)
 
 
 def test_few_layers_also_set_the_mlp_width():

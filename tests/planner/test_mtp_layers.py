@@ -63,5 +63,5 @@ def test_estimate_rows_carry_the_file_size_with_the_mtp_block():
 
     a = Architecture.from_config(GLM45_AIR)
     row = estimate(a, HARDWARE_PROFILES["h200"], Workload(), ["Q4_K_M"]).rows[0]
-    assert row["gguf_file_tensor_bytes"] == gguf_file_tensor_bytes(a, "Q4_K_M") > row["weights_bytes"]
-    assert "MTP block(s) that llama.cpp skips at load" in row["formulas"]["weights_bytes"]
+    assert row.gguf_file_tensor_bytes == gguf_file_tensor_bytes(a, "Q4_K_M") > row.weights_bytes
+    assert "MTP block(s) that llama.cpp skips at load" in row.formulas["weights_bytes"]

@@ -94,10 +94,10 @@ def test_transformers_state_as_its_cache_holds_it(key):
 def test_estimate_rows_carry_the_kv_cache_and_the_recurrent_state_apart():
     a = Architecture.from_config(GRANITE_4_H_TINY)
     row = estimate(a, HARDWARE_PROFILES["rtx-4090"], Workload(context=8192), ["Q4_K_M"]).row("Q4_K_M")
-    assert row["recurrent_state_bytes"] == recurrent_bytes(a, Workload(context=8192))[0] > 0
-    assert row["kv_cache_bytes"] == kv_cache_bytes(a, Workload(context=8192))[0]
-    assert "recurrent" not in row["formulas"]["kv_cache_bytes"]
-    assert row["formulas"]["recurrent_state_bytes"].endswith(f"= {row['recurrent_state_bytes']:,} B")
+    assert row.recurrent_state_bytes == recurrent_bytes(a, Workload(context=8192))[0] > 0
+    assert row.kv_cache_bytes == kv_cache_bytes(a, Workload(context=8192))[0]
+    assert "recurrent" not in row.formulas["kv_cache_bytes"]
+    assert row.formulas["recurrent_state_bytes"].endswith(f"= {row.recurrent_state_bytes:,} B")
 
 
 @pytest.mark.parametrize("hardware", ["rtx-4090", "h200", "cpu-ddr5-64gb"])
@@ -108,15 +108,15 @@ def test_qwen3_next_at_32k_totals_add_the_kv_and_the_state_once_each(hardware):
     "KV" of 884,342,784 B with the state inside it."""
     a = Architecture.from_config(QWEN3_NEXT_80B)
     row = estimate(a, HARDWARE_PROFILES[hardware], Workload(context=32768), ["Q4_K_M"]).row("Q4_K_M")
-    assert (row["kv_cache_bytes"], row["recurrent_state_bytes"]) == (805_306_368, 79_036_416)
-    assert row["total_bytes"] == (row["weights_bytes"] + row["repack_bytes"] + 805_306_368 + 79_036_416
-                                  + row["compute_resident_bytes"] + row["overhead_bytes"] + row["training_bytes"])
-    total_f = row["formulas"]["total_bytes"]
-    assert "805,306,368 KV + 79,036,416 recurrent state + " in total_f and total_f.endswith(f"{row['total_bytes']:,} B")
-    assert "+79 MB recurrent state" in row["rule_of_thumb_note"] and "+805 MB KV cache" in row["rule_of_thumb_note"]
+    assert (row.kv_cache_bytes, row.recurrent_state_bytes) == (805_306_368, 79_036_416)
+    assert row.total_bytes == (row.weights_bytes + row.repack_bytes + 805_306_368 + 79_036_416
+                                  + row.compute_resident_bytes + row.overhead_bytes + row.training_bytes)
+    total_f = row.formulas["total_bytes"]
+    assert "805,306,368 KV + 79,036,416 recurrent state + " in total_f and total_f.endswith(f"{row.total_bytes:,} B")
+    assert "+79 MB recurrent state" in row.rule_of_thumb_note and "+805 MB KV cache" in row.rule_of_thumb_note
 
 
 def test_training_rows_have_neither_kv_nor_state():
     a = Architecture.from_config(GRANITE_4_H_TINY)
     row = estimate(a, HARDWARE_PROFILES["h200"], Workload(mode="lora"), ["BF16"]).row("BF16")
-    assert row["kv_cache_bytes"] == row["recurrent_state_bytes"] == 0
+    assert row.kv_cache_bytes == row.recurrent_state_bytes == 0

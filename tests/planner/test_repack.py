@@ -46,6 +46,6 @@ def test_type_and_shape_rules_of_the_avx2_build():
 
 def test_cpu_rows_count_the_repacked_copy_and_gpus_do_not():
     cpu = estimate(SMOL, HARDWARE_PROFILES["cpu-2core-24gb"], Workload(context=512), schemes=["Q4_K_M"]).rows[0]
-    assert cpu["repack_bytes"] == 7_962_624 and "CPU_REPACK" in cpu["formulas"]["repack_bytes"]
+    assert cpu.repack_bytes == 7_962_624 and "CPU_REPACK" in cpu.formulas["repack_bytes"]
     gpu = estimate(SMOL, HARDWARE_PROFILES["rtx-4090"], Workload(context=512), schemes=["Q4_K_M"]).rows[0]
-    assert gpu["repack_bytes"] == 0
+    assert gpu.repack_bytes == 0

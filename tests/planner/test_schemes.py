@@ -121,11 +121,11 @@ def test_whole_model_bits_count_the_16_bit_tensors():
 def test_rows_carry_both_numbers():
     est = estimate(GPT_OSS_20B, HARDWARE_PROFILES["rtx-4090"], Workload(runtime="vllm"), ["MXFP4", "NF4"])
     mx, nf4 = est.rows
-    assert (mx["bits_per_quantized_weight"], round(mx["bits_per_weight"], 2)) == (4.25, 5.26)
-    assert nf4["bits_per_quantized_weight"] == 4.5
-    assert "quantized weights" in nf4["formulas"]["bits_per_quantized_weight"]
+    assert (mx.bits_per_quantized_weight, round(mx.bits_per_weight, 2)) == (4.25, 5.26)
+    assert nf4.bits_per_quantized_weight == 4.5
+    assert "quantized weights" in nf4.formulas["bits_per_quantized_weight"]
 
 
 def test_rule_of_thumb_explains_the_bf16_experts():
     est = estimate(GPT_OSS_20B, HARDWARE_PROFILES["a100-80gb"], Workload(runtime="transformers"), ["NF4"])
-    assert "routed experts, router and norms at 16-bit" in est.rows[0]["rule_of_thumb_note"]
+    assert "routed experts, router and norms at 16-bit" in est.rows[0].rule_of_thumb_note

@@ -30,15 +30,15 @@ def test_cited_4090_calibration_predicts_another_published_run():
     llama2 = preset_architecture("llama-2-7b")
     for scheme, published, tol in (("F16", 61.03, 0.10), ("Q8_0", 98.13, 0.20)):
         row = estimate(llama2, GPU, Workload(context=128), [scheme]).rows[0]
-        assert row["decode_tokens_per_s"] == pytest.approx(published, rel=tol), scheme
-        assert "cited: llama-bench" in row["formulas"]["decode_tokens_per_s"]
+        assert row.decode_tokens_per_s == pytest.approx(published, rel=tol), scheme
+        assert "cited: llama-bench" in row.formulas["decode_tokens_per_s"]
 
 
 def test_every_speed_says_its_bandwidth_efficiency_and_source():
-    cited = estimate(LLAMA8, GPU, Workload(context=512), ["Q4_K_M"]).rows[0]["formulas"]
+    cited = estimate(LLAMA8, GPU, Workload(context=512), ["Q4_K_M"]).rows[0].formulas
     assert "1,008.0 GB/s, RTX 4090 datasheet" in cited["decode_tokens_per_s"]
     assert "Q4_K_M's own; cited: llama-bench" in cited["decode_tokens_per_s"]
-    t4 = estimate(LLAMA8, HARDWARE_PROFILES["t4"], Workload(context=512), ["Q4_K_M"]).rows[0]["formulas"]
+    t4 = estimate(LLAMA8, HARDWARE_PROFILES["t4"], Workload(context=512), ["Q4_K_M"]).rows[0].formulas
     assert "no published llama.cpp figure on NVIDIA T4 16 GB: assumed, not measured" in t4["decode_tokens_per_s"]
     assert "assumed" in t4["prefill_seconds"]
 
@@ -46,8 +46,8 @@ def test_every_speed_says_its_bandwidth_efficiency_and_source():
 def test_layer_split_reads_at_one_devices_bandwidth():
     """With -sm layer the devices run one after another: two 4090s decode no faster than one (the same
     bytes at the same 1,008 GB/s), where summing bandwidths would double the speed."""
-    one = estimate(LLAMA8, GPU, Workload(context=512), ["Q4_K_M"]).rows[0]["decode_tokens_per_s"]
-    two = estimate(LLAMA8, GPU.with_devices(2), Workload(context=512), ["Q4_K_M"]).rows[0]["decode_tokens_per_s"]
+    one = estimate(LLAMA8, GPU, Workload(context=512), ["Q4_K_M"]).rows[0].decode_tokens_per_s
+    two = estimate(LLAMA8, GPU.with_devices(2), Workload(context=512), ["Q4_K_M"]).rows[0].decode_tokens_per_s
     assert two == pytest.approx(one, rel=1e-6)
 
 

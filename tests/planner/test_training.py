@@ -27,33 +27,33 @@ def test_full_finetune_is_16_bytes_per_param_plus_activations():
     row = estimate(LLAMA2_7B, HARDWARE_PROFILES["h100-80gb"], wl, ["BF16", "FP32", "NF4"]).rows
     bf16, fp32, nf4 = row
     act = activation_bytes(LLAMA2_7B, wl)[0]
-    assert bf16["weights_bytes"] + bf16["training_bytes"] == 16 * P + act
-    assert fp32["weights_bytes"] + fp32["training_bytes"] == 16 * P + act  # 4 + 4 + 8, no master copy
-    assert bf16["kv_cache_bytes"] == 0 and bf16["compute_bytes"] == 0
-    assert bf16["supported"] and not nf4["supported"]
-    assert bf16["fits"] is False  # 107.8 GB of state does not fit in 80 GiB
+    assert bf16.weights_bytes + bf16.training_bytes == 16 * P + act
+    assert fp32.weights_bytes + fp32.training_bytes == 16 * P + act  # 4 + 4 + 8, no master copy
+    assert bf16.kv_cache_bytes == 0 and bf16.compute_bytes == 0
+    assert bf16.supported and not nf4.supported
+    assert bf16.fits is False  # 107.8 GB of state does not fit in 80 GiB
 
 
 def test_qlora_uses_4bit_base_and_16_bytes_per_adapter_param():
     wl = Workload(runtime="transformers", mode="qlora", context=512, lora_rank=8, lora_targets=("q", "v"))
-    rows = {r["scheme"]: r for r in estimate(LLAMA2_7B, HARDWARE_PROFILES["rtx-4090"], wl, ["NF4-DQ", "FP16"]).rows}
+    rows = {r.scheme: r for r in estimate(LLAMA2_7B, HARDWARE_PROFILES["rtx-4090"], wl, ["NF4-DQ", "FP16"]).rows}
     act = activation_bytes(LLAMA2_7B, wl)[0]
-    assert rows["NF4-DQ"]["training_bytes"] == 4_194_304 * 16 + act
-    assert rows["NF4-DQ"]["supported"] and rows["NF4-DQ"]["fits"]
-    assert not rows["FP16"]["supported"]
+    assert rows["NF4-DQ"].training_bytes == 4_194_304 * 16 + act
+    assert rows["NF4-DQ"].supported and rows["NF4-DQ"].fits
+    assert not rows["FP16"].supported
 
 
 def test_inference_has_no_training_bytes():
     row = estimate(LLAMA2_7B, HARDWARE_PROFILES["rtx-4090"], Workload(), ["Q4_K_M"]).rows[0]
-    assert row["training_bytes"] == 0
+    assert row.training_bytes == 0
 
 
 def test_lora_is_not_offered_on_microscaling_bases():
     """peft wraps nn.Linear (and bnb / GPTQ layers); FP8 block, MXFP4 and NVFP4 checkpoints are
     dequantized to BF16 for training, so the planner refuses them as LoRA bases."""
     wl = Workload(runtime="transformers", mode="lora", context=512, lora_rank=8, lora_targets=("q", "v"))
-    rows = {r["scheme"]: r for r in estimate(LLAMA2_7B, HARDWARE_PROFILES["h100-80gb"], wl,
+    rows = {r.scheme: r for r in estimate(LLAMA2_7B, HARDWARE_PROFILES["h100-80gb"], wl,
                                              ["BF16", "FP8-128x128", "MXFP4", "NVFP4"]).rows}
-    assert rows["BF16"]["supported"]
+    assert rows["BF16"].supported
     for name in ("FP8-128x128", "MXFP4", "NVFP4"):
-        assert not rows[name]["supported"] and "train on BF16" in rows[name]["note"], name
+        assert not rows[name].supported and "train on BF16" in rows[name].note, name

@@ -60,7 +60,7 @@ def test_shareable_url_round_trip_renders_the_same_numbers(alice):
                    Workload(runtime="vllm", context=32768, batch=4, kv_dtype="fp8", group_size=64, exl2_bpw=5.0))
     for html in (partial.content.decode(), full):
         for scheme in ("FP16", "AWQ-4bit-g64", "EXL2-5.0bpw"):
-            assert f'data-total-bytes="{est.row(scheme)["total_bytes"]}"' in row_html(html, scheme)
+            assert f'data-total-bytes="{est.row(scheme).total_bytes}"' in row_html(html, scheme)
     assert 'value="32768"' in full and 'value="a100-80gb" selected' in full  # the form shows the inputs back
     assert "/planner/?preset=qwen2.5-7b&amp;hardware=a100-80gb" in full  # share link
 
@@ -132,7 +132,7 @@ def test_pasted_config_estimates_like_the_preset(alice):
     html = alice.get("/planner/", {"source": "config", "config": json.dumps(CONFIG_OK),
                                    "hardware": "cpu-2core-24gb"}).content.decode()
     smol = estimate(preset_architecture("smollm2-135m"), HARDWARE_PROFILES["cpu-2core-24gb"], Workload())
-    assert f'data-total-bytes="{smol.row("Q4_K_M")["total_bytes"]}"' in row_html(html, "Q4_K_M")
+    assert f'data-total-bytes="{smol.row("Q4_K_M").total_bytes}"' in row_html(html, "Q4_K_M")
 
 
 def test_uploaded_config_and_the_1mb_limit(alice):

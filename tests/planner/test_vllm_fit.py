@@ -151,6 +151,6 @@ def test_a_model_without_attention_layers_is_refused_not_divided_by_zero():
     assert exc.value.field == "model" and "no attention layers" in exc.value.message
     est = estimate(mamba_only, HARDWARE_PROFILES["rtx-4090"], Workload(context=32768), ["F16", "Q4_K_M"])
     assert vllm_fit_estimate(est) is None
-    assert all(r["kv_cache_bytes"] == 0 and r["recurrent_state_bytes"] > 0 for r in est.rows)
-    assert 0 < est.row("F16")["gpu_layers"] < 40   # layers offloaded: each with its state, none with KV
+    assert all(r.kv_cache_bytes == 0 and r.recurrent_state_bytes > 0 for r in est.rows)
+    assert 0 < est.row("F16").gpu_layers < 40   # layers offloaded: each with its state, none with KV
     assert fit_estimate(est).devices[0]["kv_bytes"] == 0

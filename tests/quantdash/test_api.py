@@ -1,4 +1,4 @@
-"""The site's JSON API (quantdash/apis.py, django-ninja): the generated OpenAPI document covers every
+"""The site's JSON API (quantdash/api_site.py, django-ninja): the generated OpenAPI document covers every
 JSON route; errors are 400 naming the field, JSON 401/404/405 in each family's shape; the dashboard
 API takes an API token as well as the session; the OpenAI API takes tokens only."""
 

@@ -18,7 +18,7 @@ OBJECT_FOR = [
     ("catalog/models/", "model"), ("api/catalog/models/", "model"),
     ("catalog/variants/", "variant"), ("api/catalog/variants/", "variant"),
     ("catalog/files/", "file"), ("catalog/datasets/", "dataset"),
-    ("jobs/", "job"), ("api/jobs/", "job"),
+    ("jobs/models/", "model"), ("jobs/variants/", "variant"), ("jobs/", "job"), ("api/jobs/", "job"),
     ("playground/conversations/", "conversation"), ("playground/tokens/", "token"),
     ("playground/cancel/", "request"), ("planner/hardware/", "hardware"), ("v1/models/", "variant"),
 ]

@@ -105,7 +105,7 @@ def test_11_a_full_disk_during_an_upload_is_a_clean_refusal(teams, disk_web, upl
     leave = 8 * MiB
     answers = {}
     for what, path, files, fields in [
-        ("model", "/catalog/import/", [("files", "model.gguf", b"\0" * 24 * MiB)],
+        ("model", "/jobs/import/", [("files", "model.gguf", b"\0" * 24 * MiB)],
          {"source": "upload", "team": str(team.pk), "name": ""}),
         ("dataset", "/catalog/datasets/", [("file", "big.txt", b"word " * (24 * MiB // 5))],
          {"team": str(team.pk), "name": "", "hub_id": ""}),

@@ -102,7 +102,7 @@ def test_13_an_upload_over_the_cap_is_413_before_its_body_and_healthz_stays_fast
     # Declared too large: the answer comes before a single body byte is sent.
     sock = _raw(web)
     started = time.monotonic()
-    sock.sendall(_request_head("/catalog/import/", {**auth, "Content-Length": str(10 * 1024**3)}))
+    sock.sendall(_request_head("/jobs/import/", {**auth, "Content-Length": str(10 * 1024**3)}))
     answer = sock.recv(65536)
     declared_ms = (time.monotonic() - started) * 1000
     sock.close()
@@ -110,7 +110,7 @@ def test_13_an_upload_over_the_cap_is_413_before_its_body_and_healthz_stays_fast
 
     # Chunked, no length: stopped once the cap passes; count what the server accepted.
     sock = _raw(web)
-    sock.sendall(_request_head("/catalog/import/", {**auth, "Transfer-Encoding": "chunked"}))
+    sock.sendall(_request_head("/jobs/import/", {**auth, "Transfer-Encoding": "chunked"}))
     chunk, sent, answer = b"\0" * 1024**2, 0, []
     reader = threading.Thread(target=lambda: answer.append(sock.recv(65536)), daemon=True)
     reader.start()
@@ -137,7 +137,7 @@ def test_13_an_upload_over_the_cap_is_413_before_its_body_and_healthz_stays_fast
 
     # A slow upload (under the cap) trickling in while /healthz is timed.
     sock = _raw(web)
-    sock.sendall(_request_head("/catalog/import/", {**auth, "Content-Length": str(50 * 1024**2)}))
+    sock.sendall(_request_head("/jobs/import/", {**auth, "Content-Length": str(50 * 1024**2)}))
     stop, latencies = threading.Event(), []
 
     def trickle():

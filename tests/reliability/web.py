@@ -43,7 +43,7 @@ def post_body(base_url: str, path: str, body: bytes, headers: dict) -> tuple[int
     return response.status, {k.lower(): v for k, v in response.getheaders()}, content, took
 
 
-def upload(base_url: str, user, team_id: int, files: list[tuple[str, bytes]], path: str = "/catalog/import/"):
+def upload(base_url: str, user, team_id: int, files: list[tuple[str, bytes]], path: str = "/jobs/import/"):
     body, content_type = multipart({"source": "upload", "team": str(team_id), "name": ""}, files)
     return post_body(base_url, path, body, {**session_headers(user), "Content-Type": content_type,
                                            "Referer": base_url + path})

@@ -90,14 +90,14 @@ class Command(BaseCommand):
         self.stdout.write(header)
         self.stdout.write("-" * len(header))
         for r in est.rows:
-            status = status_of(r)[1] + ("" if r["supported"] else f" (not loadable by {wl.runtime})")
+            status = status_of(r)[1] + ("" if r.supported else f" (not loadable by {wl.runtime})")
             self.stdout.write(
-                f"{r['scheme']:<16} {r['bits_per_weight']:>6.2f} {human_bytes(r['weights_bytes']):>11} "
-                f"{human_bytes(r['kv_cache_bytes']):>11} "
-                + (f"{human_bytes(r['recurrent_state_bytes']):>11} " if hybrid else "")
-                + f"{human_bytes(r['compute_bytes']):>11} "
-                f"{human_bytes(r['overhead_bytes'] + r['training_bytes']):>11} {human_bytes(r['total_bytes']):>11} "
-                f"{format_decimal_bytes(r['rule_of_thumb_bytes']):>9} {human_bytes(r['capacity_bytes']):>11}  {status}")
+                f"{r.scheme:<16} {r.bits_per_weight:>6.2f} {human_bytes(r.weights_bytes):>11} "
+                f"{human_bytes(r.kv_cache_bytes):>11} "
+                + (f"{human_bytes(r.recurrent_state_bytes):>11} " if hybrid else "")
+                + f"{human_bytes(r.compute_bytes):>11} "
+                f"{human_bytes(r.overhead_bytes + r.training_bytes):>11} {human_bytes(r.total_bytes):>11} "
+                f"{format_decimal_bytes(r.rule_of_thumb_bytes):>9} {human_bytes(r.capacity_bytes):>11}  {status}")
         self.stdout.write("\nthumb: parameters × bytes per parameter (decimal GB), the figure usually quoted; "
                           "--json gives each row's rule_of_thumb_note saying what the estimate adds")
         if fit is not None:

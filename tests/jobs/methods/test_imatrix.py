@@ -39,7 +39,7 @@ HF_CHUNKS = 2
 # The tiny Llama (tiny_llama_256_hf: width 256, FFN 512, 2 layers, 4 heads / 2 KV heads, tied
 # embeddings) as llama.cpp's convert_hf_to_gguf.py writes it (F16 matrices, F32 norms) and as
 # llama-quantize IQ2_XS makes it from that F16 with a 2 × 128 llama-imatrix matrix of WikiText-2
-# valid, measured by running both tools by hand (jobs.methods.imatrix.convert_hf, then
+# valid, measured by running both tools by hand (jobs.llama_tools.convert_hf, then
 # `llama-imatrix -m model-F16.gguf -f valid.txt --chunks 2 -c 128`, `llama-quantize --imatrix
 # imatrix.gguf model-F16.gguf out.gguf IQ2_XS 2`): attn_q, attn_k, attn_output, ffn_gate, ffn_up,
 # ffn_down of both layers IQ2_XS; attn_v q2_K (n_gqa 2 < 4); no ffn_down bumped (2 / 8 rounds

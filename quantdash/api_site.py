@@ -18,7 +18,7 @@ from ninja import NinjaAPI
 from catalog.api import router as catalog_router
 from jobs.api import router as jobs_router
 from planner.api import router as planner_router
-from quantdash.api import JsonBodyParser, install_error_handlers, method_not_allowed
+from quantdash.api_common import JsonBodyParser, install_error_handlers, method_not_allowed
 from quantdash.health import router as health_router
 from runtime.openai_api import router as openai_router
 from runtime.playground_api import router as playground_router

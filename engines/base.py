@@ -201,6 +201,11 @@ class Engine(ABC):
         """The GPU's peak allocated bytes since load, None on CPU."""
         return None
 
+    def set_threads(self, threads: int) -> None:
+        """The CPU threads the next generation runs with (the runtime lowers them while a job
+        runs on the node)."""
+        self.threads = threads
+
     def settle_pending(self) -> bool:
         """Whether settle() has work to do."""
         return False

@@ -121,6 +121,14 @@ class LlamaCppEngine(Engine):
             bos_token=model.token_get_text(bos) if bos >= 0 else "",
         )
 
+    def set_threads(self, threads: int) -> None:
+        import llama_cpp
+
+        for llm in (self._llm, self._embedder):
+            if llm is not None:
+                llama_cpp.llama_set_n_threads(llm.ctx, threads, threads)
+        self.threads = threads
+
     def unload(self) -> None:
         self.prefix_cache.clear()
         self._live, self._reply = (), []

@@ -116,6 +116,12 @@ class TransformersEngine(Engine):
         self.tokenizer_info = {"tokenizer": f"transformers {type(self._tokenizer).__name__}",
                                "vocab": self.vocab, "adds_bos": self.bos_id is not None}
 
+    def set_threads(self, threads: int) -> None:
+        import torch
+
+        torch.set_num_threads(threads)   # the process's intra-op pool: every model it holds
+        self.threads = threads
+
     def unload(self) -> None:
         self.prefix_cache.clear()
         self._model = self._tokenizer = self._bytes_tokenizer = None

@@ -29,6 +29,7 @@ from jobs import lifecycle
 from jobs.methods import get_method
 from jobs.methods.base import Method
 from jobs.models import Job
+from quantdash import node
 from jobs.outputs import register_outputs, variants_discard
 
 logger = logging.getLogger(__name__)
@@ -147,6 +148,18 @@ def _die_with_parent() -> None:
 
     PR_SET_PDEATHSIG = 1
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def child_setup(nice: int):
+    """What the job's process does before exec: die with the worker, and lower its CPU priority
+    to `nice` (inherited by the tools it starts). llama.cpp's threads spin at their barriers, so
+    two processes with as many threads as cores at the same priority slow each other down many
+    times over; at a low priority the job gets the cores the runtime leaves idle."""
+    def setup() -> None:
+        _die_with_parent()
+        if nice:
+            os.nice(nice)
+    return setup
 
 
 def _spec(job: Job, workdir: Path) -> dict:
@@ -285,10 +298,11 @@ def _run(job: Job, method: Method, workdir: Path) -> None:
         process = subprocess.Popen(
             [sys.executable, "-m", "jobs.child", str(spec_path)], cwd=workdir, env=env,
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True, preexec_fn=_die_with_parent,
+            start_new_session=True, preexec_fn=child_setup(settings.JOB_NICE),
         )
     watch = Watch()
-    outcome, error = _watch(job, method, process, workdir, watch)
+    with node.job_marked(job.pk, process.pid):   # the runtime beside it generates with fewer threads
+        outcome, error = _watch(job, method, process, workdir, watch)
     _update_watch(watch, workdir, method)
     lifecycle.report(job_id=job.pk, log_tail=watch.tail())
     if outcome == "exited":

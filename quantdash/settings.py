@@ -8,7 +8,7 @@ import json
 import os
 from pathlib import Path
 
-from quantdash.env import database_from_url, env_bool, env_int, env_list, env_str
+from quantdash.env import ConfigError, database_from_url, env_bool, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -155,6 +155,12 @@ WORKER_STALE_SECONDS = env_int("WORKER_STALE_SECONDS", 45)
 JOB_HEARTBEAT_SECONDS = env_int("JOB_HEARTBEAT_SECONDS", 2)
 JOB_LOST_SECONDS = env_int("JOB_LOST_SECONDS", 60)
 JOB_MAX_ATTEMPTS = env_int("JOB_MAX_ATTEMPTS", 2)
+# The niceness a job's process (and every tool it starts) runs at. A node often runs a worker and
+# the runtime server side by side: at 19 a job takes the cores chat leaves idle, and chat keeps its
+# speed while a job runs (bench/shared_node.py); 0 lets the two share the cores equally.
+JOB_NICE = env_int("JOB_NICE", 19)
+if not 0 <= JOB_NICE <= 19:
+    raise ConfigError(f"JOB_NICE must be 0 to 19, got {JOB_NICE}")
 # Per-method (soft, hard) time limits in seconds replacing the methods' own, as JSON:
 # JOB_TIME_LIMIT_OVERRIDES='{"gguf": [2, 600]}'. For tests and for sites with slow nodes.
 JOB_TIME_LIMIT_OVERRIDES = json.loads(env_str("JOB_TIME_LIMIT_OVERRIDES", "") or "{}")
@@ -210,5 +216,7 @@ RUNTIME_QUEUE = env_int("RUNTIME_QUEUE", 2)  # requests per variant waiting beyo
 RUNTIME_QUEUE_TIMEOUT = env_int("RUNTIME_QUEUE_TIMEOUT", 60)
 RUNTIME_IDLE_SECONDS = env_int("RUNTIME_IDLE_SECONDS", 600)  # unload a model unused this long
 RUNTIME_THREADS = env_int("RUNTIME_THREADS", 2)
+# Threads while a job runs on the same node (quantdash/node.py); 0: half of RUNTIME_THREADS.
+RUNTIME_THREADS_WHILE_JOB = env_int("RUNTIME_THREADS_WHILE_JOB", 0)
 RUNTIME_N_CTX = env_int("RUNTIME_N_CTX", 2048)  # capped by the model's own context length
 RUNTIME_RETRY_AFTER = env_int("RUNTIME_RETRY_AFTER", 2)

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from engines import Engine, EngineError, engine_for, gpu_available
+from quantdash import node
 from runtime.memory import estimate_bytes
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,7 @@ class Loaded:
     last_used: float
     run_lock: threading.Lock = field(default_factory=threading.Lock)
     settling: bool = False  # engine.settle() is running in the background
+    node_jobs: list[int] = field(default_factory=list)  # jobs running on this node at the last acquire
 
 
 @dataclass
@@ -67,11 +69,14 @@ class Slots:
 class ModelManager:
     def __init__(self, *, memory_budget_bytes: int, max_concurrent: int = 1, queue: int = 2,
                  queue_timeout: float = 60.0, idle_seconds: float = 600.0, threads: int = 2,
-                 retry_after: int = 2,
+                 retry_after: int = 2, busy_threads: int | None = None,
                  engine_factory: Callable[[str], type[Engine]] = engine_for):
         self.memory_budget_bytes = memory_budget_bytes
         self.max_concurrent, self.queue, self.queue_timeout = max_concurrent, queue, queue_timeout
         self.idle_seconds, self.threads, self.retry_after = idle_seconds, threads, retry_after
+        # threads while a job runs on this node (quantdash.node): half, so chat and the job (at a
+        # low priority) don't fight over every core
+        self.busy_threads = busy_threads or max(1, threads // 2)
         self._engine_factory = engine_factory
         self._cond = threading.Condition()
         self._models: OrderedDict[str, Loaded] = OrderedDict()  # least recently used first
@@ -91,6 +96,10 @@ class ModelManager:
             if lock:
                 lock.acquire()
             try:
+                loaded.node_jobs = node.running_jobs()
+                threads = self.busy_threads if loaded.node_jobs else self.threads
+                if loaded.engine.threads != threads:
+                    loaded.engine.set_threads(threads)
                 yield loaded
             finally:
                 if lock:

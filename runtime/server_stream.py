@@ -194,6 +194,7 @@ def generation_events(*, manager: ModelManager, request: GenerationRequest,
                     event["logprobs"] = piece.logprobs
                 emit(event)
         ended = time.monotonic()
+        threads, node_jobs = engine.threads, len(loaded.node_jobs)
     completion_tokens = prepared.completion_tokens
     decode_s = ended - first if first else 0.0
     emit({"type": "done", "finish_reason": "cancelled" if cancel.is_set() else prepared.finish_reason,
@@ -204,4 +205,5 @@ def generation_events(*, manager: ModelManager, request: GenerationRequest,
               "tokens_per_s": round(completion_tokens / decode_s, 2) if decode_s > 0 else None,
               "elapsed_s": round(ended - started, 4),
               "context_used": len(prepared.tokens) + completion_tokens, "n_ctx": request.spec.n_ctx,
+              "threads": threads, "node_jobs": node_jobs,
           }})

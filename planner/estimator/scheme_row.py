@@ -52,5 +52,8 @@ class SchemeRow:
     high_precision_tensors: list[str] = _doc("tensors kept above the nominal precision")
     supported: bool = _doc("the workload's runtime (or training mode) can load this format")
     note: str = _doc("why not, when it isn't supported")
+    applies: bool = _doc("the scheme changes something for this model (false: e.g. MXFP4_MOE on a dense model, "
+                         "which has no expert tensors for it to quantize)")
+    applies_note: str = _doc("why it does nothing for this model, when applies is false")
     formulas: dict[str, str] = _doc("key -> formula with numbers")
 

@@ -39,6 +39,12 @@
     parts.push(s.prompt_tokens + " prompt + " + s.completion_tokens + " completion tokens");
     parts.push("context " + s.context_used + "/" + s.n_ctx);
     if (s.finish_reason && s.finish_reason !== "stop") parts.push(s.finish_reason);
+    if (s.node_jobs) {
+      // The runtime shares its node with a job: it generated with fewer threads, so this reply's
+      // speed is not the node's quiet speed.
+      parts.push((s.node_jobs === 1 ? "a job was" : s.node_jobs + " jobs were") +
+                 " running on this node: generated with " + s.threads + " threads");
+    }
     return parts.join(" · ");
   }
 

@@ -2,12 +2,14 @@
 the runner reads the cancel flag on every poll of the child (jobs/runner.py, _watch), not only
 with the heartbeat. (Cancel's other guarantees are scenario 6, tests/reliability/test_job_faults.py.)"""
 
+import os
 import time
 
 import pytest
 
 from jobs.models import Job
 from jobs.services import job_cancel, job_submit
+from quantdash import node
 from tests.support.fixtures import start_worker_and_wait, stop_worker_and_forget
 from tests.support.processes import job_children, wait_until
 
@@ -30,6 +32,10 @@ def test_a_cancel_stops_a_running_job_within_a_second_between_heartbeats(
                      params={"types": ["Q8_0", "Q6_K", "Q5_K_M", "Q5_0", "Q4_K_M", "Q3_K_M"]},
                      input_variant=demo_variant)
     wait_until(lambda: job_children(job.pk), 60, what="the job's child process")
+    # The child runs at the worker's low priority, marked as running on this node for the runtime.
+    [child] = job_children(job.pk)
+    assert os.getpriority(os.PRIO_PROCESS, child) == 19
+    wait_until(lambda: job.pk in node.running_jobs(), 5, what="the job's node marker")
     # The runner's first heartbeat (its first poll) is in, so the next one is HEARTBEAT s away.
     wait_until(lambda: (j := Job.objects.get(pk=job.pk)).heartbeat > j.started_at, 10,
                interval=0.05, what="the runner's first heartbeat")
@@ -41,3 +47,4 @@ def test_a_cancel_stops_a_running_job_within_a_second_between_heartbeats(
     assert Job.objects.get(pk=job.pk).status == Job.Status.CANCELLED
     assert took < 1.5, f"cancel took {took:.2f} s with heartbeats every {HEARTBEAT} s"
     wait_until(lambda: not job_children(job.pk), 5, what="the job's process to exit")
+    assert job.pk not in node.running_jobs()

@@ -98,3 +98,30 @@ def test_past_the_cap_and_queue_requests_are_busy(demo_gguf):
     assert not thread.is_alive(), "the queued request did not finish within 5 s of the slot freeing"
     assert queued_done.is_set()  # the queued request ran once the slot was free
     manager.shutdown()
+
+
+def test_while_a_job_runs_on_the_node_chat_generates_with_fewer_threads(demo_gguf, tmp_path, monkeypatch):
+    """quantdash.node: the runner marks its job's process; the manager reads the marks at every
+    acquire and sets llama.cpp's threads for the context (llama_n_threads reads them back)."""
+    import subprocess
+    import sys
+
+    import llama_cpp
+
+    from quantdash import node
+
+    monkeypatch.setenv("NODE_STATE_DIR", str(tmp_path))
+    manager = ModelManager(memory_budget_bytes=1000 * MB, threads=2)
+    job = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        with manager.acquire(spec(demo_gguf, "a")) as loaded:
+            assert loaded.node_jobs == [] and llama_cpp.llama_n_threads(loaded.engine._llm.ctx) == 2
+        with node.job_marked(5, job.pid), manager.acquire(spec(demo_gguf, "a")) as loaded:
+            assert loaded.node_jobs == [5] and loaded.engine.threads == manager.busy_threads == 1
+            assert llama_cpp.llama_n_threads(loaded.engine._llm.ctx) == 1
+            assert llama_cpp.llama_n_threads_batch(loaded.engine._llm.ctx) == 1
+        with manager.acquire(spec(demo_gguf, "a")) as loaded:   # the job ended: all threads again
+            assert llama_cpp.llama_n_threads(loaded.engine._llm.ctx) == 2
+    finally:
+        job.kill()
+        manager.shutdown()

@@ -42,6 +42,7 @@ class Command(BaseCommand):
             max_concurrent=opts["max_concurrent"], queue=opts["queue"],
             queue_timeout=opts["queue_timeout"], idle_seconds=opts["idle_seconds"],
             threads=opts["threads"], retry_after=settings.RUNTIME_RETRY_AFTER,
+            busy_threads=settings.RUNTIME_THREADS_WHILE_JOB or None,
         )
         serve(host=opts["host"], port=opts["port"], manager=manager, token=settings.RUNTIME_TOKEN,
               artifact_root=Path(settings.ARTIFACT_ROOT))

@@ -43,7 +43,8 @@
       // The runtime shares its node with a job: it generated with fewer threads, so this reply's
       // speed is not the node's quiet speed.
       parts.push((s.node_jobs === 1 ? "a job was" : s.node_jobs + " jobs were") +
-                 " running on this node: generated with " + s.threads + " threads");
+                 " running on this node: generated with " + s.threads +
+                 (s.threads === 1 ? " thread" : " threads"));
     }
     return parts.join(" · ");
   }

@@ -227,3 +227,21 @@ def test_embed_gguf_vectors_and_refuses_other_formats(runtime_server, demo_files
     assert response.status_code == 400, response.text
     error = response.json()["error"]
     assert (error["code"], error["param"]) == ("model_cannot_embed", "model")
+
+
+def test_the_done_stats_say_a_job_was_running_on_the_node(runtime_server, demo_files):
+    """The runner's marker (quantdash.node) of a live process on this machine reaches the server,
+    which reports it with the threads it generated with (what the playground shows)."""
+    import subprocess
+    import sys
+
+    from quantdash import node
+
+    job = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        with node.job_marked(987654, job.pid):
+            done = lines(post(runtime_server, "/generate", payload(
+                demo_files, params={"max_tokens": 2, "temperature": 0})))[-1]
+    finally:
+        job.kill()
+    assert done["stats"]["node_jobs"] >= 1 and done["stats"]["threads"] == 1

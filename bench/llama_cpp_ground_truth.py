@@ -78,6 +78,7 @@ OVERRIDES: dict[str, dict[str, Any]] = {
     "falcon_h1": {"head_dim": 64},          # the converter reads head_dim, which the default leaves out
     "cohere2": {"rotary_pct": 1.0},         # the converter reads it (published config.json files hold it)
     "olmoe": {"num_key_value_heads": 4},    # as OLMoE is published: llama.cpp's olmoe has no GQA K norm
+    "glm4_moe_lite": {"first_k_dense_replace": 1},   # as GLM-4.7-Flash is published, matching mlp_layer_types
 }
 # model types converted through bench/hybrid_ground_truth.py's converter patches and config spellings
 PATCHED = {"qwen3_next": "qwen3-next", "jamba": "jamba", "nemotron_h": "nemotron-h", "granitemoehybrid": "granite-4"}

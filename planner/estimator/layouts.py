@@ -16,7 +16,7 @@ from typing import Any
 from .errors import EstimatorError
 from .fields import _int
 
-DEEPSEEK_MODEL_TYPES = {"deepseek_v2", "deepseek_v3", "kimi_k2"}
+DEEPSEEK_MODEL_TYPES = {"deepseek_v2", "deepseek_v3", "kimi_k2", "glm4_moe_lite"}
 LLAMA4_MODEL_TYPES = {"llama4", "llama4_text"}
 
 
@@ -42,7 +42,18 @@ def deepseek_fields(cfg: dict, layers: int, heads: int, notes: list[str]) -> dic
         notes.append(f"{n_mtp} multi-token-prediction layer(s) are in the checkpoint only: transformers does not "
                      "build them and llama.cpp's converter drops them (DeepseekV2Model.skip_mtp; counted in "
                      "mtp_params, not in the total)")
+    dense = tuple(range(first_dense))
+    kinds = cfg.get("mlp_layer_types")
+    if cfg.get("model_type") == "glm4_moe_lite" and kinds is not None:   # GLM-4.7-Flash: per-layer list
+        if not (isinstance(kinds, list) and len(kinds) == layers and set(kinds) <= {"dense", "sparse"}):
+            raise EstimatorError("mlp_layer_types", f"must be {layers} entries of dense / sparse")
+        dense = tuple(i for i, kind in enumerate(kinds) if kind == "dense")
+    unsupported = ""
+    if dense != tuple(range(first_dense)):   # measured: "blk.0.ffn_gate_inp.weight not found" on load
+        unsupported = (f"llama.cpp's deepseek2 makes the first first_k_dense_replace ({first_dense}) layers dense, "
+                       f"this model's mlp_layer_types layers {list(dense)}, so the converted file does not load")
     return {
+        "gguf_unsupported": unsupported,
         "arch": "deepseek2",
         "n_kv_heads": heads,
         "head_dim": nope + rope,
@@ -50,7 +61,7 @@ def deepseek_fields(cfg: dict, layers: int, heads: int, notes: list[str]) -> dic
         "kv_lora_rank": _int(cfg, "kv_lora_rank"),
         "qk_rope_head_dim": rope,
         "v_head_dim": _int(cfg, "v_head_dim"),
-        "dense_layers": tuple(range(first_dense)),
+        "dense_layers": dense,
         "expert_bias": cfg.get("model_type") != "deepseek_v2",
         "n_nextn_layers": n_mtp,
     }

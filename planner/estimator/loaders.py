@@ -26,6 +26,7 @@ MODEL_TYPE_TO_ARCH = {
     "qwen2": "qwen2", "qwen2_5_vl": "qwen2vl", "qwen2_moe": "qwen2moe", "qwen3": "qwen3", "qwen3_moe": "qwen3moe",
     "gemma": "gemma", "gemma2": "gemma2", "gemma3": "gemma3", "gemma3_text": "gemma3", "phi3": "phi3",
     "deepseek_v2": "deepseek2", "deepseek_v3": "deepseek2", "kimi_k2": "deepseek2",
+    "glm4_moe_lite": "deepseek2",   # conversion/glm.py Glm4MoeLiteModel(DeepseekV2Model)
     "llama4": "llama4", "llama4_text": "llama4", "gpt_oss": "gpt-oss", "glm4_moe": "glm4moe",
     "ernie4_5_moe": "ernie4_5-moe", **DSA_MODEL_TYPES,
     "gemma4_text": "gemma4",
@@ -122,7 +123,8 @@ def architecture_from_config(cfg: Any, name: str = "") -> Architecture:
     if heads % kv_heads:
         raise EstimatorError("num_key_value_heads", f"{kv_heads} does not divide num_attention_heads {heads}")
     # GLM-4.5: Glm4MoeAttention takes hidden_size // num_attention_heads (floored) when head_dim is absent
-    if cfg.get("head_dim") is None and hidden % heads and model_type != "glm4_moe":
+    # (MLA models size their heads by qk_nope_head_dim + qk_rope_head_dim, layouts.deepseek_fields)
+    if cfg.get("head_dim") is None and hidden % heads and model_type != "glm4_moe" and model_type not in DEEPSEEK_MODEL_TYPES:
         raise EstimatorError("num_attention_heads", f"{heads} does not divide hidden_size {hidden}")
     head_dim = _int(cfg, "head_dim", hidden // heads)
     # Qwen3.5-MoE has no dense FFN and no intermediate_size (configuration_qwen3_5_moe.py)

@@ -21,11 +21,13 @@ from jobs.services import job_submit
 
 
 def add_run_arguments(parser: ArgumentParser) -> None:
-    """The --wait/--inline/--json options both commands take."""
+    """The --wait/--inline/--json/--another-copy options both commands take."""
     how = parser.add_mutually_exclusive_group()
     how.add_argument("--wait", action="store_true", help="queue it and wait for the result")
     how.add_argument("--inline", action="store_true", help="run it in this process, no worker")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--another-copy", action="store_true",
+                        help="run it even though an identical job already made these outputs")
 
 
 def variant_or_error(variant_id: int) -> Variant:
@@ -36,11 +38,13 @@ def variant_or_error(variant_id: int) -> Variant:
     return variant
 
 
-def submit_and_finish(*, variant: Variant, method: str, params: dict[str, Any], inline: bool, wait: bool) -> Job:
-    """Submit the job, then run it inline or wait for a worker (polling once a second); the job, refreshed."""
+def submit_and_finish(*, variant: Variant, method: str, params: dict[str, Any], inline: bool, wait: bool,
+                      another_copy: bool = False) -> Job:
+    """Submit the job, then run it inline or wait for a worker (polling once a second); the job, refreshed.
+    A job whose outputs already exist is refused (naming them) unless `another_copy`."""
     try:
         job = job_submit(team=variant.model.team, user=None, method=method, params=params,
-                         input_variant=variant, enqueue=not inline)
+                         input_variant=variant, enqueue=not inline, another_copy=another_copy)
     except JobError as exc:
         raise CommandError(str(exc)) from exc
     if inline:

@@ -5,14 +5,11 @@ from catalog.selectors import imatrix_infos
 from jobs.methods.base import JobError
 from jobs.methods.gguf import GGML_TENSOR_TYPES, IMATRIX_TYPES, clean_tensor_types
 from jobs.methods.gguf import TYPES as GGUF_TYPES
+from jobs.methods.gptq import DEFAULT_SAMPLES as GPTQ_SAMPLES, DEFAULT_SEQ_LEN as GPTQ_SEQ_LEN
 from jobs.methods.imatrix import (CHUNKS_RANGE, CONTEXT_RANGE, DEFAULT_CHUNKS, DEFAULT_CONTEXT,
                                   THREADS_RANGE)
 from planner.templatetags.units import binary_size
 
-# GPTQ calibration defaults for a CPU node: 16 windows × 256 tokens, measured at 2 min 52 s for
-# SmolLM2-135M on 2 cores, where 128 × 512 took about 25 min.
-GPTQ_CPU_SAMPLES = 16
-GPTQ_CPU_SEQ_LEN = 256
 
 METHOD_CHOICES = [
     ("gguf", "GGUF (llama.cpp)"),
@@ -170,12 +167,12 @@ class JobForm(forms.Form):
     # GPTQ calibration: time grows with samples × sequence length (every layer runs over all of
     # them and accumulates its Hessian); quality gains flatten out. Defaults sized for a CPU node.
     samples = forms.IntegerField(
-        required=False, min_value=1, max_value=1024, initial=GPTQ_CPU_SAMPLES,
+        required=False, min_value=1, max_value=1024, initial=GPTQ_SAMPLES,
         help_text="calibration windows; more calibrate more evenly but take longer. On 2 CPU "
                   "cores SmolLM2-135M took 2 min 52 s at 16 × 256 tokens and about 25 min at "
                   "128 × 512; on a GPU node 128 × 512 (GPTQModel's usual) is affordable")
     seq_len = forms.IntegerField(
-        required=False, min_value=16, max_value=4096, initial=GPTQ_CPU_SEQ_LEN,
+        required=False, min_value=16, max_value=4096, initial=GPTQ_SEQ_LEN,
         label="Sequence length", help_text="tokens per calibration window (time grows with it too)")
     quant_type = forms.ChoiceField(choices=[("nf4", "nf4"), ("fp4", "fp4")], required=False,
                                    label="4-bit type")

@@ -12,6 +12,9 @@ class JobSubmit(Schema):
     variant: int = Field(description="the input variant's id (team-scoped)")
     method: str = Field(description="gguf, bnb, gptq, evaluate, hf-from-gguf, ...")
     params: dict = Field(default_factory=dict, description="the method's parameters")
+    another_copy: bool = Field(False, description="run it even though an identical job already made these outputs "
+                                                  "(as the web form's “Make another copy”); without it such a "
+                                                  "job is refused with 409, naming the variants it made")
 
 
 class OutputFile(Schema):

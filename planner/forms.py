@@ -8,6 +8,7 @@ names the offending input (a config.json field such as `num_hidden_layers` is na
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -174,7 +175,12 @@ class PlanForm(forms.Form):
                 if exc.field == "config" and data.get("config_file"):  # about the upload, not the box
                     raise EstimatorError("config_file", exc.message) from None
                 raise
-            return architecture_for_config(cfg, name="Pasted config"), None
+            # A pasted config names its model only through _name_or_path (what save_pretrained
+            # writes); without it the commands carry a placeholder to fill
+            model_id = cfg.get("_name_or_path") if isinstance(cfg, dict) else None
+            arch = architecture_for_config(cfg, name=model_id if isinstance(model_id, str) and model_id
+                                           else "Pasted config")
+            return (arch if model_id else dataclasses.replace(arch, anonymous=True)), None
         if source == "params":
             return Architecture.from_param_count(data["params"] or ""), None
         return preset_architecture(data["preset"] or DEFAULTS["preset"]), None

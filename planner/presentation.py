@@ -93,8 +93,9 @@ def column_titles(est: Estimate) -> list[str]:
 
 
 def stacked_bars(est: Estimate, width: int = 720, bar_h: int = 14, gap: int = 5, label_w: int = 120) -> dict:
-    """One horizontal stacked bar per scheme against the capacity line."""
-    rows = est.rows
+    """One horizontal stacked bar per scheme against the capacity line (not the schemes that do
+    nothing for this model: the table folds those away with their reason)."""
+    rows = [r for r in est.rows if r.applies]
     capacity = rows[0].capacity_bytes if rows else 0
     scale_max = max([capacity] + [r.total_bytes for r in rows]) * 1.04 or 1
     area = width - label_w - 10

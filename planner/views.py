@@ -7,7 +7,7 @@ from django.views.decorators.http import require_POST
 
 from catalog.selectors import models_visible_to
 from planner.estimator import EstimatorError
-from planner.forms import PlanForm
+from planner.forms import MAX_CONFIG_BYTES, PlanForm
 from planner.model_definition import warm_up
 from planner.models import HardwareProfile
 from planner.presentation import results_context
@@ -38,15 +38,18 @@ def index(request):
         context["oob_errors"] = True
         return render(request, "planner/partials/results.html", context)
     context.update(catalog_models=_catalog_models(request, form), hardware_profiles=form.team_profiles,
+                   max_config_bytes=MAX_CONFIG_BYTES,
                    teams=request.user.teams.all(), kinds=HardwareProfile.Kind.choices)
     return render(request, "planner/index.html", context)
 
 
 def split_rows(rows: list[dict]) -> dict[str, list[dict]]:
     """The schemes the chosen runtime (and mode) runs first, in the estimator's order; the rest
-    (computed, but for another runtime) folded away under them."""
-    return {"runtime_rows": [r for r in rows if r["row"].supported],
-            "other_rows": [r for r in rows if not r["row"].supported],
+    (computed, but for another runtime) folded away under them, and the ones that do nothing for this
+    model (an expert-only type on a dense model) in a group of their own, each with its reason."""
+    return {"runtime_rows": [r for r in rows if r["row"].supported and r["row"].applies],
+            "other_rows": [r for r in rows if not r["row"].supported and r["row"].applies],
+            "inapplicable_rows": [r for r in rows if not r["row"].applies],
             "has_measured": any(r["measured"] for r in rows)}  # the column only where it has numbers
 
 

@@ -26,6 +26,11 @@ from jobs.methods.base import JobError, Method, Output, RunContext
 BITS = (2, 3, 4, 8)
 # GPTQModel 7.7.0's default for METHOD.GPTQ (quantization/config.py, _default_damp_percent).
 DAMP_PERCENT = 0.05
+# Calibration defaults, the same for the web form, the API and the CLI (all go through validate()):
+# sized for a CPU node, where time grows with samples × seq_len. SmolLM2-135M on 2 cores took
+# 2 min 52 s at 16 × 256 and about 25 min at GPTQModel's usual 128 × 512.
+DEFAULT_SAMPLES = 16
+DEFAULT_SEQ_LEN = 256
 _PARAMS = {"bits", "group_size", "desc_act", "sym", "damp_percent", "dataset_path", "samples", "seq_len"}
 # Share of the job's progress each phase takes; quantize advances per decoder layer.
 _LOAD_END, _QUANTIZE_END = 0.1, 0.9
@@ -69,8 +74,8 @@ class GPTQMethod(Method):
             "damp_percent": hf_common.clean_number(params, "damp_percent", DAMP_PERCENT, low=0, high=1,
                                                    low_open=True, high_open=True),
             "dataset_path": dataset_path.strip(),
-            "samples": hf_common.clean_number(params, "samples", 128, kind=int, low=1, high=1024),
-            "seq_len": hf_common.clean_number(params, "seq_len", 512, kind=int, low=16, high=4096),
+            "samples": hf_common.clean_number(params, "samples", DEFAULT_SAMPLES, kind=int, low=1, high=1024),
+            "seq_len": hf_common.clean_number(params, "seq_len", DEFAULT_SEQ_LEN, kind=int, low=16, high=4096),
         }
 
     @staticmethod
@@ -100,7 +105,8 @@ class GPTQMethod(Method):
         shapes = hf_common.linear_shapes(cfg)
         linear, other = hf_common.param_counts(cfg)
         bits, group = int(params.get("bits", 4)), int(params.get("group_size", 128))
-        samples, seq_len = int(params.get("samples", 128)), int(params.get("seq_len", 512))
+        samples = int(params.get("samples", DEFAULT_SAMPLES))
+        seq_len = int(params.get("seq_len", DEFAULT_SEQ_LEN))
         output = hf_common.planner_weight_bytes(cfg, f"GPTQ-{bits}bit-g{group}") if group > 0 else None
         if output is None:
             output = other * 2

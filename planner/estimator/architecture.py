@@ -79,6 +79,9 @@ class Architecture:
     gguf_unsupported: str = ""     # why llama.cpp can't run this model (its converter does not register the
                                    # HF class, or it loads it differently); "" = GGUF rows are planned
     source: str = "config"         # "config" | "gguf" | "param_count" | "preset"
+    # no model id or file is known (a bare parameter count, a pasted config without _name_or_path):
+    # commands carry a placeholder the user fills instead of `name`
+    anonymous: bool = False
     notes: tuple[str, ...] = field(default=(), compare=False)
 
     # ---- constructors (implemented in loaders.py to keep this module short) ----

@@ -64,6 +64,23 @@ def _awq_divisible(arch: Architecture, group_size: int) -> bool:
                    if len(shape) >= 2 and name.startswith("blk.") and "gate_inp" not in name)
 
 
+# GGUF types that quantize only the expert tensors (llama-quantize's MXFP4_MOE: 3-D expert tensors
+# MXFP4, every other matrix Q8_0), and the type they otherwise amount to
+MOE_ONLY_SCHEMES = {"MXFP4_MOE": "Q8_0"}
+
+
+def _applies(scheme: Scheme, arch: Architecture) -> tuple[bool, str]:
+    """Whether the scheme does what its name says for this model: an expert-only type on a model
+    with no expert tensors leaves every matrix at its fallback type, a duplicate row that only confuses."""
+    fallback = MOE_ONLY_SCHEMES.get(scheme.name)
+    if fallback is None or arch.gguf_unsupported:
+        return True, ""
+    if any(ggml_type == "MXFP4" for _, ggml_type, _ in gguf_tensor_plan(arch, scheme.name)):
+        return True, ""
+    return False, (f"{scheme.name} quantizes only the expert (MoE) tensors; this model has none, so every "
+                   f"matrix becomes {fallback}: the same file as {fallback}")
+
+
 def _supported(scheme: Scheme, wl: Workload, arch: Architecture) -> tuple[bool, str]:
     """Whether the scheme's format runs on the workload's runtime (or training mode)."""
     fam = scheme.family
@@ -323,6 +340,7 @@ def _scheme_row(arch: Architecture, hw: Hardware, wl: Workload, plan: _Plan, sch
     fits = headroom >= 0
     bpw = weights * 8 / arch.total_params
     supported, note = _supported(scheme, wl, arch)
+    applies, applies_note = _applies(scheme, arch)
     # tensor data of the .gguf file: the loaded weights plus MTP blocks the converter keeps
     # (Qwen3-Next, GLM-4.5) and llama.cpp skips at load
     file_bytes, file_f = None, ""
@@ -380,6 +398,8 @@ def _scheme_row(arch: Architecture, hw: Hardware, wl: Workload, plan: _Plan, sch
         high_precision_tensors=high_precision_tensors(arch, scheme),
         supported=supported,
         note=note,
+        applies=applies,
+        applies_note=applies_note,
         formulas={
             "weights_bytes": weights_f + file_f,
             "repack_bytes": repack_f,

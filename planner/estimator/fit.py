@@ -77,6 +77,7 @@ class Fit:
     decode_tokens_per_s: float
     reasons: list[str] = field(default_factory=list)
     command: str = ""
+    command_note: str = ""          # what to substitute in `command` before running it ("" = runs as printed)
     output_on_device: bool = False  # -ngl ≥ 1: the output layer is llama.cpp's first GPU unit
     device_capacity_bytes: list[int] = field(default_factory=list)   # what each device may fill
     ram_budget_bytes: int = 0       # what system RAM may hold (RAM_MARGIN of it)
@@ -128,7 +129,10 @@ def context_steps(wl_context: int, max_position: int) -> list[int]:
 
 
 def model_file(arch: Architecture, scheme: str) -> str:
-    """A file name safe to paste into a shell: letters, digits, '.', '_' and '-' only."""
+    """A file name safe to paste into a shell: letters, digits, '.', '_' and '-' only; for a bare
+    parameter count (no real model behind it) a placeholder the user replaces (command_note says so)."""
+    if arch.anonymous:
+        return f"<your-model-{scheme}.gguf>"
     slug = "-".join(re.sub(r"[^A-Za-z0-9._-]+", " ", arch.name).split()) or "model"
     return f"{slug}-{scheme}.gguf"
 
@@ -222,6 +226,7 @@ def fit(arch: Architecture, hw: Hardware, wl: Workload, scheme: str, n_cpu_moe: 
                  fully_on_device=plan.ngl == U and m == 0, decode_tokens_per_s=round(tps, 2), reasons=reasons,
                  output_on_device=plan.ngl > 0, device_capacity_bytes=caps, ram_budget_bytes=ram_limit, fixes=fixes)
     result.command = command(arch, wl, result)
+    result.command_note = command_note(arch, scheme)
     return result
 
 
@@ -374,6 +379,7 @@ def _cpu_fit(arch: Architecture, hw: Hardware, wl: Workload, scheme: str, layers
                  devices=[device], system_ram_bytes=ram, fits=fits, fully_on_device=False,
                  decode_tokens_per_s=round(tps, 2), reasons=reasons, device_capacity_bytes=[capacity])
     result.command = command(arch, wl, result)
+    result.command_note = command_note(arch, scheme)
     return result
 
 
@@ -414,6 +420,13 @@ def _flag_notes(wl: Workload) -> list[str]:
         if not wl.flash_attn:
             notes.append("llama.cpp needs flash attention for a quantized V cache: turn it on")
     return notes
+
+
+def command_note(arch: Architecture, scheme: str) -> str:
+    """One line naming the placeholder in the command, where model_file() had to use one."""
+    if not arch.anonymous:
+        return ""
+    return f"replace {model_file(arch, scheme)} with the path of the model's {scheme} GGUF file"
 
 
 def command(arch: Architecture, wl: Workload, f: Fit) -> str:
@@ -459,6 +472,7 @@ def choose_scheme(est: Estimate, requested: str = "") -> tuple[str | None, str]:
         if any(r.scheme == requested for r in rows):
             return requested, f"{requested}: chosen by hand"
         raise EstimatorError("fit_scheme", f"{requested!r} is not a GGUF scheme of this plan")
+    rows = [r for r in rows if r.applies]   # never pick a scheme that does nothing for this model
     if not rows:
         return None, "no GGUF scheme runs this model in llama.cpp"
     arch, hw, wl = est.model, est.hardware, est.workload
@@ -488,7 +502,7 @@ def choose_scheme(est: Estimate, requested: str = "") -> tuple[str | None, str]:
 
 def smaller_scheme(est: Estimate, scheme: str) -> str | None:
     """The highest-precision GGUF scheme below `scheme` that fits (with offload or fully)."""
-    rows = sorted((r for r in est.rows if r.family == "gguf" and r.supported),
+    rows = sorted((r for r in est.rows if r.family == "gguf" and r.supported and r.applies),
                   key=lambda r: -r.bits_per_weight)
     bpw = next((r.bits_per_weight for r in rows if r.scheme == scheme), None)
     return next((r.scheme for r in rows if bpw is not None and r.bits_per_weight < bpw

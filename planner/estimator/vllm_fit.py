@@ -43,6 +43,7 @@ NATIVE = {"gpt-oss": "MXFP4"}
 PREQUANTIZED = ("FP8-128x128", "MXFP4", "AWQ", "GPTQ", "NVFP4")
 KV_CACHE_DTYPE = {"f16": "auto", "fp8": "fp8"}   # vLLM --kv-cache-dtype; q8_0/q4_0 are llama.cpp types
 QUANTIZATION_FLAG = {"FP8": "fp8", "NF4": "bitsandbytes"}   # AWQ/GPTQ are read from the checkpoint
+MODEL_ID_PLACEHOLDER = "<your-model-id>"   # in the command of a plan that names no model (a bare count)
 
 
 @dataclass
@@ -62,6 +63,7 @@ class VllmFit:
     fits: bool
     reasons: list[str] = field(default_factory=list)
     command: str = ""
+    command_note: str = ""          # what to substitute in `command` before running it ("" = runs as printed)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -203,7 +205,11 @@ def vllm_fit(arch: Architecture, hw: Hardware, wl: Workload, scheme: str = "", r
                      block_bytes=p["page"] * arch.kv_layers, num_gpu_blocks=p["blocks"],
                      kv_per_request_bytes=p["per_request"], max_concurrency=round(p["concurrency"], 2),
                      fits=fits, reasons=reasons)
-    result.command = command(repo or arch.name, wl, result)
+    if repo or not arch.anonymous:
+        result.command = command(repo or arch.name, wl, result)
+    else:   # no model named (a bare count, an unnamed pasted config): a placeholder the user fills
+        result.command = command(MODEL_ID_PLACEHOLDER, wl, result)
+        result.command_note = f"replace {MODEL_ID_PLACEHOLDER} with the model's Hub id or local path"
     return result
 
 

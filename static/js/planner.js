@@ -40,14 +40,48 @@
     const top = results.getBoundingClientRect().top;
     if (top < 0 || top > window.innerHeight / 3) results.scrollIntoView({ block: "start" });
   });
+  // One edit asks for the plan several times (the field's debounced input, its change on blur,
+  // then Estimate): a request for the plan already on its way is dropped. The form queues its
+  // requests (hx-sync "queue last") rather than replacing them, because htmx logs every request
+  // it aborts as an error (htmx:sendAbort) and the server computes the aborted plan anyway.
+  const query = () => new URLSearchParams(new FormData(form)).toString();
+  let pending = null;
+  form.addEventListener("htmx:confirm", (event) => {
+    if (event.detail.elt !== form) return;   // the catalog search inside the form has its own requests
+    const asked = query();
+    if (asked === pending) event.preventDefault();
+    pending = asked;
+  });
+  form.addEventListener("htmx:afterRequest", (event) => {
+    if (event.detail.elt === form) pending = null;
+  });
   for (const failed of ["htmx:responseError", "htmx:sendError"]) {
     document.body.addEventListener(failed, () => { reveal = false; });
   }
+  // A file over the limit is refused here, in the words and the place the server uses for an
+  // upload it refuses (the field's error slot), rather than read into the box and sent. The slot is
+  // refreshed out of band by every plan htmx fetches, so the message is put back after each.
   const upload = document.getElementById("config-upload");
-  upload.addEventListener("change", () => {
+  const maxBytes = Number(upload.dataset.maxBytes);
+  let uploadMessage = "";
+  function showUploadError() {
+    const slot = document.getElementById("config_file-error");
+    if (uploadMessage) slot.textContent = uploadMessage;
+    markErrors();
+  }
+  document.body.addEventListener("htmx:afterSettle", showUploadError);
+  upload.addEventListener("change", (event) => {
+    // The file input sits inside the plan form (it belongs to the upload form): its change is not
+    // a plan edit for the plan form's htmx trigger.
+    event.stopPropagation();
     const file = upload.files[0];
     if (!file) return;
-    if (file.size > 1024 * 1024) { alert("config_file: over the 1 MiB limit"); return; }
+    const count = (n) => n.toLocaleString("en-US");
+    uploadMessage = file.size > maxBytes
+      ? `${count(file.size)} bytes is over the 1 MiB limit (${count(maxBytes)} bytes)` : "";
+    document.getElementById("config_file-error").textContent = uploadMessage;
+    showUploadError();
+    if (uploadMessage) return;
     file.text().then((text) => {
       form.querySelector("[name=config]").value = text;
       source.value = "config";

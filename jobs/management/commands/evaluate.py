@@ -28,7 +28,7 @@ class Command(BaseCommand):
             "speed": False if o["no_speed"] else None,
         }.items() if v is not None}
         job = submit_and_finish(variant=variant, method="evaluate", params=params,
-                                inline=o["inline"], wait=o["wait"])
+                                inline=o["inline"], wait=o["wait"], another_copy=o["another_copy"])
         evaluations = list(job.evaluations.order_by("pk"))
         if o["json"]:
             self.stdout.write(json.dumps({

@@ -27,7 +27,7 @@ class Command(BaseCommand):
             "dataset": o["dataset"], "samples": o["samples"], "seq_len": o["seq_len"],
         }.items() if v is not None}
         job = submit_and_finish(variant=variant, method=o["method"], params=params,
-                                inline=o["inline"], wait=o["wait"])
+                                inline=o["inline"], wait=o["wait"], another_copy=o["another_copy"])
         if o["json"]:
             self.stdout.write(json.dumps(job_json(job), indent=2))
         else:

@@ -102,10 +102,14 @@ class Command(BaseCommand):
                           "--json gives each row's rule_of_thumb_note saying what the estimate adds")
         if fit is not None:
             self.stdout.write(f"\nfit ({fit.scheme}): {fit.command}")
+            if fit.command_note:
+                self.stdout.write(f"  note: {fit.command_note}")
             for reason in fit.reasons:
                 self.stdout.write(f"  - {reason}")
         if vllm is not None:
             self.stdout.write(f"\nvLLM ({vllm.scheme}{'' if vllm.fits else ', does not fit'}): {vllm.command}")
+            if vllm.command_note:
+                self.stdout.write(f"  note: {vllm.command_note}")
             for reason in vllm.reasons:
                 self.stdout.write(f"  - {reason}")
 

@@ -16,7 +16,7 @@ CAL = str(WIKITEXT / "valid.txt")
 def test_validate_defaults(db):
     cleaned = get_method("gptq").validate({"dataset_path": CAL, "group_size": 64}, make_variant())
     assert cleaned == {"bits": 4, "group_size": 64, "desc_act": False, "sym": True, "damp_percent": 0.05,
-                       "dataset_path": CAL, "samples": 128, "seq_len": 512}
+                       "dataset_path": CAL, "samples": 16, "seq_len": 256}
 
 
 def test_validate_refuses_group_size_that_does_not_divide_a_layer(db):

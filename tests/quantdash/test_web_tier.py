@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.aio import run_async
+
 from quantdash.web import uvicorn_argv
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -121,7 +123,7 @@ def test_no_more_sync_views_run_at_once_than_the_slots_and_async_views_take_none
         assert [e.status for e in exchanges] == [200] * 4
         assert pages.most_at_once == 3
 
-    asyncio.run(scenario())
+    run_async(scenario())
 
 
 def test_a_slot_is_given_back_when_the_response_starts():
@@ -147,7 +149,7 @@ def test_a_slot_is_given_back_when_the_response_starts():
         body_sent.set()
         await first_task
 
-    asyncio.run(scenario())
+    run_async(scenario())
 
 
 @pytest.mark.django_db(transaction=True)
@@ -167,7 +169,7 @@ def test_healthz_is_answered_while_every_slot_is_taken_by_page_work():
         pages.go.set()
         await asyncio.gather(*busy)
 
-    asyncio.run(scenario())
+    run_async(scenario())
 
 
 @pytest.mark.django_db(transaction=True)
@@ -182,7 +184,7 @@ def test_healthz_before_django_answers_as_the_django_view_does(proxy):
         await django.run()
         return ours, django
 
-    ours, django = asyncio.run(both())
+    ours, django = run_async(both())
     assert ours.status == django.status
     assert json.loads(ours.body) == json.loads(django.body)
     skip = {"expires", "vary"}  # the clock's second; Vary: Cookie, for a response never cached

@@ -5,6 +5,8 @@ import json
 
 from runtime import sse
 
+from tests.support.aio import run_async
+
 
 def test_a_frame_is_one_data_line_of_json_and_a_blank_line():
     event = {"type": "token", "text": "two\nlines", "quote": '"'}
@@ -29,4 +31,4 @@ def test_the_response_streams_the_frames_unbuffered():
     async def body():
         return b"".join([chunk async for chunk in response])
 
-    assert asyncio.run(body()) == b'data: {"n": 1}\n\ndata: [DONE]\n\n'
+    assert run_async(body()) == b'data: {"n": 1}\n\ndata: [DONE]\n\n'

@@ -34,6 +34,7 @@ MODEL_TYPE_TO_ARCH = {
     **HYBRID_MODEL_TYPES, **DENSE_MODEL_TYPES,
     "granitemoe": "granitemoe", "granitemoeshared": "granitemoe", "olmoe": "olmoe",   # conversion/granite.py, olmo.py
     "solar_open": "glm4moe",   # conversion/glm.py SolarOpenModel(Glm4MoeModel)
+    "exaone_moe": "exaone-moe",   # conversion/exaone.py ExaoneMoEModel
     "granite": "granite", "internlm3": "llama", "iquestcoder": "llama", "ministral3": "mistral3", "ernie4_5": "ernie4_5",
 }
 # Decoders whose block is llama's tensor for tensor (transformers builds InternLM3 and IQuest-Coder
@@ -154,6 +155,8 @@ def architecture_from_config(cfg: Any, name: str = "") -> Architecture:
             shared_inter = _int(cfg, "n_shared_experts") * moe_inter
         elif model_type == "granitemoeshared" and cfg.get("shared_intermediate_size"):   # shared_mlp when > 0
             shared_inter = _int(cfg, "shared_intermediate_size")
+        elif model_type == "exaone_moe" and cfg.get("num_shared_experts"):
+            shared_inter = _int(cfg, "num_shared_experts") * moe_inter
     else:
         n_experts = 0
 
@@ -188,6 +191,14 @@ def architecture_from_config(cfg: Any, name: str = "") -> Architecture:
                                       "loaded by this llama.cpp here, so its GGUF rows are not planned"}
     elif model_type == "gemma4_text":
         layout = gemma4_fields(cfg, layers, hidden, heads, kv_heads, head_dim, notes)
+    elif model_type == "exaone_moe":   # modeling_exaone_moe.py: Qwen3-MoE's block, dense first layers, router bias
+        n_mtp = _int(cfg, "num_nextn_predict_layers", 0, minimum=0)
+        layout = {"qk_norm": True, "expert_bias": True, "n_nextn_layers": n_mtp,
+                  "dense_layers": tuple(range(min(layers, _int(cfg, "first_k_dense_replace", 0, minimum=0)))),
+                  # measured on a converted tiny model: conversion/exaone.py writes no expert_gating_func
+                  "gguf_unsupported": "llama.cpp 0.3.36 cannot load this converter's EXAONE-MoE file (\"key not "
+                                      "found in model: exaone-moe.expert_gating_func\"), so its GGUF rows are not "
+                                      "planned"}
     elif model_type == "solar_open":   # modeling_solar_open.py: GLM-4.5's MoE on every layer, no QK norm, no MTP
         layout = {"expert_bias": True}
     elif model_type == "glm4_moe":  # modeling_glm4_moe.py: dense below first_k_dense_replace, router bias
@@ -199,6 +210,8 @@ def architecture_from_config(cfg: Any, name: str = "") -> Architecture:
                          "the total, counted in mtp_params); convert_hf_to_gguf.py keeps them in the GGUF, llama.cpp "
                          "skips them on load (in the file size, not the model buffer)")
 
+    if layout.get("gguf_unsupported"):   # no GGUF rows: what llama.cpp would do with the window is moot
+        notes = [n for n in notes if not n.startswith("llama.cpp loads this model without sliding-window")]
     _check_estimated_size(hidden, layers, max(inter, moe_inter), vocab, n_experts)
     fields = dict(
         name=name or str(cfg.get("_name_or_path") or model_type),

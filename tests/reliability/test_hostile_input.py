@@ -50,6 +50,18 @@ def import_outcome(status: int, headers: dict, content: bytes) -> str:
 
 
 # --- 7: the same submission twice -----------------------------------------------------------
+def _error_summary(body: bytes) -> str:
+    """What a response says went wrong: Django's debug page's title and exception value (the
+    server runs with DEBUG on in tests), else the body's end."""
+    import html
+    import re
+
+    text = body.decode(errors="replace")
+    parts = (re.findall(r"<title>(.*?)</title>", text, re.S)[:1]
+             + re.findall(r'<pre class="exception_value">(.*?)</pre>', text, re.S)[:1])
+    return " | ".join(html.unescape(p.strip()) for p in parts) or text[-500:]
+
+
 def test_7_a_double_click_makes_one_job(teams, demo_variant, web, worker_row):
     alice = session_headers(teams["alice"])
 
@@ -69,7 +81,7 @@ def test_7_a_double_click_makes_one_job(teams, demo_variant, web, worker_row):
     api = twice(lambda: post_body(web, "/api/jobs/", json.dumps({
         "variant": demo_variant.pk, "method": "gguf", "params": {"types": ["Q3_K_M"]}}).encode(),
         {**alice, "Content-Type": "application/json"}))
-    assert [r[0] for r in form] == [302, 302], [(r[0], r[2][-500:]) for r in form]
+    assert [r[0] for r in form] == [302, 302], [(r[0], _error_summary(r[2])) for r in form]
     assert len({r[1]["location"] for r in form}) == 1
     assert [r[0] for r in api] == [201, 201]
     assert len({json.loads(r[2])["job"] for r in api}) == 1

@@ -85,6 +85,10 @@ def database_from_url(url: str, base_dir: str) -> dict:
             "HOST": parsed.hostname or "",
             "PORT": str(parsed.port or ""),
             "OPTIONS": options,
-            "CONN_MAX_AGE": 60,
+            # 0: a connection per request. Under ASGI each request's sync code runs in a thread of
+            # its own, so a kept connection is never reused, only left open (Django's docs: "When
+            # using ASGI, persistent connections should be disabled"); a busy web tier would pile
+            # them up to the server's max_connections.
+            "CONN_MAX_AGE": 0,
         }
     raise ConfigError(f"DATABASE_URL scheme {parsed.scheme!r} is not supported (sqlite or postgres)")

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from catalog import views, views_import, views_wikitext
+from catalog import views, views_import, views_reference_text
 
 app_name = "catalog"
 # The catalog's own pages. Their job-submitting actions (model import, GGUF -> HF, "evaluate
@@ -15,7 +15,7 @@ urlpatterns = [
     path("variants/<int:pk>/delete/", views.variant_delete_view, name="variant-delete"),
     path("files/<int:pk>/download/", views.file_download, name="download"),
     path("datasets/", views_import.dataset_list, name="datasets"),
-    path("datasets/wikitext-2/", views_wikitext.dataset_wikitext, name="dataset-wikitext"),
+    path("datasets/wikitext-2/", views_reference_text.dataset_wikitext, name="dataset-wikitext"),
     path("datasets/<int:pk>/download/", views_import.dataset_download, name="dataset-download"),
     path("datasets/<int:pk>/delete/", views_import.dataset_delete_view, name="dataset-delete"),
 ]

@@ -16,7 +16,7 @@ from catalog.datasets import dataset_upload
 from catalog.imports.hub import PROBE_TIMEOUT
 from catalog.models import Dataset
 from catalog.services import CatalogError
-from catalog.wikitext import wikitext_import, wikitext_parquet_to_text
+from catalog.reference_text import wikitext_import, wikitext_parquet_to_text
 from tests.catalog.conftest import leftover_files
 from tests.support.processes import WIKITEXT
 

@@ -5,7 +5,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_POST
 
 from catalog.services import CatalogError
-from catalog.wikitext import SPLITS, wikitext_import
+from catalog.reference_text import SPLITS, wikitext_import
 
 
 @require_POST
@@ -27,4 +27,4 @@ def dataset_wikitext(request):
             context["dataset"] = wikitext_import(team_id=team.pk, user_id=request.user.pk, split=split.key)
         except CatalogError as exc:
             context["error"] = str(exc)
-    return render(request, "catalog/partials/wikitext_result.html", context)
+    return render(request, "catalog/partials/reference_text_result.html", context)

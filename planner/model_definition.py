@@ -203,7 +203,25 @@ def _persistent_buffers(model: Any) -> tuple[tuple[str, tuple[int, ...]], ...]:
     return tuple(out)
 
 
-@functools.cache
+# Reading llama.cpp's sources happens once per process, one thread at a time: two web requests
+# that arrive together would otherwise parse them at the same moment, and CPython 3.11's ast.parse
+# is not safe in two threads at once (it can raise SystemError "AST constructor recursion depth
+# mismatch").
+_SOURCES_LOCK = threading.Lock()
+
+
+def _one_at_a_time(read):
+    cached = functools.cache(read)
+
+    @functools.wraps(read)
+    def wrapper():
+        with _SOURCES_LOCK:
+            return cached()
+    wrapper.cache_clear = cached.cache_clear
+    return wrapper
+
+
+@_one_at_a_time
 def llama_cpp_convertible() -> frozenset[str]:
     """The HF architecture classes llama.cpp's converter registers (`@ModelBase.register("...")` in
     convert_hf_to_gguf.py and conversion/*.py), read from its source without running it; empty when
@@ -220,7 +238,7 @@ def llama_cpp_convertible() -> frozenset[str]:
     return frozenset(names)
 
 
-@functools.cache
+@_one_at_a_time
 def llama_cpp_tensor_names() -> dict[str, frozenset[str]]:
     """llama.cpp architecture name -> the tensor names its gguf-py declares for it (`blk.{bid}.attn_q`
     style, without .weight/.bias): the vendored gguf-py/gguf/constants.py beside the converter,

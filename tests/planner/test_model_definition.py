@@ -91,3 +91,20 @@ def test_gguf_rows_are_refused_for_a_class_llama_cpp_cannot_convert():
     rows = {r.scheme: r for r in estimate(arch, HARDWARE_PROFILES["rtx-4090"], Workload(runtime="llama.cpp"),
                                              ["Q4_K_M", "FP16"]).rows}
     assert rows["Q4_K_M"].supported is False and rows["Q4_K_M"].note == why
+
+
+def test_llama_cpp_sources_are_read_by_one_thread_at_a_time():
+    # Two requests arriving together must not parse the converter at the same moment (CPython
+    # 3.11's ast.parse can raise SystemError in two threads at once): the second waits.
+    import threading
+    from planner import model_definition as md
+
+    md.llama_cpp_convertible.cache_clear()
+    got = []
+    with md._SOURCES_LOCK:
+        reader = threading.Thread(target=lambda: got.append(md.llama_cpp_convertible()))
+        reader.start()
+        reader.join(0.3)
+        assert reader.is_alive() and got == []
+    reader.join(60)
+    assert got and "LlamaForCausalLM" in got[0]

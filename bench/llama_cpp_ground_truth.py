@@ -3,6 +3,8 @@ random-weight instance of each, run through the real tools and compared with the
 
     python bench/llama_cpp_ground_truth.py [--workdir DIR] [--only TYPE ...] [--markdown]
 
+--only also takes the names in VARIANTS (another instance of a type: Falcon-40B's block, ...).
+
 The architectures are computed when the bench runs: each model type of transformers whose class
 defaults the planner counts exactly (tests/planner/architecture_sweep.py `verdict` says "exact")
 and whose class llama.cpp's converter registers (planner.model_definition.llama_cpp_convertible).
@@ -79,6 +81,30 @@ OVERRIDES: dict[str, dict[str, Any]] = {
     "cohere2": {"rotary_pct": 1.0},         # the converter reads it (published config.json files hold it)
     "olmoe": {"num_key_value_heads": 4},    # as OLMoE is published: llama.cpp's olmoe has no GQA K norm
     "glm4_moe_lite": {"first_k_dense_replace": 1},   # as GLM-4.7-Flash is published, matching mlp_layer_types
+    # GPT-2's converter reads n_ctx (published config.json files hold it) and sizes position_embd by it
+    "gpt2": {"n_positions": N_CTX, "n_ctx": N_CTX}, "gpt-sw3": {"n_positions": N_CTX, "n_ctx": N_CTX},
+    "gpt_bigcode": {"n_positions": N_CTX},
+    # the converter writes feed_forward_length = 4 × hidden_size and takes the K/V heads from num_kv_heads
+    # (else 1): tiiuae/falcon-7b's config.json leaves it out, the saved class default states 71
+    "falcon": {"ffn_hidden_size": 1024, "num_kv_heads": 1},
+    "mamba2": {"num_heads": 8},   # expand × hidden_size / head_dim, the head count the converter writes
+    # llama.cpp's minicpm3 takes V as hidden_size / heads wide and caches K/V for every head (MiniCPM3-4B's shape)
+    "minicpm3": {"num_key_value_heads": 4, "v_head_dim": 64},
+    # llama.cpp's mellum asserts at least one sliding-window layer; the class default has none
+    "mellum": {"layer_types": ["sliding_attention"] * 3 + ["full_attention"]},
+}
+# further instances of a model type, measured under their own name with --only NAME:
+# name -> (model type, fields over its default config, fields over the tiny config after OVERRIDES)
+VARIANTS: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
+    # Falcon-40B's block: grouped K/V heads, ln_attn and ln_mlp
+    "falcon-40b": ("falcon", {"new_decoder_architecture": True, "hidden_size": 8192, "num_attention_heads": 128,
+                              "num_kv_heads": 8, "ffn_hidden_size": 32768}, {"num_kv_heads": 2}),
+    # Falcon 2 (11B): the new decoder architecture with one shared LayerNorm
+    "falcon-11b": ("falcon", {"new_decoder_architecture": True, "num_ln_in_parallel_attn": 1, "num_kv_heads": 8,
+                              "hidden_size": 4096, "num_attention_heads": 32, "ffn_hidden_size": 16384},
+                   {"num_kv_heads": 2}),
+    # Granite SWA MoE with its shared expert (shared_mlp)
+    "granitemoe_swa-shared": ("granitemoe_swa", {"shared_intermediate_size": 1024}, {"shared_intermediate_size": 128}),
 }
 # model types converted through bench/hybrid_ground_truth.py's converter patches and config spellings
 PATCHED = {"qwen3_next": "qwen3-next", "jamba": "jamba", "nemotron_h": "nemotron-h", "granitemoehybrid": "granite-4"}
@@ -140,20 +166,22 @@ class Check:
 def exact_convertible(only: list[str] | None) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     """[(model_type, class)] the planner models exactly and llama.cpp converts, and [(model_type,
     why not)] for the --only types that are not."""
-    from tests.planner.architecture_sweep import default_config, verdict
+    from tests.planner.architecture_sweep import verdict
 
     from planner.model_definition import causal_lm_model_types, llama_cpp_convertible, load_libraries
 
     models = load_libraries()["models"]
     registered = llama_cpp_convertible()
     chosen, skipped = [], []
-    for mt in only or causal_lm_model_types():
-        cls = (models.MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES.get(mt)
-               or models.MODEL_FOR_CAUSAL_LM_MAPPING_NAMES.get(mt))
+    variants = [name for name in only or () if name in VARIANTS]
+    for mt in [m for m in only or causal_lm_model_types() if m not in VARIANTS] + variants:
+        base = VARIANTS.get(mt, (mt,))[0]
+        cls = (models.MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES.get(base)
+               or models.MODEL_FOR_CAUSAL_LM_MAPPING_NAMES.get(base))
         if cls not in registered:   # cheap filter before building the default model on the meta device
             skipped.append((mt, f"llama.cpp's converter does not register {cls}"))
             continue
-        v = verdict(default_config(mt))
+        v = verdict(variant_config(mt))
         if v.status != "exact":
             skipped.append((mt, f"the planner's verdict on its default config is {v.status}: {v.reason[:160]}"))
         elif v.class_name not in registered:
@@ -165,7 +193,15 @@ def exact_convertible(only: list[str] | None) -> tuple[list[tuple[str, str]], li
 
 # ----------------------------------------------------------------------------- tiny config
 
-def tiny_config(cfg: dict[str, Any], vocab: int) -> dict[str, Any]:
+def variant_config(name: str) -> dict[str, Any]:
+    """The default config of a model type, or of a VARIANTS entry's type with its fields."""
+    from tests.planner.architecture_sweep import default_config
+
+    base, extra, _ = VARIANTS.get(name, (name, {}, {}))
+    return {**default_config(base), **extra}
+
+
+def tiny_config(cfg: dict[str, Any], vocab: int, variant: str = "") -> dict[str, Any]:
     """cfg shrunk generically (see SIZES), its text part given the demo tokenizer's vocabulary and
     N_CTX positions; nested vision/audio parts shrunk the same way."""
     out = _shrink(dict(cfg))
@@ -174,7 +210,7 @@ def tiny_config(cfg: dict[str, Any], vocab: int) -> dict[str, Any]:
             out[key] = _shrink(dict(value))
     text = out.get("text_config") if isinstance(out.get("text_config"), dict) else out
     text.update(vocab_size=vocab, max_position_embeddings=N_CTX)
-    return {**out, **OVERRIDES.get(cfg.get("model_type", ""), {})}
+    return {**out, **OVERRIDES.get(cfg.get("model_type", ""), {}), **VARIANTS.get(variant, ("", {}, {}))[2]}
 
 
 def _shrink(cfg: dict[str, Any]) -> dict[str, Any]:
@@ -230,19 +266,19 @@ def demo_vocab() -> int:
 def build(mt: str, cls: str, folder: Path) -> dict[str, Any]:
     """Save the tiny random-weight model of model type `mt`; returns its config.json as saved."""
     import transformers
-    from tests.planner.architecture_sweep import default_config
 
     from planner.model_definition import load_libraries
 
     transformers.utils.logging.disable_progress_bar()
-    cfg = tiny_config(default_config(mt), demo_vocab())
-    config_class = load_libraries()["configs"].CONFIG_MAPPING[mt].__name__
+    base = VARIANTS.get(mt, (mt,))[0]
+    cfg = tiny_config(variant_config(mt), demo_vocab(), mt)
+    config_class = load_libraries()["configs"].CONFIG_MAPPING[base].__name__
     fields = {k: v for k, v in cfg.items() if k not in (
         "model_type", "transformers_version", "architectures", "_name_or_path", "vocab_size",
         "max_position_embeddings", "id2label", "label2id")}
     # save_tiny builds through AutoModelForCausalLM; a vision-language class through its own auto class
     auto = (transformers.AutoModelForImageTextToText
-            if mt in load_libraries()["models"].MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES else transformers.AutoModelForCausalLM)
+            if base in load_libraries()["models"].MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES else transformers.AutoModelForCausalLM)
     try:
         with mock.patch.object(transformers, "AutoModelForCausalLM", auto):
             save_tiny(config_class, cls, fields, folder)

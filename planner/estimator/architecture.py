@@ -42,6 +42,9 @@ class Architecture:
     mlp_bias: bool = False
     fused_qkv: bool = False        # Phi-3: one qkv_proj and one gate_up_proj
     extra_norms: int = 0           # Gemma 2: post-attention and post-FFN norms (2 extra per layer)
+    parallel_ffn: bool = False     # Cohere 2 MoE: attention and MLP read one pre-norm (no ffn_norm)
+    attn_gate: bool = False        # AFMoE: a sigmoid gate on the attention output (attn_gate, hidden → q_dim)
+    sub_norms: bool = False        # BitNet: RMSNorms before o_proj (attn_sub_norm, hidden) and down_proj (ffn_sub_norm, F)
     qk_norm: bool = False          # Qwen3: per-head RMSNorm on q and k (head_dim weights each)
     qk_norm_full: bool = False     # MiniMax-M2: the q/k RMSNorms span the whole projection (q_dim, kv_dim)
     n_experts: int = 0             # 0 = dense MLP
@@ -53,6 +56,8 @@ class Architecture:
                                         # (DeepSeek first_k_dense_replace, Llama 4 interleave step)
     expert_bias: bool = False      # DeepSeek-V3: router bias per expert (`exp_probs_b.bias`)
     moe_bias: bool = False         # gpt-oss: router bias + per-expert gate/up/down biases
+    fused_moe_gate_up: bool = False  # Granite SWA MoE: the converter keeps gate+up fused (ffn_gate_up_exps,
+                                     # the shared expert's as one ffn_up_shexp of 2 × its width)
     attn_sinks: bool = False       # gpt-oss: one learned attention-sink logit per head (`attn_sinks`)
     q_lora_rank: int = 0           # MLA (DeepSeek-V2/V3): low-rank query; 0 = plain attn_q
     kv_lora_rank: int = 0          # MLA latent width; 0 = not MLA. head_dim = qk_nope + qk_rope then
@@ -75,6 +80,7 @@ class Architecture:
                                                  # (0, 0) = no cache of its own; () = every layer the same
     vision_params: int = 0         # vision tower + projector of a multimodal checkpoint (not in the total)
     rope_freqs: bool = False       # Llama 3.1 rope scaling: GGUF stores `rope_freqs.weight` (head_dim/2 f32)
+    rope_factors: bool = False     # LongRoPE (MiniCPM3): GGUF stores rope_factors_long / _short (n_rot/2 f32 each)
     stated_params: int = 0         # quick mode: the count the user gave ("7B"); 0 = none given
     gguf_unsupported: str = ""     # why llama.cpp can't run this model (its converter does not register the
                                    # HF class, or it loads it differently); "" = GGUF rows are planned
@@ -177,6 +183,9 @@ class Architecture:
             add("output.weight", H, V)
         if self.rope_freqs:
             add("rope_freqs.weight", self.head_dim // 2)
+        if self.rope_factors:
+            add("rope_factors_long.weight", self.qk_rope_head_dim // 2)
+            add("rope_factors_short.weight", self.qk_rope_head_dim // 2)
         for i in range(self.n_layers):
             self._add_layer(add, i)
         return tuple(out)
@@ -203,6 +212,10 @@ class Architecture:
             add(p + "attn_k_norm.weight", self.kv_dim)
         elif self.qk_norm:
             add_qk_norms(add, p, self.head_dim)
+        if self.attn_gate:
+            add(p + "attn_gate.weight", H, self.q_dim)
+        if self.sub_norms:
+            add(p + "attn_sub_norm.weight", H)
         if not self.is_mla:
             add(p + "attn_output.weight", self.q_dim, H)
         if self.o_bias:
@@ -213,12 +226,16 @@ class Architecture:
             add(p + "post_attention_norm.weight", H)
         # gpt-oss (models/openai-moe.cpp) and GLM-4.5 (models/glm4-moe.cpp; gguf-py lists ATTN_POST_NORM,
         # not FFN_NORM, for GLM4_MOE): the pre-FFN norm is LLM_TENSOR_ATTN_POST_NORM
-        add(p + ("post_attention_norm.weight" if self.arch in ("gpt-oss", "glm4moe") else "ffn_norm.weight"), H)
+        if not self.parallel_ffn:
+            add(p + ("post_attention_norm.weight" if self.arch in ("gpt-oss", "glm4moe") else "ffn_norm.weight"), H)
         if self.is_moe_layer(i):
             E, F = self.n_experts, self.moe_intermediate_size
             add(p + "ffn_gate_inp.weight", H, E)
-            add(p + "ffn_gate_exps.weight", H, F, E)
-            add(p + "ffn_up_exps.weight", H, F, E)
+            if self.fused_moe_gate_up:
+                add(p + "ffn_gate_up_exps.weight", H, 2 * F, E)
+            else:
+                add(p + "ffn_gate_exps.weight", H, F, E)
+                add(p + "ffn_up_exps.weight", H, F, E)
             add(p + "ffn_down_exps.weight", F, H, E)
             if self.moe_bias:  # models/openai-moe.cpp load_arch_tensors
                 add(p + "ffn_gate_inp.bias", E)
@@ -227,13 +244,19 @@ class Architecture:
                 add(p + "ffn_down_exps.bias", H, E)
             if self.expert_bias:
                 # ERNIE 4.5 keeps e_score_correction_bias as (1, E): {E, 1} in the GGUF
-                add(p + "exp_probs_b.bias", *((E, 1) if self.arch == "ernie4_5-moe" else (E,)))
+                # HY V3's checkpoint names it e_score_correction_bias (no .bias suffix): the converter writes
+                # blk.N.exp_probs_b (seen on a converted tiny model)
+                name = "exp_probs_b" if self.arch == "hy_v3" else "exp_probs_b.bias"
+                add(p + name, *((E, 1) if self.arch == "ernie4_5-moe" else (E,)))
             S = self.shared_expert_intermediate_size
             if S:
                 if self.shared_expert_gate:
                     add(p + "ffn_gate_inp_shexp.weight", H)
-                add(p + "ffn_gate_shexp.weight", H, S)
-                add(p + "ffn_up_shexp.weight", H, S)
+                if self.fused_moe_gate_up:
+                    add(p + "ffn_up_shexp.weight", H, 2 * S)
+                else:
+                    add(p + "ffn_gate_shexp.weight", H, S)
+                    add(p + "ffn_up_shexp.weight", H, S)
                 add(p + "ffn_down_shexp.weight", S, H)
         elif self.fused_qkv:
             add(p + "ffn_up.weight", H, 2 * self.intermediate_size)
@@ -243,6 +266,8 @@ class Architecture:
             add(p + "ffn_gate.weight", H, F)
             add(p + "ffn_up.weight", H, F)
             add(p + "ffn_down.weight", F, H)
+            if self.sub_norms:
+                add(p + "ffn_sub_norm.weight", F)
             if self.mlp_bias:
                 add(p + "ffn_gate.bias", F)
                 add(p + "ffn_up.bias", F)
@@ -335,10 +360,10 @@ class Architecture:
 
     @cached_property
     def total_params(self) -> int:
-        """Sum of all tensors = the HF safetensors total (rope_freqs is a GGUF-only buffer, excluded),
+        """Sum of all tensors = the HF safetensors total (rope_freqs and rope_factors are GGUF-only, excluded),
         plus the per-layer scalars a dense model's converter writes as metadata (dense.py checkpoint_only)."""
         extra = self.dense.checkpoint_only * self.n_layers if self.dense else 0
-        return extra + sum(n for name, _, n in self._tensors if not name.startswith("rope_freqs"))
+        return extra + sum(n for name, _, n in self._tensors if not name.startswith(("rope_freqs", "rope_factors")))
 
     @cached_property
     def expert_params(self) -> int:
@@ -367,6 +392,8 @@ class Architecture:
         return per
 
     def to_dict(self) -> dict[str, Any]:
+        # A model without attention layers (Mamba) has no heads: its stand-in values are not shown.
+        attention = self.kv_layers > 0
         return {
             "name": self.name,
             "arch": self.arch,
@@ -374,9 +401,9 @@ class Architecture:
             "active_params": self.active_params,
             "hidden_size": self.hidden_size,
             "n_layers": self.n_layers,
-            "n_heads": self.n_heads,
-            "n_kv_heads": self.n_kv_heads,
-            "head_dim": self.head_dim,
+            "n_heads": self.n_heads if attention else None,
+            "n_kv_heads": self.n_kv_heads if attention else None,
+            "head_dim": self.head_dim if attention else None,
             "intermediate_size": self.intermediate_size,
             "vocab_size": self.vocab_size,
             "max_position_embeddings": self.max_position_embeddings,

@@ -59,6 +59,9 @@ class Dense:
     qk_norm_bias: bool = False
     output_bias: bool = False        # Phi: lm_head has a bias
     checkpoint_only: int = 0         # per-layer parameters the converter moves into metadata (Apertus xIELU)
+    pos_embd: int = 0                # learned absolute positions (GPT-2, StarCoder): position_embd rows; 0 = none
+    embd_norm: str = ""              # a norm on the embeddings (BLOOM's word_embeddings_layernorm: token_embd_norm)
+    attn_norm_2: str = ""            # Falcon-40B's second pre-norm, the MLP's (ln_attn beside ln_mlp)
 
 
 def dense_config_defaults(cfg: dict, model_type: str) -> dict:
@@ -230,6 +233,9 @@ def dense_tensors(arch: Any, add: Callable[..., None]) -> None:
     d: Dense = arch.dense
     H, V, F = arch.hidden_size, arch.vocab_size, arch.intermediate_size
     add("token_embd.weight", H, V)
+    if d.pos_embd:
+        add("position_embd.weight", H, d.pos_embd)
+    _norm(add, "token_embd_norm", d.embd_norm, H)
     _norm(add, "output_norm", d.output_norm, H)
     if not arch.tie_word_embeddings:
         add("output.weight", H, V)
@@ -241,6 +247,7 @@ def dense_tensors(arch: Any, add: Callable[..., None]) -> None:
     for i in range(arch.n_layers):
         p = f"blk.{i}."
         _norm(add, p + "attn_norm", d.attn_norm, H)
+        _norm(add, p + "attn_norm_2", d.attn_norm_2, H)
         if d.fused_qkv:
             add(p + "attn_qkv.weight", H, q + 2 * kv)
             if d.qkv_bias:

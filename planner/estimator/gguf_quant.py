@@ -3,7 +3,8 @@
 Source: `src/llama-quant.cpp` in the llama.cpp vendored by llama-cpp-python 0.3.36:
 `tensor_allows_quantization`, `llama_tensor_get_type_impl`, `tensor_type_fallback`,
 `llama_ftype_get_default_type`. Only the ftypes this product offers are ported, for the
-architectures in architecture.py (no Falcon special cases).
+architectures in architecture.py, Falcon's special cases included (its output Q8_0, its ffn_down
+and attn_output rules).
 
 Counters: llama.cpp walks tensors in `weights_map` order (`weight_name_comparer`: by layer
 number, then by name), so its running counters `i_attention_wv` / `i_ffn_down` equal the layer
@@ -80,6 +81,7 @@ def allows_quantization(name: str, shape: tuple[int, ...]) -> bool:
         and "_norm.weight" not in name
         and "ffn_gate_inp.weight" not in name
         and "ssm_conv1d" not in name and "shortconv.conv.weight" not in name  # recurrent conv kernels
+        and name != "position_embd.weight"   # learned positions (GPT-2, StarCoder): the converter writes F32
     )
 
 
@@ -89,7 +91,8 @@ def category(name: str) -> str:
         return "output"
     if name == "token_embd.weight":
         return "token_embd"
-    for key, cat in (("attn_qkv.weight", "attn_v"), ("attn_v.weight", "attn_v"),
+    # attn_qkv and the unsplit MLA attn_kv_b are attn_v-like (category_is_attn_v)
+    for key, cat in (("attn_qkv.weight", "attn_v"), ("attn_kv_b.weight", "attn_v"), ("attn_v.weight", "attn_v"),
                      ("attn_k.weight", "attn_k"), ("attn_q.weight", "attn_q"),
                      ("attn_output.weight", "attn_output"), ("ffn_up", "ffn_up"),
                      ("ffn_gate", "ffn_gate"), ("ffn_down", "ffn_down")):
@@ -121,13 +124,14 @@ def _impl(arch: Architecture, ftype: str, new_type: str, name: str, shape: tuple
     layer = layer_index(name) if arch.is_moe else i_ffn_down
     layer = layer or 0
     iq2 = ftype in ("IQ2_XXS", "IQ2_XS")
+    falcon = arch.arch == "falcon"
 
     if ftype == "MXFP4_MOE":
         # output (and a tied token_embd) Q8_0; 3-D tensors (ne[2] > 1: the stacked experts, and
         # MLA's per-head attn_k_b / attn_v_b) MXFP4; every other quantizable tensor Q8_0.
         return "MXFP4" if len(shape) > 2 and shape[2] > 1 and cat not in ("output", "token_embd") else "Q8_0"
     if cat == "output" or (arch.tie_word_embeddings and cat == "token_embd"):
-        if shape[0] % GGML_TYPE_SIZES[new_type][0] != 0:
+        if falcon or shape[0] % GGML_TYPE_SIZES[new_type][0] != 0:
             return "Q8_0"
         if iq2 or ftype == "IQ3_XXS":
             return "Q5_K"
@@ -182,21 +186,27 @@ def _impl(arch: Architecture, ftype: str, new_type: str, name: str, shape: tuple
         if ftype == "IQ3_XXS" and not has_imatrix:
             return "Q4_K" if layer < n_layer // 8 else "Q3_K"
         if ftype == "Q3_K_M":
-            return "Q5_K" if layer < n_layer // 16 else "Q4_K"  # non-Falcon: always at least Q4_K
+            if layer < n_layer // 16:
+                return "Q5_K"
+            return "Q4_K" if not falcon or use_more_bits(layer, n_layer) else "Q3_K"
         if ftype == "Q3_K_L":
-            return "Q5_K"
+            return "Q4_K" if falcon else "Q5_K"
         if ftype == "Q4_K_M":
+            if falcon:
+                return "Q6_K" if layer < n_layer // 16 else ("Q5_K" if use_more_bits(layer, n_layer) else "Q4_K")
             return "Q6_K" if use_more_bits(layer, n_layer) else new_type
         if layer < n_layer // 8 and ftype in ("IQ4_NL", "IQ4_XS") and not has_imatrix:
             return "Q5_K"
         if ftype == "Q5_K_M":
             return "Q6_K" if use_more_bits(layer, n_layer) else new_type
-        if ftype == "Q4_K_S" and layer < n_layer // 8:
+        if ftype == "Q4_K_S" and not falcon and layer < n_layer // 8:
             return "Q5_K"
         if ftype in ("Q4_0", "Q5_0") and has_imatrix and layer < n_layer // 8:
             return "Q4_1" if ftype == "Q4_0" else "Q5_1"
         return new_type
     if cat == "attn_output":
+        if falcon:
+            return "Q4_K" if ftype == "Q3_K_L" else new_type
         if n_expert == 8:
             if ftype in ("Q2_K", "IQ3_XXS", "Q3_K_S", "Q3_K_M", "IQ4_NL", "Q4_K_S", "Q4_K_M", "IQ4_XS"):
                 return "Q5_K"
@@ -207,8 +217,9 @@ def _impl(arch: Architecture, ftype: str, new_type: str, name: str, shape: tuple
 
 @lru_cache(maxsize=256)
 def _n_attention_wv(arch: Architecture) -> int:
-    """init_quantize_state_counters: tensors of category attn_v (attn_v, attn_qkv) in the file."""
-    return sum(1 for name, _, _ in arch.gguf_tensors() if name.endswith(("attn_v.weight", "attn_qkv.weight")))
+    """init_quantize_state_counters: tensors of category attn_v (attn_v, attn_qkv, attn_kv_b) in the file."""
+    return sum(1 for name, _, _ in arch.gguf_tensors()
+               if name.endswith(("attn_v.weight", "attn_qkv.weight", "attn_kv_b.weight")))
 
 
 def _fallback(ne0: int, new_type: str) -> str:

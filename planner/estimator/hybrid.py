@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from .attention_tensors import add_qk_norms, add_qkv_projections
+from .classic import RECURRENT_MODEL_TYPES, recurrent_unsupported
 from .errors import EstimatorError
 from .fields import _bool, _int
 
@@ -29,6 +30,8 @@ HYBRID_MODEL_TYPES = {
     "qwen3_5_text": "qwen35", "qwen3_5_moe_text": "qwen35moe",
     # Bamba converts as Granite 4 (conversion/granite.py registers BambaForCausalLM on GraniteMoeHybridModel)
     "bamba": "granitehybrid",
+    # every layer recurrent: Mamba and Falcon-Mamba (conversion/mamba.py MambaModel), Mamba-2 (Mamba2Model)
+    **RECURRENT_MODEL_TYPES,
 }
 QWEN_DELTANET_ARCHS = {"qwen3next", "qwen35", "qwen35moe"}   # gated attention + post_attention_norm
 HYBRID_ARCHS = set(HYBRID_MODEL_TYPES.values())
@@ -50,6 +53,7 @@ class Hybrid:
     conv_bias: bool = True
     ssm_norm: bool = True     # Mamba-2 grouped RMSNorm before out_proj (Falcon-H1: mamba_rms_norm)
     ffn_gate: bool = True     # Nemotron-H's relu² MLP has no gate projection
+    dt_bc_norms: bool = True  # Jamba's Mamba-1 RMSNorms on dt, B and C (Falcon-Mamba's have no weights)
 
     @property
     def recurrent_layers(self) -> tuple[int, ...]:
@@ -148,7 +152,8 @@ def _mamba2(h: Hybrid, H: int, add: Callable[..., None], p: str) -> None:
 
 
 def _mamba1(h: Hybrid, H: int, add: Callable[..., None], p: str) -> None:
-    """Jamba's Mamba-1 block (Gu & Dao 2023) with its dt/B/C RMSNorms (modeling_jamba.py JambaMambaMixer)."""
+    """Mamba-1 (Gu & Dao 2023): modeling_mamba.py MambaMixer (Falcon-Mamba's the same: its dt/B/C
+    RMSNorms have no weights), and Jamba's with dt/B/C RMSNorm weights (modeling_jamba.py JambaMambaMixer)."""
     add(p + "ssm_in.weight", H, 2 * h.d_inner)
     add(p + "ssm_conv1d.weight", h.d_conv, h.d_inner)
     if h.conv_bias:
@@ -158,9 +163,10 @@ def _mamba1(h: Hybrid, H: int, add: Callable[..., None], p: str) -> None:
     add(p + "ssm_dt.bias", h.d_inner)
     add(p + "ssm_a", h.d_state, h.d_inner)
     add(p + "ssm_d", h.d_inner)
-    add(p + "ssm_dt_norm.weight", h.dt_rank)
-    add(p + "ssm_b_norm.weight", h.d_state)
-    add(p + "ssm_c_norm.weight", h.d_state)
+    if h.dt_bc_norms:
+        add(p + "ssm_dt_norm.weight", h.dt_rank)
+        add(p + "ssm_b_norm.weight", h.d_state)
+        add(p + "ssm_c_norm.weight", h.d_state)
     add(p + "ssm_out.weight", h.d_inner, H)
 
 
@@ -316,6 +322,23 @@ def hybrid_fields(cfg: dict, model_type: str, layers: int, hidden: int, n_expert
                      d_inner=_int(cfg, "mamba_expand", 2) * hidden, d_state=_int(cfg, "mamba_d_state", 256),
                      n_group=_int(cfg, "mamba_n_groups", 1), dt_rank=heads,
                      conv_bias=_bool(cfg, "mamba_conv_bias", True))
+    elif model_type in RECURRENT_MODEL_TYPES:
+        # modeling_mamba.py MambaMixer / modeling_mamba2.py Mamba2Mixer: d_inner = expand · hidden_size, no FFN
+        if _bool(cfg, "use_bias", False):
+            raise EstimatorError("use_bias", f"{model_type} with in_proj / out_proj biases is not modelled")
+        d_inner = _int(cfg, "intermediate_size")   # classic.classic_config: d_inner
+        common = dict(d_conv=_int(cfg, "conv_kernel", 4), d_inner=d_inner, conv_bias=_bool(cfg, "use_conv_bias", True))
+        if model_type == "mamba2":
+            heads = _int(cfg, "num_heads", 128)
+            hyb = Hybrid(("mamba2",) * layers, ("none",) * layers, d_state=_int(cfg, "state_size", 128),
+                         n_group=_int(cfg, "n_groups", 8), dt_rank=heads, **common)
+        else:   # MambaConfig: time_step_rank "auto" = ceil(hidden_size / 16)
+            rank = cfg.get("time_step_rank", "auto")
+            rank = -(-hidden // 16) if rank == "auto" else _int(cfg, "time_step_rank")
+            hyb = Hybrid(("mamba",) * layers, ("none",) * layers, d_state=_int(cfg, "state_size", 16), n_group=0,
+                         dt_rank=rank, dt_bc_norms=False, **common)
+        out.update(n_experts=0, n_experts_per_tok=0, moe_intermediate_size=0, shared_expert_intermediate_size=0,
+                   gguf_unsupported=recurrent_unsupported(cfg, model_type))
     else:  # lfm2
         idx = cfg.get("full_attn_idxs")
         mixers = _layer_list(cfg, "layer_types", layers, {"conv": "shortconv", "full_attention": "attn"})

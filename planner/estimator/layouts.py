@@ -16,7 +16,9 @@ from typing import Any
 from .errors import EstimatorError
 from .fields import _int
 
-DEEPSEEK_MODEL_TYPES = {"deepseek_v2", "deepseek_v3", "kimi_k2", "glm4_moe_lite"}
+# youtu: Youtu-LLM, DeepSeek-V3's MLA with a dense MLP on every layer (conversion/deepseek.py registers
+# YoutuForCausalLM on DeepseekV2Model, leading_dense_block_count = all layers)
+DEEPSEEK_MODEL_TYPES = {"deepseek_v2", "deepseek_v3", "kimi_k2", "glm4_moe_lite", "youtu"}
 LLAMA4_MODEL_TYPES = {"llama4", "llama4_text"}
 
 
@@ -148,7 +150,8 @@ def gguf_layout_fields(arch: str, get_int: Any, layers: int, heads: int, n_exper
 
 # llama.cpp architectures that build an iSWA cache (llama-model.cpp create_memory →
 # llama_kv_cache_iswa); the plain "llama" graph has none, so Mistral v0.1 gets a full cache there.
-LLAMA_CPP_SWA_ARCHS = {"gemma2", "gemma3", "gemma4", "gpt-oss", "olmo2", "cohere2", "exaone4"}  # olmo2: OLMo 3 (dense.py)
+LLAMA_CPP_SWA_ARCHS = {"gemma2", "gemma3", "gemma4", "gpt-oss", "olmo2", "cohere2", "exaone4",  # olmo2: OLMo 3 (dense.py)
+                       "granite_swa", "mellum", "afmoe", "cohere2moe"}
 # Default period of local layers (llama.cpp load_swa_pattern(ml, n); transformers' layer_types
 # default: "sliding_attention" if (i + 1) % n else "full_attention", i.e. il % n < n - 1).
 SWA_PATTERN = {"gemma2": 2, "gemma3": 6, "gpt-oss": 2, "llama4": 4}

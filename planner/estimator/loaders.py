@@ -10,6 +10,9 @@ from typing import Any
 from .architecture import Architecture
 from .errors import EstimatorError
 from .fields import LIMITS, _bool, _int  # noqa: F401  (LIMITS re-exported)
+from .classic import (CLASSIC_MODEL_TYPES, RECURRENT_MODEL_TYPES, afmoe_config, afmoe_fields, classic_config,
+                      classic_fields, cohere2_moe_config, cohere2_moe_fields, hy_v3_fields, mellum_fields,
+                      minicpm3_fields)
 from .dense import DENSE_MODEL_TYPES, dense_config_defaults, dense_fields
 from .hybrid import HYBRID_ARCHS, HYBRID_MODEL_TYPES, hybrid_fields, hybrid_gguf_fields
 from .layouts import (DEEPSEEK_MODEL_TYPES, LLAMA4_CHUNK, LLAMA4_MODEL_TYPES, SWA_PATTERN, deepseek_fields, gguf_layout_fields,
@@ -27,14 +30,20 @@ MODEL_TYPE_TO_ARCH = {
     "gemma": "gemma", "gemma2": "gemma2", "gemma3": "gemma3", "gemma3_text": "gemma3", "phi3": "phi3",
     "deepseek_v2": "deepseek2", "deepseek_v3": "deepseek2", "kimi_k2": "deepseek2",
     "glm4_moe_lite": "deepseek2",   # conversion/glm.py Glm4MoeLiteModel(DeepseekV2Model)
+    "youtu": "deepseek2",   # layouts.DEEPSEEK_MODEL_TYPES
     "llama4": "llama4", "llama4_text": "llama4", "gpt_oss": "gpt-oss", "glm4_moe": "glm4moe",
     "ernie4_5_moe": "ernie4_5-moe", **DSA_MODEL_TYPES,
     "gemma4_text": "gemma4",
     "smollm3": "smollm3", "minimax_m2": "minimax-m2",   # conversion/llama.py SmolLM3Model, conversion/minimax.py
-    **HYBRID_MODEL_TYPES, **DENSE_MODEL_TYPES,
+    **HYBRID_MODEL_TYPES, **DENSE_MODEL_TYPES, **CLASSIC_MODEL_TYPES,
+    "minicpm3": "minicpm3",   # conversion/minicpm.py MiniCPM3Model
     "granitemoe": "granitemoe", "granitemoeshared": "granitemoe", "olmoe": "olmoe",   # conversion/granite.py, olmo.py
     "solar_open": "glm4moe",   # conversion/glm.py SolarOpenModel(Glm4MoeModel)
     "exaone_moe": "exaone-moe",   # conversion/exaone.py ExaoneMoEModel
+    "granite_swa": "granite_swa", "granitemoe_swa": "granite_swa",   # conversion/granite.py GraniteSWAModel
+    "bitnet": "bitnet", "mellum": "mellum", "afmoe": "afmoe",   # conversion/bitnet.py, mellum.py, afmoe.py
+    "cohere2_moe": "cohere2moe",   # conversion/command_r.py Cohere2MoeModel
+    "hy_v3": "hy_v3",   # conversion/hunyuan.py HYV3Model
     "granite": "granite", "internlm3": "llama", "iquestcoder": "llama", "ministral3": "mistral3", "ernie4_5": "ernie4_5",
 }
 # Decoders whose block is llama's tensor for tensor (transformers builds InternLM3 and IQuest-Coder
@@ -43,14 +52,24 @@ MODEL_TYPE_TO_ARCH = {
 # (configuration_<type>.py: a key that is absent takes the default, an explicit null is derived).
 LLAMA_BLOCK_DEFAULTS = {
     "granite": {},
+    # Granite SWA (modeling_granite_swa.py, modeling_granitemoe_swa.py): llama's block with a learned
+    # attention sink per head, sliding on the layers i % 4 != 0 unless layer_types says otherwise
+    "granite_swa": {"tie_word_embeddings": True, "sliding_window": 128},
+    "granitemoe_swa": {"sliding_window": 128},
+    "bitnet": {},   # modeling_bitnet.py: llama's block plus attn_sub_norm and ffn_sub_norm
     "internlm3": {"head_dim": 128, "num_key_value_heads": 2},
     "iquestcoder": {"head_dim": 128, "num_key_value_heads": 8},
     "ministral3": {"head_dim": 128, "num_key_value_heads": 8},
     "ernie4_5": {"head_dim": 128, "num_key_value_heads": 2, "tie_word_embeddings": True},
 }
+# llama.cpp architectures read from config.json only: their MLA ranks, attention sinks, sub-norms and
+# QK-norms are not read from GGUF metadata here
+CONFIG_ONLY_ARCHS = {"minicpm3", "granite_swa", "bitnet", "mellum", "afmoe", "cohere2moe", "hy_v3"}
 # other config classes' defaults for an omitted field
 CONFIG_DEFAULTS = {"solar_open": {"head_dim": 128}}
-TIED_BY_DEFAULT = {"gemma", "gemma2", "gemma3", "gemma3_text", "gemma4_text", "lfm2", "smollm3"}  # config classes default tie_word_embeddings=True
+# config classes whose tie_word_embeddings defaults to True
+TIED_BY_DEFAULT = {"gemma", "gemma2", "gemma3", "gemma3_text", "gemma4_text", "lfm2", "smollm3", "minicpm3", "youtu",
+                   "cohere2_moe"}
 GEMMA_NORMS = {"gemma2", "gemma3"}   # post-attention and post-FFN norms (2 extra per layer)
 # MiniMax-M2 (modeling_minimax_m2.py): q/k RMSNorms over the whole projection and the router's
 # e_score_correction_bias (a buffer the checkpoint stores; the converter writes exp_probs_b.bias)
@@ -75,6 +94,9 @@ def _llama_block_config(cfg: dict, model_type: str) -> dict:
     for key in ("head_dim", "num_key_value_heads"):
         if key in out and out[key] is None:   # the config class derives an explicit null
             out.pop(key)
+    if model_type in ("granite_swa", "granitemoe_swa") and out.get("layer_types") is None:
+        layers = _int(out, "num_hidden_layers")
+        out["layer_types"] = ["full_attention" if i % 4 == 0 else "sliding_attention" for i in range(layers)]
     if model_type == "ministral3":   # modeling_ministral3.py: no linear has a bias, whatever the config says
         out.update(attention_bias=False, mlp_bias=False)
     elif model_type == "ernie4_5":   # modeling_ernie4_5.py: use_bias on q/k/v/o and the MLP, never lm_head
@@ -108,10 +130,16 @@ def architecture_from_config(cfg: Any, name: str = "") -> Architecture:
     arch = MODEL_TYPE_TO_ARCH[model_type]
     if model_type in DENSE_MODEL_TYPES:
         cfg = dense_config_defaults(cfg, model_type)
+    elif model_type in CLASSIC_MODEL_TYPES or model_type in RECURRENT_MODEL_TYPES:
+        cfg = classic_config(cfg, model_type)
     elif model_type in LLAMA_BLOCK_DEFAULTS:
         cfg = _llama_block_config(cfg, model_type)
     elif model_type in CONFIG_DEFAULTS:
         cfg = {**CONFIG_DEFAULTS[model_type], **cfg}
+    elif model_type == "afmoe":
+        cfg = afmoe_config(cfg)
+    elif model_type == "cohere2_moe":
+        cfg = cohere2_moe_config(cfg)
     notes: list[str] = vision_notes
 
     hidden = _int(cfg, "hidden_size")
@@ -155,6 +183,10 @@ def architecture_from_config(cfg: Any, name: str = "") -> Architecture:
             shared_inter = _int(cfg, "n_shared_experts") * moe_inter
         elif model_type == "granitemoeshared" and cfg.get("shared_intermediate_size"):   # shared_mlp when > 0
             shared_inter = _int(cfg, "shared_intermediate_size")
+        elif model_type in ("afmoe", "cohere2_moe") and cfg.get("num_shared_experts"):
+            shared_inter = _int(cfg, "num_shared_experts") * moe_inter
+        elif model_type == "granitemoe_swa" and cfg.get("shared_intermediate_size"):   # shared_mlp when > 0
+            shared_inter = _int(cfg, "shared_intermediate_size")
         elif model_type == "exaone_moe" and cfg.get("num_shared_experts"):
             shared_inter = _int(cfg, "num_shared_experts") * moe_inter
     else:
@@ -175,6 +207,10 @@ def architecture_from_config(cfg: Any, name: str = "") -> Architecture:
         layout = hybrid_fields(cfg, model_type, layers, hidden, n_experts, notes)
     elif model_type in DENSE_MODEL_TYPES:
         layout = dense_fields(cfg, model_type, layers, heads, notes)
+    elif model_type in CLASSIC_MODEL_TYPES:
+        layout = classic_fields(cfg, model_type, layers, heads, notes)
+    elif model_type == "minicpm3":
+        layout = minicpm3_fields(cfg, heads, hidden)
     elif model_type == "ernie4_5_moe":
         layout = ernie_moe_fields(cfg, layers, notes)
     elif model_type in DSA_MODEL_TYPES:
@@ -186,6 +222,27 @@ def architecture_from_config(cfg: Any, name: str = "") -> Architecture:
         if kv_heads != heads:   # measured on a converted tiny model: check_tensor_dims on blk.0.attn_k_norm
             layout["gguf_unsupported"] = ("llama.cpp's olmoe sizes the K norm by the model width, so a model with "
                                           "fewer KV heads than attention heads does not load")
+    elif model_type in ("granite_swa", "granitemoe_swa"):
+        layout = {"attn_sinks": True, "fused_moe_gate_up": True}
+        if _bool(cfg, "attention_bias", False) or _bool(cfg, "mlp_bias", False):
+            layout["gguf_unsupported"] = ("Granite SWA with linear biases (attention_bias / mlp_bias) has not been "
+                                          "converted and loaded by this llama.cpp here, so its GGUF rows are not "
+                                          "planned")
+    elif model_type == "bitnet":
+        # measured on a converted tiny model: the converter maps the sub-norms by the 1bitLLM names
+        # (self_attn.inner_attn_ln, mlp.ffn_layernorm), not transformers' attn_sub_norm / ffn_sub_norm
+        layout = {"sub_norms": True,
+                  "gguf_unsupported": "convert_hf_to_gguf.py cannot convert transformers' BitNet: it maps the "
+                                      "sub-norms by the 1bitLLM names (inner_attn_ln, ffn_layernorm), not "
+                                      "attn_sub_norm / ffn_sub_norm (\"Can not map tensor …ffn_sub_norm.weight\")"}
+    elif model_type == "cohere2_moe":
+        layout = cohere2_moe_fields(cfg, layers)
+    elif model_type == "hy_v3":
+        layout = hy_v3_fields(cfg, layers, moe_inter, inter)
+    elif model_type == "afmoe":
+        layout = afmoe_fields(cfg, layers, swa.get("swa_layers", ()))
+    elif model_type == "mellum":
+        layout = mellum_fields(cfg, layers, n_experts, swa.get("swa_layers", ()))
     elif model_type == "ernie4_5" and _bool(cfg, "use_bias", False):
         layout = {"gguf_unsupported": "ERNIE 4.5 with linear biases (use_bias=true) has not been converted and "
                                       "loaded by this llama.cpp here, so its GGUF rows are not planned"}
@@ -267,7 +324,10 @@ def architecture_from_gguf_metadata(meta: Any, name: str = "") -> Architecture:
     if arch in GGUF_METADATA_UNREAD:
         raise EstimatorError("general.architecture", f"{arch!r}: the estimator reads this architecture from "
                                                      "config.json only (its GGUF layout keys are not read)")
-    if arch in set(DENSE_MODEL_TYPES.values()):   # dense.py: the block layout comes from config.json
+    if arch in {*DENSE_MODEL_TYPES.values(), *CLASSIC_MODEL_TYPES.values(), *RECURRENT_MODEL_TYPES.values(),
+                *CONFIG_ONLY_ARCHS}:
+        # dense.py / classic.py: the block layout (norms, biases, positions, SSM widths, MLA ranks, sinks,
+        # sub-norms) comes from config.json
         raise EstimatorError("general.architecture", f"{arch!r}: planned from config.json only (its norms, biases and "
                                                      "QK-norms are not in the GGUF metadata), so it refuses rather than guess")
 

@@ -47,10 +47,11 @@ def test_an_unknown_model_type_is_refused_and_remote_code_never_runs():
 
 
 def test_an_architecture_transformers_builds_but_the_estimator_does_not_model_is_refused_with_its_count():
-    cfg = {"model_type": "bloom", "hidden_size": 64, "n_layer": 2, "n_head": 4, "vocab_size": 1000}
-    with pytest.raises(EstimatorError, match="'bloom': the estimator does not model") as info:
+    cfg = {"model_type": "opt", "hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "ffn_dim": 128,
+           "word_embed_proj_dim": 64, "vocab_size": 1000}
+    with pytest.raises(EstimatorError, match="'opt': the estimator does not model") as info:
         architecture_for_config(cfg)
-    assert "BloomForCausalLM has" in info.value.message and "parameters" in info.value.message
+    assert "OPTForCausalLM has 262,272 parameters" in info.value.message
 
 
 def test_a_count_that_differs_from_transformers_is_refused_naming_both():

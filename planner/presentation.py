@@ -11,7 +11,7 @@ from typing import Any
 
 from planner.estimator import Estimate, SchemeRow, estimate, format_decimal_bytes
 from planner.estimator.fit import Fit
-from planner.estimator.speed import calibration_of
+from planner.estimator.speed import calibration_of, speed_withheld
 from planner.measured import measured_for, measured_label
 from planner.speed_accuracy import speed_error_note
 
@@ -75,8 +75,9 @@ def table_rows(est: Estimate) -> list[dict[str, Any]]:
                   cell(row, "max_context", f"{row.max_context:,}"),
                   cell(row, "gpu_layers", "—" if row.gpu_layers is None
                        else f"{row.gpu_layers}/{row.n_layers}"),
-                  {**cell(row, "decode_tokens_per_s", f"{row.decode_tokens_per_s:,.1f}"),
-                   **speed_provenance(est.hardware)}]
+                  {**cell(row, "decode_tokens_per_s", "—" if row.decode_tokens_per_s is None
+                          else f"{row.decode_tokens_per_s:,.1f}"),
+                   "withheld": row.decode_withheld, **speed_provenance(est.hardware, wl.runtime)}]
         record = measured_for(total_params=arch.total_params, runtime=wl.runtime, scheme=row.scheme,
                               context=wl.context, kv_dtype=wl.kv_dtype) if not training else None
         out.append({"row": row, "status": status, "status_text": status_text, "cells": cells,
@@ -173,26 +174,28 @@ def context_chart(est: Estimate, width: int = 720, height: int = 260) -> dict:
 def results_context(est: Estimate, fit: Fit | None = None) -> dict[str, Any]:
     return {"estimate": est, "fit_card": fit_card(fit, est.hardware), "rows": table_rows(est), "columns": column_titles(est), "bars": stacked_bars(est),
             "context_chart": context_chart(est), "arch": est.model, "hw": est.hardware, "wl": est.workload,
-            "speed": speed_provenance(est.hardware),
+            "speed": speed_provenance(est.hardware, est.workload.runtime),
             "human_bytes": human_bytes}
 
 
-def speed_provenance(hw) -> dict[str, str]:
+def speed_provenance(hw, runtime: str = "llama.cpp") -> dict[str, str]:
     """Where a speed's constants come from, in short, and the speed model's measured error on record
-    (shown beside every speed; the formula says the bandwidth and efficiency in full)."""
+    (shown beside every speed; the formula says the bandwidth and efficiency in full); where no
+    measured or cited figure covers the hardware, `speed_withheld` says why no speed is shown."""
+    withheld = speed_withheld(hw, runtime)
+    if withheld:
+        return {"speed_source": f"not shown: {withheld}", "speed_error": "", "speed_withheld": withheld}
     cal = calibration_of(hw)
-    if cal is None:
-        source = f"assumed: no published llama.cpp figure on {hw.name}"
-    elif cal.measured:
+    if cal.measured:
         source = "measured on this node"
     else:
         source = "cited: published llama-bench on this card"
-    if cal is not None and cal.measured:
+    if cal.measured:
         error = (cal.error_note or speed_error_note()
                  or "the speed model's error is not on record yet: bench/speed_accuracy.py on a quiet node records it")
     else:
         error = "no measured error of the speed model on this hardware"
-    return {"speed_source": source, "speed_error": error}
+    return {"speed_source": source, "speed_error": error, "speed_withheld": ""}
 
 
 def fit_card(fit: Fit | None, hw=None) -> dict[str, Any] | None:

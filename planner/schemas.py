@@ -145,7 +145,8 @@ class Plan(Schema):
     fit: dict | None = Field(description="llama.cpp: the GGUF file and command that fit, or why none does")
     vllm_fit: dict | None = Field(description="vLLM: the KV pool, max-model-len and `vllm serve` command")
     speed: dict | None = Field(None, description="where the speed constants come from (measured on a node of ours, "
-                               "cited, or assumed) and the speed model's measured error on record")
+                               "or cited: a published llama-bench figure on the card) and the speed model's measured "
+                               "error on record; speed_withheld says why no speed is shown where neither exists")
 
 
 class Preset(Schema):

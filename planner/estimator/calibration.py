@@ -1,5 +1,5 @@
-"""Where a speed estimate's constants come from: a measurement on one of our nodes, a published
-llama.cpp measurement on the same card, or an assumption said to be one.
+"""Where a speed estimate's constants come from: a measurement on one of our nodes, or a published
+llama.cpp measurement on the same card (speed.CITED); without either no speed is shown.
 
 A `Calibration` holds, per GGUF scheme, llama.cpp's decode efficiency (achieved bytes read per
 second ÷ the memory bandwidth it is relative to) and its prefill rate (achieved FLOP/s), with the
@@ -32,7 +32,7 @@ MAX_FIXED_SHARE = 0.5
 
 @dataclass(frozen=True)
 class Calibration:
-    source: str                                   # "measured on node X at T (…)", "cited: …", "assumed: …"
+    source: str                                   # "measured on node X at T (…)" or "cited: …"
     measured: bool                                # measured on this very machine
     bandwidth_bytes_per_s: float                  # the bandwidth the decode efficiencies are relative to
     bandwidth_source: str

@@ -365,7 +365,7 @@ def _scheme_row(arch: Architecture, hw: Hardware, wl: Workload, plan: _Plan, sch
                                      scheme=scheme.name)
     prefill, prefill_f = prefill_seconds(arch, hw, wl, scheme.name, weights)   # per scheme: its own rate
     if training:
-        tps, tps_f = 0.0, "training mode: no decoding"
+        tps, tps_f = None, "training mode: no decoding"
     return SchemeRow(
         scheme=scheme.name,
         family=scheme.family,
@@ -392,8 +392,10 @@ def _scheme_row(arch: Architecture, hw: Hardware, wl: Workload, plan: _Plan, sch
         n_layers=offload.n_layers,
         runs_with_offload=runs_with_offload,
         kv_pool_bytes=kv_pool,
-        decode_tokens_per_s=round(tps, 2),
-        prefill_seconds=round(prefill, 4),
+        decode_tokens_per_s=None if tps is None else round(tps, 2),
+        decode_withheld=tps_f if tps is None else "",
+        prefill_seconds=None if prefill is None else round(prefill, 4),
+        prefill_withheld=prefill_f if prefill is None else "",
         engines=list(scheme.engines),
         high_precision_tensors=high_precision_tensors(arch, scheme),
         supported=supported,

@@ -74,7 +74,7 @@ class Fit:
     system_ram_bytes: int
     fits: bool                      # device(s) and system RAM hold it
     fully_on_device: bool
-    decode_tokens_per_s: float
+    decode_tokens_per_s: float | None   # None: no measured or cited figure covers it (decode_withheld)
     reasons: list[str] = field(default_factory=list)
     command: str = ""
     command_note: str = ""          # what to substitute in `command` before running it ("" = runs as printed)
@@ -85,6 +85,7 @@ class Fit:
     # placement needing least RAM), extra_device_bytes (capacity to add to every device), context
     # (the largest smaller power of two that fits), scheme (fit_estimate: a smaller one that fits)
     fixes: dict[str, Any] = field(default_factory=dict)
+    decode_withheld: str = ""       # why decode_tokens_per_s is None ("" when shown)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -223,8 +224,9 @@ def fit(arch: Architecture, hw: Hardware, wl: Workload, scheme: str, n_cpu_moe: 
     reasons.extend(_flag_notes(wl))
     result = Fit(scheme=scheme, context=context, n_layers=L, gpu_layers=k, ngl=ngl_flag(plan.ngl, U), n_cpu_moe=m,
                  tensor_split=ts, devices=devices, system_ram_bytes=plan.ram, fits=fits,
-                 fully_on_device=plan.ngl == U and m == 0, decode_tokens_per_s=round(tps, 2), reasons=reasons,
-                 output_on_device=plan.ngl > 0, device_capacity_bytes=caps, ram_budget_bytes=ram_limit, fixes=fixes)
+                 fully_on_device=plan.ngl == U and m == 0, decode_tokens_per_s=_rounded(tps), reasons=reasons,
+                 output_on_device=plan.ngl > 0, device_capacity_bytes=caps, ram_budget_bytes=ram_limit, fixes=fixes,
+                 decode_withheld=_withheld(tps, tps_reason))
     result.command = command(arch, wl, result)
     result.command_note = command_note(arch, scheme)
     return result
@@ -377,14 +379,15 @@ def _cpu_fit(arch: Architecture, hw: Hardware, wl: Workload, scheme: str, layers
     reasons.extend(_flag_notes(wl))
     result = Fit(scheme=scheme, context=ctx, n_layers=L, gpu_layers=0, ngl=0, n_cpu_moe=0, tensor_split=[],
                  devices=[device], system_ram_bytes=ram, fits=fits, fully_on_device=False,
-                 decode_tokens_per_s=round(tps, 2), reasons=reasons, device_capacity_bytes=[capacity])
+                 decode_tokens_per_s=_rounded(tps), reasons=reasons, device_capacity_bytes=[capacity],
+                 decode_withheld=_withheld(tps, tps_reason))
     result.command = command(arch, wl, result)
     result.command_note = command_note(arch, scheme)
     return result
 
 
 def _decode_tps(arch: Architecture, hw: Hardware, layers: _Layers, k: int, m: int,
-                cache: list[int], wl: Workload | None = None, scheme: str = "") -> tuple[float, str]:
+                cache: list[int], wl: Workload | None = None, scheme: str = "") -> tuple[float | None, str]:
     """Bytes read per token from each memory, through speed.decode_rate (the function behind the
     table and the API too); `cache` is each layer's KV and recurrent state.
 
@@ -410,7 +413,17 @@ def _decode_tps(arch: Architecture, hw: Hardware, layers: _Layers, k: int, m: in
         else:
             vram += active + cache[i]
     tps, reason = decode_rate(arch, hw, wl or Workload(), scheme, vram, ram)
-    return tps, f"decode: {vram:,.0f} B from the device(s), {ram:,.0f} B from RAM per step. {reason}"
+    read = f"decode: {vram:,.0f} B from the device(s), {ram:,.0f} B from RAM per step"
+    return tps, f"{read}; speed not shown: {reason}" if tps is None else f"{read}. {reason}"
+
+
+def _rounded(tps: float | None) -> float | None:
+    return None if tps is None else round(tps, 2)
+
+
+def _withheld(tps: float | None, reason: str) -> str:
+    """Why a decode speed is not shown ("" when it is): the reasons' decode line after its byte counts."""
+    return reason.split("; speed not shown: ", 1)[1] if tps is None else ""
 
 
 def _flag_notes(wl: Workload) -> list[str]:

@@ -46,7 +46,7 @@ class Hardware:
     ram_bytes: int = 0             # host RAM available for llama.cpp partial offload (gpu kind)
     ram_bandwidth: float = 0.0     # host RAM bandwidth, bytes/s
     device_count: int = 1
-    # where its speed constants come from (calibration.py); None: speed.py's cited or assumed ones
+    # where its speed constants come from (calibration.py); None: speed.py's CITED figure, else no speed shown
     calibration: Calibration | None = None
     # per device when the devices differ (a box with a 24 GiB and a 12 GiB card); () when all are
     # memory_bytes. memory_bytes is then the largest.
@@ -189,7 +189,7 @@ _PROFILES: list[Hardware] = [
     _apple("m3-max-36gb", "Apple M3 Max 36 GB (30-core GPU)", 36, 300, 12.3),
     _apple("m3-max-48gb", "Apple M3 Max 48 GB", 48, 400, 16.4),
     _apple("m3-max-64gb", "Apple M3 Max 64 GB", 64, 400, 16.4),
-    _apple("m3-max-96gb", "Apple M3 Max 96 GB", 96, 400, 16.4),
+    _apple("m3-max-96gb", "Apple M3 Max 96 GB (30-core GPU)", 96, 300, 12.3),   # 96 GB comes only with the 30-core GPU
     _apple("m3-max-128gb", "Apple M3 Max 128 GB", 128, 400, 16.4),
     _apple("m1-ultra-64gb", "Apple M1 Ultra 64 GB", 64, 800, 21),
     _apple("m1-ultra-128gb", "Apple M1 Ultra 128 GB", 128, 800, 21),
@@ -198,10 +198,10 @@ _PROFILES: list[Hardware] = [
     Hardware("phone-8gb", "Phone 8 GB (LPDDR5)", "phone", 8 * GiB, 50 * GB, 2e12),
     Hardware("cpu-ddr4-32gb", "CPU, 32 GB dual-channel DDR4-3200", "cpu", 32 * GiB, 51.2 * GB, 1e12),
     Hardware("cpu-ddr5-64gb", "CPU, 64 GB dual-channel DDR5-5600", "cpu", 64 * GiB, 89.6 * GB, 2e12),
-    # This project's dev box: 2 AMD EPYC vCPUs, 24 GB RAM (MemTotal 24,683,656 kB). FLOPS calibrated
-    # from llama-cpp-python 0.3.36 prefill of SmolLM2-135M Q4_K_M: 481 tokens in 7.45 s (≈ 17 GFLOP/s
-    # achieved, with another process busy on the box) → 0.045 TFLOPS at COMPUTE_EFFICIENCY 0.4.
-    # Bandwidth is a guess (20 GB/s). Measured decode was only 9.6 tok/s under that load.
+    # This project's dev box: 2 AMD EPYC vCPUs, 24 GB RAM (MemTotal 24,683,656 kB). FLOPS from
+    # llama-cpp-python 0.3.36 prefill of SmolLM2-135M Q4_K_M: 481 tokens in 7.45 s (≈ 17 GFLOP/s
+    # achieved, with another process busy on the box) ÷ 0.4. Bandwidth is a guess (20 GB/s); neither
+    # gives a speed: the planner shows one only from a node measurement (a worker here measures it).
     Hardware("cpu-2core-24gb", "Dev box: 2 vCPU, 24 GB RAM", "cpu", 24_683_656 * 1024, 20 * GB, 0.045e12),
 ]
 

@@ -46,8 +46,12 @@ class SchemeRow:
     n_layers: int | None = _doc("llama.cpp: the model's repeating layers; null for other runtimes")
     runs_with_offload: bool = _doc("fits, or llama.cpp runs it with layers offloaded to system RAM")
     kv_pool_bytes: int | None = _doc("vLLM: the KV blocks it preallocates; null for other runtimes")
-    decode_tokens_per_s: float = _doc("modelled decode speed")
-    prefill_seconds: float = _doc("modelled prefill time of the prompt")
+    decode_tokens_per_s: float | None = _doc("decode speed, from a llama-bench figure measured on a node of ours or "
+                                             "published for the card; null when there is none (decode_withheld)")
+    decode_withheld: str = _doc("why decode_tokens_per_s is null; empty when it is shown")
+    prefill_seconds: float | None = _doc("prefill time of the prompt, on the same footing; null when withheld "
+                                         "(prefill_withheld)")
+    prefill_withheld: str = _doc("why prefill_seconds is null; empty when it is shown")
     engines: list[str] = _doc("engines that load this format")
     high_precision_tensors: list[str] = _doc("tensors kept above the nominal precision")
     supported: bool = _doc("the workload's runtime (or training mode) can load this format")

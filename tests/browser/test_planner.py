@@ -76,6 +76,10 @@ def test_fit_card_for_an_moe_on_a_16gb_gpu_and_copying_its_command(page, web_ser
     assert card.get_attribute("data-scheme") == "Q4_K_M"
     assert page.locator("#fit-command").inner_text() == command
     assert "--n-cpu-moe" in page.locator("#fit-command").inner_text()
+    # no published llama.cpp figure for a T4: the card shows no decode speed, and says why
+    assert page.locator("#fit-decode").inner_text() == "—"
+    assert page.locator("#fit-decode-withheld").inner_text() == (
+        "(not shown: no published llama.cpp figure for NVIDIA T4 16 GB; measure it on a node of ours)")
 
     card.get_by_role("button", name="Copy").click()
     page.wait_for_function("document.querySelector('button[data-copy]').textContent === 'Copied'")

@@ -247,3 +247,20 @@ def test_an_estimate_response_validates_against_its_documented_schema(alice):
     documented = doc["components"]["schemas"]["SchemeRow"]["properties"]
     assert set(documented) == set(SchemeRowSchema.model_fields)
     assert documented["kv_pool_bytes"]["description"].startswith("vLLM: the KV blocks")
+
+
+def test_a_card_without_a_speed_figure_gives_null_and_the_reason(alice):
+    """The H100 SXM has no published llama.cpp figure: every speed is null beside the reason, the Fit's
+    too; the RTX 4090's cited Q4_K_M tg512 (130.58 t/s, Llama 3 8B) comes back at context 256."""
+    why = "no published llama.cpp figure for NVIDIA H100 80 GB SXM; measure it on a node of ours"
+    data = alice.get("/api/planner/estimate?preset=llama-3.1-8b&hardware=h100-80gb&context=256").json()
+    for row in data["schemes"]:
+        assert row["decode_tokens_per_s"] is None and row["prefill_seconds"] is None, row["scheme"]
+        if row["supported"]:
+            assert row["decode_withheld"] == row["prefill_withheld"] == why, row["scheme"]
+    assert data["fit"]["decode_tokens_per_s"] is None and data["fit"]["decode_withheld"] == why
+    assert data["speed"] == {"speed_source": f"not shown: {why}", "speed_error": "", "speed_withheld": why}
+    cited = alice.get("/api/planner/estimate?preset=llama-3.1-8b&hardware=rtx-4090&context=256").json()
+    q4 = next(r for r in cited["schemes"] if r["scheme"] == "Q4_K_M")
+    assert q4["decode_tokens_per_s"] == 130.58 and q4["decode_withheld"] == ""
+    assert cited["speed"]["speed_source"] == "cited: published llama-bench on this card"

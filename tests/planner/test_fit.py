@@ -97,7 +97,8 @@ def test_70b_q4_k_m_on_one_4090_offloads_layers_with_ngl():
                         if name.startswith("blk.") and int(name.split(".")[1]) < 39)
     assert f.system_ram_bytes == layers_in_ram + 39 * 16_777_216
     assert f.command == "llama-server -m Llama-3.1-70B-Q4_K_M.gguf -c 4096 -ngl 42 -fa off"
-    assert f.decode_tokens_per_s < 3   # ~20.6 GB read from RAM at 64 GB/s × 0.6 per token
+    # the layers in RAM are read at a speed nobody measured for this machine: no decode speed shown
+    assert f.decode_tokens_per_s is None and "read from system RAM" in f.decode_withheld
 
 
 def _llama_cpp_device_of_units(ts: list[int], act: int) -> list[int]:
@@ -146,12 +147,14 @@ def test_mixtral_q4_k_m_on_a_16gb_t4_moves_the_experts_of_16_layers_to_ram():
 
 
 def test_mixtral_decode_reads_the_active_experts_from_ram():
-    """2 of 8 experts per token: RAM reads 13,652,459,520 / 4 = 3,413,114,880 B at 64 GB/s × 0.6
-    = 38.4 GB/s → 88.9 ms; the GPU part (5,092,794,368 B on the device less the untied token
-    embedding, of which decoding reads one row: 32,000 × 4096 Q4_K = 73,728,000 B; so 5,019,066,368 B
-    at 320 × 0.7 = 224 GB/s, the T4's assumed efficiency) 22.4 ms; + 32 × 10 µs → 1 / 0.1116 s ≈ 8.96 tok/s."""
+    """2 of 8 experts per token: RAM reads 13,652,459,520 / 4 = 3,413,114,880 B; the GPU part is
+    5,092,794,368 B on the device less the untied token embedding, of which decoding reads one row
+    (32,000 × 4096 Q4_K = 73,728,000 B): 5,019,066,368 B. No speed is shown: the T4 has no published
+    llama.cpp figure (and the RAM's speed was not measured either)."""
     f = fit(MIXTRAL, T4, Workload(context=4096), "Q4_K_M")
-    assert f.decode_tokens_per_s == pytest.approx(8.96, abs=0.02)
+    assert f.decode_tokens_per_s is None
+    assert ("decode: 5,019,066,368 B from the device(s), 3,413,114,880 B from RAM per step; speed not shown: "
+            "no published llama.cpp figure for NVIDIA T4 16 GB; measure it on a node of ours") in f.reasons
 
 
 def test_n_cpu_moe_override_is_kept_and_validated():

@@ -31,12 +31,15 @@ def test_llama70b_q4_k_m_on_a_4090_offloads_the_largest_number_of_layers_that_fi
     assert row.runs_with_offload is True  # the other 39 layers fit in 64 GiB host RAM
 
 
-def test_offloaded_decode_is_slower_than_full_gpu():
+def test_offloaded_decode_shows_no_speed_where_the_whole_gpu_one_does():
+    """Both cards have published llama-bench figures; the layers left in system RAM are read at a speed
+    nobody measured for that machine, so the offloaded row shows none and says so."""
     wl = Workload(context=4096)
     partial = estimate(LLAMA70, HARDWARE_PROFILES["rtx-4090"], wl, ["Q4_K_M"]).rows[0]
-    full = estimate(LLAMA70, HARDWARE_PROFILES["h100-80gb"], wl, ["Q4_K_M"]).rows[0]
-    assert full.gpu_layers == 80 and full.fits
-    assert partial.decode_tokens_per_s < full.decode_tokens_per_s / 10
+    full = estimate(LLAMA70, HARDWARE_PROFILES["a100-80gb"], wl, ["Q4_K_M"]).rows[0]
+    assert full.gpu_layers == 80 and full.fits and full.decode_tokens_per_s > 0
+    assert partial.gpu_layers < 80 and partial.decode_tokens_per_s is None
+    assert "B a step are read from system RAM" in partial.decode_withheld
 
 
 def test_smaller_quant_puts_more_layers_on_gpu():

@@ -8,7 +8,7 @@ Sources used below:
 * llama.cpp pull request "llama : ggml-backend integration" (ggerganov, 2024-01-10), llama-bench of
   codellama-7b on an RTX 4090: F16 (12.55 GiB) tg128 61.03 t/s, Q8_0 (6.67 GiB) tg128 98.13 t/s.
   CodeLlama 7B has Llama 2 7B's shape (vocabulary 32016 instead of 32000).
-* Datasheets: RTX 4090 1,008 GB/s and 165 TFLOPS dense FP16 tensor; H200 SXM 4,800 GB/s.
+* Datasheets: RTX 4090 1,008 GB/s and 165 TFLOPS dense FP16 tensor.
 * Llama 3.1 8B: 8,030,261,248 parameters, 32 layers, 8 KV heads × 128, so an f16 KV cache is
   2 × 32 × 1024 × 2 B = 131,072 B per token per sequence.
 """
@@ -38,9 +38,7 @@ def test_every_speed_says_its_bandwidth_efficiency_and_source():
     cited = estimate(LLAMA8, GPU, Workload(context=512), ["Q4_K_M"]).rows[0].formulas
     assert "1,008.0 GB/s, RTX 4090 datasheet" in cited["decode_tokens_per_s"]
     assert "Q4_K_M's own; cited: llama-bench" in cited["decode_tokens_per_s"]
-    t4 = estimate(LLAMA8, HARDWARE_PROFILES["t4"], Workload(context=512), ["Q4_K_M"]).rows[0].formulas
-    assert "no published llama.cpp figure on NVIDIA T4 16 GB: assumed, not measured" in t4["decode_tokens_per_s"]
-    assert "assumed" in t4["prefill_seconds"]
+    assert "TFLOP/s achieved in prefill (Q4_K_M's own; cited: llama-bench" in cited["prefill_seconds"]
 
 
 def test_layer_split_reads_at_one_devices_bandwidth():
@@ -92,15 +90,3 @@ def test_prefill_against_a_longer_published_prompt():
     secs, formula = prefill_seconds(LLAMA8, GPU, Workload(context=4096), "Q4_K_M")
     assert 4096 / secs == pytest.approx(5265.68, rel=0.30)
     assert "achieved in prefill" in formula
-
-
-def test_tiny_model_gains_little_from_a_faster_gpu():
-    """SmolLM2-135M Q4_K_M: a pure bandwidth model would run 4800/1008 = 4.76× faster on an H200 than on
-    a 4090. Published llama.cpp measurements show small models barely gain (LFM2.5-1.2B Q4_K_M 741 →
-    796 t/s, 1.07×; pavlokhmel.com, "LLM throughput benchmark on 13 GPUs and 10 models"): the H200's
-    assumed per-layer step time keeps the estimate's gain under 2×."""
-    smol = preset_architecture("smollm2-135m")
-    on_4090, _ = decode_tokens_per_s(smol, GPU, Workload(context=512), 103_668_480, 11_796_480, scheme="Q4_K_M")
-    on_h200, _ = decode_tokens_per_s(smol, HARDWARE_PROFILES["h200"], Workload(context=512), 103_668_480,
-                                     11_796_480, scheme="Q4_K_M")
-    assert on_h200 / on_4090 < 2

@@ -263,3 +263,18 @@ def test_system_ram_is_a_page_input_defaulting_from_the_profile(alice):
                      "&custom_bandwidth_gbs=500&custom_tflops=50").content.decode()
     assert "(24.0\xa0GiB + 12.0\xa0GiB)" in html and '<span id="plan-ram">32.0\xa0GiB</span>' in html
 
+
+
+def test_a_card_without_a_speed_figure_shows_a_dash_and_the_reason(alice):
+    """The table's decode cells and the Fit card show no number on the H200 (no published llama.cpp
+    figure) and say why; the RTX 4090 (cited) shows its figure and where it comes from."""
+    why = "no published llama.cpp figure for NVIDIA H200 141 GB; measure it on a node of ours"
+    html = alice.get("/planner/?preset=llama-3.1-8b&hardware=h200&context=4096").content.decode()
+    assert f"Decode tok/s: not shown: {why}</p>" in html
+    assert (f'<span id="fit-decode">—</span> <small class="speed-withheld" id="fit-decode-withheld">'
+            f'(not shown: {why})') in html
+    assert f'<details class="formula" data-key="decode_tokens_per_s"><summary>—</summary><code>{why}</code>' in html
+    assert "assumed" not in html
+    cited = alice.get("/planner/?preset=llama-3.1-8b&hardware=rtx-4090&context=4096").content.decode()
+    assert "Decode tok/s: cited: published llama-bench on this card" in cited
+    assert 'id="fit-decode-withheld"' not in cited and '<summary>—</summary><code>no published' not in cited

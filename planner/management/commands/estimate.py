@@ -14,7 +14,7 @@ from planner.estimator.workload import KV_DTYPES, MODES, RUNTIMES
 from planner.estimator.hardware import KINDS, Hardware
 from planner.forms import MAX_CONFIG_BYTES, device_sizes, parse_config_text
 from planner.model_definition import architecture_for_config
-from planner.presentation import human_bytes, status_of
+from planner.presentation import human_bytes, speed_provenance, status_of
 from planner.nodes import NODE_PREFIX, node_hardware_by_key
 from planner.presets import PRESETS, preset_architecture
 
@@ -100,6 +100,8 @@ class Command(BaseCommand):
                 f"{format_decimal_bytes(r.rule_of_thumb_bytes):>9} {human_bytes(r.capacity_bytes):>11}  {status}")
         self.stdout.write("\nthumb: parameters × bytes per parameter (decimal GB), the figure usually quoted; "
                           "--json gives each row's rule_of_thumb_note saying what the estimate adds")
+        # speeds are shown only from a measured or cited llama-bench figure; --json has them per row
+        self.stdout.write(f"speeds (decode tok/s, prefill s): {speed_provenance(hw, wl.runtime)['speed_source']}")
         if fit is not None:
             self.stdout.write(f"\nfit ({fit.scheme}): {fit.command}")
             if fit.command_note:

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 
 from catalog.evaluations import latest_evaluations
 from catalog.models import Model, Variant
+from catalog.votes import vote_columns_for_model
 
 KL_TOOL = "llama.cpp perplexity --kl-divergence statistics"
 # Every percentile the KL evaluation stores, in llama.cpp's printing order: (key, label).
@@ -81,6 +82,10 @@ COLUMNS = [
            "agree on the most likely token", "kl", "pct"),
     Column("tps", "Tokens/s", "decode speed: greedy, batch 1, one token per step", "speed",
            "{:g}"),
+    Column("votes", "Votes", "blind side-by-side votes: the Bradley–Terry rating (Elo scale) "
+           "from the team's votes ± half its 95 % interval (n: the votes counted); \"not enough "
+           "votes\" until the order around it is resolved (the leaderboard says how)",
+           fmt="{:.0f}"),
     Column("mem", "Peak memory", "peak RSS of a fresh process serving the variant through the "
            "runtime's llama.cpp engine at the evaluation's context, one prompt filling it (the "
            "planner's estimate for the same beside it); older and non-GGUF records measured the "
@@ -136,6 +141,7 @@ class Row:
     memory_what: str = ""  # what the peak memory is of ("served at context 256")
     planner_not_compared: str = ""  # why the planner's figure is not beside it
     speed_flag: str = ""  # why the speed is not a quiet node's (then greyed, sorted last)
+    votes: dict | None = None  # its blind-vote rating (catalog.votes), None without votes
     prefill_tokens_per_second: float | None = None
     cells: list[Cell] = field(default_factory=list)
 
@@ -284,6 +290,14 @@ def _cells(row: Row, keys) -> list[Cell]:
         if key == "tps" and value is not None and row.speed_flag:
             cell.flag = row.speed_flag
             cell.title += f" — not ranked: {row.speed_flag}"
+        if key == "votes" and row.votes:
+            counted = row.votes["votes"]
+            cell.title += f" — {counted} votes counted, {row.votes['both_bad']} both bad"
+            if row.votes["rank"] is None:
+                cell.note = f"not enough votes ({counted})"
+                cell.title += f" ({row.votes['why_unranked']})"
+            else:
+                cell.unc += f" (n={counted})"
         if key == "mem" and row.planner_not_compared:
             cell.title += f" — planner not compared: {row.planner_not_compared}"
         if value is None and column.kind == "kl" and row.kl_skipped:
@@ -316,6 +330,13 @@ def comparison_rows(model: Model, sort: str = "size", keys=None, *,
         r.comparable = r.tokens_sha256 == base.tokens_sha256
         if r.comparable:
             r.values["delta"] = round(r.perplexity - base.perplexity, 4)
+    votes = vote_columns_for_model(model) if keys is None or "votes" in keys else {}
+    for r in rows:
+        r.votes = votes.get(r.variant.pk)
+        # Only a ranked rating sorts: an unresolved one is shown as "not enough votes".
+        ranked = r.votes and r.votes["rank"] is not None
+        r.values["votes"] = r.votes["rating"] if ranked else None
+        r.uncs["votes"] = r.votes["half_width"] if ranked else None
     for r in rows:
         r.cells = _cells(r, keys or [c.key for c in COLUMNS if c.key != "id"])
     name = SORT_ALIASES.get(sort.lstrip("-"), sort.lstrip("-"))

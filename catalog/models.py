@@ -183,3 +183,45 @@ class Evaluation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} of variant {self.variant_id}"
+
+
+class BlindPair(models.Model):
+    """A blind side-by-side: one prompt sent to two variants of a model, shown as A and B in an
+    order drawn at random. Which variant was A is kept only here and told only with the vote,
+    so the voter judges the replies, not the names. The vote is the owner's; voting again
+    replaces it, and the leaderboard counts one vote per user, prompt and pair of variants."""
+
+    class Vote(models.TextChoices):
+        A = "a", "A is better"
+        B = "b", "B is better"
+        TIE = "tie", "Tie"
+        BOTH_BAD = "both_bad", "Both bad"
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="blind_pairs")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                             related_name="blind_pairs")
+    model = models.ForeignKey(Model, on_delete=models.CASCADE, related_name="blind_pairs")
+    # A variant deleted takes its votes with it: a rating for something no longer there says nothing.
+    variant_a = models.ForeignKey(Variant, on_delete=models.CASCADE, related_name="blind_pairs_as_a")
+    variant_b = models.ForeignKey(Variant, on_delete=models.CASCADE, related_name="blind_pairs_as_b")
+    system = models.TextField(blank=True)
+    prompt = models.TextField()
+    # The sampling settings both sides were sent with (the same seed for both).
+    settings = models.JSONField(default=dict, blank=True)
+    reply_a = models.TextField(blank=True)
+    reply_b = models.TextField(blank=True)
+    # As Message.stats; empty until that side's reply has ended (or failed).
+    stats_a = models.JSONField(default=dict, blank=True)
+    stats_b = models.JSONField(default=dict, blank=True)
+    # Claimed when the side's stream starts, so a side is generated once.
+    started_a = models.BooleanField(default=False)
+    started_b = models.BooleanField(default=False)
+    vote = models.CharField(max_length=10, choices=Vote.choices, blank=True)
+    voted_at = models.DateTimeField(null=True, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return f"blind pair #{self.pk}"

@@ -23,12 +23,14 @@ from pydantic import ConfigDict, Field
 from engines.base import MAX_TOP_LOGPROBS
 from quantdash.api_common import session_auth
 from runtime import client, services, sse
+from runtime.blind_api import router as blind_router
 from runtime.errors import RuntimeRequestError
 from runtime.models import Comparison, Conversation, Message
 from runtime.params import SamplingFields, sampling_params
 from runtime.selectors import comparisons_of, conversations_of, variant_for_chat
 
 router = Router(auth=[session_auth])
+router.add_router("/blind", blind_router)  # the blind compare: pairs, their two streams, the vote
 RowId = Annotated[int, Field(ge=1, le=2**63 - 1)]  # a database id (larger ones can't be stored)
 
 

@@ -301,7 +301,7 @@ def test_compare_page_shows_every_kl_column_with_llama_cpps_numbers(client, meas
     table = comparison_table(html)
     assert [h for h in table["headers"]] == [
         "id", "size", "bpw", "ppl", "ratio", "delta", "kl", "kl_median", "kl_p99", "kl_p99_9",
-        "kl_max", "dp_rms", "same_top", "tps", "mem"]
+        "kl_max", "dp_rms", "same_top", "tps", "votes", "mem"]
     for title in ("PPL ±", "PPL(Q)/PPL(base) ±", "Mean KLD ±", "Median KLD", "99 % KLD",
                   "99.9 % KLD", "Max KLD", "RMS Δp", "Same top %", "Tokens/s"):
         assert f">{title}</a>" in html
@@ -311,7 +311,7 @@ def test_compare_page_shows_every_kl_column_with_llama_cpps_numbers(client, meas
                   "delta": "-0.8376", "kl": "0.230738 ± 0.015450", "kl_median": "0.178221",
                   "kl_p99": "1.333988", "kl_p99_9": "1.684704", "kl_max": "1.747647",
                   "dp_rms": "11.198 % ± 1.425 %", "same_top": "75.397 % ± 2.719 %", "tps": "—",
-                  "mem": "—"}
+                  "votes": "—", "mem": "—"}
     old = {k: v["text"].strip() for k, v in table[f"compare-{made['Q8_0'].pk}"].items()}
     assert (old["kl"], old["kl_p99"], old["same_top"]) == ("0.010000", "0.080000", "95.000 %")
     assert old["kl_p99_9"] == old["dp_rms"] == old["ratio"] == "—"  # not in older evaluations

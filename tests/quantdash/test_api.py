@@ -10,7 +10,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
 pytestmark = pytest.mark.django_db
-JSON_ROUTE = re.compile(r"^(api/|v1/|healthz$|playground/(chat|cancel|comparisons)/)")
+JSON_ROUTE = re.compile(r"^(api/|v1/|healthz$|playground/(chat|cancel|comparisons|blind/pairs)/)")
 NOT_OPERATIONS = {"api/openapi.json", "api/docs", "v1/<path:rest>"}  # the last: /v1's JSON 404
 
 

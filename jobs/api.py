@@ -4,6 +4,7 @@ from django.shortcuts import get_object_or_404
 from ninja import Router
 
 from catalog.selectors import variants_visible_to
+from jobs.api_sweeps import router as sweeps_router
 from jobs.methods.base import JobError
 from jobs.schemas import JobList, JobOut, JobSubmit
 from jobs.selectors import jobs_visible_to
@@ -12,6 +13,7 @@ from jobs.services import DuplicateOutputs, job_cancel, job_submit
 from quantdash.api_common import DASHBOARD_AUTH, BadRequest
 
 router = Router(auth=DASHBOARD_AUTH)
+router.add_router("/sweeps", sweeps_router)
 
 
 @router.get("/", response=JobList, summary="Your teams' jobs (newest 200)")

@@ -97,6 +97,7 @@ class WorkerHeartbeat(bootsteps.StartStopStep):
         from jobs.methods import method_names
         from jobs.models import Worker
         from jobs.services import jobs_reap
+        from jobs.sweeps import sweeps_advance_all
 
         close_old_connections()
         try:
@@ -110,6 +111,7 @@ class WorkerHeartbeat(bootsteps.StartStopStep):
                 "methods": self.methods, "started_at": self.started_at,
             })
             jobs_reap()  # any live worker notices jobs whose worker went silent
+            sweeps_advance_all()  # a sweep whose job_finished was lost still moves on
         except Exception:  # a heartbeat must never kill the worker; the next one retries
             logger.exception("worker heartbeat failed")
 

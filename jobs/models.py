@@ -94,6 +94,10 @@ class Job(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     heartbeat = models.DateTimeField(null=True, blank=True)
+    # The sweep this job is a step of (jobs/sweeps.py), and which step ("quantize:Q4_K_M" ...).
+    sweep = models.ForeignKey("jobs.Sweep", null=True, blank=True, on_delete=models.SET_NULL,
+                              related_name="jobs")
+    sweep_step = models.CharField(max_length=60, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -112,3 +116,34 @@ class Job(models.Model):
             return f"{self.input_variant.model.name} ({self.input_variant.label})"
         p = self.params
         return str(p.get("name") or p.get("repo_id") or p.get("path") or "upload")
+
+
+class Sweep(models.Model):
+    """"Measure quants" on one base variant: an importance matrix, the candidate quantizations and
+    one evaluation of each against the base, run as ordinary jobs (Job.sweep) by jobs/sweeps.py.
+
+    The row holds what was asked (params); the steps and their states are worked out from the
+    jobs and the catalog each time (jobs.sweeps.sweep_steps), so nothing here can disagree with
+    them. `advancing_until` is a short lease, taken with a conditional update, so that only one
+    process submits a sweep's next steps at a time; `advance_pending` asks its holder to look once
+    more. `finished_at` is set once no step can move any more."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="sweeps")
+    # A sweep is about its base: deleting the base deletes the sweep (its jobs stay, unlinked).
+    base = models.ForeignKey("catalog.Variant", on_delete=models.CASCADE, related_name="sweeps")
+    params = models.JSONField(default=dict)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                   on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    cancel_requested = models.BooleanField(default=False)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    advancing_until = models.DateTimeField(null=True, blank=True)
+    advance_pending = models.BooleanField(default=False)
+    # Steps whose job submission was refused ({step key: why}): not tried again by this sweep.
+    refused = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Sweep {self.pk} of variant {self.base_id}"

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
+from django.dispatch import Signal
 
 from catalog.evaluations import evaluation_record
 from catalog.models import Variant
@@ -36,6 +37,9 @@ logger = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parent.parent
 POLL_SECONDS = 0.25
 S = Job.Status
+# Sent with job_id once a claimed job has ended and its outputs are linked (jobs.sweeps listens:
+# a sweep's next steps start when one of its jobs finishes).
+job_finished = Signal()
 
 
 @dataclass
@@ -234,6 +238,7 @@ def execute(*, job_id: int, worker: str) -> None:
         shutil.rmtree(workdir, ignore_errors=True)
         if method.in_worker:
             method.cleanup(job.params)
+    job_finished.send(sender=Job, job_id=job_id)
 
 
 class JobCancelled(Exception):

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from jobs import views, views_catalog, views_workers
+from jobs import views, views_catalog, views_sweeps, views_workers
 
 app_name = "jobs"
 # Every page or action that submits a job is under /jobs/, including those started from a
@@ -19,4 +19,7 @@ urlpatterns = [
     path("models/<int:pk>/compare/evaluate", views_catalog.compare_evaluate, name="compare-evaluate"),
     path("models/<int:pk>/variants/", views_catalog.model_variants, name="model-variants"),
     path("variants/<int:pk>/convert", views_catalog.variant_convert_view, name="variant-convert"),
+    path("models/<int:pk>/sweep", views_sweeps.sweep_new, name="sweep-new"),
+    path("sweeps/<int:pk>/", views_sweeps.sweep_detail, name="sweep"),
+    path("sweeps/<int:pk>/cancel", views_sweeps.sweep_cancel_view, name="sweep-cancel"),
 ]

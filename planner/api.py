@@ -7,6 +7,9 @@ from django.views.decorators.csrf import csrf_exempt
 from ninja import Query, Router
 
 from planner.estimator import HARDWARE_PROFILES
+from planner.choose import choice_json
+from planner.choose_inputs import ChooseInputError, choice_for
+from planner.choose_schemas import ChooseOut, ChooseQuery
 from planner.forms import PlanForm
 from planner.measured import measured_for
 from planner.nodes import live_measured_nodes, node_hardware
@@ -60,7 +63,7 @@ def plan_json(plan) -> dict:
         data["model"]["catalog_model"] = plan.catalog_model.pk
     data["fit"] = plan.fit.to_dict() if plan.fit is not None else None
     # where the decode/prefill constants come from, and the speed model's measured error on record
-    data["speed"] = speed_provenance(est.hardware)
+    data["speed"] = speed_provenance(est.hardware, est.workload.runtime)
     data["vllm_fit"] = plan.vllm_fit.to_dict() if plan.vllm_fit is not None else None
     return data
 
@@ -117,3 +120,13 @@ def hardware(request):
             for p in hardware_profiles_visible_to(request.user)]
     nodes = [node_hardware(w).to_dict() for w in live_measured_nodes()]   # key "node:<hostname>"
     return {"hardware": nodes + built_in + team}
+
+
+@router.get("/choose/{int:pk}", response=ChooseOut,
+            summary="Which variant of a catalog model to run on a machine at a context (the Choose page's answer)")
+def choose(request, pk: int, query: Query[ChooseQuery]):
+    try:
+        _, found, _ = choice_for(user=request.user, model_pk=pk, data=query.model_dump(exclude_none=True))
+    except ChooseInputError as exc:
+        raise BadRequest(str(exc), exc.errors) from None
+    return choice_json(found)

@@ -21,6 +21,8 @@ OBJECT_FOR = [
     ("jobs/models/", "model"), ("jobs/variants/", "variant"), ("jobs/", "job"), ("api/jobs/", "job"),
     ("playground/conversations/", "conversation"), ("playground/tokens/", "token"),
     ("playground/cancel/", "request"), ("planner/hardware/", "hardware"), ("v1/models/", "variant"),
+    ("playground/leaderboard/", "model"), ("playground/blind/pairs/", "blind_pair"),
+    ("planner/choose/", "model"), ("api/planner/choose/", "model"),
 ]
 PARAM = re.compile(r"<(?:(\w+):)?(\w+)>")
 
@@ -41,6 +43,7 @@ def red_objects(teams, demo_variant):
     from catalog.models import Dataset
     from jobs.models import Job
     from planner.models import HardwareProfile
+    from catalog.models import BlindPair
     from runtime.models import Conversation
     from runtime.services import api_token_create
 
@@ -54,6 +57,9 @@ def red_objects(teams, demo_variant):
                                   input_variant=demo_variant).pk,
         "conversation": Conversation.objects.create(team=red, user=alice, title="t").pk,
         "token": token.pk, "request": f"{alice.pk}-deadbeef",
+        "blind_pair": BlindPair.objects.create(team=red, user=alice, model=demo_variant.model,
+                                               variant_a=demo_variant, variant_b=demo_variant,
+                                               prompt="p").pk,
         "hardware": HardwareProfile.objects.create(team=red, name="h", memory_gb=1,
                                                    bandwidth_gbs=1, tflops=1).pk,
     }

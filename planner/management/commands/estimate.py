@@ -6,16 +6,15 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from planner.estimator import (HARDWARE_PROFILES, Architecture, EstimatorError, Workload, estimate,
+from planner.estimator import (Architecture, EstimatorError, Workload, estimate,
                                format_decimal_bytes)
 from planner.estimator.fit import fit_estimate
 from planner.estimator.vllm_fit import vllm_fit_estimate
 from planner.estimator.workload import KV_DTYPES, MODES, RUNTIMES
-from planner.estimator.hardware import KINDS, Hardware
-from planner.forms import MAX_CONFIG_BYTES, device_sizes, parse_config_text
+from planner.cli_hardware import add_hardware_arguments, hardware_from_options
+from planner.forms import MAX_CONFIG_BYTES, parse_config_text
 from planner.model_definition import architecture_for_config
 from planner.presentation import human_bytes, speed_provenance, status_of
-from planner.nodes import NODE_PREFIX, node_hardware_by_key
 from planner.presets import PRESETS, preset_architecture
 
 
@@ -27,19 +26,7 @@ class Command(BaseCommand):
         source.add_argument("--preset", choices=sorted(PRESETS), help="a built-in model")
         source.add_argument("--config", type=Path, help="path to a Hugging Face config.json (≤ 1 MB)")
         source.add_argument("--params", help="a bare parameter count, e.g. 7.3B (quick mode)")
-        parser.add_argument("--hardware", default="rtx-4090",
-                            help=f"a profile ({', '.join(sorted(HARDWARE_PROFILES))}) or node:<hostname>, "
-                                 "one of our measured nodes (the Workers page)")
-        parser.add_argument("--devices", type=int, default=1)
-        parser.add_argument("--ram-gb", type=float, default=None,
-                            help="host RAM in GiB beside the GPU(s) (default: the profile's)")
-        custom = parser.add_argument_group("--hardware custom", "a machine described by hand")
-        custom.add_argument("--kind", default="gpu", choices=KINDS)
-        custom.add_argument("--memory-gb", type=float, default=None, help="GiB per device")
-        custom.add_argument("--device-memory-gb", default=None,
-                            help="GiB per device when they differ, comma-separated (e.g. 24,24,12)")
-        custom.add_argument("--bandwidth-gbs", type=float, default=1000.0, help="GB/s per device")
-        custom.add_argument("--tflops", type=float, default=100.0, help="dense FP16 TFLOPS per device")
+        add_hardware_arguments(parser, default="rtx-4090")
         parser.add_argument("--runtime", default="llama.cpp", choices=RUNTIMES)
         parser.add_argument("--context", type=int, default=4096)
         parser.add_argument("--batch", "--n-seq", "-np", dest="batch", type=int, default=1,
@@ -62,9 +49,7 @@ class Command(BaseCommand):
     def handle(self, *args, **opts):
         try:
             arch = self._architecture(opts)
-            hw = _custom_hardware(opts) if opts["hardware"] == "custom" else _hardware(opts["hardware"], opts["devices"])
-            if opts["ram_gb"] is not None:
-                hw = hw.with_ram(opts["ram_gb"])
+            hw = hardware_from_options(opts)
             wl = Workload(runtime=opts["runtime"], context=opts["context"], batch=opts["batch"],
                           kv_dtype=opts["kv_dtype"], mode=opts["mode"], flash_attn=opts["flash_attn"],
                           swa_full=opts["swa_full"], n_ubatch=opts["n_ubatch"],
@@ -128,20 +113,3 @@ class Command(BaseCommand):
         except (OSError, UnicodeDecodeError) as exc:
             raise EstimatorError("config", f"cannot read {path}: {exc}") from None
         return architecture_for_config(parse_config_text(text), name=path.parent.name or path.name)
-
-
-def _hardware(key: str, devices: int):
-    if key.startswith(NODE_PREFIX):
-        return node_hardware_by_key(key, devices)
-    if key not in HARDWARE_PROFILES:
-        raise EstimatorError("hardware", f"unknown profile {key!r}: one of {', '.join(sorted(HARDWARE_PROFILES))} "
-                                         "or node:<hostname>")
-    return HARDWARE_PROFILES[key].with_devices(devices)
-
-
-def _custom_hardware(opts) -> Hardware:
-    sizes = device_sizes(opts["device_memory_gb"])
-    if sizes is None and opts["memory_gb"] is None:
-        raise EstimatorError("memory_gb", "--hardware custom needs --memory-gb or --device-memory-gb")
-    return Hardware.custom("Custom", max(sizes) if sizes else opts["memory_gb"], opts["bandwidth_gbs"], opts["tflops"],
-                           kind=opts["kind"], device_count=opts["devices"], device_memory_gb=sizes)

@@ -9,15 +9,12 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from planner.choose import AXES, METRICS, ChooseError, choice_json, choose
 from catalog.models import Model
+from planner.choose import AXES, METRICS, ChooseError, choice_json, choose
+from planner.cli_hardware import add_hardware_arguments, hardware_from_options
 from planner.estimator import EstimatorError, Workload
-from planner.estimator.hardware import KINDS
 from planner.forms import catalog_architecture
-from planner.management.commands.estimate import _custom_hardware, _hardware
-from planner.models import HardwareProfile
 from planner.presentation import human_bytes
-from planner.services import hardware_from_profile
 
 
 class Command(BaseCommand):
@@ -25,18 +22,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("model_id", type=int)
-        parser.add_argument("--hardware", required=True,
-                            help="a built-in profile (see `manage.py estimate --help`), node:<hostname>, "
-                                 "team:<id> or custom")
-        parser.add_argument("--devices", type=int, default=1)
-        parser.add_argument("--ram-gb", type=float, default=None,
-                            help="host RAM in GiB beside the GPU(s) (default: the profile's)")
-        custom = parser.add_argument_group("--hardware custom", "a machine described by hand")
-        custom.add_argument("--kind", default="gpu", choices=KINDS)
-        custom.add_argument("--memory-gb", type=float, default=None, help="GiB per device")
-        custom.add_argument("--device-memory-gb", default=None, help="GiB per device when they differ (24,24,12)")
-        custom.add_argument("--bandwidth-gbs", type=float, default=1000.0, help="GB/s per device")
-        custom.add_argument("--tflops", type=float, default=100.0, help="dense FP16 TFLOPS per device")
+        add_hardware_arguments(parser, required=True)
         parser.add_argument("--context", type=int, required=True)
         parser.add_argument("--metric", default="kl", choices=sorted(METRICS))
         parser.add_argument("--x", default="disk", choices=sorted(AXES), help="the size axis of the frontier")
@@ -51,9 +37,7 @@ class Command(BaseCommand):
         if model is None:
             raise CommandError(f"model_id: no model {opts['model_id']}")
         try:
-            hardware = self._hardware(opts)
-            if opts["ram_gb"] is not None:
-                hardware = hardware.with_ram(opts["ram_gb"])
+            hardware = hardware_from_options(opts)
             workload = Workload(runtime="llama.cpp", context=opts["context"])
         except EstimatorError as exc:
             raise CommandError(f"{exc.field}: {exc.message}") from None
@@ -95,15 +79,3 @@ class Command(BaseCommand):
                               + (f"the planner puts its scoring at {s['seconds']} s on {s['hardware']} (not counted: "
                                  f"{s['not_counted']})" if s["seconds"] is not None
                                  else f"no planner time: {s['seconds_note']}"))
-
-    @staticmethod
-    def _hardware(opts):
-        key = opts["hardware"]
-        if key == "custom":
-            return _custom_hardware(opts)
-        if key.startswith("team:"):
-            profile = next((p for p in HardwareProfile.objects.all() if p.key == key), None)
-            if profile is None:
-                raise EstimatorError("hardware", f"no saved hardware profile {key!r}")
-            return hardware_from_profile(profile, opts["devices"])
-        return _hardware(key, opts["devices"])

@@ -30,7 +30,7 @@ else
   for _ in $(seq 50); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
 fi
 
-"$VENV/bin/celery" -A quantdash worker -Q cpu --concurrency 1 --hostname "cpu@%h" --loglevel INFO &
+"$VENV/bin/celery" -A quantdash worker -Q cpu --concurrency 1 --hostname "cpu@%h" --loglevel INFO --without-mingle &
 pids+=($!)
 "$VENV/bin/python" manage.py runtime_supervisor -- --host 127.0.0.1 --port "${RUNTIME_PORT:-8100}" &
 pids+=($!)

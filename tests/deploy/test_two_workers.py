@@ -17,7 +17,7 @@ import pytest
 from jobs.models import Job, Worker
 from jobs.services import job_submit
 from tests.support import processes
-from tests.support.fixtures import stop_worker_and_forget
+from tests.support.fixtures import stop_workers_and_forget
 from tests.support.processes import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -52,8 +52,8 @@ def cluster(django_db_setup, django_db_blocker, redis_server, session_dir):
         "beta": Node("beta", session_dir, WORKER_MEMORY_GB="0.6"),
     }
     yield nodes
-    for name, node in nodes.items():
-        stop_worker_and_forget(django_db_blocker, node.process, f"{name}@%h")
+    stop_workers_and_forget(django_db_blocker, [(node.process, f"{name}@%h")
+                                                for name, node in nodes.items()])
 
 
 @pytest.fixture

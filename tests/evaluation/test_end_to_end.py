@@ -20,7 +20,7 @@ from tests.support.processes import WIKITEXT, wait_until
 
 # Transactional: the first test's flush removes the rows `evaluated` made outside any test.
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-TINY = {"context": 128, "chunks": 2, "prompt_tokens": 32, "gen_tokens": 8, "speed_seconds": 2}
+TINY = {"context": 128, "chunks": 2, "prompt_tokens": 32, "gen_tokens": 8, "speed_seconds": 1}
 
 
 def registered(team, demo, builds) -> dict:

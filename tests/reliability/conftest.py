@@ -16,7 +16,8 @@ import pytest
 from django.conf import settings
 
 from tests.support import processes
-from tests.support.fixtures import start_worker_and_wait, stop_worker_and_forget
+from tests.support.fixtures import (start_worker_and_wait, start_workers_and_wait,
+                                    stop_worker_and_forget, stop_workers_and_forget)
 from tests.support.testenv import SESSION_DIR
 
 REPORT = SESSION_DIR / "reliability.txt"
@@ -66,6 +67,20 @@ class WorkerProcess:
     @property
     def log(self) -> Path:
         return SESSION_DIR / f"worker-{self.hostname.split('@')[0]}.log"
+
+    @staticmethod
+    def start_all(workers: list["WorkerProcess"]) -> None:
+        """Starts several at once (their start-ups overlap), each once its first heartbeat is in."""
+        started = start_workers_and_wait(workers[0].blocker, SESSION_DIR,
+                                         [(w.hostname, w.env) for w in workers])
+        for worker, process in zip(workers, started):
+            worker.process = process
+
+    @staticmethod
+    def stop_all(workers: list["WorkerProcess"]) -> None:
+        """stop() for several at once: their warm shutdowns overlap."""
+        stop_workers_and_forget(workers[0].blocker, [(w.process, w.hostname) for w in workers
+                                                     if w.process is not None])
 
 
 @pytest.fixture(scope="session")

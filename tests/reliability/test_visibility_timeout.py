@@ -21,8 +21,7 @@ def test_3_a_job_longer_than_the_visibility_timeout_runs_exactly_once(
     workers = [WorkerProcess(django_db_blocker, f"{name}@%h", **TINY_VISIBILITY)
                for name in ("vis-a", "vis-b")]
     try:
-        for w in workers:
-            w.start()
+        WorkerProcess.start_all(workers)
         wait_until(lambda: Worker.objects.filter(hostname__startswith="vis-").count() == 2, 10)
         job = job_submit(team=teams["red"], user=teams["alice"], method="gguf",
                          params={"types": TYPES}, input_variant=demo_variant)
@@ -45,5 +44,4 @@ def test_3_a_job_longer_than_the_visibility_timeout_runs_exactly_once(
                f"deliveries, {no_ops} no-op claims, attempts {job.attempts}, "
                f"{job.outputs.count()} variants registered once")
     finally:
-        for w in workers:
-            w.stop()
+        WorkerProcess.stop_all(workers)

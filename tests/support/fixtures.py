@@ -79,40 +79,115 @@ def start_worker_and_wait(django_db_blocker, session_dir, hostname: str, queues:
                           **env: str):
     """A real Celery worker process sharing the test database, once its first heartbeat is in
     (`env`: extra environment variables, e.g. shrunken time limits)."""
+    [process] = start_workers_and_wait(django_db_blocker, session_dir, [(hostname, env)], queues)
+    return process
+
+
+def start_workers_and_wait(django_db_blocker, session_dir, specs: list[tuple[str, dict]],
+                           queues: str = "cpu,gpu") -> list:
+    """Several workers ([(hostname, env)]) started at once, each once its first heartbeat is in:
+    their ~3 s start-ups overlap instead of adding up."""
     from django.utils import timezone
 
-    log = session_dir / f"worker-{hostname.split('@')[0]}.log"
     started = timezone.now()
-    process = processes.start_worker(hostname=hostname, queues=queues, log=log, **env)
+    launched = []
+    for hostname, env in specs:
+        log = session_dir / f"worker-{hostname.split('@')[0]}.log"
+        launched.append((hostname, log, processes.start_worker(hostname=hostname, queues=queues,
+                                                               log=log, **env)))
     with django_db_blocker.unblock():
         from jobs.models import Worker
 
-        processes.wait_until(
-            lambda: process.poll() is not None or Worker.objects.filter(
-                hostname__startswith=hostname.split("%")[0], started_at__gte=started).exists(),
-            60, what=f"worker {hostname}'s first heartbeat",
-        )
-    if process.poll() is not None:
-        raise RuntimeError(f"celery worker exited: {log.read_text()[-3000:]}")
-    return process
+        for hostname, log, process in launched:
+            processes.wait_until(
+                lambda: process.poll() is not None or Worker.objects.filter(
+                    hostname__startswith=hostname.split("%")[0], started_at__gte=started).exists(),
+                60, what=f"worker {hostname}'s first heartbeat",
+            )
+            if process.poll() is not None:
+                raise RuntimeError(f"celery worker exited: {log.read_text()[-3000:]}")
+    return [process for _, _, process in launched]
 
 
 def stop_worker_and_forget(django_db_blocker, process, hostname: str) -> None:
     """Stops a worker and deletes its heartbeat row: a beat written after the last test's flush
     would otherwise leave a worker that looks alive to the next module's routing."""
-    processes.stop(process)
+    stop_workers_and_forget(django_db_blocker, [(process, hostname)])
+
+
+def stop_workers_and_forget(django_db_blocker, workers: list[tuple]) -> None:
+    """stop_worker_and_forget for several [(process, hostname)]: all are asked to stop first, so
+    their ~3 s warm shutdowns overlap."""
+    processes.stop_all([process for process, _ in workers])
     with django_db_blocker.unblock():
         from jobs.models import Worker
 
-        Worker.objects.filter(hostname__startswith=hostname.split("@")[0] + "@").delete()
+        for _, hostname in workers:
+            Worker.objects.filter(hostname__startswith=hostname.split("@")[0] + "@").delete()
+
+
+class SharedWorker:
+    """The `celery_worker` process, kept between consecutive modules that both use it: a start
+    and a stop cost ~3 s each on 2 cores. It is stopped before any module that doesn't ask for it
+    runs (pytest_runtest_teardown below), so a module that starts, kills or restarts its own
+    workers still owns every worker that runs during it, as with one worker per module."""
+
+    HOSTNAME = "test-worker@%h"
+
+    def __init__(self):
+        self.process = None
+        self.blocker = None
+
+    def start(self, django_db_blocker, session_dir):
+        if self.process is None or self.process.poll() is not None:
+            self.blocker = django_db_blocker
+            self.process = start_worker_and_wait(django_db_blocker, session_dir, self.HOSTNAME)
+            return self.process
+        # Kept from the last module, whose last transactional test flushed its heartbeat row: a
+        # module starts, as with a fresh worker, once the next beat has declared it again.
+        with django_db_blocker.unblock():
+            from jobs.models import Worker
+
+            processes.wait_until(
+                lambda: self.process.poll() is not None
+                or Worker.objects.filter(hostname__startswith="test-worker@").exists(),
+                60, what="the test worker's heartbeat row")
+        if self.process.poll() is not None:
+            raise RuntimeError(f"celery worker exited: see {session_dir}/worker-test-worker.log")
+        return self.process
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop_worker_and_forget(self.blocker, self.process, self.HOSTNAME)
+            self.process = None
+
+
+shared_worker = SharedWorker()
+
+
+@pytest.fixture(scope="session")
+def _shared_worker_stopped_at_exit(django_db_setup, redis_server):
+    yield shared_worker
+    shared_worker.stop()
 
 
 @pytest.fixture(scope="module")
-def celery_worker(django_db_setup, django_db_blocker, redis_server, session_dir):
-    """One worker per test module (so a module that kills or restarts workers owns them all)."""
-    process = start_worker_and_wait(django_db_blocker, session_dir, "test-worker@%h")
-    yield process
-    stop_worker_and_forget(django_db_blocker, process, "test-worker@%h")
+def celery_worker(django_db_setup, django_db_blocker, redis_server, session_dir,
+                  _shared_worker_stopped_at_exit):
+    """The test worker, running for this module (and the next ones while they use it too)."""
+    return shared_worker.start(django_db_blocker, session_dir)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item, nextitem) -> None:
+    """Stops the shared worker before the first test of a module that doesn't use it, after this
+    test's own teardown (as the module-scoped fixture's finalizer ran). Module boundaries only:
+    within a module it runs on, as the module-scoped fixture kept it."""
+    if shared_worker.process is None:
+        return
+    if nextitem is None or (getattr(nextitem, "module", None) is not getattr(item, "module", None)
+                            and "celery_worker" not in nextitem.fixturenames):
+        shared_worker.stop()
 
 
 @pytest.fixture(scope="session")

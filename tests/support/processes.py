@@ -105,9 +105,12 @@ def child_env(**extra: str) -> dict:
 
 
 def start_worker(*, hostname: str, queues: str, log: Path, **env: str) -> subprocess.Popen:
+    # --without-mingle: at start a worker waits 1 s for its neighbours' revoked-task lists and
+    # logical clocks; quantdash revokes no task and orders nothing by Celery's clock (a job's
+    # claim is a conditional UPDATE), and the suite starts ~30 workers.
     return subprocess.Popen(
         [str(VENV_BIN / "celery"), "-A", "quantdash", "worker", "-Q", queues,
-         "--concurrency", "1", "--hostname", hostname, "--loglevel", "INFO"],
+         "--concurrency", "1", "--hostname", hostname, "--loglevel", "INFO", "--without-mingle"],
         cwd=ROOT, env=child_env(**env), stdout=open(log, "ab"), stderr=subprocess.STDOUT,
         start_new_session=True,
     )
@@ -127,8 +130,15 @@ def start_web(*, port: int, log: Path, **env: str) -> subprocess.Popen:
 
 
 def stop(process: subprocess.Popen, timeout: float = 15) -> None:
-    if process.poll() is None:
+    stop_all([process], timeout)
+
+
+def stop_all(processes: list[subprocess.Popen], timeout: float = 15) -> None:
+    """SIGTERM to each, then waits for each (SIGKILL after `timeout`): the shutdowns overlap."""
+    running = [p for p in processes if p.poll() is None]
+    for process in running:
         process.terminate()
+    for process in running:
         try:
             process.wait(timeout)
         except subprocess.TimeoutExpired:

@@ -10,6 +10,11 @@ The low-bit types in IMATRIX_TYPES need an importance matrix: a catalog `imatrix
 same model (`imatrix`), or one made in this job from a calibration text (`imatrix_dataset`,
 registered as an output too). `tensor_types` (pattern=type, llama-quantize --tensor-type),
 `output_tensor_type` and `token_embedding_type` override llama.cpp's per-tensor choices.
+
+`target_size` ("<n> GiB" or "<n> bpw", GGUF input, calibration text required) adds one file whose
+every tensor group's type is chosen by jobs.methods.size_target: each group's mean-KLD increase is
+measured on the calibration text against the input, then the mix of least error within the size
+is made; the recipe and the sensitivity table are recorded on it.
 """
 
 import math
@@ -21,6 +26,7 @@ from pathlib import Path
 from formats.digest import file_sha256
 from formats.gguf_header import read_gguf_header_from_path
 from jobs import llama_tools
+from jobs.methods import hf_common, size_target
 from jobs.methods import imatrix as imatrix_tool
 from jobs.methods.base import JobError, Method, Output, RunContext
 
@@ -52,6 +58,9 @@ MAX_TENSOR_TYPES = 64
 # digits and regex punctuation only; no "=", ",", spaces, and no "(?" extensions std::regex lacks.
 PATTERN_CHARS = re.compile(r"^[A-Za-z0-9_.*+?^$|()\[\]{}\\-]{1,120}$")
 _TYPE_BY_NAME = {t.lower(): t for t in GGML_TENSOR_TYPES}
+# ggml type ids (ggml.h enum ggml_type) of the types a size target chooses, to check its header.
+GGML_TYPE_IDS = {"q5_0": 6, "q8_0": 8, "q3_K": 11, "q4_K": 12, "q5_K": 13, "q6_K": 14,
+                 "iq4_nl": 20}
 
 
 def _gguf_bits_per_weight(path: Path) -> float:
@@ -135,6 +144,51 @@ def _catalog_imatrix(value, variant) -> dict:
                                "context": found.params.get("context")}}
 
 
+def _clean_target(params: dict, variant, cleaned: dict) -> dict:
+    """target_size against what this model's tensor groups can reach, from the input's header."""
+    if variant.format != "gguf":
+        raise JobError.field("target_size", "a size target needs a GGUF input (its tensor shapes "
+                             "set the reachable sizes): quantize to F16 GGUF first")
+    chosen = [k for k in ("tensor_types", "output_tensor_type", "token_embedding_type")
+              if k in cleaned]
+    if chosen:
+        raise JobError.field("target_size", f"a size target chooses every tensor's type itself; "
+                             f"leave {', '.join(chosen)} empty")
+    if not cleaned.get("imatrix_dataset_path"):
+        raise JobError.field("target_size", "a size target measures sensitivity on a calibration "
+                             "text: choose one in imatrix_dataset")
+    files = [f for f in variant.files.all() if f.path.endswith(".gguf")]
+    if len(files) != 1:
+        raise JobError.field("target_size", "the input has no single .gguf file to read the "
+                             "tensor shapes from")
+    header = read_gguf_header_from_path(files[0].absolute_path)
+    try:
+        amount, unit = size_target.parse_target(params["target_size"])
+        layout = size_target.layout_of([(t.name, tuple(t.shape), t.nbytes) for t in header.tensors],
+                                       header.data_offset)
+        costs = size_target.group_costs([(t.name, tuple(t.shape)) for t in header.tensors])
+        low, high = size_target.reachable_bytes(
+            {g: [size_target.Option(t, b, 0.0) for t, b in by_type.items()]
+             for g, by_type in costs.items()})
+    except size_target.BudgetError as exc:
+        raise JobError.field("target_size", str(exc))
+    budget = layout.budget(amount, unit)
+    if not low <= budget <= high:
+        raise JobError.field("target_size", f"{amount:g} {unit} is outside what this model's types "
+                             f"reach: {layout.in_unit(low, unit):.4f} to "
+                             f"{layout.in_unit(high, unit):.4f} {unit}")
+    chunks = hf_common.clean_number(params, "target_chunks", 8, kind=int, low=1, high=64)
+    # llama-perplexity scores the second half of each chunk (n_ctx/2 - 1 tokens) and prints no KL
+    # statistics under 100 scored tokens, which the sensitivity table is made of.
+    context = cleaned.get("imatrix_context") or imatrix_tool.DEFAULT_CONTEXT
+    scored = chunks * (context - 1 - context // 2)
+    if scored < 100:
+        raise JobError.field("target_chunks", f"{chunks} chunks of {context} tokens score {scored} tokens; "
+                             "llama-perplexity gives KL statistics from 100: use more chunks or a longer "
+                             "imatrix_context")
+    return {"target_size": f"{amount:g} {unit}", "target_budget_bytes": budget, "target_chunks": chunks}
+
+
 class GGUFMethod(Method):
     name = "gguf"
     kind = "quantize"
@@ -148,8 +202,9 @@ class GGUFMethod(Method):
         if isinstance(types, str):
             types = [t.strip() for t in types.split(",") if t.strip()]
         types = [str(t).upper() for t in types]
-        if not types:
-            raise JobError.field("types", "choose at least one GGUF type")
+        targeted = params.get("target_size") not in (None, "")
+        if not types and not targeted:
+            raise JobError.field("types", "choose at least one GGUF type (or a target_size)")
         unknown = [t for t in types if t not in TYPES]
         if unknown:
             raise JobError.field("types", f"unknown or unsupported type {', '.join(unknown)}; "
@@ -169,6 +224,8 @@ class GGUFMethod(Method):
         needing = [t for t in cleaned["types"] if t in IMATRIX_TYPES]
         needing += [o for o in overrides if o.split("=")[1] in IMATRIX_TENSOR_TYPES]
         cleaned.update(_clean_imatrix(params, variant, needing))
+        if targeted:
+            cleaned.update(_clean_target(params, variant, cleaned))
         if variant.format == "gguf" and variant.quant_type.upper() not in FLOAT_TYPES:
             cleaned["warning"] = (
                 f"requantizing a {variant.quant_type} GGUF: errors compound; quantize from F16 "
@@ -185,7 +242,8 @@ class GGUFMethod(Method):
         outputs: list[Output] = []
         types = list(p["types"])
         on_the_fly = bool(p.get("imatrix_dataset_path"))
-        n_steps = len(types) + (1 if ctx.input_format == "hf" else 0) + on_the_fly
+        targeted = bool(p.get("target_size"))
+        n_steps = len(types) + (1 if ctx.input_format == "hf" else 0) + on_the_fly + targeted
         versions = {"llama-cpp-python": llama_tools.LLAMA_CPP_VERSION, "llama.cpp": llama_tools.version()}
         step = 0
         if ctx.input_format == "hf":
@@ -225,8 +283,58 @@ class GGUFMethod(Method):
                 key=qtype, format="gguf", quant_type=qtype, directory=str(target.parent),
                 bits_per_weight=_gguf_bits_per_weight(target), params={"type": qtype, **extra},
                 tool_versions=versions, parent_key=source_key))
+        if targeted:
+            outputs.append(self._size_targeted(ctx, source, Path(matrix), stem, record, versions,
+                                               step, n_steps))
         ctx.progress(1.0, "done")
         return outputs
+
+    def _size_targeted(self, ctx: RunContext, source: Path, matrix: Path, stem: str, record: dict,
+                       versions: dict, step: int, n_steps: int) -> Output:
+        p, work = ctx.params, Path(ctx.workdir)
+        tensors = [(t.name, tuple(t.shape)) for t in read_gguf_header_from_path(source).tensors]
+        tools = size_target.Tools(
+            source=source, matrix=matrix, text=Path(p["imatrix_dataset_path"]),
+            chunks=p["target_chunks"], context=p["imatrix_context"], threads=os.cpu_count() or 1,
+            workdir=work / "sensitivity", requantize=ctx.input_format == "gguf", log=ctx.log)
+        ctx.progress(step / n_steps, "size target")
+        base_kld, options = size_target.measure_sensitivity(
+            tools, tensors,
+            lambda done: ctx.progress((step + 0.95 * done) / n_steps, "size target"))
+        choice = size_target.choose_types(options, p["target_budget_bytes"])
+        upgrades = size_target.fill_layers(options, choice, tensors, p["target_budget_bytes"])
+        overrides = size_target.override_args(choice.types, upgrades)
+        target = work / "targeted" / f"{stem}-targeted.gguf"
+        target.parent.mkdir(parents=True)
+        tools.quantize(target, overrides)
+        written = {t.name: t.ggml_type for t in read_gguf_header_from_path(target).tensors}
+        planned = size_target.tensor_plan(tensors, choice.types, upgrades)
+        wrong = [n for n, t in planned.items() if GGML_TYPE_IDS[t] != written.get(n)]
+        if wrong:
+            raise JobError("llama-quantize did not write the planned types for "
+                           f"{', '.join(wrong[:3])}")
+        predicted = round(choice.error + sum(u.error for u in upgrades), 6)
+        params = {
+            "target_size": p["target_size"], "budget_bytes": p["target_budget_bytes"],
+            "file_bytes": target.stat().st_size, "recipe": {
+                "group_types": choice.types,
+                "layer_types": [{"group": u.group, "type": u.type, "layers": list(u.layers)}
+                                for u in upgrades],
+                "llama_quantize_args": overrides,
+                "predicted_mean_kld_increase": predicted},
+            "sensitivity": {
+                "measure": "mean KLD increase over the base file (every group at its dearest type) "
+                           "when the group alone takes the type; llama-perplexity --kl-divergence",
+                "reference": f"the input GGUF ({ctx.input_quant_type})", "base_mean_kld": base_kld,
+                "chunks": p["target_chunks"], "context": p["imatrix_context"],
+                "table": size_target.sensitivity_table(options)}}
+        if record:
+            params["imatrix"] = record
+            params["sensitivity"]["dataset"] = record.get("dataset")
+        ctx.progress((step + 1) / n_steps, "size target")
+        return Output(key="targeted", format="gguf", quant_type=f"targeted {p['target_size']}",
+                      directory=str(target.parent), bits_per_weight=_gguf_bits_per_weight(target),
+                      params=params, tool_versions=versions)
 
     def _make_imatrix(self, ctx: RunContext, source: Path, work: Path, step: int, n_steps: int):
         p = ctx.params

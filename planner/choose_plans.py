@@ -68,6 +68,13 @@ class Plans:
 
     def _row(self, runtime: str, scheme: str, family: str):
         row = next((r for r in self.estimate(runtime).rows if r.scheme == scheme), None)
+        if row is None and scheme:
+            # A scheme the planner's table leaves out by default (Q4_1, Q5_1, IQ4_NL...) is still
+            # planned when a variant is one.
+            try:
+                row = estimate(self.arch, self.hw, replace(self.wl, runtime=runtime), [scheme]).rows[0]
+            except EstimatorError:
+                return None
         if row is None or (family and row.family != family):
             return None
         return row

@@ -88,3 +88,27 @@ def test_a_sweep_from_the_model_page_measures_each_candidate_once(page, web_serv
     assert page.inner_text("#step-evaluateq4_0 .kl") == f"mean KL {kl['Q4_0']:.6f}"
     assert (Sweep.objects.count(), Job.objects.count(), Variant.objects.count(),
             Evaluation.objects.count()) == counts
+
+    # What was just measured decides the Choose page (real KL figures, no stated ones). The demo base
+    # is the reference (KL 0); Q4_0's file is the smallest and Q8_0 is closer to the base than Q4_0.
+    made = {q: jobs[f"quantize:{q}"].outputs.get() for q in ("Q8_0", "Q4_0")}
+    base, q8, q4 = demo_variant.pk, made["Q8_0"].pk, made["Q4_0"].pk
+    assert made["Q4_0"].files.get().bytes < demo_variant.files.get().bytes < made["Q8_0"].files.get().bytes
+
+    def picks(**query) -> dict:
+        page.goto(f"{web_server}/planner/choose/{demo_variant.model_id}/?"
+                  + "&".join(f"{k}={v}" for k, v in {"hardware": "rtx-4090", "context": 128, **query}.items()))
+        return {kind: page.get_attribute(f"#pick-{kind}", "data-variant") for kind in ("best", "smallest")}
+
+    # An RTX 4090 holds every variant: the best is the reference itself; within a loose tolerance the
+    # smallest is Q4_0, within one tighter than Q8_0's measured KL only the reference is left.
+    assert picks(tolerance=1.0) == {"best": str(base), "smallest": str(q4)}
+    assert picks(tolerance=kl["Q8_0"] / 2)["smallest"] == str(base)
+    # On a T4, asking for more headroom than the base leaves (but less than Q4_0, the smallest,
+    # does) leaves only Q4_0 to take the best-quality pick.
+    api = page.request.get(f"{web_server}/api/planner/choose/{demo_variant.model_id}?hardware=t4"
+                           "&context=128").json()
+    room = {c["variant"]: c["headroom_bytes"] for c in api["candidates"]}
+    assert room[q4] > room[base] > room[q8]
+    headroom_gb = (room[q4] + room[base]) / 2 / 2**30
+    assert picks(hardware="t4", headroom_gb=f"{headroom_gb:.6f}")["best"] == str(q4)

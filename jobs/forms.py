@@ -156,6 +156,14 @@ class JobForm(forms.Form):
                                            label="output.weight type")
     token_embedding_type = forms.ChoiceField(choices=TENSOR_TYPE_CHOICES, required=False,
                                              label="Token embedding type")
+    target_size = forms.CharField(
+        required=False, max_length=40, label="Target size",
+        help_text="e.g. 5.5 bpw or 0.09 GiB: one more file whose tensor groups get the types of "
+                  "least measured error within that size (each group's KL cost is measured on the "
+                  "calibration dataset above, which it needs)")
+    target_chunks = forms.IntegerField(required=False, min_value=1, max_value=64, initial=8,
+                                       label="Sensitivity chunks",
+                                       help_text="calibration chunks each group's KL cost is measured on")
     bits = forms.TypedChoiceField(choices=[(4, 4), (8, 8), (3, 3), (2, 2)], coerce=int,
                                   required=False, label="GPTQ bits")
     group_size = forms.IntegerField(required=False, initial=128, label="Group size")
@@ -185,7 +193,8 @@ class JobForm(forms.Form):
 
     METHOD_FIELDS = {
         "gguf": ["types", "intermediate", "imatrix", "imatrix_dataset", "imatrix_chunks",
-                 "imatrix_context", "tensor_types", "output_tensor_type", "token_embedding_type"],
+                 "imatrix_context", "tensor_types", "output_tensor_type", "token_embedding_type",
+                 "target_size", "target_chunks"],
         "gptq": ["bits", "group_size", "desc_act", "dataset", "dataset_path", "samples", "seq_len"],
         "bnb-nf4": ["quant_type", "double_quant"],
         "bnb-int8": ["llm_int8_threshold"],
@@ -257,6 +266,8 @@ class JobForm(forms.Form):
         if "imatrix_dataset" not in params:
             params.pop("imatrix_chunks", None)
             params.pop("imatrix_context", None)
+        if "target_size" not in params:
+            params.pop("target_chunks", None)
         return params
 
 

@@ -108,3 +108,14 @@ def test_gptq_calibration_defaults_are_sized_for_a_cpu_node_and_say_the_trade_of
     assert 'name="samples" value="16"' in html and 'name="seq_len" value="256"' in html
     # Measured on 2 CPU cores, SmolLM2-135M (from the report that asked for these defaults).
     assert "took 2 min 52 s at 16 × 256 tokens and about 25 min at 128 × 512" in html
+
+
+def test_a_size_target_is_a_field_of_the_gguf_form_and_its_refusal_stands_beside_it(client, teams, demo_variant,
+                                                                                      datasets):
+    client.force_login(teams["alice"])
+    page = client.get("/jobs/new", {"variant": demo_variant.pk, "method": "gguf"}).content.decode()
+    assert 'name="target_size"' in page and 'name="target_chunks"' in page
+    response = client.post("/jobs/new", {"variant": demo_variant.pk, "method": "gguf", "types": "Q8_0",
+                                         "imatrix_dataset": datasets["red"].pk, "target_size": "5.5 bits"})
+    assert response.status_code == 200 and Job.objects.count() == 0
+    assert "'<number> GiB'" in response.context["form"].errors["target_size"][0]

@@ -5,6 +5,7 @@
 // then shown together: one growing faster than the other would tell the smaller variant.
 (function () {
   "use strict";
+  const { readEvents, describeError } = window.quantdashEvents;
   const script = document.getElementById("blind-script");
   const form = document.getElementById("blind-form");
   if (!form) return;
@@ -20,13 +21,6 @@
              stats: root.querySelector(".bl-stats") };
   });
   let pair = null;
-
-  function describeError(status, body) {
-    const error = (body && body.error) || {};
-    if (status === 429) return "The model is busy; try again in a few seconds.";
-    if (status === 503) return "The runtime is unavailable: " + (error.message || "try again shortly.");
-    return error.message || "Request failed (" + status + ").";
-  }
 
   async function postJson(address, body) {
     const response = await fetch(address, {
@@ -61,28 +55,15 @@
         view.stats.textContent = describeError(response.status, body);
         return false;
       }
-      const reader = response.body.getReader();
-      const decoder = new TextDecoder();
-      let buffer = "";
       let ended = false;
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        buffer += decoder.decode(value, { stream: true });
-        let cut;
-        while ((cut = buffer.indexOf("\n\n")) >= 0) {
-          const line = buffer.slice(0, cut).split("\n").find((l) => l.startsWith("data: "));
-          buffer = buffer.slice(cut + 2);
-          if (!line) continue;
-          const event = JSON.parse(line.slice(6));
-          if (event.type === "token") view.text += event.text;
-          if (event.type === "done") {
-            ended = true;
-            view.ending = event.stats.completion_tokens + " tokens · " + event.stats.finish_reason;
-          }
-          if (event.type === "error") { ended = true; view.ending = event.message; }
+      await readEvents(response, (event) => {
+        if (event.type === "token") view.text += event.text;
+        if (event.type === "done") {
+          ended = true;
+          view.ending = event.stats.completion_tokens + " tokens · " + event.stats.finish_reason;
         }
-      }
+        if (event.type === "error") { ended = true; view.ending = event.message; }
+      });
       return ended;
     } catch (e) {
       view.stats.textContent = "connection lost";

@@ -7,6 +7,7 @@
 // A reopened chat puts the settings its last message was sent with back in the form.
 (function () {
   "use strict";
+  const { readEvents, describeError } = window.quantdashEvents;
   const script = document.getElementById("playground-script");
   const form = document.getElementById("chat-form");
   if (!form) return;
@@ -204,13 +205,6 @@
     return data;
   }
 
-  function describeError(status, body) {
-    const error = (body && body.error) || {};
-    if (status === 429) return "The model is busy; try again in a few seconds.";
-    if (status === 503) return "The runtime is unavailable: " + (error.message || "try again shortly.");
-    return error.message || "Request failed (" + status + ").";
-  }
-
   async function streamColumn(column, content, sharedParams, system) {
     const view = addMessage(column, "assistant", "");
     column.root.setAttribute("aria-busy", "true");
@@ -229,21 +223,7 @@
         view.text.textContent = describeError(response.status, body);
         return;
       }
-      const reader = response.body.getReader();
-      const decoder = new TextDecoder();
-      let buffer = "";
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        buffer += decoder.decode(value, { stream: true });
-        let cut;
-        while ((cut = buffer.indexOf("\n\n")) >= 0) {
-          const block = buffer.slice(0, cut);
-          buffer = buffer.slice(cut + 2);
-          const line = block.split("\n").find((l) => l.startsWith("data: "));
-          if (line) handleEvent(column, view, JSON.parse(line.slice(6)));
-        }
-      }
+      await readEvents(response, (event) => handleEvent(column, view, event));
     } catch (e) {
       if (e.name !== "AbortError") view.statsEl.textContent = "connection lost";
     } finally {

@@ -137,7 +137,7 @@ class PlanForm(forms.Form):
         if self.errors:
             return data
         try:
-            arch, catalog_model = self._architecture(data)
+            arch, catalog_model, model_id = self._architecture(data)
             hardware = self._hardware(data)
             if data["ram_gb"] is not None:
                 hardware = hardware.with_ram(data["ram_gb"])   # GPU kinds only; else an error on ram_gb
@@ -152,14 +152,15 @@ class PlanForm(forms.Form):
                 gpu_memory_utilization=_or(data["gpu_memory_utilization"], "gpu_memory_utilization"))
             est = estimate(arch, hardware, workload)
             fit = fit_estimate(est, data["fit_scheme"] or "", data["n_cpu_moe"])  # checks n_cpu_moe ≤ n_layers
-            repo = PRESETS[data["preset"] or DEFAULTS["preset"]]["repo"] if (data["source"] or "preset") == "preset" else ""
-            vllm = vllm_fit_estimate(est, repo, data["fit_scheme"] if workload.runtime == "vllm" else "")
+            vllm = vllm_fit_estimate(est, model_id, data["fit_scheme"] if workload.runtime == "vllm" else "")
             self.plan = Plan(arch, hardware, workload, est, catalog_model, fit, vllm)
         except EstimatorError as exc:
             self._add_estimator_error(exc, data)
         return data
 
-    def _architecture(self, data) -> tuple[Architecture, Model | None]:
+    def _architecture(self, data) -> tuple[Architecture, Model | None, str]:
+        """The model, its catalog row, and the Hub id (or folder) a `vllm serve` command can name:
+        "" where the plan has none (the command then carries a placeholder to fill)."""
         source = data["source"] or "preset"
         if source == "catalog":
             if not data["model"]:
@@ -167,7 +168,7 @@ class PlanForm(forms.Form):
             found = models_visible_to(self.user).filter(pk=data["model"]).first()
             if found is None:
                 raise Http404("no such model in your teams")
-            return catalog_architecture(found), found
+            return catalog_architecture(found), found, hub_repo(found)
         if source == "config":
             try:
                 cfg = parse_config_text(self._config_text(data))
@@ -177,13 +178,14 @@ class PlanForm(forms.Form):
                 raise
             # A pasted config names its model only through _name_or_path (what save_pretrained
             # writes); without it the commands carry a placeholder to fill
-            model_id = cfg.get("_name_or_path") if isinstance(cfg, dict) else None
-            arch = architecture_for_config(cfg, name=model_id if isinstance(model_id, str) and model_id
-                                           else "Pasted config")
-            return (arch if model_id else dataclasses.replace(arch, anonymous=True)), None
+            model_id = cfg.get("_name_or_path")
+            model_id = model_id.strip() if isinstance(model_id, str) else ""
+            arch = architecture_for_config(cfg, name=model_id or "Pasted config")
+            return (arch if model_id else dataclasses.replace(arch, anonymous=True)), None, model_id
         if source == "params":
-            return Architecture.from_param_count(data["params"] or ""), None
-        return preset_architecture(data["preset"] or DEFAULTS["preset"]), None
+            return Architecture.from_param_count(data["params"] or ""), None, ""
+        key = data["preset"] or DEFAULTS["preset"]
+        return preset_architecture(key), None, PRESETS[key]["repo"]
 
     def _config_text(self, data) -> str:
         upload = data.get("config_file")
@@ -242,6 +244,13 @@ class PlanForm(forms.Form):
 
     def error_dict(self) -> dict[str, str]:
         return {field: "; ".join(errors) for field, errors in self.errors.items()}
+
+
+def hub_repo(model: Model) -> str:
+    """The Hub repo a catalog model was imported from ("hub:REPO@REV"), else ""."""
+    if not model.source.startswith("hub:"):
+        return ""
+    return model.source[len("hub:"):].rsplit("@", 1)[0]
 
 
 def catalog_architecture(model: Model) -> Architecture:

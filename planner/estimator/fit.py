@@ -77,7 +77,7 @@ class Fit:
     decode_tokens_per_s: float | None   # None: no measured or cited figure covers it (decode_withheld)
     reasons: list[str] = field(default_factory=list)
     command: str = ""
-    command_note: str = ""          # what to substitute in `command` before running it ("" = runs as printed)
+    command_note: str = ""          # what to substitute in `command` before running it
     output_on_device: bool = False  # -ngl ≥ 1: the output layer is llama.cpp's first GPU unit
     device_capacity_bytes: list[int] = field(default_factory=list)   # what each device may fill
     ram_budget_bytes: int = 0       # what system RAM may hold (RAM_MARGIN of it)
@@ -130,12 +130,12 @@ def context_steps(wl_context: int, max_position: int) -> list[int]:
 
 
 def model_file(arch: Architecture, scheme: str) -> str:
-    """A file name safe to paste into a shell: letters, digits, '.', '_' and '-' only; for a bare
-    parameter count (no real model behind it) a placeholder the user replaces (command_note says so)."""
-    if arch.anonymous:
-        return f"<your-model-{scheme}.gguf>"
-    slug = "-".join(re.sub(r"[^A-Za-z0-9._-]+", " ", arch.name).split()) or "model"
-    return f"{slug}-{scheme}.gguf"
+    """The llama-server -m argument: a placeholder the user fills (command_note says with what). The
+    planner knows a model's shape, never where a GGUF file of it lies, and a plausible file name
+    would fail as printed; the brackets flag it (and a shell refuses to run it unfilled). Inside
+    them letters, digits, '.', '_', '-' and '/' only, so the line stays safe to paste."""
+    slug = "your-model" if arch.anonymous else "-".join(re.sub(r"[^A-Za-z0-9._-]+", " ", arch.name).split())
+    return f"<path/to/{slug or 'model'}-{scheme}.gguf>"
 
 
 def device_capacities(hw: Hardware) -> list[int]:
@@ -436,10 +436,10 @@ def _flag_notes(wl: Workload) -> list[str]:
 
 
 def command_note(arch: Architecture, scheme: str) -> str:
-    """One line naming the placeholder in the command, where model_file() had to use one."""
-    if not arch.anonymous:
-        return ""
-    return f"replace {model_file(arch, scheme)} with the path of the model's {scheme} GGUF file"
+    """One line naming the placeholder model_file() put in the command and what goes there."""
+    whose = "your model" if arch.anonymous else arch.name
+    return (f"replace {model_file(arch, scheme)} with the path of a {scheme} GGUF file of {whose} "
+            "(a GGUF quantize job makes one)")
 
 
 def command(arch: Architecture, wl: Workload, f: Fit) -> str:

@@ -167,5 +167,5 @@ def architecture_from_param_count(count: Any, name: str = "") -> Architecture:
         notes.append(f"{shape.total_params:,} parameters is {off:+.0%} off the {target:,} asked: "
                      "the nearest real shape cannot get closer (embeddings and one layer are that big)")
     result = replace(shape, name=name or f"~{format_param_count(target)} (modelled on {ref.name})",
-                     source="param_count", anonymous=True, stated_params=target, notes=tuple(notes))
+                     source="param_count", anonymous=not name, stated_params=target, notes=tuple(notes))
     return _check_total(result)

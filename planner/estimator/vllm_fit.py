@@ -22,6 +22,8 @@ per request (`get_max_concurrency_for_kv_cache_config`). KV heads are split acro
 
 from __future__ import annotations
 
+import re
+import shlex
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -205,17 +207,29 @@ def vllm_fit(arch: Architecture, hw: Hardware, wl: Workload, scheme: str = "", r
                      block_bytes=p["page"] * arch.kv_layers, num_gpu_blocks=p["blocks"],
                      kv_per_request_bytes=p["per_request"], max_concurrency=round(p["concurrency"], 2),
                      fits=fits, reasons=reasons)
-    if repo or not arch.anonymous:
-        result.command = command(repo or arch.name, wl, result)
-    else:   # no model named (a bare count, an unnamed pasted config): a placeholder the user fills
-        result.command = command(MODEL_ID_PLACEHOLDER, wl, result)
-        result.command_note = f"replace {MODEL_ID_PLACEHOLDER} with the model's Hub id or local path"
+    if repo:   # a Hub id or folder the user gave (or a preset's): runs as printed
+        result.command = command(shlex.quote(repo), wl, result)
+    else:      # the plan knows the model's shape, not where it lies: a placeholder the user fills
+        result.command = command(model_placeholder(arch), wl, result)
+        result.command_note = (f"replace {model_placeholder(arch)} with "
+                               + ("the model's" if arch.anonymous else f"{arch.name}'s")
+                               + " Hub id or local folder (its config.json and .safetensors)")
     return result
 
 
-def command(repo: str, wl: Workload, f: VllmFit) -> str:
-    """`vllm serve` flags (vLLM docs, engine arguments)."""
-    parts = ["vllm", "serve", "-".join(repo.split()) or "model", "--max-model-len", str(f.max_model_len),
+def model_placeholder(arch: Architecture) -> str:
+    """`vllm serve`'s model argument where no id is known: flagged by its brackets (a shell refuses
+    to run it unfilled), letters, digits, '.', '_', '-' and '/' inside."""
+    if arch.anonymous:
+        return MODEL_ID_PLACEHOLDER
+    slug = "-".join(re.sub(r"[^A-Za-z0-9._-]+", " ", arch.name).split()) or "model"
+    return f"<path/to/{slug}>"
+
+
+def command(model: str, wl: Workload, f: VllmFit) -> str:
+    """`vllm serve` flags (vLLM docs, engine arguments); `model` is shell-safe already (a quoted id
+    or a placeholder)."""
+    parts = ["vllm", "serve", model, "--max-model-len", str(f.max_model_len),
              "--gpu-memory-utilization", f"{f.gpu_memory_utilization:g}",
              "--tensor-parallel-size", str(f.tensor_parallel_size)]
     if f.scheme in QUANTIZATION_FLAG:

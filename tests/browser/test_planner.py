@@ -63,7 +63,7 @@ def test_plan_memory_from_the_catalog(page, web_server, teams, demo_variant):
 
 def test_fit_card_for_an_moe_on_a_16gb_gpu_and_copying_its_command(page, web_server, teams):
     """Mixtral 8x7B Q4_K_M on a 16 GiB T4: --n-cpu-moe 16 (derived in tests/planner/test_fit.py)."""
-    command = "llama-server -m Mixtral-8x7B-Q4_K_M.gguf -c 4096 -ngl 99 --n-cpu-moe 16 -fa off"
+    command = "llama-server -m <path/to/Mixtral-8x7B-Q4_K_M.gguf> -c 4096 -ngl 99 --n-cpu-moe 16 -fa off"
     page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=web_server)
     browser_login(page, web_server, "alice")
     page.goto(f"{web_server}/planner/")

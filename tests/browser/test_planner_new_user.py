@@ -20,17 +20,23 @@ def _open_planner(page, web_server, query=""):
 def test_a_bare_count_plan_prints_placeholders_and_says_what_to_replace(page, web_server, teams):
     _open_planner(page, web_server, "?source=params&params=7B&hardware=rtx-4090")
     fit, vllm = page.locator("#fit-command").inner_text(), page.locator("#vllm-command").inner_text()
-    assert fit.startswith(f"llama-server -m <your-model-{page.locator('#fit-card').get_attribute('data-scheme')}.gguf> ")
+    scheme = page.locator('#fit-card').get_attribute('data-scheme')
+    assert fit.startswith(f"llama-server -m <path/to/your-model-{scheme}.gguf> ")
     assert vllm.startswith("vllm serve <your-model-id> ")
     assert "modelled" not in fit + vllm
-    assert "replace <your-model-id> with the model's Hub id or local path" in page.locator("#vllm-command-note").inner_text()
-    assert "replace <your-model-" in page.locator("#fit-command-note").inner_text()
+    assert page.locator("#vllm-command-note").inner_text() == (
+        "Before running: replace <your-model-id> with the model's Hub id or local folder (its config.json "
+        "and .safetensors)")
+    assert page.locator("#fit-command-note").inner_text() == (
+        f"Before running: replace <path/to/your-model-{scheme}.gguf> with the path of a {scheme} GGUF file of "
+        "your model (a GGUF quantize job makes one)")
 
-    # a preset names a real model: its id, and nothing to replace
+    # a preset names a real model: vLLM serves its id as printed; the GGUF file is still the user's
     page.goto(f"{web_server}/planner/?source=preset&preset=llama-3.1-8b&hardware=rtx-4090")
     assert page.locator("#vllm-command").inner_text().startswith("vllm serve meta-llama/Llama-3.1-8B ")
-    assert page.locator("#fit-command").inner_text().startswith("llama-server -m Llama-3.1-8B-")
-    assert page.locator("#fit-command-note, #vllm-command-note").count() == 0
+    assert page.locator("#vllm-command-note").count() == 0
+    assert page.locator("#fit-command").inner_text().startswith("llama-server -m <path/to/Llama-3.1-8B-")
+    assert "GGUF file of Llama 3.1 8B" in page.locator("#fit-command-note").inner_text()
 
 
 def test_moe_only_schemes_fold_away_on_a_dense_model(page, web_server, teams):
@@ -89,5 +95,11 @@ def test_an_estimate_click_logs_no_aborted_request(page, web_server, teams):
             page.get_by_role("button", name="Estimate").click()
         page.wait_for_function(f"document.querySelector('#plan-context').textContent === '{context}'")
         page.wait_for_timeout(800)   # past the input's 400 ms debounce: a late request would show here
+    # a select's change and Estimate straight after: two asks for the same plan again
+    page.select_option("#id_runtime", "vllm")
+    with page.expect_response(lambda r: "/planner/" in r.url and "runtime=vllm" in r.url):
+        page.get_by_role("button", name="Estimate").click()
+    page.wait_for_function("document.querySelector('#results').textContent.includes('vllm, context 16384')")
+    page.wait_for_timeout(800)
     assert page.locator("#plan-context").inner_text() == "16384"
     assert not [m for m in messages if "sendAbort" in m or m.startswith("error")], messages

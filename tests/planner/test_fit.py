@@ -69,7 +69,7 @@ def test_dense_8b_q4_k_m_fits_a_4090_fully_with_a_64k_context():
     assert f.fits and f.fully_on_device and f.system_ram_bytes == 0
     assert f.devices == [{"model_bytes": 4_912_898_304, "kv_bytes": 8_589_934_592, "recurrent_state_bytes": 0,
                           "compute_bytes": 4_475_322_368, "overhead_bytes": 524_288_000, "total_bytes": 18_502_443_264}]
-    assert f.command == "llama-server -m Llama-3.1-8B-Q4_K_M.gguf -c 65536 -ngl 99 -fa off"
+    assert f.command == "llama-server -m <path/to/Llama-3.1-8B-Q4_K_M.gguf> -c 65536 -ngl 99 -fa off"
     assert any("65,536" in r for r in f.reasons)
 
 
@@ -79,7 +79,7 @@ def test_flash_attention_and_q8_kv_reach_the_full_128k_and_appear_in_the_command
     4.91 + 9.13 + 0.28 + 0.52 GB ≈ 14.9 GB < 24.48 GB."""
     f = fit(LLAMA8, RTX4090, Workload(context=4096, kv_dtype="q8_0", flash_attn=True), "Q4_K_M")
     assert f.context == 131072 and f.devices[0]["kv_bytes"] == 9_126_805_504
-    assert f.command == ("llama-server -m Llama-3.1-8B-Q4_K_M.gguf -c 131072 -ngl 99 -fa on "
+    assert f.command == ("llama-server -m <path/to/Llama-3.1-8B-Q4_K_M.gguf> -c 131072 -ngl 99 -fa on "
                          "-ctk q8_0 -ctv q8_0")
 
 
@@ -96,7 +96,7 @@ def test_70b_q4_k_m_on_one_4090_offloads_layers_with_ngl():
     layers_in_ram = sum(b for name, _, b in gguf_tensor_plan(LLAMA70, "Q4_K_M")
                         if name.startswith("blk.") and int(name.split(".")[1]) < 39)
     assert f.system_ram_bytes == layers_in_ram + 39 * 16_777_216
-    assert f.command == "llama-server -m Llama-3.1-70B-Q4_K_M.gguf -c 4096 -ngl 42 -fa off"
+    assert f.command == "llama-server -m <path/to/Llama-3.1-70B-Q4_K_M.gguf> -c 4096 -ngl 42 -fa off"
     # the layers in RAM are read at a speed nobody measured for this machine: no decode speed shown
     assert f.decode_tokens_per_s is None and "read from system RAM" in f.decode_withheld
 
@@ -124,7 +124,7 @@ def test_70b_q4_k_m_on_two_4090s_splits_evenly_and_runs_fully_on_gpu():
     assert [d["kv_bytes"] for d in f.devices] == [687_865_856, 654_311_424]
     assert [d["overhead_bytes"] for d in f.devices] == [524_288_000, 524_288_000]
     assert all(d["total_bytes"] <= 24_481_313_587 for d in f.devices) and f.fully_on_device
-    assert f.command == "llama-server -m Llama-3.1-70B-Q4_K_M.gguf -c 4096 -ngl 99 -fa off -ts 41,40"
+    assert f.command == "llama-server -m <path/to/Llama-3.1-70B-Q4_K_M.gguf> -c 4096 -ngl 99 -fa off -ts 41,40"
 
 
 def test_mixtral_q4_k_m_on_a_16gb_t4_moves_the_experts_of_16_layers_to_ram():
@@ -142,7 +142,7 @@ def test_mixtral_q4_k_m_on_a_16gb_t4_moves_the_experts_of_16_layers_to_ram():
     assert f.system_ram_bytes == 13_652_459_520
     assert f.devices[0]["model_bytes"] == 29_831_847_936 - 13_652_459_520 - 536_870_912 - 322_961_408 - 524_288_000
     assert f.fits and not f.fully_on_device
-    assert f.command == "llama-server -m Mixtral-8x7B-Q4_K_M.gguf -c 4096 -ngl 99 --n-cpu-moe 16 -fa off"
+    assert f.command == "llama-server -m <path/to/Mixtral-8x7B-Q4_K_M.gguf> -c 4096 -ngl 99 --n-cpu-moe 16 -fa off"
     assert any("first 16 of 32 layers" in r for r in f.reasons)
 
 
@@ -204,7 +204,7 @@ def test_a_context_beyond_the_trained_positions_is_said_and_the_file_name_is_she
     wl = Workload(context=65536, kv_dtype="q8_0", flash_attn=True)
     f = fit(arch, HARDWARE_PROFILES["rtx-4090"], wl, "Q4_K_M")
     assert f.context == 65536 and any("beyond the model's 40,960 trained positions" in r for r in f.reasons)
-    assert command(arch, wl, f).split()[2] == "Qwen3-30B-A3B-MoE-Q4_K_M.gguf"
+    assert command(arch, wl, f).split()[2] == "<path/to/Qwen3-30B-A3B-MoE-Q4_K_M.gguf>"
 
 
 def test_a_hybrid_keeps_kv_on_its_attention_layers_and_state_on_its_recurrent_layers():
@@ -246,7 +246,7 @@ def test_deepseek_v3_fits_two_h100s_with_128_gib_of_ram_at_8k():
     hw = H100.with_devices(2).with_ram(128)
     f = fit_estimate(estimate(DEEPSEEK_V3, hw, Workload(context=8192)))
     assert f.fits and f.context == 8192 and f.scheme == "IQ3_XXS"
-    assert f.command == (f"llama-server -m DeepSeek-V3-671B-IQ3_XXS.gguf -c 8192 -ngl 99 --n-cpu-moe {f.n_cpu_moe} "
+    assert f.command == (f"llama-server -m <path/to/DeepSeek-V3-671B-IQ3_XXS.gguf> -c 8192 -ngl 99 --n-cpu-moe {f.n_cpu_moe} "
                          f"-fa off -ts {f.tensor_split[0]},{f.tensor_split[1]}")
     for d in f.devices:
         parts = d["model_bytes"] + d["kv_bytes"] + d["recurrent_state_bytes"] + d["compute_bytes"] + d["overhead_bytes"]

@@ -202,8 +202,8 @@ def test_fit_card_renders_the_reasons_and_the_command(alice):
     html = alice.get("/planner/?preset=mixtral-8x7b&hardware=t4&context=4096").content.decode()
     card = re.search(r'<div class="card fit-card.*?</div>\s*</div>', html, re.S).group(0)
     assert 'data-scheme="Q4_K_M"' in card
-    assert ('<code id="fit-command">llama-server -m Mixtral-8x7B-Q4_K_M.gguf -c 4096 -ngl 99 --n-cpu-moe 16 '
-            '-fa off</code>') in card
+    assert ('<code id="fit-command">llama-server -m &lt;path/to/Mixtral-8x7B-Q4_K_M.gguf&gt; -c 4096 -ngl 99 '
+            '--n-cpu-moe 16 -fa off</code>') in card
     assert 'data-copy="#fit-command"' in card and "first 16 of 32 layers" in card
     assert card.index('class="card fit-card') < html.index('id="plan-table"')
 
@@ -256,7 +256,7 @@ def test_system_ram_is_a_page_input_defaulting_from_the_profile(alice):
     html = alice.get("/planner/?preset=deepseek-v3&hardware=h100-80gb&devices=2&ram_gb=128&context=8192").content.decode()
     assert '<span id="plan-ram">128.0\xa0GiB</span>' in html
     card = html[html.index('<div class="card fit-card'):html.index('id="vllm-fit-card"')]   # the llama.cpp card
-    assert "fit-card offload" in card and "IQ3_XXS.gguf -c 8192 -ngl 99 --n-cpu-moe" in card and "doesn't fit" not in card
+    assert "fit-card offload" in card and "IQ3_XXS.gguf&gt; -c 8192 -ngl 99 --n-cpu-moe" in card and "doesn't fit" not in card
     html = alice.get("/planner/?preset=llama-3.1-8b&hardware=rtx-4090&ram_gb=-4").content.decode()
     assert '<li data-field="ram_gb">ram_gb: ' in html and 'id="ram_gb-error">must be a number' in html
     html = alice.get("/planner/?preset=llama-3.1-8b&hardware=custom&custom_device_memory_gb=24,12&ram_gb=32"

@@ -3,6 +3,7 @@ import json
 from django.core.management.base import BaseCommand
 
 from jobs.cli import add_run_arguments, raise_if_failed, status_line, submit_and_finish, variant_or_error
+from jobs.methods.gptq import DEFAULT_SAMPLES, DEFAULT_SEQ_LEN
 from jobs.serializers import job_json
 
 
@@ -16,8 +17,11 @@ class Command(BaseCommand):
         parser.add_argument("--bits", type=int)
         parser.add_argument("--group-size", type=int)
         parser.add_argument("--dataset", help="calibration dataset id or a text file path")
-        parser.add_argument("--samples", type=int)
-        parser.add_argument("--seq-len", type=int)
+        # the defaults are the web form's and the API's (one constant in jobs.methods.gptq)
+        parser.add_argument("--samples", type=int,
+                            help=f"GPTQ calibration windows (default {DEFAULT_SAMPLES}: sized for a CPU node; "
+                                 "time grows with samples × seq-len)")
+        parser.add_argument("--seq-len", type=int, help=f"GPTQ tokens per window (default {DEFAULT_SEQ_LEN})")
         add_run_arguments(parser)
 
     def handle(self, *args, **o):

@@ -24,7 +24,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         source = parser.add_mutually_exclusive_group(required=True)
         source.add_argument("--preset", choices=sorted(PRESETS), help="a built-in model")
-        source.add_argument("--config", type=Path, help="path to a Hugging Face config.json (≤ 1 MB)")
+        source.add_argument("--config", type=Path, help="path to a Hugging Face config.json (≤ 1 MiB)")
         source.add_argument("--params", help="a bare parameter count, e.g. 7.3B (quick mode)")
         add_hardware_arguments(parser, default="rtx-4090")
         parser.add_argument("--runtime", default="llama.cpp", choices=RUNTIMES)
@@ -40,7 +40,10 @@ class Command(BaseCommand):
         parser.add_argument("--ubatch", "--n-ubatch", "-ub", dest="n_ubatch", type=int, default=512,
                             help="llama.cpp physical batch (-ub)")
         parser.add_argument("--gpu-memory-utilization", type=float, default=0.9, help="vLLM's fraction of GPU memory")
-        parser.add_argument("--repo", default="", help="the Hugging Face repo for the vllm serve command")
+        parser.add_argument("--repo", default="",
+                            help="the Hub id or local folder the vllm serve command names (default: the "
+                                 "preset's repo, the config's folder when it holds .safetensors, else its "
+                                 "_name_or_path, else a placeholder to fill)")
         parser.add_argument("--scheme", action="append", help="only these schemes (repeatable)")
         parser.add_argument("--fit-scheme", default="", help="GGUF scheme for the llama.cpp fit (default: auto)")
         parser.add_argument("--n-cpu-moe", type=int, default=None, help="override the fit's expert offload")
@@ -48,7 +51,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **opts):
         try:
-            arch = self._architecture(opts)
+            arch, model_id = self._architecture(opts)
             hw = hardware_from_options(opts)
             wl = Workload(runtime=opts["runtime"], context=opts["context"], batch=opts["batch"],
                           kv_dtype=opts["kv_dtype"], mode=opts["mode"], flash_attn=opts["flash_attn"],
@@ -56,8 +59,7 @@ class Command(BaseCommand):
                           gpu_memory_utilization=opts["gpu_memory_utilization"])
             est = estimate(arch, hw, wl, schemes=opts["scheme"])
             fit = fit_estimate(est, opts["fit_scheme"], opts["n_cpu_moe"])
-            repo = opts["repo"] or (PRESETS[opts["preset"]]["repo"] if opts["preset"] else "")
-            vllm = vllm_fit_estimate(est, repo, opts["fit_scheme"] if wl.runtime == "vllm" else "")
+            vllm = vllm_fit_estimate(est, opts["repo"] or model_id, opts["fit_scheme"] if wl.runtime == "vllm" else "")
         except EstimatorError as exc:
             raise CommandError(f"{exc.field}: {exc.message}") from None
         if opts["json"]:
@@ -74,7 +76,7 @@ class Command(BaseCommand):
                   + f"{'compute':>11} {'overhead':>11} {'total':>11} {'thumb':>9} {'capacity':>11}  status")
         self.stdout.write(header)
         self.stdout.write("-" * len(header))
-        for r in est.rows:
+        for r in (r for r in est.rows if r.applies):
             status = status_of(r)[1] + ("" if r.supported else f" (not loadable by {wl.runtime})")
             self.stdout.write(
                 f"{r.scheme:<16} {r.bits_per_weight:>6.2f} {human_bytes(r.weights_bytes):>11} "
@@ -83,6 +85,8 @@ class Command(BaseCommand):
                 + f"{human_bytes(r.compute_bytes):>11} "
                 f"{human_bytes(r.overhead_bytes + r.training_bytes):>11} {human_bytes(r.total_bytes):>11} "
                 f"{format_decimal_bytes(r.rule_of_thumb_bytes):>9} {human_bytes(r.capacity_bytes):>11}  {status}")
+        for r in (r for r in est.rows if not r.applies):   # a duplicate row would only confuse
+            self.stdout.write(f"{r.scheme:<16} not useful for this model: {r.applies_note}")
         self.stdout.write("\nthumb: parameters × bytes per parameter (decimal GB), the figure usually quoted; "
                           "--json gives each row's rule_of_thumb_note saying what the estimate adds")
         # speeds are shown only from a measured or cited llama-bench figure; --json has them per row
@@ -100,16 +104,23 @@ class Command(BaseCommand):
             for reason in vllm.reasons:
                 self.stdout.write(f"  - {reason}")
 
-    def _architecture(self, opts) -> Architecture:
+    def _architecture(self, opts) -> tuple[Architecture, str]:
+        """The model, and the Hub id or folder `vllm serve` can load it from ("" when unknown)."""
         if opts["preset"]:
-            return preset_architecture(opts["preset"])
+            return preset_architecture(opts["preset"]), PRESETS[opts["preset"]]["repo"]
         if opts["params"]:
-            return Architecture.from_param_count(opts["params"])
+            return Architecture.from_param_count(opts["params"]), ""
         path: Path = opts["config"]
         try:
             if path.stat().st_size > MAX_CONFIG_BYTES:
-                raise EstimatorError("config", f"{path} is over the 1 MB limit")
+                raise EstimatorError("config", f"{path} is over the 1 MiB limit")
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise EstimatorError("config", f"cannot read {path}: {exc}") from None
-        return architecture_for_config(parse_config_text(text), name=path.parent.name or path.name)
+        cfg = parse_config_text(text)
+        folder = path.resolve().parent
+        # vLLM loads a local folder of config.json and .safetensors as printed; else the id the
+        # config was saved from (save_pretrained's _name_or_path)
+        model_id = str(path.parent) if any(folder.glob("*.safetensors")) else cfg.get("_name_or_path")
+        model_id = model_id.strip() if isinstance(model_id, str) else ""
+        return architecture_for_config(cfg, name=folder.name or path.name), model_id

@@ -92,6 +92,30 @@ OVERRIDES: dict[str, dict[str, Any]] = {
     "minicpm3": {"num_key_value_heads": 4, "v_head_dim": 64},
     # llama.cpp's mellum asserts at least one sliding-window layer; the class default has none
     "mellum": {"layer_types": ["sliding_attention"] * 3 + ["full_attention"]},
+    # Kimi Linear: one MLA layer among KDA layers, KDA heads = attention heads (llama.cpp sizes KDA by them),
+    # the layout also as linear_attn_config (the converter reads it there, as the published config.json
+    # holds it), token ids inside the demo vocabulary
+    "kimi_linear": {"layer_types": ["linear_attention"] * 3 + ["full_attention"], "linear_num_heads": 4,
+                    "linear_head_dim": 64, "num_experts_per_token": 2, "first_k_dense_replace": 1,
+                    "linear_attn_config": {"full_attn_layers": [4], "kda_layers": [1, 2, 3], "num_heads": 4,
+                                           "head_dim": 64, "short_conv_kernel_size": 4},
+                    "moe_router_activation_func": "sigmoid",   # as published: the converter's gating-function key
+                    "pad_token_id": 0, "bos_token_id": 1, "eos_token_id": 2},
+    # Gemma 3n: llama.cpp 0.3.36 takes the per-layer input width (256), the LAuReL rank (64), a KV cache on
+    # the first 20 layers and full attention on every 5th as Gemma 3n E2B/E4B have them, not from the file,
+    # so the tiny model has that layout: 21 layers, the last one KV-shared; a per-layer vocabulary below
+    # vocab_size (the converter pads it with zero rows, as it does Gemma 3n's 262,144 to 262,400)
+    "gemma3n_text": {"intermediate_size": 512, "num_hidden_layers": 21, "num_kv_shared_layers": 1,
+                     "hidden_size_per_layer_input": 256, "laurel_rank": 64, "vocab_size_per_layer_input": 49000,
+                     "layer_types": ["full_attention" if (i + 1) % 5 == 0 else "sliding_attention" for i in range(21)],
+                     "activation_sparsity_pattern": [0.95] * 10 + [0.0] * 11},
+    # MiMo-V2-Flash: one full layer and three sliding ones, V narrower than K
+    "mimo_v2_flash": {"layer_types": ["full_attention"] + ["sliding_attention"] * 3, "v_head_dim": 32,
+                      "sliding_window": 129},
+    # Laguna: per-layer head counts that differ; the sliding layers where llama.cpp 0.3.36 puts them (it does
+    # not read layer_types: every layer but layer 0 of four slides, measured with the laguna-full variant)
+    "laguna": {"num_attention_heads_per_layer": [4, 8, 4, 4],
+               "layer_types": ["full_attention", "sliding_attention", "sliding_attention", "sliding_attention"]},
 }
 # further instances of a model type, measured under their own name with --only NAME:
 # name -> (model type, fields over its default config, fields over the tiny config after OVERRIDES)
@@ -105,6 +129,8 @@ VARIANTS: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
                    {"num_kv_heads": 2}),
     # Granite SWA MoE with its shared expert (shared_mlp)
     "granitemoe_swa-shared": ("granitemoe_swa", {"shared_intermediate_size": 1024}, {"shared_intermediate_size": 128}),
+    # Laguna as its class defaults have it: full attention on every layer (sliding_window still set)
+    "laguna-full": ("laguna", {}, {"layer_types": ["full_attention"] * 4}),
 }
 # model types converted through bench/hybrid_ground_truth.py's converter patches and config spellings
 PATCHED = {"qwen3_next": "qwen3-next", "jamba": "jamba", "nemotron_h": "nemotron-h", "granitemoehybrid": "granite-4"}
@@ -285,10 +311,60 @@ def build(mt: str, cls: str, folder: Path) -> dict[str, Any]:
     except Exception as exc:  # noqa: BLE001
         raise NotMeasured(f"transformers cannot build the tiny {cls}: {type(exc).__name__}: {str(exc)[:200]}") from None
     saved = json.loads((folder / "config.json").read_text())
+    if base == "kimi_linear":
+        _kimi_linear_dense_mlp_names(folder)
+    if base == "gemma3n_text":
+        _gemma3n_shared_layer_kv(folder, saved)
+    if base == "mimo_v2_flash":
+        saved = _mimo_v2_published_spelling(saved)
+        (folder / "config.json").write_text(json.dumps(saved, indent=2))
     if PATCHED.get(mt) in PUBLISHED_SPELLING:
         saved = PUBLISHED_SPELLING[PATCHED[mt]](saved)
         (folder / "config.json").write_text(json.dumps(saved, indent=2))
     return saved
+
+
+def _kimi_linear_dense_mlp_names(folder: Path) -> None:
+    """transformers 5.23 saves Kimi Linear's dense MLP under block_sparse_moe.* (its save-time renaming
+    of mlp. applies to every layer); the published checkpoints, which the converter maps, keep it as
+    mlp.gate_proj / up_proj / down_proj. Only the names change."""
+    from safetensors.torch import load_file, save_file
+
+    for path in folder.glob("*.safetensors"):
+        tensors = load_file(path)
+        renamed = {re.sub(r"\.block_sparse_moe\.((gate|up|down)_proj\.weight)$", r".mlp.\1", k): v
+                   for k, v in tensors.items()}
+        save_file(renamed, path, metadata={"format": "pt"})
+
+
+def _mimo_v2_published_spelling(cfg: dict[str, Any]) -> dict[str, Any]:
+    """MiMo-V2-Flash's config.json as published spells the layout the converter reads: the SWA layers as
+    hybrid_layer_pattern (1 = sliding), their head counts and widths as swa_* keys, the router's
+    topk_method, one rope_parameters entry with the partial rotary factor."""
+    sliding = [1 if t == "sliding_attention" else 0 for t in cfg["layer_types"]]
+    return {**cfg, "hybrid_layer_pattern": sliding, "swa_num_key_value_heads": 2 * cfg["num_key_value_heads"],
+            "swa_head_dim": cfg["head_dim"], "swa_v_head_dim": cfg["v_head_dim"],
+            "swa_num_attention_heads": cfg["num_attention_heads"], "topk_method": "noaux_tc",
+            "rope_parameters": {"rope_type": "default", "rope_theta": 5000000.0, "partial_rotary_factor": 0.334}}
+
+
+def _gemma3n_shared_layer_kv(folder: Path, cfg: dict[str, Any]) -> None:
+    """The published Gemma 3n checkpoints hold k_proj, v_proj and k_norm on the KV-shared layers too,
+    and llama.cpp loads them there; transformers 5.23 builds and saves none. Random ones are added,
+    shaped as on the other layers."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    layers, shared = cfg["num_hidden_layers"], cfg["num_kv_shared_layers"]
+    for path in folder.glob("*.safetensors"):
+        tensors = load_file(path)
+        source = f"model.layers.{layers - shared - 1}.self_attn."
+        if source + "k_proj.weight" not in tensors:
+            continue
+        for i in range(layers - shared, layers):
+            for part in ("k_proj.weight", "v_proj.weight", "k_norm.weight"):
+                tensors[f"model.layers.{i}.self_attn.{part}"] = torch.randn_like(tensors[source + part])
+        save_file(tensors, path, metadata={"format": "pt"})
 
 
 def convert_and_quantize(mt: str, folder: Path, work: Path, notes: list[str]) -> dict[str, Path]:

@@ -17,6 +17,10 @@ from .dense import Dense, dense_tensors
 from .hybrid import Hybrid, hybrid_layer, hybrid_tensors
 from .moe_decoders import Indexer, add_indexer_tensors
 from .gemma4 import Gemma4, gemma4_tensors
+from .gemma3n import Gemma3n, gemma3n_gguf_only, gemma3n_tensors
+from .kimi_linear import kimi_linear_tensors
+from .mimo_v2 import MimoV2, mimo_v2_tensors
+from .laguna import Laguna, laguna_tensors
 
 TensorSpec = tuple[str, tuple[int, ...], int]  # (gguf name, ggml shape, n_params)
 
@@ -76,6 +80,9 @@ class Architecture:
     dense: Dense | None = None     # a non-llama dense block (dense.py: OLMo, Phi, GPT-NeoX, ...); None = llama's
     indexer: Indexer | None = None  # DeepSeek-V3.2 / GLM-5 DSA lightning indexer (moe_decoders.py)
     gemma4: Gemma4 | None = None   # Gemma 4 block (gemma4.py)
+    gemma3n: Gemma3n | None = None  # Gemma 3n block (gemma3n.py)
+    mimo_v2: MimoV2 | None = None  # MiMo-V2-Flash block (mimo_v2.py)
+    laguna: Laguna | None = None   # Laguna block (laguna.py)
     kv_layout: tuple[tuple[int, int], ...] = ()  # per layer (n_kv_heads, head_dim) where layers differ;
                                                  # (0, 0) = no cache of its own; () = every layer the same
     vision_params: int = 0         # vision tower + projector of a multimodal checkpoint (not in the total)
@@ -167,6 +174,9 @@ class Architecture:
     def _tensors(self) -> tuple[TensorSpec, ...]:
         out: list[TensorSpec] = []
         add = _adder(out)
+        if self.arch == "kimi-linear":   # a hybrid whose attention layers are MLA
+            kimi_linear_tensors(self, add)
+            return tuple(out)
         if self.hybrid is not None:
             hybrid_tensors(self, add)
             return tuple(out)
@@ -175,6 +185,15 @@ class Architecture:
             return tuple(out)
         if self.gemma4 is not None:
             gemma4_tensors(self, add)
+            return tuple(out)
+        if self.gemma3n is not None:
+            gemma3n_tensors(self, add)
+            return tuple(out)
+        if self.mimo_v2 is not None:
+            mimo_v2_tensors(self, add)
+            return tuple(out)
+        if self.laguna is not None:
+            laguna_tensors(self, add)
             return tuple(out)
         H, V = self.hidden_size, self.vocab_size
         add("token_embd.weight", H, V)
@@ -363,6 +382,8 @@ class Architecture:
         """Sum of all tensors = the HF safetensors total (rope_freqs and rope_factors are GGUF-only, excluded),
         plus the per-layer scalars a dense model's converter writes as metadata (dense.py checkpoint_only)."""
         extra = self.dense.checkpoint_only * self.n_layers if self.dense else 0
+        if self.gemma3n is not None:   # GGUF-only parameters (padding, the shared layers' K/V)
+            extra -= sum(gemma3n_gguf_only(self).values())
         return extra + sum(n for name, _, n in self._tensors if not name.startswith(("rope_freqs", "rope_factors")))
 
     @cached_property
@@ -385,6 +406,10 @@ class Architecture:
     @cached_property
     def layer_params(self) -> list[int]:
         per = [self.dense.checkpoint_only if self.dense else 0] * self.n_layers
+        if self.gemma3n is not None:
+            for i, n in gemma3n_gguf_only(self).items():
+                if i is not None:
+                    per[i] -= n
         for name, _, n in self._tensors:
             i = layer_index(name)
             if i is not None:

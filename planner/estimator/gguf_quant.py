@@ -82,14 +82,20 @@ def allows_quantization(name: str, shape: tuple[int, ...]) -> bool:
         and "ffn_gate_inp.weight" not in name
         and "ssm_conv1d" not in name and "shortconv.conv.weight" not in name  # recurrent conv kernels
         and name != "position_embd.weight"   # learned positions (GPT-2, StarCoder): the converter writes F32
+        and "altup_correct_coef" not in name and "altup_predict_coef" not in name   # Gemma 3n: written F32
     )
+
+
+# Gemma 3n tensors llama-quantize keeps in the source type (llama-quant.cpp tensor_allows_quantization:
+# "altup", "laurel" — "very small" — and "per_layer_model_proj"); the converter writes them 16-bit
+KEPT_AS_SOURCE = ("altup", "laurel", "per_layer_model_proj")
 
 
 def category(name: str) -> str:
     """`tensor_get_category` (order matters: output, token_embd, qkv, v, k, q, o, up, gate, down)."""
     if name == "output.weight":
         return "output"
-    if name == "token_embd.weight":
+    if name in ("token_embd.weight", "per_layer_token_embd.weight"):   # Gemma 3n's per-layer embedding too
         return "token_embd"
     # attn_qkv and the unsplit MLA attn_kv_b are attn_v-like (category_is_attn_v)
     for key, cat in (("attn_qkv.weight", "attn_v"), ("attn_kv_b.weight", "attn_v"), ("attn_v.weight", "attn_v"),
@@ -246,6 +252,8 @@ def tensor_type(arch: Architecture, ftype: str, name: str, shape: tuple[int, ...
         return "F32"
     if default in ("F16", "BF16", "F32"):
         return default
+    if any(part in name for part in KEPT_AS_SOURCE):
+        return "F16"
     if has_imatrix is None:
         has_imatrix = ftype in NEEDS_IMATRIX
     layer = layer_index(name) or 0

@@ -19,6 +19,10 @@ from .layouts import (DEEPSEEK_MODEL_TYPES, LLAMA4_CHUNK, LLAMA4_MODEL_TYPES, SW
                       llama4_fields, swa_fields, swa_pattern_layers)
 from .moe_decoders import DSA_MODEL_TYPES, GGUF_METADATA_UNREAD, dsa_fields, ernie_moe_fields
 from .gemma4 import gemma4_fields
+from .gemma3n import GEMMA3N_MODEL_TYPES, gemma3n_config, gemma3n_fields
+from .mimo_v2 import MIMO_V2_MODEL_TYPES, mimo_v2_config, mimo_v2_fields
+from .laguna import LAGUNA_MODEL_TYPES, laguna_config, laguna_fields
+from .kimi_linear import KIMI_LINEAR_MODEL_TYPES, kimi_linear_config, kimi_linear_fields
 from .vision import MULTIMODAL_MODEL_TYPES, vision_fields
 
 MAX_TOTAL_PARAMS = 10**15
@@ -44,6 +48,8 @@ MODEL_TYPE_TO_ARCH = {
     "bitnet": "bitnet", "mellum": "mellum", "afmoe": "afmoe",   # conversion/bitnet.py, mellum.py, afmoe.py
     "cohere2_moe": "cohere2moe",   # conversion/command_r.py Cohere2MoeModel
     "hy_v3": "hy_v3",   # conversion/hunyuan.py HYV3Model
+    **KIMI_LINEAR_MODEL_TYPES, **GEMMA3N_MODEL_TYPES, **MIMO_V2_MODEL_TYPES,   # kimi_linear.py, gemma3n.py, mimo_v2.py
+    **LAGUNA_MODEL_TYPES,   # laguna.py
     "granite": "granite", "internlm3": "llama", "iquestcoder": "llama", "ministral3": "mistral3", "ernie4_5": "ernie4_5",
 }
 # Decoders whose block is llama's tensor for tensor (transformers builds InternLM3 and IQuest-Coder
@@ -64,11 +70,13 @@ LLAMA_BLOCK_DEFAULTS = {
 }
 # llama.cpp architectures read from config.json only: their MLA ranks, attention sinks, sub-norms and
 # QK-norms are not read from GGUF metadata here
-CONFIG_ONLY_ARCHS = {"minicpm3", "granite_swa", "bitnet", "mellum", "afmoe", "cohere2moe", "hy_v3"}
+CONFIG_ONLY_ARCHS = {"minicpm3", "granite_swa", "bitnet", "mellum", "afmoe", "cohere2moe", "hy_v3",
+                     *KIMI_LINEAR_MODEL_TYPES.values(), *GEMMA3N_MODEL_TYPES.values(), *MIMO_V2_MODEL_TYPES.values(),
+                     *LAGUNA_MODEL_TYPES.values()}
 # other config classes' defaults for an omitted field
 CONFIG_DEFAULTS = {"solar_open": {"head_dim": 128}}
 # config classes whose tie_word_embeddings defaults to True
-TIED_BY_DEFAULT = {"gemma", "gemma2", "gemma3", "gemma3_text", "gemma4_text", "lfm2", "smollm3", "minicpm3", "youtu",
+TIED_BY_DEFAULT = {"gemma", "gemma2", "gemma3", "gemma3_text", "gemma4_text", "gemma3n_text", "lfm2", "smollm3", "minicpm3", "youtu",
                    "cohere2_moe"}
 GEMMA_NORMS = {"gemma2", "gemma3"}   # post-attention and post-FFN norms (2 extra per layer)
 # MiniMax-M2 (modeling_minimax_m2.py): q/k RMSNorms over the whole projection and the router's
@@ -140,6 +148,14 @@ def architecture_from_config(cfg: Any, name: str = "") -> Architecture:
         cfg = afmoe_config(cfg)
     elif model_type == "cohere2_moe":
         cfg = cohere2_moe_config(cfg)
+    elif model_type in KIMI_LINEAR_MODEL_TYPES:
+        cfg = kimi_linear_config(cfg)
+    elif model_type in GEMMA3N_MODEL_TYPES:
+        cfg = gemma3n_config(cfg)
+    elif model_type in MIMO_V2_MODEL_TYPES:
+        cfg = mimo_v2_config(cfg)
+    elif model_type in LAGUNA_MODEL_TYPES:
+        cfg = laguna_config(cfg)
     notes: list[str] = vision_notes
 
     hidden = _int(cfg, "hidden_size")
@@ -246,6 +262,14 @@ def architecture_from_config(cfg: Any, name: str = "") -> Architecture:
     elif model_type == "ernie4_5" and _bool(cfg, "use_bias", False):
         layout = {"gguf_unsupported": "ERNIE 4.5 with linear biases (use_bias=true) has not been converted and "
                                       "loaded by this llama.cpp here, so its GGUF rows are not planned"}
+    elif model_type in KIMI_LINEAR_MODEL_TYPES:
+        layout = kimi_linear_fields(cfg, layers, heads, notes)
+    elif model_type in GEMMA3N_MODEL_TYPES:
+        layout = gemma3n_fields(cfg, layers, hidden, heads, kv_heads, head_dim, notes)
+    elif model_type in MIMO_V2_MODEL_TYPES:
+        layout = mimo_v2_fields(cfg, layers, heads, kv_heads, head_dim, notes)
+    elif model_type in LAGUNA_MODEL_TYPES:
+        layout = laguna_fields(cfg, layers, heads, kv_heads, notes)
     elif model_type == "gemma4_text":
         layout = gemma4_fields(cfg, layers, hidden, heads, kv_heads, head_dim, notes)
     elif model_type == "exaone_moe":   # modeling_exaone_moe.py: Qwen3-MoE's block, dense first layers, router bias

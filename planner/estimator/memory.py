@@ -138,6 +138,16 @@ def _per_layer_kv_cache_bytes(arch: Architecture, wl: Workload, elem: float, ele
     total = int(sum(2 * n * kvh * hd * t for (kvh, hd, t), n in groups.items()) * elem)
     parts = " + ".join(f"{n} layers × {kvh} kv_heads × {hd} head_dim × {t:,} {unit}"
                        for (kvh, hd, t), n in sorted(groups.items()))
+    if arch.mimo_v2 is not None:   # V is v_head_dim wide, K head_dim
+        vd = arch.v_head_dim
+        # llama.cpp with flash attention off pads every layer's V row to the widest (measured on a converted
+        # tiny MiMo-V2: "padding V cache to 128", the full layer's 2 heads × 32 logged as V (f16) 1.00 MiB)
+        v_pad = max(kvh for kvh, _ in arch.kv_layout) * vd if wl.runtime == "llama.cpp" and not wl.flash_attn else 0
+        total = int(sum(n * (kvh * hd + (v_pad or kvh * vd)) * t for (kvh, hd, t), n in groups.items()) * elem)
+        v_txt = f"V padded to {v_pad}" if v_pad else f"{vd} V per head"
+        parts = " + ".join(f"{n} layers × ({kvh} kv_heads × {hd} K + {v_txt}) × {t:,} {unit}"
+                           for (kvh, hd, t), n in sorted(groups.items()))
+        return total, f"({parts}) × {elem_txt} = {total:,} B"
     none = sum(1 for kvh, _ in arch.kv_layout if not kvh)
     shared = f" ({none} layers reuse another layer's cache)" if none else ""
     return total, f"2 × ({parts}){shared} × {elem_txt} = {total:,} B"
@@ -187,7 +197,7 @@ def _mla_kv_cache_bytes(arch: Architecture, wl: Workload, elem: float, elem_txt:
     num_kv_heads (1) × head_size (kv_lora_rank + qk_rope_head_dim) × dtype size, no V). Its
     "fp8_ds_mla" cache (656 B per token) is not modelled: fp8 here is 1 B per element.
     """
-    L, row = arch.n_layers, arch.mla_kv_dim
+    L, row = arch.kv_layers, arch.mla_kv_dim   # a hybrid (Kimi Linear): its MLA layers only
     parts = f"({arch.kv_lora_rank} kv_lora_rank + {arch.qk_rope_head_dim} rope)"
     if wl.runtime == "llama.cpp" and arch.mla_legacy:
         # A legacy GGUF (unsplit attn_kv_b, no key_length_mla) is not is_mla(): llama.cpp decompresses

@@ -1,17 +1,27 @@
 """The planner's decode and prefill estimates against llama-cpp-python on this machine.
 
     python bench/speed_accuracy.py [--workdir DIR] [--threads 2] [--busy-ok] [--no-record]
+    python bench/speed_accuracy.py --depth-table [--workdir DIR]
 
 1. Measures this node as a worker does (jobs/node_bench.py: bandwidth + llama-bench pp/tg per scheme
-   on a small random-weight Llama): that measurement is the ONLY calibration; the models checked
-   below are never measured for it.
+   on a small random-weight Llama, and its tg at depths 0 and 512): that measurement is the ONLY
+   calibration; the models checked below are never measured for it.
 2. Runs, through llama-cpp-python with the same threads, the demo model (SmolLM2-135M Q4_1), a
    ~1.5 B random-weight Llama (Q4_K_M) and a ~0.7 B random-weight Qwen3-MoE (Q4_K_M, 32 experts,
    top 4): prefill of PROMPT random tokens from an empty cache, then GEN single-token decode steps
    (no sampling: llama_decode alone, as llama-bench's tg), REPEATS times, the best run (as the
-   calibration uses llama-bench's best repetition).
+   calibration uses llama-bench's best repetition). Flash attention off, as the runtime serves; the
+   estimate's decode is at the workload's full context, PROMPT + GEN, so it includes the measured
+   attention term at that depth (planner/estimator/speed_depth.py).
 3. Prints estimate vs measured with the ratio (target: within 20 %) and records the rows in
    planner/speed_accuracy.json, which the planner shows beside its speeds.
+
+--depth-table prints what a decode step costs after 0 and 512 tokens of context for those models,
+the node measurement's file and two 8-layer F16 Llamas that differ only in KV heads (16 and 2), with
+flash attention off and on, in CPU seconds of this process at one thread (best of interleaved
+rounds: on a shared machine wall time varies ×2 while one thread's CPU time hardly does), per layer
+× context token and per layer × query head × head_dim × token: the table behind the unit of the
+planner's attention term (docs/benchmarks.md, "Decode at context depth").
 
 The random-weight models are written directly as F16 GGUF with llama.cpp's gguf-py (shapes are all
 that matter for speed), then quantized with llama-quantize; the estimate's Architecture is read from
@@ -104,7 +114,7 @@ def measure(path: Path, threads: int) -> dict:
     from llama_cpp import Llama
 
     llm = Llama(model_path=str(path), n_ctx=PROMPT + GEN + 16, n_batch=512, n_ubatch=512, n_threads=threads,
-                n_threads_batch=threads, n_gpu_layers=0, verbose=False)
+                n_threads_batch=threads, n_gpu_layers=0, flash_attn=False, verbose=False)
     rng = np.random.default_rng(1)
     n_vocab = llm.n_vocab()
     llm.eval([int(t) for t in rng.integers(100, n_vocab, 8)])   # warm-up: the first call repacks weights
@@ -125,13 +135,79 @@ def measure(path: Path, threads: int) -> dict:
             "prefill_runs": [round(x, 3) for x in prefill], "decode_runs": [round(x, 2) for x in decode]}
 
 
+def gqa_file(kv_heads: int):
+    def write(path: Path, tok: Path) -> None:
+        shape = {"hidden": 1024, "layers": 8, "heads": 16, "kv_heads": kv_heads, "ffn": 1024}
+        node_bench.write_random_gguf(path, arch="llama", metadata=node_bench.llama_metadata(**shape, context=4096),
+                                     tensors=node_bench.llama_tensors(**shape, vocab=node_bench.vocab_size(tok)),
+                                     tokenizer_gguf=tok)
+    return write
+
+
+def depth_steps(path: Path, flash_attn: bool, depths=(0, 512), rounds: int = 3, gen: int = 24) -> dict[int, float]:
+    """Best CPU seconds per decode step after each depth of random prompt, one thread, rounds interleaved."""
+    import numpy as np
+    from llama_cpp import Llama
+
+    llm = Llama(model_path=str(path), n_ctx=max(depths) + gen + 16, n_batch=512, n_ubatch=512, n_threads=1,
+                n_threads_batch=1, n_gpu_layers=0, flash_attn=flash_attn, verbose=False)
+    rng = np.random.default_rng(1)
+    n_vocab = llm.n_vocab()
+    llm.eval([int(t) for t in rng.integers(100, n_vocab, 8)])
+    best = {d: float("inf") for d in depths}
+    for _ in range(rounds):
+        for d in depths:
+            llm.reset()
+            if d:
+                llm.eval([int(t) for t in rng.integers(100, n_vocab, d)])
+            tokens = [int(t) for t in rng.integers(100, n_vocab, gen)]
+            start = time.process_time()
+            for t in tokens:
+                llm.eval([t])
+            best[d] = min(best[d], (time.process_time() - start) / gen)
+    return best
+
+
+def depth_table(work: Path) -> None:
+    node_file = node_bench.bench_files(("Q4_K_M",), tokenizer_gguf=demo_model_path(), threads=1)["Q4_K_M"]
+    models = [("Llama 8 × 16 (16 KV), F16", work / "gqa-kv16-F16.gguf", gqa_file(16)),
+              ("Llama 8 × 16 (2 KV), F16", work / "gqa-kv2-F16.gguf", gqa_file(2)),
+              ("node file, Q4_K_M", node_file, None),
+              ("Qwen3-MoE 0.7B, Q4_K_M", build(work, "qwen3moe", moe_file, "Q4_K_M", 1), None),
+              ("Llama 1.5B, Q4_K_M", build(work, "llama-1b5", llama_file, "Q4_K_M", 1), None),
+              ("SmolLM2-135M (demo), Q4_1", demo_model_path(), None)]
+    print(f"{date.today()}, load average {os.getloadavg()[0]:.2f}, 1 thread, CPU ms per decode step")
+    for fa in (False, True):
+        steps = {}
+        for name, path, writer in models:
+            if writer and not path.exists():
+                writer(path, demo_model_path())
+            steps[name] = (node_bench.attention_shape(path), depth_steps(path, fa))
+        a, b = (steps[n] for n in ("Llama 8 × 16 (16 KV), F16", "Llama 8 × 16 (2 KV), F16"))
+        kv = {n: 2 * sh["n_layers"] * sh["n_kv_heads"] * sh["head_dim"] * 2 * 512 for n, (sh, _) in steps.items()}
+        rate = (kv["Llama 8 × 16 (16 KV), F16"] - kv["Llama 8 × 16 (2 KV), F16"]) / (
+            (a[1][512] - a[1][0]) - (b[1][512] - b[1][0]))
+        print(f"flash attention {'on' if fa else 'off'}: KV read rate from the 16/2 KV-head pair {rate / 1e9:.1f} GB/s")
+        print(f"{'model':28} {'d0 ms':>7} {'d512 ms':>8} {'ns/layer·tok':>13} {'ps/unit':>8} {'after KV':>9}")
+        for name, (sh, st) in steps.items():
+            dt, units = st[512] - st[0], sh["n_layers"] * sh["n_heads"] * sh["head_dim"] * 512
+            print(f"{name:28} {st[0] * 1e3:7.2f} {st[512] * 1e3:8.2f} {dt / (sh['n_layers'] * 512) * 1e9:13.0f} "
+                  f"{dt / units * 1e12:8.0f} {(dt - kv[name] / rate) / units * 1e12:9.0f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", type=Path, help="keep the built models here (default: a temporary folder)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--busy-ok", action="store_true", help="run on a busy machine (recorded as NOT quiet)")
     parser.add_argument("--no-record", action="store_true", help="don't write planner/speed_accuracy.json")
+    parser.add_argument("--depth-table", action="store_true", help="print the decode-at-depth table and stop")
     args = parser.parse_args()
+    if args.depth_table:
+        work = args.workdir or Path(tempfile.mkdtemp(prefix="speed-accuracy-"))
+        work.mkdir(parents=True, exist_ok=True)
+        depth_table(work)
+        return
     cores = os.cpu_count() or 1
     load_before = os.getloadavg()[0]
     busy = load_before > node_bench.BUSY_LOAD_PER_CORE * cores
@@ -149,6 +225,9 @@ def main() -> None:
           + ", ".join(f"{s} eff {e:.3f}" for s, e in cal.decode_efficiency) + "; "
           + ", ".join(f"{s} {f / 1e9:.1f} GFLOP/s" for s, f in cal.prefill_flops)
           + f"; fixed {cal.fixed_seconds_per_layer * 1e6:.1f} µs per layer and step ({cal.fixed_source})")
+    print(f"attention at depth: {cal.attention_source or 'not measured'}")
+    print(f"node measurement: {node['conditions']['seconds']} s, of which the depth runs "
+          f"{node['decode_depth']['seconds']} s")
     import psutil
 
     hw = Hardware(key="node:bench", name="this machine", kind="cpu", memory_bytes=psutil.virtual_memory().total,
@@ -158,10 +237,13 @@ def main() -> None:
               ("random Llama 1.5B", build(work, "llama-1b5", llama_file, "Q4_K_M", args.threads), "Q4_K_M"),
               ("random Qwen3-MoE 0.7B", build(work, "qwen3moe", moe_file, "Q4_K_M", args.threads), "Q4_K_M")]
     rows = []
+    print(f"decode after {PROMPT} prompt tokens (estimate at context {PROMPT + GEN}), {args.threads} threads, "
+          "flash attention off")
     print(f"{'model':24} {'scheme':7} {'metric':8} {'estimate':>10} {'measured':>10} {'ratio':>6}")
     for name, path, scheme in models:
         arch = planner_architecture(path, name)
-        row = estimate(arch, hw, Workload(context=PROMPT + GEN, prompt_tokens=PROMPT), [scheme]).rows[0]
+        row = estimate(arch, hw, Workload(context=PROMPT + GEN, prompt_tokens=PROMPT, flash_attn=False),
+                       [scheme]).rows[0]
         got = measure(path, args.threads)
         for metric, est, meas, unit in (("decode", row.decode_tokens_per_s, got["decode_tokens_per_s"], "tok/s"),
                                         ("prefill", row.prefill_seconds, got["prefill_seconds"], "s")):
@@ -188,6 +270,9 @@ def main() -> None:
               "calibration": {"source": cal.source, "bandwidth_bytes_per_s": cal.bandwidth_bytes_per_s,
                               "fixed_seconds_per_layer": cal.fixed_seconds_per_layer,
                               "decode_efficiency": dict(cal.decode_efficiency),
+                              "attention_seconds": {("flash_attn" if fa else "no_flash_attn"): v
+                                                    for fa, v in cal.attention_seconds},
+                              "attention_source": cal.attention_source,
                               "prefill_flops": dict(cal.prefill_flops)},
               "error_pct": "(estimate - measured) / measured * 100", "rows": rows}
     if not args.no_record:

@@ -14,6 +14,11 @@ constants (planner/estimator/calibration.py).
   to each scheme with llama-quantize, built once per machine and cached. The bytes read per
   token and the FLOP per prompt token of each file are counted from its own tensor headers.
 * The fixed time per layer of a decode step, from the same scheme at two depths (per_layer_cost).
+* Decode at a context depth: the 16-layer Q4_K_M file's tg after DECODE_DEPTHS tokens already in
+  its cache (`llama-bench -d`), with flash attention off (llama-cpp-python's default, so the
+  runtime's) and on. On a CPU attending over the context costs far more than reading its KV bytes,
+  and differently per model, so the planner derives its attention term from these rows
+  (planner/estimator/speed_depth.py) instead of assuming one.
 * Conditions: threads, cores, 1-minute load average before and after, the CPU other processes took
   meanwhile (/proc/stat less this process's own), and whether a job ran on the worker. `quiet` is
   false when the load before exceeded BUSY_LOAD_PER_CORE × cores, others took over OTHER_CORES_MAX
@@ -54,6 +59,15 @@ BENCH_SHAPE = {"hidden": 1024, "layers": 16, "heads": 16, "kv_heads": 4, "ffn": 
 # The same model 4 layers deep, in one scheme: with the 16-layer file it separates the fixed time per
 # layer (graph walk, thread barriers) from the time spent reading (per_layer_cost).
 SHALLOW_LAYERS = 4
+# Decode after 0 and 512 tokens of context, flash attention off and on: each depth-512 run first
+# fills the cache with a 512-token prompt (llama-bench does so before every repetition and its
+# warm-up), about 12 s in all with 2 threads on a quiet 2-core node.
+# The shallow test runs before and after the deep one (llama-bench keeps repeated values), so work
+# that other processes start or stop meanwhile does not pass for the cost of depth; the rows of one
+# depth are merged (best of all their repetitions).
+DECODE_DEPTHS = (0, 512)
+DEPTH_ORDER = (0, 512, 0)
+DEPTH_FLASH_ATTN = (False, True)
 
 
 class NodeBenchError(RuntimeError):
@@ -257,6 +271,77 @@ def run_llama_bench(path: Path, *, threads: int, n_prompt: int, n_gen: int, repe
     return done.stdout
 
 
+def run_llama_bench_depths(path: Path, *, threads: int, n_gen: int, depths: tuple[int, ...], flash_attn: bool,
+                           repetitions: int) -> str:
+    """llama-bench's JSON for tg `n_gen` after each of `depths` tokens of context (`-d`)."""
+    command = [str(llama_tools.tool("llama-bench")), "-m", str(path), "-t", str(threads), "-p", "0",
+               "-n", str(n_gen), "-d", ",".join(str(d) for d in depths), "-fa", "on" if flash_attn else "off",
+               "-r", str(repetitions), "-o", "json"]
+    done = subprocess.run(command, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=600)
+    if done.returncode != 0:
+        tail = " | ".join(x for x in done.stderr.splitlines()[-8:] if x.strip())
+        raise NodeBenchError(f"llama-bench -d failed (exit {done.returncode}): {tail}")
+    return done.stdout
+
+
+def parse_llama_bench_depths(output: str) -> list[dict[str, Any]]:
+    """llama-bench `-o json` with `-d` → one row per depth and mode: n_depth, n_gen, flash_attn
+    (llama-bench writes 0 / 1 for off / on; -1, auto, is refused: which kernel ran is then unknown),
+    tok/s mean, best and stddev over the samples of every test at that depth, and the samples."""
+    try:
+        rows = json.loads(output)
+    except ValueError as exc:
+        raise NodeBenchError(f"llama-bench printed no JSON: {exc}") from None
+    out: dict[tuple[int, bool], dict[str, Any]] = {}
+    for row in rows if isinstance(rows, list) else []:
+        if not row.get("n_gen") or row.get("n_prompt"):
+            continue
+        fa = row.get("flash_attn")
+        if fa not in (0, 1, False, True):
+            raise NodeBenchError(f"llama-bench ran with flash_attn {fa!r}: pass -fa on or off")
+        samples = [float(x) for x in row.get("samples_ts") or []] or [float(row["avg_ts"])]
+        key = (int(row.get("n_depth", 0)), bool(fa))
+        if key in out:
+            out[key]["samples_ts"] += samples
+            continue
+        out[key] = {"n_depth": key[0], "n_gen": int(row["n_gen"]), "flash_attn": key[1], "samples_ts": samples,
+                    "threads": row.get("n_threads"), "type_k": row.get("type_k"), "type_v": row.get("type_v")}
+    if not out:
+        raise NodeBenchError("llama-bench output holds no tg test")
+    for r in out.values():
+        x = r["samples_ts"]
+        mean = sum(x) / len(x)
+        r.update(tg_tokens_per_s=round(mean, 3), tg_best_tokens_per_s=round(max(x), 3),
+                 tg_stddev=round((sum((v - mean) ** 2 for v in x) / max(1, len(x) - 1)) ** 0.5, 3),
+                 samples_ts=[round(v, 3) for v in x])
+    return list(out.values())
+
+
+def attention_shape(path: Path) -> dict[str, int]:
+    """Layers, query heads, KV heads and head size of a GGUF file, from its header: what the attention
+    term's unit counts (planner/estimator/speed_depth.py)."""
+    meta = read_gguf_header_from_path(path).metadata
+    arch = meta["general.architecture"]
+    heads = int(meta[f"{arch}.attention.head_count"])
+    head_dim = int(meta.get(f"{arch}.attention.key_length") or int(meta[f"{arch}.embedding_length"]) // heads)
+    return {"n_layers": int(meta[f"{arch}.block_count"]), "n_heads": heads,
+            "n_kv_heads": int(meta.get(f"{arch}.attention.head_count_kv") or heads), "head_dim": head_dim}
+
+
+def measure_depths(path: Path, *, threads: int, n_gen: int = GEN_TOKENS, repetitions: int = REPETITIONS,
+                   depths: tuple[int, ...] = DEPTH_ORDER,
+                   flash_attn: tuple[bool, ...] = DEPTH_FLASH_ATTN) -> dict[str, Any]:
+    """tg at each depth in each flash-attention mode, with the file's attention shape and the load."""
+    load_before, started = round(os.getloadavg()[0], 2), time.time()
+    rows = []
+    for fa in flash_attn:
+        rows += parse_llama_bench_depths(run_llama_bench_depths(path, threads=threads, n_gen=n_gen, depths=depths,
+                                                                flash_attn=fa, repetitions=repetitions))
+    return {"file": path.name, **attention_shape(path), "threads": threads, "n_gen": n_gen,
+            "repetitions": repetitions, "rows": rows, "load_before": load_before,
+            "load_after": round(os.getloadavg()[0], 2), "seconds": round(time.time() - started, 1)}
+
+
 def parse_llama_bench(output: str) -> dict[str, Any]:
     """llama-bench `-o json` → {pp_tokens_per_s, tg_tokens_per_s, their stddev, n_prompt, n_gen, threads,
     model_type, model_size, build}: one pp test (n_prompt > 0, n_gen = 0) and one tg test."""
@@ -312,6 +397,8 @@ def measure_node(*, tokenizer_gguf: Path, threads: int | None = None, schemes: t
                **parse_llama_bench(run_llama_bench(shallow_path, threads=threads, n_prompt=0, n_gen=n_gen,
                                                    repetitions=repetitions))}
     fixed = per_layer_cost(deep, shallow)
+    depth = {"scheme": deep["scheme"], **measure_depths(files[deep["scheme"]], threads=threads, n_gen=n_gen,
+                                                        repetitions=repetitions)}
     load_after = round(os.getloadavg()[0], 2)
     others = round(other_cores(cpu_start, time.time() - started), 2)
     jobs_after = jobs_running()
@@ -322,7 +409,7 @@ def measure_node(*, tokenizer_gguf: Path, threads: int | None = None, schemes: t
         busy.append(f"load average {load_before} before, over {BUSY_LOAD_PER_CORE} × {cores} cores")
     if jobs_before or jobs_after:
         busy.append(f"{max(jobs_before, jobs_after)} job(s) running on the worker")
-    return {"version": 1, "bandwidth": bandwidth, "llama_bench": rows, "fixed_cost": fixed,
+    return {"version": 1, "bandwidth": bandwidth, "llama_bench": rows, "fixed_cost": fixed, "decode_depth": depth,
             "conditions": {"threads": threads, "cores": cores, "load_before": load_before, "load_after": load_after,
                            "jobs_running": max(jobs_before, jobs_after), "other_cores": others, "quiet": not busy,
                            "busy_reason": "; ".join(busy), "seconds": round(time.time() - started, 1),

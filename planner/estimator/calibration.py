@@ -21,6 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from .speed_depth import attention_cost
+
 # Precision order of the GGUF schemes (schemes.GGUF_SCHEMES); a scheme that was not measured takes
 # the efficiency of the measured scheme nearest in this order, and the reason says so.
 PRECISION_ORDER = ("F16", "BF16", "Q8_0", "Q6_K", "Q5_K_M", "Q5_K_S", "Q5_1", "Q5_0", "Q4_K_M", "Q4_K_S", "Q4_1",
@@ -41,6 +43,11 @@ class Calibration:
     fixed_seconds_per_layer: float = 0.0          # per decode step and layer (graph walk, launches)
     fixed_source: str = ""
     error_note: str = ""                          # the speed model's measured error, where recorded
+    # decode's attention over the context: (flash_attn, seconds per layer × query head × head_dim ×
+    # token), measured at two depths on the node (speed_depth.py); () where none was measured
+    attention_seconds: tuple[tuple[bool, float], ...] = ()
+    attention_source: str = ""
+    attention_kv_dim: int = 0                     # KV heads × head_dim of the file it was measured on
 
     def efficiency(self, scheme: str) -> tuple[float, str]:
         """(efficiency, where it came from) for a scheme: its own, else the nearest measured one."""
@@ -104,6 +111,14 @@ def node_calibration(hostname: str, measured_at: str, measurement: dict[str, Any
         compute = r["n_prompt"] / best(r, "pp") - read
         if compute > 0:
             prefill.append((r["scheme"], r["n_prompt"] * r["flops_per_prompt_token"] / compute))
+    attention, attention_source = (), ""
+    depth = measurement.get("decode_depth")
+    if depth and depth.get("rows"):
+        eff = dict(decode).get(depth.get("scheme"), 0.0)
+        attention, attention_source = attention_cost(depth, bandwidth * eff) if eff else ((), "")
+        attention_source = f"measured on node {hostname}, {attention_source}"
+        if not cond.get("quiet"):
+            attention_source += f" ({quiet})"
     bw = measurement["bandwidth"]
     fixed_source = (f"measured on node {hostname}: {fixed['scheme']} at {fixed['layers'][0]} and {fixed['layers'][1]} "
                     f"layers decoded at {fixed['tg_best_tokens_per_s'][0]} and {fixed['tg_best_tokens_per_s'][1]} tok/s"
@@ -112,4 +127,5 @@ def node_calibration(hostname: str, measured_at: str, measurement: dict[str, Any
     return Calibration(source=source, measured=True, bandwidth_bytes_per_s=float(bandwidth),
                        bandwidth_source=f"measured on node {hostname}: {bw.get('method', 'copy')}",
                        decode_efficiency=decode, prefill_flops=tuple(prefill), fixed_seconds_per_layer=per_layer,
-                       fixed_source=fixed_source)
+                       fixed_source=fixed_source, attention_seconds=attention, attention_source=attention_source,
+                       attention_kv_dim=int(depth["n_kv_heads"] * depth["head_dim"]) if attention else 0)

@@ -10,6 +10,9 @@ default -sm layer), so device reads go at ONE device's bandwidth, whatever the d
 bytes read per token of a GGUF scheme are counted from its tensor plan (`weights_read_per_token`):
 every tensor once, a MoE's expert tensors × n_experts_per_tok / n_experts, and the token
 embedding only when it doubles as the output matrix (tied) — otherwise one row of it is read.
+Where the node measured decode at two depths, a step also spends the measured attention term over
+the workload's context (speed_depth.py: seconds per layer × query head × head_dim × token, beyond
+reading the KV bytes); cited hardware has no depth figure, so there only the KV bytes count.
 Prefill: 2 × matmul params per prompt token (Kaplan et al. 2020, §2.1; the embedding lookup and the
 one output row computed for the last token are not matmuls over the prompt) plus causal attention
 2 × n_layers × P² × (n_heads × head_dim), over the achieved FLOP/s.
@@ -32,6 +35,7 @@ from .architecture import Architecture
 from .calibration import Calibration
 from .gguf_quant import GGUF_FTYPES, gguf_tensor_plan
 from .hardware import GB, Hardware
+from .speed_depth import attention_units
 from .workload import Workload
 
 
@@ -188,11 +192,31 @@ def matmul_params(arch: Architecture) -> int:
     return max(arch.active_params - embed, arch.active_params // 2)
 
 
+def attention_term(arch: Architecture, hw: Hardware, wl: Workload) -> tuple[float | None, str]:
+    """Seconds a decode step spends attending over the workload's context beyond reading its KV bytes,
+    from the node's tg measured at two depths (speed_depth.py); None, with the reason, where no such
+    measurement covers it (then only the KV bytes count, read at the bandwidth like the weights)."""
+    cal = calibration_of(hw)
+    if cal is None or not cal.attention_seconds:
+        return None, "no tg measured at depth on this hardware: only the KV bytes read count"
+    per_unit = dict(cal.attention_seconds).get(wl.flash_attn)
+    if per_unit is None:
+        return None, (f"tg at depth was not measured with flash attention {'on' if wl.flash_attn else 'off'}: "
+                      "only the KV bytes read count")
+    units, where = attention_units(arch, wl, cal.attention_kv_dim)
+    if units is None:
+        return None, f"the measured depth term does not apply ({where}): only the KV bytes read count"
+    seconds = units * per_unit
+    return seconds, (f"attention over the context {where} × {per_unit * 1e12:.3f} ps = {seconds * 1e3:,.3f} ms "
+                     f"({cal.attention_source})")
+
+
 def decode_rate(arch: Architecture, hw: Hardware, wl: Workload, scheme: str, device_bytes: float,
                 ram_bytes: float = 0.0) -> tuple[float | None, str]:
     """Aggregate decode tok/s of `wl.batch` sequences reading `device_bytes` from device memory and
     `ram_bytes` from host RAM per step (the one function behind the table, the fit card and the API);
-    None, with the reason, where no measured or cited figure covers it."""
+    None, with the reason, where no measured or cited figure covers it. Where the node measured decode
+    at depth, the attention over the context (attention_term) is added to the step."""
     B = wl.batch
     basis = speed_basis(hw, wl.runtime, scheme)
     if basis is None:
@@ -202,13 +226,16 @@ def decode_rate(arch: Architecture, hw: Hardware, wl: Workload, scheme: str, dev
     if ram_bytes:
         return None, (f"{ram_bytes:,.0f} B a step are read from system RAM, and no published or measured figure gives "
                       f"its speed under llama.cpp on this machine; measure it on a node of ours")
+    t_attn, attn_note = attention_term(arch, hw, wl)
+    attn_note = f" + {attn_note}" if t_attn is not None else f". Attention: {attn_note}"
+    t_attn = t_attn or 0.0
     if basis.flops is None and B > 1:
         return None, f"a batch of {B} needs the achieved FLOP/s, and there is {basis.flops_note}"
     t_mem = device_bytes / basis.effective_bandwidth
     # one sequence: the cited or measured tg rate already includes its compute (no cap needed)
     t_compute = 2 * matmul_params(arch) * B / basis.flops if basis.flops else 0.0
     t_fixed = arch.n_layers * basis.per_layer_seconds
-    t = max(t_mem, t_compute) + t_fixed
+    t = max(t_mem, t_compute) + t_fixed + t_attn
     tps = B / t if t > 0 else 0.0
     bound = "memory" if t_mem >= t_compute else "compute"
     split = " (one device: layer split runs the devices in turn)" if hw.device_count > 1 else ""
@@ -216,8 +243,9 @@ def decode_rate(arch: Architecture, hw: Hardware, wl: Workload, scheme: str, dev
              if basis.per_layer_seconds else f" + no fixed time per layer ({basis.per_layer_note})")
     compute = (f"2 × {matmul_params(arch):,} × {B} FLOP / {basis.flops / 1e12:,.3f} TFLOP/s" if basis.flops
                else "no compute cap: one sequence, whose measured rate includes its compute")
-    return tps, (f"{B} seq / max({device_bytes:,.0f} B / ({basis.bandwidth / 1e9:,.1f} GB/s × {basis.efficiency:.3f}),"
-                 f" {compute}){fixed} = {tps:,.2f} tok/s ({bound}-bound). Bandwidth: {basis.bandwidth / 1e9:,.1f} "
+    return tps, (f"{B} seq / (max({device_bytes:,.0f} B / ({basis.bandwidth / 1e9:,.1f} GB/s × "
+                 f"{basis.efficiency:.3f}), {compute}){fixed}{attn_note if t_attn else ''}) = {tps:,.2f} tok/s "
+                 f"({bound}-bound){'' if t_attn else attn_note}. Bandwidth: {basis.bandwidth / 1e9:,.1f} "
                  f"GB/s, {basis.bandwidth_note}{split}. Efficiency {basis.efficiency:.3f}: {basis.efficiency_note}. "
                  f"Compute: {basis.flops_note}")
 

@@ -77,6 +77,10 @@ def test_worker_start_fills_its_row_and_the_workers_page_remeasures(measuring_wo
     cond = m["conditions"]
     assert cond["threads"] == 2 and cond["cores"] >= 1 and isinstance(cond["quiet"], bool)
     assert "load_before" in cond and "load_after" in cond
+    depth = m["decode_depth"]
+    assert {(r["n_depth"], r["flash_attn"]) for r in depth["rows"]} == {
+        (d, fa) for d in node_bench.DECODE_DEPTHS for fa in node_bench.DEPTH_FLASH_ATTN}
+    assert depth["scheme"] == "Q4_0" and depth["n_layers"] == node_bench.BENCH_SHAPE["layers"]
 
     client.force_login(teams["alice"])
     page = client.get("/jobs/workers/").content.decode()
@@ -123,3 +127,45 @@ def test_per_layer_cost_separates_fixed_time_from_reading():
     # fixed cost, and none is assumed
     shallow["tg_best_tokens_per_s"] = 1 / 3.5e-3
     assert node_bench.per_layer_cost(deep, shallow)["seconds_per_layer"] == 0.0
+
+
+def test_depth_runs_from_a_real_llama_bench(demo_gguf):
+    """tg after 0 and 64 tokens of context (`-d`), flash attention off: one row per depth, with the
+    mode and the KV type the attention term's derivation needs."""
+    out = node_bench.run_llama_bench_depths(demo_gguf, threads=2, n_gen=4, depths=(0, 64, 0), flash_attn=False,
+                                            repetitions=1)
+    rows = node_bench.parse_llama_bench_depths(out)
+    assert [(r["n_depth"], r["n_gen"], r["flash_attn"], r["type_k"], r["threads"]) for r in rows] == [
+        (0, 4, False, "f16", 2), (64, 4, False, "f16", 2)]
+    # the shallow test ran before and after the deep one: one row, both samples
+    assert [len(r["samples_ts"]) for r in rows] == [2, 1]
+    assert all(r["tg_best_tokens_per_s"] == max(r["samples_ts"]) > 0 for r in rows)
+    # the demo model's attention shape, from its header (SmolLM2-135M config: 30 layers, 9 heads, 3 KV heads × 64)
+    assert node_bench.attention_shape(demo_gguf) == {"n_layers": 30, "n_heads": 9, "n_kv_heads": 3, "head_dim": 64}
+
+
+def test_depth_parse_refuses_an_unknown_attention_kernel():
+    """llama-bench writes flash_attn -1 for `-fa auto`: which kernel ran is then unknown."""
+    auto = '[{"n_prompt": 0, "n_gen": 16, "n_depth": 512, "flash_attn": -1, "avg_ts": 50.0, "samples_ts": [50.0]}]'
+    with pytest.raises(node_bench.NodeBenchError, match="flash_attn -1"):
+        node_bench.parse_llama_bench_depths(auto)
+    with pytest.raises(node_bench.NodeBenchError):
+        node_bench.parse_llama_bench_depths('[{"n_prompt": 64, "n_gen": 0, "avg_ts": 1.0}]')
+
+
+# llama-bench -m llama-1024x16-Q4_K_M.gguf -t 1 -p 0 -n 16 -d 0,512 -fa off -r 3 -o json on this machine,
+# 2026-12-07 18:35:57 UTC (build 0c1e570; a busy machine, load 6.6), the fields the parser reads
+MEASURED_DEPTHS = """[
+ {"n_threads": 1, "type_k": "f16", "type_v": "f16", "flash_attn": 0, "n_prompt": 0, "n_gen": 16, "n_depth": 0,
+  "avg_ts": 60.948447, "stddev_ts": 3.593352, "samples_ts": [58.2619, 59.5533, 65.0302]},
+ {"n_threads": 1, "type_k": "f16", "type_v": "f16", "flash_attn": 0, "n_prompt": 0, "n_gen": 16, "n_depth": 512,
+  "avg_ts": 56.296928, "stddev_ts": 0.994818, "samples_ts": [55.7441, 55.7013, 57.4454]}
+]"""
+
+
+def test_depth_parse_of_a_measured_run_keeps_llama_benchs_own_figures():
+    """Mean and (sample) standard deviation recomputed over the samples equal llama-bench's own."""
+    shallow, deep = node_bench.parse_llama_bench_depths(MEASURED_DEPTHS)
+    assert (shallow["n_depth"], shallow["flash_attn"], deep["n_depth"]) == (0, False, 512)
+    assert (shallow["tg_tokens_per_s"], shallow["tg_stddev"], shallow["tg_best_tokens_per_s"]) == (60.948, 3.593, 65.03)
+    assert (deep["tg_tokens_per_s"], deep["tg_stddev"], deep["tg_best_tokens_per_s"]) == (56.297, 0.995, 57.445)

@@ -34,10 +34,13 @@ def engine_for(format: str) -> type[Engine]:
     return getattr(import_module(module), cls)
 
 
-def open_engine(format: str, files: list[Path], *, n_ctx: int, threads: int) -> Engine:
+def open_engine(format: str, files: list[Path], *, n_ctx: int, threads: int,
+                device: str | None = None, node: str = "") -> Engine:
     """The engine for a variant's format with its files loaded: how chat, /v1 and the
-    evaluation jobs all open a variant."""
-    engine = engine_for(format)(files=list(files), n_ctx=n_ctx, threads=threads)
+    evaluation jobs all open a variant. `device` "cuda" puts the model on the GPU (or fails
+    naming `node` when there is none), "cpu" keeps it off any GPU, None takes what is visible."""
+    engine = engine_for(format)(files=list(files), n_ctx=n_ctx, threads=threads, device=device,
+                                node=node)
     engine.load()
     return engine
 

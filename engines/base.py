@@ -126,14 +126,22 @@ class Engine(ABC):
     # False: every request evaluates its whole prompt (the reference the prefix cache is tested against)
     reuse_prefixes: bool = True
 
-    def __init__(self, *, files: list[Path], n_ctx: int, threads: int = 2):
+    def __init__(self, *, files: list[Path], n_ctx: int, threads: int = 2,
+                 device: str | None = None, node: str = ""):
         self.files, self.n_ctx, self.threads = files, n_ctx, threads
+        # Where the model goes: "cuda" (the node declared a GPU: load() fails naming the node when
+        # it has none, never falling back to the CPU), "cpu", or None for whatever is visible
+        # (the runtime server, which doesn't say yet).
+        self.device, self.node = device, node
         self.prefix_cache = PrefixCache()  # evaluated prompts of conversations not running now
         # Set by load(): the logits' width, the BOS id a text prompt starts with (None when the
         # tokenizer adds none), and what ran (engine, versions, threads, device), recorded beside
         # every number measured through this engine.
         self.vocab = 0
         self.bos_id: int | None = None
+        # The tokenizer's own (bos, eos) ids whether or not a prompt gets the BOS: lm-eval
+        # conditions an empty context on one of them.
+        self.special_ids: tuple[int | None, int | None] = (None, None)
         self.info: dict = {}
         self.tokenizer_info: dict = {}
 

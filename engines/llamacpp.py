@@ -43,6 +43,7 @@ from engines.base import (
     MAX_TOP_LOGPROBS, ContextTooLong, Engine, EngineError, Piece, Prepared, SamplingParams,
     StopScanner, messages_with_tools, omp_env, package_version,
 )
+from engines.gpu import GpuUnavailable, require_gpu
 from engines.llamacpp_sampling import LogitShaper, TokenTexts, json_schema_grammar, logprob_entry
 from engines.prefix_cache import common_prefix
 
@@ -80,9 +81,11 @@ class LlamaCppEngine(Engine):
         with_bos = self._llm.tokenize(b"a", add_bos=True, special=False)
         plain = self._llm.tokenize(b"a", add_bos=False, special=False)
         self.bos_id = with_bos[0] if len(with_bos) > len(plain) else None
+        bos, eos = self._llm.token_bos(), self._llm.token_eos()
+        self.special_ids = (bos if bos >= 0 else None), (eos if eos >= 0 else None)
         self.info = {"engine": "llama.cpp", "class": self.class_path(),
                      "llama-cpp-python": package_version("llama-cpp-python"),
-                     "threads": self.threads, "device": self._device(), "file": self._path.name,
+                     "threads": self.threads, "device": self._placed, "file": self._path.name,
                      "omp_env": omp_env()}
         self.tokenizer_info = {"tokenizer": "llama.cpp (GGUF vocab)", "vocab": self.vocab,
                                "adds_bos": self.bos_id is not None}
@@ -93,16 +96,42 @@ class LlamaCppEngine(Engine):
 
         return "gpu" if llama_cpp.llama_supports_gpu_offload() else "cpu"
 
+    def _gpu_layers(self) -> int:
+        """llama.cpp's n_gpu_layers for the engine's device: every layer (-1) on a cuda node,
+        after checking this llama.cpp was built with GPU offload and the GPU is there (a CUDA
+        build that finds no device quietly keeps every layer in RAM); none on "cpu"; without a
+        device, every layer when llama.cpp was built with a GPU (a CPU build keeps them in RAM)."""
+        import llama_cpp
+
+        if self.device == "cpu":
+            self._placed = "cpu"
+            return 0
+        if self.device == "cuda":
+            if not llama_cpp.llama_supports_gpu_offload():
+                raise EngineError(
+                    f"node {self.node} declares WORKER_DEVICE=cuda but llama-cpp-python "
+                    f"{package_version('llama-cpp-python')} here is built without GPU offload "
+                    "(rebuild it with CMAKE_ARGS=-DGGML_CUDA=on)", code="gpu_unavailable", status=503)
+            try:
+                require_gpu(node=self.node)
+            except GpuUnavailable as exc:
+                raise EngineError(str(exc), code="gpu_unavailable", status=503) from exc
+            self._placed = "cuda"
+            return -1
+        self._placed = self._device()
+        return -1
+
     def _open(self, **options):
         """llama-cpp-python's Llama on the variant's file: the context and threads asked for,
-        every layer on the GPU when llama.cpp was built with one (a CPU build has no GPU device
-        and keeps them all in RAM), its other defaults kept (KV f16, n_batch = n_ubatch = 512)."""
+        the layers on the device asked for (_gpu_layers), its other defaults kept (KV f16,
+        n_batch = n_ubatch = 512)."""
         from llama_cpp import Llama
 
         options = {"n_ctx": self.n_ctx, **options}
+        gpu_layers = self._gpu_layers()
         try:
             return Llama(str(self._path), n_threads=self.threads, n_threads_batch=self.threads,
-                         n_gpu_layers=-1, verbose=False, **options)
+                         n_gpu_layers=gpu_layers, verbose=False, **options)
         except Exception as exc:  # llama.cpp reports a bad file as ValueError/RuntimeError
             raise EngineError(f"llama.cpp could not load {self._path.name}: {exc}",
                               code="model_load_failed") from exc

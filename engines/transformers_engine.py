@@ -34,6 +34,7 @@ from engines.base import (
     MAX_TOP_LOGPROBS, ContextTooLong, Engine, EngineError, Piece, Prepared, SamplingParams, StopScanner,
     messages_with_tools, package_version,
 )
+from engines.gpu import GpuUnavailable, require_gpu
 
 SCORE_CHUNK = 512  # tokens per forward pass when scoring: bounds the logits held at once
 
@@ -64,10 +65,10 @@ class TransformersEngine(Engine):
         directory = directories.pop()
         if not (directory / "config.json").is_file():
             raise EngineError("the variant has no config.json", code="model_load_failed")
+        gpu = self._on_gpu()  # before transformers loads: a cuda node without a GPU fails at once
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        gpu = torch.cuda.is_available()
         config = _read_config(directory)
         # Float checkpoints compute in float32 on a CPU (its half-precision matmuls are slow, and
         # upcasting is exact); quantized ones keep the compute dtype they were saved with.
@@ -80,7 +81,9 @@ class TransformersEngine(Engine):
             self._model = AutoModelForCausalLM.from_pretrained(
                 directory, trust_remote_code=False,
                 dtype=torch.float32 if not (gpu or quantized) else "auto",
-                device_map="auto" if gpu else None,
+                # A cuda node puts the whole model on GPU 0: "auto" would quietly spill layers
+                # to the CPU when it doesn't fit, where it should fail for want of GPU memory.
+                device_map=({"": 0} if self.device == "cuda" else "auto") if gpu else None,
             )
             self._model.eval()
         except Exception as exc:
@@ -93,6 +96,19 @@ class TransformersEngine(Engine):
         self._bytes_tokenizer = None  # built on first need (logprobs, json_schema)
         self._bytes_lock = threading.Lock()
 
+    def _on_gpu(self) -> bool:
+        """Whether the model goes on the GPU: always on a cuda node (EngineError naming the node
+        when it has none), never on "cpu", and when torch sees one without a device."""
+        import torch
+
+        if self.device == "cuda":
+            try:
+                require_gpu(node=self.node)
+            except GpuUnavailable as exc:
+                raise EngineError(str(exc), code="gpu_unavailable", status=503) from exc
+            return True
+        return self.device is None and torch.cuda.is_available()
+
     def _describe(self, config: dict, *, gpu: bool) -> None:
         import torch
 
@@ -102,6 +118,7 @@ class TransformersEngine(Engine):
         plain = self._tokenizer("a", add_special_tokens=False)["input_ids"]
         bos = self._tokenizer.bos_token_id
         self.bos_id = bos if len(with_special) > len(plain) and with_special[0] == bos else None
+        self.special_ids = (bos, self._tokenizer.eos_token_id)
         # The linear layers' classes name the kernels that run the quantized matmuls (GPTQModel
         # picks one per machine, bitsandbytes has its own): part of what a speed was measured on.
         linear = sorted({type(m).__name__ for m in self._model.modules() if "Linear" in type(m).__name__})

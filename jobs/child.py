@@ -14,6 +14,8 @@ import traceback
 from dataclasses import asdict
 from pathlib import Path
 
+from engines.gpu import GpuUnavailable, out_of_memory_message
+
 
 def main(spec_path: str) -> int:
     spec = json.loads(Path(spec_path).read_text())
@@ -35,6 +37,8 @@ def main(spec_path: str) -> int:
         input_files=[InputFile(**f) for f in spec["input_files"]], workdir=str(workdir / "work"),
         progress=progress, log=log, base_logits_dir=spec.get("base_logits_dir", ""),
         base_logits_max_bytes=spec.get("base_logits_max_bytes", 4 * 1024**3),
+        device=spec.get("device", "cpu"), node=spec.get("node", ""),
+        peak_memory_bytes=spec.get("peak_memory_bytes", 0),
     )
     Path(ctx.workdir).mkdir(parents=True, exist_ok=True)
     result_path = workdir / "result.json"
@@ -50,12 +54,22 @@ def main(spec_path: str) -> int:
         code = 0
     except Exception as exc:
         traceback.print_exc()
-        result = {"ok": False, "error": f"{exc.__class__.__name__}: {exc}"}
+        result = {"ok": False, "error": _error_text(exc, ctx)}
         code = 1
     tmp = result_path.with_suffix(".tmp")
     tmp.write_text(json.dumps(result))
     os.replace(tmp, result_path)
     return code
+
+
+def _error_text(exc: Exception, ctx) -> str:
+    """The job's error: a missing or busy GPU is said as the node's own words; running out of
+    GPU memory names the node and what is free (torch's message is a page of allocator advice)."""
+    if isinstance(exc, GpuUnavailable) or isinstance(exc.__cause__, GpuUnavailable):
+        return str(exc)  # an engine's EngineError carries the same words
+    if ctx.device == "cuda" and type(exc).__name__ == "OutOfMemoryError":  # torch.cuda's
+        return out_of_memory_message(node=ctx.node, error=exc)
+    return f"{exc.__class__.__name__}: {exc}"
 
 
 if __name__ == "__main__":

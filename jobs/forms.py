@@ -1,6 +1,7 @@
 from django import forms
 from django.utils import timezone
 
+from catalog.models import TaskSet
 from catalog.selectors import imatrix_infos
 from jobs.methods.base import JobError
 from jobs.methods.gguf import GGML_TENSOR_TYPES, IMATRIX_TYPES, clean_tensor_types
@@ -16,7 +17,9 @@ METHOD_CHOICES = [
     ("bnb-nf4", "bitsandbytes NF4 / FP4"),
     ("bnb-int8", "bitsandbytes LLM.int8"),
     ("gptq", "GPTQ (GPTQModel)"),
+    ("awq", "AWQ (GPTQModel; GPU nodes only)"),
     ("evaluate", "Evaluate: perplexity, KL vs base, speed, memory"),
+    ("tasks", "Score tasks: accuracy on task sets (lm-evaluation-harness)"),
 ]
 
 
@@ -168,6 +171,7 @@ class JobForm(forms.Form):
                                   required=False, label="GPTQ bits")
     group_size = forms.IntegerField(required=False, initial=128, label="Group size")
     desc_act = forms.BooleanField(required=False, label="desc_act (activation order)")
+    zero_point = forms.BooleanField(required=False, initial=True, label="zero point (asymmetric)")
     dataset = DatasetChoiceField(
         queryset=None, required=False, label="Dataset", empty_label="— choose a text dataset —",
         error_messages={"invalid_choice": "no text dataset %(value)s in your teams"})
@@ -190,18 +194,36 @@ class JobForm(forms.Form):
                              required=False, label="Evaluation mode")
     context = forms.IntegerField(required=False, min_value=16, label="Evaluation context")
     chunks = forms.IntegerField(required=False, min_value=0, label="Evaluation chunks (0 = all)")
+    tasks = forms.ModelMultipleChoiceField(
+        queryset=None, required=False, label="Task sets",
+        error_messages={"invalid_choice": "no task set %(value)s in your teams"})
+    builtin_tasks = forms.CharField(
+        required=False, max_length=500, label="…or lm-eval built-in tasks",
+        help_text="names such as arc_easy, comma-separated; their data comes from the Hugging Face "
+                  "Hub, so they are refused on a server that can't reach it")
+    num_fewshot = forms.IntegerField(required=False, min_value=0, max_value=25, initial=0,
+                                     label="Few-shot examples")
+    limit = forms.IntegerField(required=False, min_value=1, label="Items per task",
+                               help_text="empty: all of them")
+    seed = forms.IntegerField(required=False, min_value=0, initial=1234, label="Seed",
+                              help_text="picks the few-shot examples")
+    max_gen_toks = forms.IntegerField(required=False, min_value=1, max_value=256, initial=32,
+                                      label="Answer length (tokens)",
+                                      help_text="question/answer tasks: the most tokens generated")
 
     METHOD_FIELDS = {
         "gguf": ["types", "intermediate", "imatrix", "imatrix_dataset", "imatrix_chunks",
                  "imatrix_context", "tensor_types", "output_tensor_type", "token_embedding_type",
                  "target_size", "target_chunks"],
         "gptq": ["bits", "group_size", "desc_act", "dataset", "dataset_path", "samples", "seq_len"],
+        "awq": ["group_size", "zero_point", "dataset", "dataset_path", "samples", "seq_len"],
         "bnb-nf4": ["quant_type", "double_quant"],
         "bnb-int8": ["llm_int8_threshold"],
         "evaluate": ["dataset", "dataset_path", "mode", "context", "chunks"],
+        "tasks": ["tasks", "builtin_tasks", "num_fewshot", "limit", "seed", "max_gen_toks"],
     }
 
-    def __init__(self, *args, variants, datasets, imatrices, **kwargs):
+    def __init__(self, *args, variants, datasets, imatrices, tasksets=None, **kwargs):
         """`variants`, `datasets` and `imatrices` are what the user may see (team-scoped
         querysets): variants that are model weights, plain-text datasets (the only kind methods
         read), and the importance matrices of the input's model when it is known."""
@@ -213,6 +235,7 @@ class JobForm(forms.Form):
             self.fields[name].show_team = show_team
         self.fields["imatrix"].queryset = imatrices
         self.fields["imatrix"].infos = imatrix_infos(list(imatrices))
+        self.fields["tasks"].queryset = tasksets if tasksets is not None else TaskSet.objects.none()
 
     def clean_tensor_types(self) -> list[str]:
         return parse_tensor_types(self.cleaned_data.get("tensor_types") or "")
@@ -222,6 +245,8 @@ class JobForm(forms.Form):
         method, variant = data.get("method"), data.get("variant")
         if method == "gguf":
             self._clean_imatrix(data, variant)
+        if method == "tasks":
+            self._clean_tasks(data, variant)
         if "dataset" not in self.METHOD_FIELDS.get(method, []):
             return data
         dataset = data.get("dataset")
@@ -246,6 +271,15 @@ class JobForm(forms.Form):
             self.add_error("types", f"{', '.join(needing)} need{'s' if len(needing) == 1 else ''} an "
                            "importance matrix: choose one, or a dataset to make one from")
 
+    def _clean_tasks(self, data: dict, variant) -> None:
+        """At least one task; task sets of the input variant's team (a user in two teams sees both)."""
+        if not data.get("tasks") and not data.get("builtin_tasks"):
+            self.add_error("tasks", "choose at least one task set (or name a built-in task)")
+        for taskset in data.get("tasks") or []:
+            if variant and taskset.team_id != variant.model.team_id:
+                self.add_error("tasks", f"{taskset.name} is in team {taskset.team.name}, the input "
+                               f"variant in team {variant.model.team.name}")
+
     def field_methods(self) -> dict[str, str]:
         """field name -> the methods it belongs to (space-separated), for showing only those."""
         owners: dict[str, list[str]] = {}
@@ -268,6 +302,9 @@ class JobForm(forms.Form):
             params.pop("imatrix_context", None)
         if "target_size" not in params:
             params.pop("target_chunks", None)
+        if data["method"] == "tasks":
+            builtins = [n.strip() for n in params.pop("builtin_tasks", "").split(",") if n.strip()]
+            params["tasks"] = [t.pk for t in params.get("tasks", [])] + [f"builtin:{n}" for n in builtins]
         return params
 
 

@@ -15,6 +15,8 @@ import threading
 from celery import bootsteps
 from celery.signals import celeryd_after_setup
 
+from engines.gpu import gpu_memory_report
+
 logger = logging.getLogger(__name__)
 NODE_QUEUE_PREFIX = "node."
 
@@ -59,8 +61,12 @@ def detect_device() -> tuple[str, str, int]:
                 memory = torch.cuda.get_device_properties(0).total_memory
         except ImportError:
             pass
-    if device in ("", "cuda") and not name:
+    if device == "" and not name:
         device = "cpu"
+    elif device == "cuda" and not name:
+        # Declared cuda but torch sees no GPU: the node stays cuda (what its operator asked for),
+        # and its jobs fail saying the GPU is missing rather than run for hours on the CPU.
+        name = "no GPU visible"
     if memory_gb:
         memory = int(float(memory_gb) * 1024**3)
     return device, name, memory
@@ -109,6 +115,7 @@ class WorkerHeartbeat(bootsteps.StartStopStep):
                 "last_seen": timezone.now(), "queues": self.queues, "device": self.device,
                 "device_name": self.device_name, "memory_bytes": self.memory,
                 "methods": self.methods, "started_at": self.started_at,
+                "gpu_memory": gpu_memory_report() if self.device == "cuda" else {},
             })
             jobs_reap()  # any live worker notices jobs whose worker went silent
             sweeps_advance_all()  # a sweep whose job_finished was lost still moves on

@@ -26,6 +26,9 @@ class Worker(models.Model):
     # conditions; {"status": "measuring"} while a measurement runs. The heartbeat never writes these.
     measurements = models.JSONField(default=dict, blank=True)
     measured_at = models.DateTimeField(null=True, blank=True)
+    # A cuda node's GPU memory as nvidia-smi reported it at the last heartbeat: {"used_bytes",
+    # "total_bytes"} or {"error"}; {} on a cpu node.
+    gpu_memory = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["hostname"]

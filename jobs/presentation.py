@@ -15,9 +15,11 @@ from typing import Any
 METHOD_TITLES = {
     "gguf": "Quantize to GGUF",
     "gptq": "Quantize with GPTQ",
+    "awq": "Quantize with AWQ",
     "bnb-nf4": "Quantize with bitsandbytes 4-bit",
     "bnb-int8": "Quantize with bitsandbytes LLM.int8",
     "evaluate": "Evaluate",
+    "tasks": "Score tasks (lm-eval accuracy)",
     "imatrix": "Make an importance matrix",
     "hf-from-gguf": "Convert GGUF → HF safetensors",
     "import-upload": "Import an upload",
@@ -25,7 +27,7 @@ METHOD_TITLES = {
     "import-path": "Import from a server path",
 }
 # Parameters that are bookkeeping, not choices the user made.
-HIDDEN_PARAMS = {"warning", "staged"}
+HIDDEN_PARAMS = {"warning", "staged", "task_specs"}  # task_specs: what "tasks" resolved to
 PARAM_NAMES = {"types": "types", "dtype": "dtype", "bits": "bits", "group_size": "group size",
                "desc_act": "activation order", "quant_type": "4-bit type", "double_quant": "double quant",
                "llm_int8_threshold": "outlier threshold", "compute_dtype": "compute dtype",

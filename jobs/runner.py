@@ -29,7 +29,7 @@ from formats.digest import file_sha256
 from jobs import lifecycle
 from jobs.methods import get_method
 from jobs.methods.base import Method
-from jobs.models import Job
+from jobs.models import Job, Worker
 from quantdash import node
 from jobs.outputs import register_outputs, variants_discard
 
@@ -166,10 +166,18 @@ def child_setup(nice: int):
     return setup
 
 
-def _spec(job: Job, workdir: Path) -> dict:
+def declared_device(worker: str) -> str:
+    """The device the worker declared in its heartbeat (the one routing chose it for): cpu or
+    cuda. A worker with no row yet (a runner called directly) computes on the CPU."""
+    return Worker.objects.filter(hostname=worker).values_list("device", flat=True).first() or "cpu"
+
+
+def _spec(job: Job, workdir: Path, worker: str = "") -> dict:
     variant: Variant = job.input_variant
     return {
         "job_id": job.pk, "method": job.method, "params": job.params, "workdir": str(workdir),
+        "device": declared_device(worker), "node": worker or job.worker,
+        "peak_memory_bytes": int((job.estimate or {}).get("peak_memory_bytes", 0)),
         "input_format": variant.format, "input_quant_type": variant.quant_type,
         "input_dir": str(variant.directory),
         "base_logits_dir": str(settings.BASE_LOGITS_CACHE_DIR),
@@ -230,7 +238,7 @@ def execute(*, job_id: int, worker: str) -> None:
         if method.in_worker:
             _run_in_worker(job, method)
         else:
-            _run(job, method, workdir)
+            _run(job, method, workdir, worker)
     except Exception as exc:  # the runner itself broke: record it, never leave a job running
         logger.exception("job %s runner error", job_id)
         lifecycle.finish(job_id=job_id, status=S.FAILED, error=f"internal error: {exc}")
@@ -289,12 +297,12 @@ def _run_in_worker(job: Job, method: Method) -> None:
         variants_discard(variants=[variant])
 
 
-def _run(job: Job, method: Method, workdir: Path) -> None:
+def _run(job: Job, method: Method, workdir: Path, worker: str = "") -> None:
     if error := verify_inputs(job) or _check_disk(job, workdir):
         lifecycle.finish(job_id=job.pk, status=S.FAILED, error=error)
         return
     spec_path = workdir / "spec.json"
-    spec_path.write_text(json.dumps(_spec(job, workdir)))
+    spec_path.write_text(json.dumps(_spec(job, workdir, worker)))
     # The child works inside its work folder (libraries that write logs or caches to the current
     # directory write them there, and they go with it); the project stays importable.
     env = {**os.environ, **method.child_env, "PYTHONUNBUFFERED": "1",

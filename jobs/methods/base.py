@@ -51,6 +51,12 @@ class RunContext:
     # and the largest file they may store there (settings BASE_LOGITS_CACHE_DIR / _MAX_BYTES).
     base_logits_dir: str = ""
     base_logits_max_bytes: int = 4 * 1024**3
+    # Where the worker that claimed the job declared it computes (WORKER_DEVICE: cpu or cuda), the
+    # worker's name (for errors naming the node) and the job's estimated peak memory (a cuda node
+    # checks its GPU has that much free before loading anything).
+    device: str = "cpu"
+    node: str = ""
+    peak_memory_bytes: int = 0
 
     def input_path(self, suffix: str) -> Path:
         """The one input file whose name ends with suffix (e.g. '.gguf')."""

@@ -7,7 +7,8 @@ block linear as it is loaded (lm_head and embeddings stay in `dtype`), then `sav
 writes safetensors with the quantization state beside each weight (`.SCB` for int8;
 `.absmax`, `.quant_map`, `.quant_state.bitsandbytes__nf4` and, with double quant, `.nested_*` for
 4-bit) and the BitsAndBytesConfig in config.json, so a plain `AutoModelForCausalLM.from_pretrained(out,
-device_map="cpu")` loads it back quantized.
+device_map="cpu")` loads it back quantized. On a cuda node the same call gets `device_map={"": 0}`
+and a 16-bit compute dtype (cuda_compute_dtype), after checking the GPU is there and free enough.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from jobs.methods import hf_common
 from jobs.methods.base import Method, Output, RunContext
+from engines import gpu
 
 _PARAMS = {"bnb-int8": {"llm_int8_threshold", "compute_dtype"},
            "bnb-nf4": {"quant_type", "double_quant", "compute_dtype"}}
@@ -87,11 +89,19 @@ class BitsAndBytesMethod(Method):
 
     # ---- child process ----
     def run(self, ctx: RunContext) -> list[Output]:
+        # The GPU is checked before transformers and bitsandbytes load: a cuda node without one
+        # fails at once, never quantizing on the CPU.
+        gpu_name = gpu.require_gpu(node=ctx.node, need_bytes=ctx.peak_memory_bytes) if ctx.device == "cuda" else ""
         import torch
         from transformers import AutoModelForCausalLM, BitsAndBytesConfig
 
-        p = ctx.params
+        p = dict(ctx.params)
         input_dir, out = Path(ctx.input_dir), Path(ctx.workdir) / "out"
+        device_map = "cpu"
+        if gpu_name:
+            device_map = {"": 0}  # every module on GPU 0: bitsandbytes quantizes there
+            p["compute_dtype"] = cuda_compute_dtype(p["compute_dtype"], torch.cuda.is_bf16_supported())
+            ctx.log(f"bitsandbytes on {gpu_name}, compute dtype {p['compute_dtype']}")
         dtype = getattr(torch, p["compute_dtype"])
         if self.four_bit:
             config = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type=p["quant_type"],
@@ -106,7 +116,7 @@ class BitsAndBytesMethod(Method):
         # Quantization happens inside from_pretrained, tensor by tensor (see parse_log_line).
         ctx.progress(0.05, "quantize")
         model = AutoModelForCausalLM.from_pretrained(
-            str(input_dir), quantization_config=config, device_map="cpu", dtype=dtype,
+            str(input_dir), quantization_config=config, device_map=device_map, dtype=dtype,
             trust_remote_code=False)
         ctx.progress(0.85, "save")
         model.save_pretrained(str(out))
@@ -114,7 +124,7 @@ class BitsAndBytesMethod(Method):
         bpw, metrics = hf_common.bits_per_weight(input_dir, out)
         ctx.progress(1.0, "save")
         return [Output(key="main", format=self.name, quant_type=quant_type, directory=str(out),
-                       bits_per_weight=bpw, params=dict(p), metrics=metrics,
+                       bits_per_weight=bpw, params={**p, "device": ctx.device}, metrics=metrics,
                        tool_versions=hf_common.versions("transformers", "bitsandbytes", "torch"))]
 
     def parse_log_line(self, line: str) -> tuple[float, str] | None:
@@ -124,6 +134,15 @@ class BitsAndBytesMethod(Method):
         if not matches:
             return None
         return 0.05 + 0.8 * int(matches[-1]) / 100, "quantize"
+
+
+def cuda_compute_dtype(asked: str, bf16_supported: bool) -> str:
+    """The compute dtype on a GPU: float32 (the CPU default, where half-precision matmuls are
+    slow) becomes bfloat16, or float16 on a GPU without bf16 (before Ampere): the GPU kernels
+    of bitsandbytes run in 16-bit, and a float32 model would take twice the GPU memory."""
+    if asked != "float32":
+        return asked
+    return "bfloat16" if bf16_supported else "float16"
 
 
 METHODS = {"bnb-int8": BitsAndBytesMethod("bnb-int8"), "bnb-nf4": BitsAndBytesMethod("bnb-nf4")}

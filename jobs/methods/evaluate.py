@@ -218,7 +218,8 @@ class EvaluateMethod(Method):
         ctx.progress(0.01, "load")
         started = time.monotonic()
         target = open_engine(ctx.input_format, [Path(f.path) for f in ctx.input_files],
-                             n_ctx=p["context"], threads=p["threads"])
+                             n_ctx=p["context"], threads=p["threads"], device=ctx.device,
+                             node=ctx.node)
         ctx.progress(0.02, "tokenize")
         needed = p["chunks"] * p["context"] + 1 if p["chunks"] else 0
         ids, _ = common.tokenize_enough(target.tokenize, text_path, max(needed, p["prompt_tokens"] + 1))
@@ -329,7 +330,8 @@ class EvaluateMethod(Method):
             rows = store.read
         else:
             ref = open_engine(p["reference_format"], [Path(f) for f in p["reference_files"]],
-                              n_ctx=p["context"], threads=p["threads"])
+                              n_ctx=p["context"], threads=p["threads"], device=ctx.device,
+                              node=ctx.node)
             about.update(reference_engine=ref.info, reference_tokenizer=ref.tokenizer_info)
             text = common.read_text(Path(shared["dataset"]["path"]), TOKENS_CHECK_CHARS)
             if reason := tokens_differ(ref, target, text):

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from jobs.methods import hf_common
 from jobs.methods.base import JobError, Method, Output, RunContext
+from engines import gpu
 
 BITS = (2, 3, 4, 8)
 # GPTQModel 7.7.0's default for METHOD.GPTQ (quantization/config.py, _default_damp_percent).
@@ -131,6 +132,10 @@ class GPTQMethod(Method):
         dataset = Path(p["dataset_path"])
         if not dataset.is_file():
             raise JobError.field("dataset_path", f"calibration file not found on this worker: {dataset}")
+        device = "cpu"
+        if ctx.device == "cuda":  # before anything loads: a cuda node never falls back to the CPU
+            ctx.log(f"GPTQ on {gpu.require_gpu(node=ctx.node, need_bytes=ctx.peak_memory_bytes)}")
+            device = "cuda"  # GPTQModel's CUDA path: Hessians and packing on the GPU
 
         ctx.progress(0.0, "load")
         from gptqmodel import GPTQModel, QuantizeConfig
@@ -141,7 +146,7 @@ class GPTQMethod(Method):
         config = QuantizeConfig(bits=p["bits"], group_size=p["group_size"], desc_act=p["desc_act"],
                                 sym=p["sym"], damp_percent=p["damp_percent"],
                                 offload_to_disk_path=str(offload))
-        model = GPTQModel.load(str(input_dir), config, device="cpu", trust_remote_code=False)
+        model = GPTQModel.load(str(input_dir), config, device=device, trust_remote_code=False)
         n_layers = model.model.config.num_hidden_layers
         ctx.progress(_LOAD_END, "load")
         model.layer_callback = LayerProgress(ctx, n_layers)
@@ -157,7 +162,7 @@ class GPTQMethod(Method):
         ctx.progress(1.0, "save")
         quant_type = f"{p['bits']}bit-g{p['group_size']}" + ("-act" if p["desc_act"] else "")
         return [Output(key="main", format="gptq", quant_type=quant_type, directory=str(out),
-                       bits_per_weight=bpw, params=dict(p), metrics=metrics,
+                       bits_per_weight=bpw, params={**p, "device": device}, metrics=metrics,
                        tool_versions=hf_common.versions("gptqmodel", "transformers", "torch"))]
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from engines import gpu
 from runtime.manager import ModelManager
 from runtime.server import serve
 
@@ -37,8 +38,12 @@ class Command(BaseCommand):
         if opts["max_concurrent"] < 1 or opts["queue"] < 0:
             raise CommandError("--max-concurrent must be >= 1 and --queue >= 0")
         logging.getLogger("runtime").setLevel(logging.INFO)
+        try:  # a cuda node's budget is its GPU's free memory
+            budget = gpu.runtime_memory_budget(int(opts["memory_budget_gb"] * 1024**3))
+        except gpu.GpuUnavailable as exc:
+            raise CommandError(str(exc)) from exc
         manager = ModelManager(
-            memory_budget_bytes=int(opts["memory_budget_gb"] * 1024**3),
+            memory_budget_bytes=budget,
             max_concurrent=opts["max_concurrent"], queue=opts["queue"],
             queue_timeout=opts["queue_timeout"], idle_seconds=opts["idle_seconds"],
             threads=opts["threads"], retry_after=settings.RUNTIME_RETRY_AFTER,

@@ -18,6 +18,9 @@ their runs' range, and sort after every speed measured quietly: llama.cpp's thre
 each other on an oversubscribed CPU, so such a figure says more about the other work than about
 the variant. Peak memory is shown with what was measured ("served at context N") and the
 planner's figure for exactly that, or why the two are not compared.
+
+Task accuracy (lm-evaluation-harness "tasks" evaluations) adds a column per task and protocol
+after these (catalog.comparison_tasks says when two results compare).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import math
 from itertools import zip_longest
 from dataclasses import dataclass, field
 
+from catalog import comparison_tasks as tasks
 from catalog.evaluations import latest_evaluations
 from catalog.models import Model, Variant
 from catalog.votes import vote_columns_for_model
@@ -122,6 +126,13 @@ class Cell:
     title: str = ""
     note: str = ""  # said instead of a number ("other tokens", "KL skipped: ...")
     flag: str = ""  # said beside a number shown greyed (a speed measured on a busy node)
+    details: list[str] = field(default_factory=list)  # a task's other metrics, documents, subtasks
+
+    @property
+    def note_class(self) -> str:
+        if self.key == "kl":
+            return "kl-skipped"
+        return "note other-protocol" if self.key.startswith(tasks.KEY_PREFIX) else "note"
 
 
 @dataclass
@@ -143,6 +154,7 @@ class Row:
     speed_flag: str = ""  # why the speed is not a quiet node's (then greyed, sorted last)
     votes: dict | None = None  # its blind-vote rating (catalog.votes), None without votes
     prefill_tokens_per_second: float | None = None
+    tasks: dict = field(default_factory=dict)  # (task, protocol) -> its newest "tasks" Evaluation
     cells: list[Cell] = field(default_factory=list)
 
     @property
@@ -271,10 +283,31 @@ def _memory(row: Row, metrics: dict, method: dict) -> None:
                                     "evaluation process's, the plan a served process's")
 
 
-def _cells(row: Row, keys) -> list[Cell]:
+def with_tasks(columns: list, task_cols: list) -> list:
+    """The task columns right after the KL ones: quality read together, before speed and memory."""
+    at = next((i for i, c in enumerate(columns) if c.key == "tps"), len(columns))
+    return [*columns[:at], *task_cols, *columns[at:]]
+
+
+def _task_cell(row: Row, column: tasks.TaskColumn) -> Cell:
+    value, unc = row.values.get(column.key), row.uncs.get(column.key)
+    cell = Cell(key=column.key, value=value, title=column.about, text=_fmt(value, column.fmt),
+                unc=_fmt(unc, column.fmt) if unc is not None else "")
+    if evaluation := row.tasks.get((column.task, column.protocol)):
+        cell.details = tasks.details(evaluation, column.metric)
+    elif differs := tasks.other_protocol(row.tasks, column):
+        cell.note = f"other protocol: {differs}"
+        cell.title += f" — this variant was scored under another protocol ({differs})"
+    return cell
+
+
+def _cells(row: Row, keys, columns: dict) -> list[Cell]:
     cells = []
     for key in keys:
-        column = BY_KEY[key]
+        column = columns[key]
+        if isinstance(column, tasks.TaskColumn):
+            cells.append(_task_cell(row, column))
+            continue
         value, unc = row.values.get(key), row.uncs.get(key)
         method = row.methods.get(column.kind, {}) if column.kind else {}
         title = column.about
@@ -330,6 +363,15 @@ def comparison_rows(model: Model, sort: str = "size", keys=None, *,
         r.comparable = r.tokens_sha256 == base.tokens_sha256
         if r.comparable:
             r.values["delta"] = round(r.perplexity - base.perplexity, 4)
+    by_task = tasks.latest_task_evaluations(variants)
+    for r in rows:
+        r.tasks = by_task.get(r.variant.pk, {})
+    task_cols = tasks.task_columns([r.tasks for r in rows])
+    for column in task_cols:
+        for r in rows:
+            found = r.tasks.get((column.task, column.protocol))
+            r.values[column.key], r.uncs[column.key] = tasks.result(found, column.metric) if found else (None, None)
+    columns = {**BY_KEY, **{c.key: c for c in task_cols}}
     votes = vote_columns_for_model(model) if keys is None or "votes" in keys else {}
     for r in rows:
         r.votes = votes.get(r.variant.pk)
@@ -338,9 +380,9 @@ def comparison_rows(model: Model, sort: str = "size", keys=None, *,
         r.values["votes"] = r.votes["rating"] if ranked else None
         r.uncs["votes"] = r.votes["half_width"] if ranked else None
     for r in rows:
-        r.cells = _cells(r, keys or [c.key for c in COLUMNS if c.key != "id"])
+        r.cells = _cells(r, keys or [c.key for c in with_tasks(COLUMNS, task_cols) if c.key != "id"], columns)
     name = SORT_ALIASES.get(sort.lstrip("-"), sort.lstrip("-"))
-    name = name if name in BY_KEY else "size"
+    name = name if name in columns else "size"
     reverse = sort.startswith("-")
 
     def rank(r: Row) -> int:  # 0 measured, 1 measured on a busy node (speed), 2 not measured
@@ -353,6 +395,23 @@ def comparison_rows(model: Model, sort: str = "size", keys=None, *,
             *sorted(groups[1], key=lambda r: r.values[name], reverse=reverse), *groups[2]]
 
 
+def comparison_json(model: Model, sort: str, rows: list[Row]) -> dict:
+    """The comparison API's answer: the page's columns and cells as data."""
+    headers = {h["key"]: h for h in sort_headers(sort, rows=rows)}
+    task_cols = {c.key: c for c in tasks.task_columns([r.tasks for r in rows])}
+    columns = []
+    for key, h in headers.items():
+        column = {k: h[k] for k in ("key", "title", "about", "numeric", "shown")}
+        if t := task_cols.get(key):
+            column.update(task=t.task, metric=t.metric, protocol=t.protocol, method=t.method)
+        columns.append(column)
+    return {"model": model.pk, "sort": sort, "methods": methods_used(rows), "columns": columns,
+            "rows": [{"variant": r.variant.pk, "label": r.variant.label, "is_base": r.is_base,
+                      "cells": [{"key": c.key, "value": c.value, "uncertainty": r.uncs.get(c.key), "text": c.text,
+                                 "note": c.note, "flag": c.flag, "title": c.title, "details": c.details}
+                                for c in r.cells]} for r in rows]}
+
+
 def methods_used(rows: list[Row]) -> list[str]:
     """The distinct "how measured" lines of the rows' perplexity and KL evaluations, for the
     line under the table."""
@@ -361,6 +420,8 @@ def methods_used(rows: list[Row]) -> list[str]:
         for kind, label in (("perplexity", "PPL"), ("kl", "KL")):
             if line := how_measured(kind, r.methods.get(kind, {})):
                 seen[f"{label}: {line}"] = None
+    for c in tasks.task_columns([r.tasks for r in rows]):
+        seen[f"Task {c.task} ({c.metric}, protocol {c.protocol[:6]}): {tasks.protocol_text(c.method)}"] = None
     return list(seen)
 
 
@@ -448,14 +509,16 @@ def sort_headers(sort: str, keys=None, rows: list[Row] | None = None) -> list[di
     """Column headers: clicking the sorted column reverses it, another column sorts ascending.
     Each header's title says what the column is and, when every measured row was measured the
     same way, how (else each cell's title says it for its row)."""
-    chosen = [BY_KEY[k] for k in keys] if keys else COLUMNS
+    task_cols = tasks.task_columns([r.tasks for r in rows or []])
+    chosen = [BY_KEY[k] for k in keys] if keys else with_tasks(COLUMNS, task_cols)
     headers = []
     for c in chosen:
+        task = isinstance(c, tasks.TaskColumn)
         lines = {how_measured(c.kind, r.methods[c.kind]) for r in rows or []
-                 if c.kind in r.methods and r.values.get(c.key) is not None}
+                 if not task and c.kind in r.methods and r.values.get(c.key) is not None}
         about = f"{c.about} — {lines.pop()}" if len(lines) == 1 and c.kind else c.about
         headers.append({"key": c.key, "title": c.title, "about": about, "numeric": c.numeric,
-                        "shown": c.shown,
+                        "shown": c.shown, "protocol": c.short_protocol if task else "",
                         "next": f"-{c.key}" if sort == c.key else c.key,
                         "state": "asc" if sort == c.key else "desc" if sort == f"-{c.key}" else ""})
     return headers

@@ -8,6 +8,7 @@ column. They size a dataset; a model's own tokenizer typically gives 1.2–1.6x 
 import codecs
 import json
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 from django.contrib.auth import get_user_model
@@ -50,8 +51,9 @@ def _count_txt(path: Path) -> tuple[int, int]:
     return lines, tokens
 
 
-def _count_jsonl(path: Path) -> tuple[int, int]:
-    records = tokens = 0
+def jsonl_objects(path: Path) -> Iterator[tuple[int, dict]]:
+    """(line number, object) for each non-blank line of a JSON-lines file; CatalogError naming
+    the line for one that is too long, not JSON, or not an object (task files read it too)."""
     with open(path, "rb") as f:
         for number, line in enumerate(iter(lambda: f.readline(MAX_JSONL_LINE + 1), b""), 1):
             if len(line) > MAX_JSONL_LINE:
@@ -64,8 +66,14 @@ def _count_jsonl(path: Path) -> tuple[int, int]:
                 raise CatalogError(f"{path.name} line {number} is not valid JSON") from None
             if not isinstance(obj, dict):
                 raise CatalogError(f"{path.name} line {number} is not a JSON object")
-            records += 1
-            tokens += sum(len(v.split()) for v in obj.values() if isinstance(v, str))
+            yield number, obj
+
+
+def _count_jsonl(path: Path) -> tuple[int, int]:
+    records = tokens = 0
+    for _, obj in jsonl_objects(path):
+        records += 1
+        tokens += sum(len(v.split()) for v in obj.values() if isinstance(v, str))
     if not records:
         raise CatalogError(f"{path.name} has no JSON objects")
     return records, tokens

@@ -135,3 +135,41 @@ class DatasetForm(forms.Form):
         if bool(data.get("file")) == bool(data.get("hub_id")):
             raise forms.ValidationError("upload a file or give a Hub dataset id (one of them)")
         return data
+
+
+class TaskSetForm(forms.Form):
+    """A task file for "tasks" jobs: multiple-choice or question/answer JSONL with the names of
+    its fields, or an lm-eval task YAML with its data file (catalog/tasksets.py checks the content)."""
+
+    KINDS = [("mc", "Multiple choice (JSONL)"), ("qa", "Question / answer (JSONL)"),
+             ("yaml", "lm-eval task YAML + its data file")]
+
+    team = forms.TypedChoiceField(coerce=int)
+    name = forms.CharField(required=False, max_length=200, help_text="defaults to the file name")
+    kind = forms.ChoiceField(choices=KINDS, initial="mc")
+    file = forms.FileField(label="Items (.jsonl)", help_text="one JSON object per line")
+    question_field = forms.CharField(initial="question", max_length=100,
+                                     help_text="the field holding the question text")
+    choices_field = forms.CharField(initial="choices", max_length=100, required=False,
+                                    help_text="multiple choice: a list of at least 2 strings")
+    answer_field = forms.CharField(
+        initial="answer", max_length=100,
+        help_text="multiple choice: an index, a letter A.. or the text of one choice; "
+                  "question/answer: a string or a list of accepted strings")
+    yaml_file = forms.FileField(required=False, label="lm-eval task YAML",
+                                help_text="only with kind lm-eval task: Jinja templates, no !function")
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["team"].choices = [(t.pk, t.name) for t in user.teams.all()]
+
+    def clean(self):
+        data = super().clean()
+        kind = data.get("kind")
+        if kind == "mc" and not data.get("choices_field"):
+            self.add_error("choices_field", "name the field holding the choices")
+        if kind == "yaml" and not data.get("yaml_file"):
+            self.add_error("yaml_file", "upload the task's YAML beside its data file")
+        if kind != "yaml" and data.get("yaml_file"):
+            self.add_error("yaml_file", "a YAML file goes only with kind lm-eval task YAML")
+        return data

@@ -225,3 +225,50 @@ class BlindPair(models.Model):
 
     def __str__(self) -> str:
         return f"blind pair #{self.pk}"
+
+
+class TaskSet(models.Model):
+    """Questions a team scores variants on with lm-evaluation-harness (a "tasks" job): an uploaded
+    multiple-choice ("mc") or question/answer ("qa") JSONL normalized to items.jsonl, or an
+    lm-eval task YAML ("yaml") with its data file stored as items.jsonl.
+
+    `sha256` is of the stored items.jsonl, so the same file uploaded with another field mapping
+    is another task. `config` is the lm-eval task config without its data location (the job adds
+    it); catalog/tasksets.py builds both.
+    """
+
+    class Kind(models.TextChoices):
+        MC = "mc", "Multiple choice"
+        QA = "qa", "Question / answer"
+        YAML = "yaml", "lm-eval task YAML"
+
+    ITEMS = "items.jsonl"
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="tasksets")
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    sha256 = models.CharField(max_length=64)
+    records = models.BigIntegerField(default=0)
+    bytes = models.BigIntegerField(default=0)
+    config = models.JSONField(default=dict, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["team", "name"], name="taskset_name_unique_in_team")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def directory(self) -> Path:
+        return Path(settings.ARTIFACT_ROOT) / "tasks" / str(self.pk)
+
+    @property
+    def items_path(self) -> Path:
+        return self.directory / self.ITEMS

@@ -66,3 +66,19 @@ class DatasetOut(Schema):
 
 class DatasetList(Schema):
     datasets: list[DatasetOut]
+
+
+class TaskSetOut(Schema):
+    id: int
+    name: str
+    team: str
+    kind: str = Field(description="mc (multiple choice), qa (question/answer) or yaml (lm-eval task)")
+    records: int = Field(description="items (JSON lines) in the stored items.jsonl")
+    bytes: int
+    sha256: str = Field(description="of the stored items.jsonl (after normalization)")
+    config: dict = Field(description="the lm-eval task config, without its data location")
+    created_at: str = Field(description="ISO 8601 date-time")
+
+
+class TaskSetList(Schema):
+    tasksets: list[TaskSetOut]

@@ -4,7 +4,7 @@ from dataclasses import dataclass, field
 
 from django.db.models import Q, QuerySet, Sum
 
-from catalog.models import Dataset, File, Model, Variant
+from catalog.models import Dataset, File, Model, TaskSet, Variant
 
 
 def models_visible_to(user) -> QuerySet[Model]:
@@ -89,6 +89,12 @@ def datasets_visible_to(user) -> QuerySet[Dataset]:
     if not user.is_authenticated:
         return Dataset.objects.none()
     return Dataset.objects.filter(team__in=user.teams.all())
+
+
+def tasksets_visible_to(user) -> QuerySet[TaskSet]:
+    if not user.is_authenticated:
+        return TaskSet.objects.none()
+    return TaskSet.objects.filter(team__in=user.teams.all())
 
 
 SORTS = {

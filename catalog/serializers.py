@@ -2,7 +2,7 @@
 
 from django.urls import reverse
 
-from catalog.models import Dataset, File, Model, Variant
+from catalog.models import Dataset, File, Model, TaskSet, Variant
 
 
 def file_json(f: File, *, api: bool = False) -> dict:
@@ -46,6 +46,12 @@ def dataset_json(d: Dataset) -> dict:
     return {"id": d.pk, "name": d.name, "kind": d.kind, "path": d.path, "hub_id": d.hub_id,
             "bytes": d.bytes, "sha256": d.sha256, "records": d.records,
             "token_count": d.token_count, "token_counter": "whitespace"}
+
+
+def taskset_json(t: TaskSet) -> dict:
+    return {"id": t.pk, "name": t.name, "team": t.team.name, "kind": t.kind, "records": t.records,
+            "bytes": t.bytes, "sha256": t.sha256, "config": t.config,
+            "created_at": t.created_at.isoformat()}
 
 
 def model_import_json(model: Model) -> dict:

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from catalog import views, views_import, views_reference_text
+from catalog import views, views_import, views_reference_text, views_tasksets
 
 app_name = "catalog"
 # The catalog's own pages. Their job-submitting actions (model import, GGUF -> HF, "evaluate
@@ -18,4 +18,7 @@ urlpatterns = [
     path("datasets/wikitext-2/", views_reference_text.dataset_wikitext, name="dataset-wikitext"),
     path("datasets/<int:pk>/download/", views_import.dataset_download, name="dataset-download"),
     path("datasets/<int:pk>/delete/", views_import.dataset_delete_view, name="dataset-delete"),
+    path("tasks/", views_tasksets.taskset_list, name="tasksets"),
+    path("tasks/<int:pk>/download/", views_tasksets.taskset_download, name="taskset-download"),
+    path("tasks/<int:pk>/delete/", views_tasksets.taskset_delete_view, name="taskset-delete"),
 ]

@@ -13,7 +13,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Team
-from catalog.models import Dataset, Variant
+from catalog.models import Dataset, TaskSet, Variant
+from catalog.services import CatalogError
+from catalog.tasksets import builtin_spec, spec as taskset_spec
 from jobs import lifecycle, llama_tools, routing
 from jobs.methods import get_method
 from jobs.methods.base import JobError
@@ -66,14 +68,53 @@ def _resolve_dataset(team: Team, params: dict) -> tuple[dict, int | None]:
 
 def _dataset_path(team: Team, value, *, field: str) -> tuple[str, int | None]:
     if isinstance(value, int) or str(value).isdigit():
-        dataset = Dataset.objects.filter(team=team, pk=int(value)).first()
-        if dataset is None:
-            raise JobError.field(field, f"no dataset {value} in this team")
-        if dataset.kind != Dataset.Kind.TXT:
-            raise JobError.field(field, f"{dataset.name} is {dataset.get_kind_display()}; "
-                                 "calibration and perplexity read plain text (.txt) datasets")
+        dataset = text_dataset(team, value, field=field)
         return str(dataset.directory / dataset.path), dataset.pk
     return str(value), None
+
+
+def text_dataset(team: Team, value, *, field: str) -> Dataset:
+    """The team's plain-text dataset with id `value`: what calibration and evaluation read. Another
+    team's, an unknown id or another kind of dataset is a JobError naming `field`."""
+    dataset = Dataset.objects.filter(team=team, pk=int(value)).first()
+    if dataset is None:
+        raise JobError.field(field, f"no dataset {value} in this team")
+    if dataset.kind != Dataset.Kind.TXT:
+        raise JobError.field(field, f"{dataset.name} is {dataset.get_kind_display()}; "
+                             "calibration and evaluation read plain text (.txt) datasets")
+    return dataset
+
+
+def _resolve_tasks(team: Team, params: dict) -> tuple[dict, list | None]:
+    """The "tasks" job's params["tasks"] (task set ids of this team, or "builtin:<lm-eval task
+    name>") become params["task_specs"], what the method runs (catalog.tasksets.spec). A
+    built-in task needs the Hub for its data: refused here, at once, when it can't be reached."""
+    value = params.pop("tasks", None)
+    if value is None:
+        return params, None
+    if not isinstance(value, list) or not value:
+        raise JobError.field("tasks", "choose at least one task: a list of task set ids or "
+                             "\"builtin:<lm-eval task name>\"")
+    specs, chosen = [], []
+    for item in value:
+        if isinstance(item, str) and item.startswith("builtin:"):
+            try:
+                specs.append(builtin_spec(item.removeprefix("builtin:").strip()))
+            except CatalogError as exc:
+                raise JobError.field("tasks", str(exc)) from None
+            chosen.append(f"builtin:{specs[-1]['name']}")
+            continue
+        taskset = None
+        if (isinstance(item, int) and not isinstance(item, bool)) or str(item).isdigit():
+            taskset = TaskSet.objects.filter(team=team, pk=int(item)).first()
+        if taskset is None:
+            raise JobError.field("tasks", f"no task set {item} in this team")
+        specs.append(taskset_spec(taskset))
+        chosen.append(taskset.pk)
+    if len(set(map(str, chosen))) != len(chosen):
+        raise JobError.field("tasks", "a task is listed twice")
+    params["task_specs"] = specs
+    return params, chosen
 
 
 @dataclass
@@ -157,6 +198,7 @@ def job_check(*, team: Team, method: str, params: dict, input_variant, route: bo
     if input_variant is not None and input_variant.model.team_id != team.pk:
         raise JobError.field("input", "that variant is not in this team")
     params, dataset_id = _resolve_dataset(team, dict(params))
+    params, task_ids = _resolve_tasks(team, params) if method == "tasks" else (params, None)
     cleaned = impl.validate(params, input_variant)
     if impl.input_formats and input_variant.format not in impl.input_formats:
         raise JobError.field(
@@ -164,6 +206,8 @@ def job_check(*, team: Team, method: str, params: dict, input_variant, route: bo
             f"not {input_variant.get_format_display()}")
     if dataset_id is not None:
         cleaned["dataset"] = dataset_id
+    if task_ids is not None:
+        cleaned["tasks"] = task_ids
     estimate = impl.estimate(cleaned, input_variant)
     placement = (routing.placement(method=method,
                                    peak_memory_bytes=estimate.get("peak_memory_bytes", 0))

@@ -7,6 +7,7 @@ from __future__ import annotations
 from accounts.models import Team
 from catalog.models import Dataset, Variant
 from formats.digest import file_sha256
+from jobs import services
 from jobs.methods import gguf, hf_common
 from jobs.methods import imatrix as imatrix_method
 from jobs.methods.base import JobError
@@ -28,13 +29,7 @@ def _dataset(team: Team, value, name: str) -> Dataset:
         raise JobError.field(name, "choose a text dataset")
     if not str(value).isdigit() or len(str(value)) > 18:
         raise JobError.field(name, f"must be a dataset id; got {str(value)[:40]!r}")
-    dataset = Dataset.objects.filter(team=team, pk=int(value)).first()
-    if dataset is None:
-        raise JobError.field(name, f"no dataset {value} in this team")
-    if dataset.kind != Dataset.Kind.TXT:
-        raise JobError.field(name, f"{dataset.name} is {dataset.get_kind_display()}; calibration "
-                             "and evaluation read plain text (.txt) datasets")
-    return dataset
+    return services.text_dataset(team, value, field=name)
 
 
 def dataset_sha256(dataset: Dataset) -> str:

@@ -5,7 +5,7 @@ from django_htmx.http import HttpResponseStopPolling
 
 from catalog.models import Dataset, Variant
 from catalog.selectors import (datasets_visible_to, imatrices_visible_to, imatrix_infos,
-                               runnable_variants_visible_to)
+                               runnable_variants_visible_to, tasksets_visible_to)
 from jobs.forms import ImatrixJobForm, JobForm
 from jobs.methods.base import JobError
 from jobs.models import Worker
@@ -71,7 +71,8 @@ def _job_form(request, data) -> JobForm | ImatrixJobForm:
     chosen = variants.filter(pk=_int((data or {}).get("variant") or initial["variant"])).first()
     imatrices = imatrices_visible_to(request.user, model_id=chosen.model_id if chosen else -1)
     return JobForm(data, initial=initial, variants=variants, datasets=datasets,
-                   imatrices=imatrices.select_related("model"))
+                   imatrices=imatrices.select_related("model"),
+                   tasksets=tasksets_visible_to(request.user).select_related("team"))
 
 
 def _int(value) -> int | None:

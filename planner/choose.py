@@ -24,15 +24,24 @@ The three picks, for the hardware and context asked:
 - smallest: the smallest on disk within the tolerance that runs there (fully or with offload);
 - fastest: the highest planner decode tok/s within the tolerance that runs there.
 Ties go to the better quality, then the smaller file.
+
+Task accuracy (a "tasks" evaluation: lm-evaluation-harness on a task of the team's catalog) is a
+quality axis too, one per task and protocol the comparison page has a column for: higher is
+better, there is no reference (every variant is scored, the base included), a variant scored
+under another protocol of the task is "not comparable" (its number isn't set beside these), and
+"within the tolerance" means an accuracy at most `tolerance` below the best measured one. Its
+uncertainty is lm-eval's standard error.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from django.urls import reverse
 
 from planner.choose_plans import GiB, Plans, gib, sweep
+from catalog import comparison_tasks
 from catalog.comparison import Row, comparison_rows
 from catalog.models import Model, Variant
 from planner.estimator import Architecture, Hardware, Workload
@@ -53,16 +62,26 @@ class Metric:
     axis: str           # what the chart plots: the distance from the reference, 0 = the reference
     tolerance: float    # the default tolerance, in the metric's own terms
     at_least: bool = False  # the tolerance is a minimum ("same top ≥ 0.9"), else a maximum
+    # A task's accuracy: higher is better, no reference, the tolerance a drop from the best measured.
+    task: comparison_tasks.TaskColumn | None = None
+
+    @property
+    def higher_is_better(self) -> bool:
+        return self.task is not None
 
     def distance(self, value: float) -> float:
+        """What the frontier ranks, smaller is better: 1 − accuracy (the error rate) for a task."""
         if self.key == "ratio":
             return abs(value - 1)
-        return 1 - value if self.at_least else value
+        return 1 - value if self.at_least or self.higher_is_better else value
 
     def reference_value(self) -> float:
         return 1.0 if self.key in ("ratio", "same_top") else 0.0
 
-    def tolerance_text(self, tolerance: float) -> str:
+    def tolerance_text(self, tolerance: float, best: float | None = None) -> str:
+        if self.higher_is_better:
+            floor = f" ({best - tolerance:.4g})" if best is not None else ""
+            return f"{self.title} ≥ best − {tolerance:g}{floor}"
         if self.key == "ratio":
             return f"|PPL ratio − 1| ≤ {tolerance:g}"
         return f"{self.title} {'≥' if self.at_least else '≤'} {tolerance:g}"
@@ -74,6 +93,34 @@ METRICS = {m.key: m for m in (
     Metric("ratio", "PPL ratio", "|PPL(Q)/PPL(base) − 1|", 0.02),
     Metric("same_top", "same top", "1 − same top", 0.9, at_least=True),
 )}
+TASK_TOLERANCE = 0.02  # two points of accuracy below the best measured, by default
+TASK_KEY = re.compile(rf"{comparison_tasks.KEY_PREFIX}[0-9a-f]{{{comparison_tasks.PROTOCOL_CHARS}}}")
+
+
+def metric_refused(metric: str) -> str:
+    """Why `metric` can't be any model's metric ("" when it could be): refused before the
+    planner runs, as the API's schema used to refuse it."""
+    if metric in METRICS or TASK_KEY.fullmatch(metric):
+        return ""
+    return (f"must be one of {', '.join(METRICS)}, or task_<the first {comparison_tasks.PROTOCOL_CHARS} hex "
+            "digits of a task's protocol> for a task the model was scored on")
+
+
+def task_metric(column: comparison_tasks.TaskColumn) -> Metric:
+    return Metric(column.key, f"{column.task} {column.metric}", f"{column.task} {column.metric}", TASK_TOLERANCE,
+                  task=column)
+
+
+def task_metrics(rows: list[Row]) -> list[Metric]:
+    """A quality axis for each (task, protocol) the model's variants were scored on."""
+    return [task_metric(c) for c in comparison_tasks.task_columns([r.tasks for r in rows])]
+
+
+def metrics_for(model: Model) -> list[Metric]:
+    """Every metric `model` can be chosen by: the KL ones and one per task it was scored on."""
+    return [*METRICS.values(), *task_metrics(comparison_rows(model, "size"))]
+
+
 AXES = {"disk": "size on disk", "memory": "planned memory at the context"}
 FIT_WORDS = {"device": "fits on the device", "offload": "fits with offload", "none": "does not fit",
              "refused": "not planned"}
@@ -103,6 +150,23 @@ class Candidate:
     @property
     def usable(self) -> bool:
         return self.status in ("measured", "reference")
+
+    # The quality cell's words (templates/catalog/partials/quality_value.html, as on the comparison page).
+    @property
+    def value_text(self) -> str:
+        return "—" if self.value is None else f"{self.value:g}"
+
+    @property
+    def unc_text(self) -> str:
+        return "" if self.unc is None else f"{self.unc:g}"
+
+    @property
+    def quality_note(self) -> str:
+        return "" if self.usable else self.status_note
+
+    @property
+    def mark(self) -> str:
+        return "(reference)" if self.status == "reference" else ""
 
     @property
     def fit_words(self) -> str:
@@ -147,21 +211,35 @@ class Choice:
     reference: Variant | None
     planner_refused: str = ""
     sweep: dict | None = None     # what a sweep would measure, when nothing is measured yet
+    metrics: list[Metric] | None = None  # every metric this model can be chosen by (its tasks' too)
+
+    @property
+    def best_value(self) -> float | None:
+        """A task metric's best measured accuracy, which its tolerance counts down from."""
+        values = [c.value for c in self.candidates if c.usable and c.value is not None]
+        return max(values) if values and self.metric.higher_is_better else None
+
+    @property
+    def tolerance_text(self) -> str:
+        return self.metric.tolerance_text(self.tolerance, self.best_value)
 
 
 def clean_inputs(metric: str, axis: str, headroom_gb: float | None,
-                 tolerance: float | None) -> tuple[Metric, str, int, float]:
-    if metric not in METRICS:
-        raise ChooseError("metric", f"must be one of {', '.join(METRICS)}")
+                 tolerance: float | None, tasks: list[Metric] = ()) -> tuple[Metric, str, int, float]:
+    known = {**METRICS, **{m.key: m for m in tasks}}
+    if metric not in known:
+        scored = "".join(f", {m.key} ({m.title}, {m.task.short_protocol})" for m in tasks)
+        raise ChooseError("metric", f"must be one of {', '.join(METRICS)}{scored or ' (no task scored yet)'}")
     if axis not in AXES:
         raise ChooseError("x", f"must be one of {', '.join(AXES)}")
     headroom_gb = 0.0 if headroom_gb is None else headroom_gb
     if not 0 <= headroom_gb <= 65536:
         raise ChooseError("headroom_gb", "must be from 0 to 65536 (GiB to keep free on the device)")
-    m = METRICS[metric]
+    m = known[metric]
     tolerance = m.tolerance if tolerance is None else tolerance
-    if not 0 <= tolerance <= (1 if m.at_least else 1e6):
-        raise ChooseError("tolerance", f"must be from 0 to {1 if m.at_least else 1e6:g}")
+    top = 1 if m.at_least or m.higher_is_better else 1e6
+    if not 0 <= tolerance <= top:
+        raise ChooseError("tolerance", f"must be from 0 to {top:g}")
     return m, axis, int(headroom_gb * GiB), tolerance
 
 
@@ -171,10 +249,11 @@ def choose(*, model: Model, arch: Architecture | None, hardware: Hardware | None
     """The Choose view's data for `model` on `hardware` at `workload.context` (a llama.cpp
     workload; non-GGUF variants are planned under transformers with the same context). `arch` and
     `hardware` None: the planner can't plan the model (`planner_refused` says why)."""
-    m, axis, headroom, tolerance = clean_inputs(metric, axis, headroom_gb, tolerance)
     rows = comparison_rows(model, "size")
+    tasks = task_metrics(rows)
+    m, axis, headroom, tolerance = clean_inputs(metric, axis, headroom_gb, tolerance, tasks)
     common = _common_key(rows)
-    candidates = [_candidate(r, m, common) for r in rows]
+    candidates = [_task_candidate(r, m) if m.higher_is_better else _candidate(r, m, common) for r in rows]
     reference = next((c.variant for c in candidates if c.status == "reference"), None)
     if arch is not None and hardware is not None:
         plans = Plans(arch, hardware, workload)
@@ -186,7 +265,8 @@ def choose(*, model: Model, arch: Architecture | None, hardware: Hardware | None
     _frontier(candidates, axis)
     choice = Choice(model=model, hardware=hardware, context=workload.context, metric=m, axis=axis,
                     headroom_bytes=headroom, tolerance=tolerance, candidates=candidates, picks=[],
-                    reference=reference, planner_refused=planner_refused)
+                    reference=reference, planner_refused=planner_refused,
+                    metrics=[*METRICS.values(), *tasks])
     choice.picks = _picks(choice)
     if not any(c.status == "measured" for c in candidates):
         choice.sweep = sweep(arch, candidates, reference)
@@ -248,6 +328,20 @@ def _candidate(row: Row, m: Metric, common: tuple | None) -> Candidate:
     return c
 
 
+def _task_candidate(row: Row, m: Metric) -> Candidate:
+    """A variant's accuracy on the metric's task, only when scored under the metric's protocol."""
+    c = Candidate(variant=row.variant, disk_bytes=row.size_bytes or 0, status_note=f"no {m.task.task} score yet",
+                  measured_tps=row.values.get("tps"), measured_tps_flag=row.speed_flag, votes=row.votes)
+    value = row.values.get(m.key)
+    if value is None:
+        if differs := comparison_tasks.other_protocol(row.tasks, m.task):
+            c.status, c.status_note = "not comparable", f"other protocol: {differs}"
+        return c
+    c.status, c.status_note = "measured", ""
+    c.value, c.unc, c.distance = value, row.uncs.get(m.key), m.distance(value)
+    return c
+
+
 # ---- the frontier and the picks -----------------------------------------------------------------
 def _frontier(candidates: list[Candidate], axis: str) -> None:
     """Pareto frontier over (x, distance), both smaller is better: a measured variant is on it
@@ -278,8 +372,12 @@ def _runs(c: Candidate) -> str:
 
 def _picks(choice: Choice) -> list[Pick]:
     m, cands = choice.metric, choice.candidates
-    limit = 1 - choice.tolerance if m.at_least else choice.tolerance
-    tol = m.tolerance_text(choice.tolerance)
+    if m.higher_is_better:  # at most `tolerance` below the best accuracy measured
+        best_value = choice.best_value
+        limit = m.distance(best_value - choice.tolerance) if best_value is not None else -1.0
+    else:
+        limit = 1 - choice.tolerance if m.at_least else choice.tolerance
+    tol = choice.tolerance_text
     titles = {"best": "Best quality that fits", "smallest": f"Smallest within {tol}",
               "fastest": f"Fastest within {tol}"}
     if choice.hardware is None:
@@ -294,8 +392,9 @@ def _picks(choice: Choice) -> list[Pick]:
     full = [c for c in measured if c.fit == "device" and (c.headroom_bytes or 0) >= choice.headroom_bytes]
     best = min(full, key=lambda c: (c.distance, c.disk_bytes), default=None)
     room = f" with ≥ {gib(choice.headroom_bytes)} left" if choice.headroom_bytes else ""
+    most = "highest" if m.higher_is_better else "lowest"
     picks.append(Pick("best", titles["best"], best, (
-        f"lowest {m.axis} of the variants that fit fully on {where}{room}: {_quality(choice, best)}, "
+        f"{most} {m.axis} of the variants that fit fully on {where}{room}: {_quality(choice, best)}, "
         f"{gib(best.memory_bytes)} planned, {gib(best.headroom_bytes)} left") if best else
         f"no variant with a usable {m.title} fits fully on {where}{room}"))
     within = [c for c in measured if c.distance <= limit + 1e-12 and c.runs]
@@ -335,8 +434,12 @@ def choice_json(choice: Choice) -> dict:
     return {
         "model": choice.model.pk, "hardware": hw.to_dict() if hw else None, "context": choice.context,
         "metric": choice.metric.key, "axis": choice.metric.axis, "x": choice.axis,
+        "higher_is_better": choice.metric.higher_is_better,
+        "metrics": [{"key": m.key, "title": m.title, "axis": m.axis, "higher_is_better": m.higher_is_better,
+                     "protocol": m.task.protocol if m.task else None,
+                     "about": m.task.about if m.task else ""} for m in choice.metrics or METRICS.values()],
         "headroom_bytes": choice.headroom_bytes, "tolerance": choice.tolerance,
-        "tolerance_text": choice.metric.tolerance_text(choice.tolerance),
+        "tolerance_text": choice.tolerance_text,
         "reference": choice.reference.pk if choice.reference else None,
         "planner_refused": choice.planner_refused,
         "picks": [{"kind": p.kind, "title": p.title, "variant": p.candidate.variant.pk if p.candidate else None,

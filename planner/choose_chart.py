@@ -2,7 +2,10 @@
 size (GiB on disk, or the planner's memory at the context) against the distance from the
 reference in the chosen metric, every measured variant a labelled point with its uncertainty bar,
 coloured by the planner's fit, the frontier drawn through, dominated points greyed. Variants
-without a usable measurement are not drawn (the page lists them with why)."""
+without a usable measurement are not drawn (the page lists them with why).
+
+A task's accuracy is drawn as it is, on a linear axis, higher up better, its bars ± lm-eval's
+standard error: an accuracy is a fraction of documents, not a distance spread over decades."""
 
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ import math
 from dataclasses import dataclass
 
 from planner.choose import AXES, FIT_WORDS, GiB, Choice
-from catalog.comparison import LABEL_CHAR_PX, LABEL_FONT_PX, LABEL_GAP, _point_label
+from catalog.comparison import LABEL_CHAR_PX, LABEL_FONT_PX, LABEL_GAP, _point_label, _ticks
 
 FIT_COLOURS = {"device": "#1f7a3d", "offload": "#c77700", "none": "#a3261b", "refused": "#777777"}
 
@@ -29,6 +32,7 @@ class ParetoChart:
     y_ticks: list[dict]
     x_label: str
     y_label: str
+    bar_words: str = "the uncertainty llama.cpp reports"
 
 
 def _box(text: dict) -> tuple[float, float, float, float]:
@@ -76,16 +80,27 @@ def pareto_chart(choice: Choice, width: int = 720, height: int = 360) -> ParetoC
     left, right, top, bottom = 64, width - 16, 28, height - 40
     xs = [c.x(choice.axis) / GiB for c in placed]
     x0, x1 = math.log10(min(xs)) - 0.05, math.log10(max(xs)) + 0.05
-    positive = [c.distance for c in placed if c.distance > 0]
-    highs = [c.distance + (c.unc or 0) for c in placed]
-    y_floor = min(positive) / 2 if positive else 1e-3
-    y0, y1 = math.log10(y_floor), math.log10(max(max(highs), y_floor * 10)) + 0.05
+    accuracy = choice.metric.higher_is_better
 
     def sx(x: float) -> float:
         return round(left + (math.log10(x) - x0) / (x1 - x0) * (right - left), 1)
 
-    def sy(y: float) -> float:
-        return round(bottom - (math.log10(max(y, y_floor)) - y0) / (y1 - y0) * (bottom - top), 1)
+    if accuracy:  # linear in the accuracy itself; `distance` (1 − accuracy) still ranks the frontier
+        lows = [max(0.0, c.value - (c.unc or 0)) for c in placed]
+        tops = [min(1.0, c.value + (c.unc or 0)) for c in placed]
+        pad = (max(tops) - min(lows)) * 0.08 or 0.02
+        a0, a1 = max(0.0, min(lows) - pad), min(1.0, max(tops) + pad)
+
+        def sy(distance: float) -> float:
+            return round(bottom - (1 - distance - a0) / (a1 - a0) * (bottom - top), 1)
+    else:
+        positive = [c.distance for c in placed if c.distance > 0]
+        highs = [c.distance + (c.unc or 0) for c in placed]
+        y_floor = min(positive) / 2 if positive else 1e-3
+        y0, y1 = math.log10(y_floor), math.log10(max(max(highs), y_floor * 10)) + 0.05
+
+        def sy(y: float) -> float:
+            return round(bottom - (math.log10(max(y, y_floor)) - y0) / (y1 - y0) * (bottom - top), 1)
 
     points = []
     for c, x in zip(placed, xs):
@@ -103,11 +118,16 @@ def pareto_chart(choice: Choice, width: int = 720, height: int = 360) -> ParetoC
         })
     _spread_labels(points, width)
     frontier = sorted((p for p in points if p["frontier"]), key=lambda p: (p["x"], -p["y"]))
-    y_ticks = [{"at": sy(t), "label": f"{t:g}"} for t in _log_ticks(10 ** y0, 10 ** y1, 10)]
-    if any(c.distance == 0 for c in placed):
+    if accuracy:
+        y_ticks = [{"at": sy(1 - t), "label": f"{t:.3f}"} for t in _ticks(a0, a1)]
+    else:
+        y_ticks = [{"at": sy(t), "label": f"{t:g}"} for t in _log_ticks(10 ** y0, 10 ** y1, 10)]
+    if not accuracy and any(c.distance == 0 for c in placed):
         y_ticks = [{"at": float(bottom), "label": "0"}] + [t for t in y_ticks if t["at"] < bottom - 12]
     return ParetoChart(
         width=width, height=height, left=left, right=right, top=top, bottom=bottom, points=points,
         frontier=" ".join(f"{p['x']},{p['y']}" for p in frontier),
         x_ticks=[{"at": sx(t), "label": f"{t:g}"} for t in _log_ticks(10 ** x0, 10 ** x1, 2)],
-        y_ticks=y_ticks, x_label=f"GiB, {AXES[choice.axis]} (log scale)", y_label=f"{choice.metric.axis} (log)")
+        y_ticks=y_ticks, x_label=f"GiB, {AXES[choice.axis]} (log scale)",
+        y_label=f"{choice.metric.axis} (higher is better)" if accuracy else f"{choice.metric.axis} (log)",
+        bar_words="the standard error lm-eval reports" if accuracy else "the uncertainty llama.cpp reports")

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 
 from django.shortcuts import get_object_or_404
 
-from planner.choose import Choice, ChooseError, choose
+from planner.choose import Choice, ChooseError, choose, metric_refused
 from catalog.models import Model
 from catalog.selectors import models_visible_to
 from planner.estimator import Workload
@@ -51,6 +51,8 @@ def plan_form(user, model: Model, data: Mapping) -> PlanForm:
 def choice_for(*, user, model_pk: int, data: Mapping) -> tuple[Model, Choice, PlanForm]:
     """The Choose answer for the user's model `model_pk`; ChooseInputError naming the fields."""
     model = get_object_or_404(models_visible_to(user).select_related("team"), pk=model_pk)
+    if refused := metric_refused(str(data.get("metric") or "kl")):
+        raise ChooseInputError({"metric": refused})
     form = plan_form(user, model, data)
     errors = form.error_dict()
     # The model's own config refused by the planner is no input error: the page still shows the

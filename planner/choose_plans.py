@@ -16,7 +16,7 @@ from planner.estimator.fit import command as llama_server_command
 from planner.estimator.fit import fit, model_file, placement_kind
 from planner.estimator.repack import CPU_ISA
 from planner.estimator.speed import prefill_seconds
-from planner.estimator.vllm_fit import VLLM_SCHEMES, vllm_fit
+from planner.estimator.vllm_fit import VLLM_SCHEMES, model_placeholder, vllm_fit
 from planner.nodes import live_measured_nodes, node_hardware
 
 if TYPE_CHECKING:
@@ -131,10 +131,13 @@ class Plans:
                       "fills (the fit solver's offload plans llama.cpp only)")
         vllm_scheme = "BF16" if scheme in ("FP16", "BF16") else scheme
         if row.fits and self.hw.kind == "gpu" and vllm_scheme in VLLM_SCHEMES:
-            served = vllm_fit(self.arch, self.hw, replace(self.wl, runtime="vllm"), vllm_scheme, c.variant.model.name)
+            # no id: the variant is this catalog's files, not a Hub repo, so vllm_fit writes a
+            # flagged folder placeholder
+            served = vllm_fit(self.arch, self.hw, replace(self.wl, runtime="vllm"), vllm_scheme, "")
             if served.fits:
                 c.command = served.command
-                c.command_note = f"serve the variant's downloaded folder in place of {c.variant.model.name}"
+                c.command_note = (f"replace {model_placeholder(self.arch)} with the folder of this variant's "
+                                  "downloaded files")
                 return
         c.command_note = "the planner writes llama-server commands for GGUF files and vllm serve commands on GPUs"
 

@@ -24,12 +24,14 @@ class ChooseQuery(Schema):
     custom_tflops: float | None = None
     custom_device_memory_gb: str | None = Field(None, description="custom: GiB per device, e.g. 24,24,12")
     context: int | None = Field(None, description="tokens (default 4096)")
-    metric: Literal["kl", "kl_p99_9", "ratio", "same_top"] = Field(
-        "kl", description="mean KLD, 99.9 % KLD, PPL ratio or same top")
+    metric: str = Field(
+        "kl", description="kl, kl_p99_9, ratio or same_top (mean KLD, 99.9 % KLD, PPL ratio, same top), or a task "
+        "the model was scored on: task_<first 12 hex of its protocol> (the answer's `metrics` lists them)")
     x: Literal["disk", "memory"] = Field("disk", description="size axis: on disk, or planned at the context")
     headroom_gb: float | None = Field(None, description="GiB the best-quality pick must leave free (default 0)")
     tolerance: float | None = Field(None, description="quality tolerance in the metric's terms (same top: a "
-                                    "minimum; PPL ratio: |ratio − 1|); default 0.05, 1.0, 0.02, 0.9")
+                                    "minimum; PPL ratio: |ratio − 1|; a task: how far below the best accuracy); "
+                                    "default 0.05, 1.0, 0.02, 0.9, tasks 0.02")
 
 
 class Download(Schema):
@@ -56,7 +58,8 @@ class ChooseCandidate(Schema):
     memory_bytes: int | None = Field(description="the planner's total at the context")
     status: str = Field(description="measured, reference, skipped, unstable, not comparable or not evaluated")
     status_note: str
-    value: float | None = Field(description="the metric as llama.cpp prints it (null: not usable)")
+    value: float | None = Field(description="the metric as llama.cpp (or lm-eval, for a task) prints it "
+                                "(null: not usable)")
     uncertainty: float | None
     distance: float | None = Field(description="what the chart and frontier rank: 0 is the reference")
     frontier: bool
@@ -82,6 +85,15 @@ class ChoosePick(Schema):
     reason: str
 
 
+class ChooseMetric(Schema):
+    key: str
+    title: str
+    axis: str
+    higher_is_better: bool = Field(description="true for a task's accuracy; the KL metrics are distances")
+    protocol: str | None = Field(description="a task's protocol (sha256): only variants scored under it compare")
+    about: str
+
+
 class ChooseOut(Schema):
     model: int
     hardware: HardwareOut | None
@@ -89,6 +101,8 @@ class ChooseOut(Schema):
     metric: str
     axis: str
     x: str
+    higher_is_better: bool
+    metrics: list[ChooseMetric] = Field(description="every metric this model can be chosen by")
     headroom_bytes: int
     tolerance: float
     tolerance_text: str

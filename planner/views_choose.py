@@ -6,7 +6,7 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
-from planner.choose import AXES, FIT_WORDS, METRICS
+from planner.choose import AXES, FIT_WORDS, metrics_for
 from planner.choose_chart import FIT_COLOURS, pareto_chart
 from planner.choose_inputs import DEFAULT_CONTEXT, ChooseInputError, choice_for, plan_form
 from catalog.selectors import models_visible_to
@@ -18,7 +18,7 @@ FIELDS = ("hardware", "devices", "ram_gb", "custom_kind", "custom_memory_gb", "c
 @require_GET
 def model_choose(request, pk: int):
     values = {k: request.GET.get(k, "") for k in FIELDS}
-    context = {"values": values, "metrics": METRICS.values(), "axes": AXES, "errors": {}, "choice": None,
+    context = {"values": values, "axes": AXES, "errors": {}, "choice": None,
                "chart": None, "legend": [(FIT_WORDS[k], FIT_COLOURS[k]) for k in FIT_COLOURS]}
     try:
         model, choice, form = choice_for(user=request.user, model_pk=pk, data=request.GET)
@@ -26,8 +26,9 @@ def model_choose(request, pk: int):
         model = get_object_or_404(models_visible_to(request.user).select_related("team"), pk=pk)
         form = plan_form(request.user, model, {})
         context["errors"] = exc.errors
+        context["metrics"] = metrics_for(model)
     else:
-        context.update(choice=choice, chart=pareto_chart(choice), sweep_url=_sweep_url(model.pk),
+        context.update(choice=choice, chart=pareto_chart(choice), metrics=choice.metrics, sweep_url=_sweep_url(model.pk),
                        not_drawn=[c for c in choice.candidates if not c.usable or c.x(choice.axis) is None])
     values["hardware"] = values["hardware"] or form.data.get("hardware", "")
     values["context"] = values["context"] or str(DEFAULT_CONTEXT)

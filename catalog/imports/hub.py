@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 from huggingface_hub import HfApi, constants, errors, snapshot_download
+from huggingface_hub.utils import get_session
 
 from catalog.imports.common import Progress, report, staging
 from catalog.imports.gguf import import_gguf_file
@@ -53,6 +54,24 @@ def hub_info(*, repo_id: str, revision: str = "main", repo_type: str = "model"):
         if "httpx" in type(exc).__module__ or "Connect" in type(exc).__name__:
             raise CatalogError(f"{UNREACHABLE} ({exc})") from None
         raise
+    finally:
+        pool.shutdown(wait=False)
+
+
+def hub_reachable() -> None:
+    """CatalogError unless the Hub answers at all, within about PROBE_TIMEOUT seconds: for a
+    caller with no repository of its own to ask about (lm-eval's built-in tasks, whose datasets
+    lm-eval fetches itself)."""
+    if constants.HF_HUB_OFFLINE:
+        raise CatalogError(f"{UNREACHABLE} (HF_HUB_OFFLINE is set)")
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+    try:
+        future = pool.submit(get_session().head, _endpoint(), timeout=PROBE_TIMEOUT)
+        future.result(timeout=PROBE_TIMEOUT + 2)
+    except concurrent.futures.TimeoutError:
+        raise CatalogError(f"{UNREACHABLE} (no answer from {_endpoint()} in {PROBE_TIMEOUT:g} s)") from None
+    except Exception as exc:  # any transport error: refused, no route, DNS, TLS
+        raise CatalogError(f"{UNREACHABLE} ({type(exc).__name__}: {exc})") from None
     finally:
         pool.shutdown(wait=False)
 

@@ -18,6 +18,7 @@ OBJECT_FOR = [
     ("catalog/models/", "model"), ("api/catalog/models/", "model"),
     ("catalog/variants/", "variant"), ("api/catalog/variants/", "variant"),
     ("catalog/files/", "file"), ("catalog/datasets/", "dataset"),
+    ("catalog/tasks/", "taskset"), ("api/catalog/tasksets/", "taskset"),
     ("jobs/models/", "model"), ("jobs/variants/", "variant"), ("jobs/", "job"), ("api/jobs/", "job"),
     ("playground/conversations/", "conversation"), ("playground/tokens/", "token"),
     ("playground/cancel/", "request"), ("planner/hardware/", "hardware"), ("v1/models/", "variant"),
@@ -40,7 +41,7 @@ def routes(resolver: URLResolver | None = None, prefix: str = "") -> list[str]:
 
 @pytest.fixture
 def red_objects(teams, demo_variant):
-    from catalog.models import Dataset
+    from catalog.models import Dataset, TaskSet
     from jobs.models import Job
     from planner.models import HardwareProfile
     from catalog.models import BlindPair
@@ -53,6 +54,7 @@ def red_objects(teams, demo_variant):
         "model": demo_variant.model.pk, "variant": demo_variant.pk,
         "file": demo_variant.files.get().pk,
         "dataset": Dataset.objects.create(team=red, name="d", kind="txt", path="d.txt").pk,
+        "taskset": TaskSet.objects.create(team=red, name="t", kind="mc", sha256="0" * 64).pk,
         "job": Job.objects.create(team=red, kind="quantize", method="gguf",
                                   input_variant=demo_variant).pk,
         "conversation": Conversation.objects.create(team=red, user=alice, title="t").pk,

@@ -1,5 +1,5 @@
 """python manage.py recommend MODEL_ID --hardware KEY [--devices N] [--ram-gb N] --context N
-[--metric kl|kl_p99_9|ratio|same_top] [--x disk|memory] [--headroom-gb N] [--tolerance T] [--json]
+[--metric kl|kl_p99_9|ratio|same_top|task_<protocol>] [--x disk|memory] [--headroom-gb N] [--tolerance T] [--json]
 
 The Choose page's answer on the command line: the same planner.choose.choose() and the same JSON as
 GET /api/planner/choose/<id>. Hardware as `manage.py estimate` takes it: a built-in profile,
@@ -24,7 +24,9 @@ class Command(BaseCommand):
         parser.add_argument("model_id", type=int)
         add_hardware_arguments(parser, required=True)
         parser.add_argument("--context", type=int, required=True)
-        parser.add_argument("--metric", default="kl", choices=sorted(METRICS))
+        parser.add_argument("--metric", default="kl",
+                            help=f"{', '.join(sorted(METRICS))}, or task_<protocol> for a task the model was "
+                                 "scored on (an unknown metric's error lists them)")
         parser.add_argument("--x", default="disk", choices=sorted(AXES), help="the size axis of the frontier")
         parser.add_argument("--headroom-gb", type=float, default=0.0,
                             help="GiB the best-quality pick must leave free on the device")
@@ -56,7 +58,7 @@ class Command(BaseCommand):
             self.stdout.write(json.dumps(choice_json(choice), indent=2))
             return
         self.stdout.write(f"{model.name} on {hardware.name} × {hardware.device_count}, context {workload.context:,}; "
-                          f"{choice.metric.title}, tolerance {choice.metric.tolerance_text(choice.tolerance)}\n")
+                          f"{choice.metric.title}, tolerance {choice.tolerance_text}\n")
         if refused:
             self.stdout.write(f"the planner can't plan this model: {refused}\n")
         for pick in choice.picks:

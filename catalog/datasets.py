@@ -7,18 +7,16 @@ column. They size a dataset; a model's own tokenizer typically gives 1.2–1.6x 
 
 import codecs
 import json
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 from django.contrib.auth import get_user_model
-from django.db import IntegrityError, transaction
 
 from accounts.models import Team
 from catalog.imports.common import CHUNK, Progress, place, report, staging
 from catalog.models import Dataset
 from catalog.safety import require_free_disk
-from catalog.services import CatalogError, move_into_place
+from catalog.services import CatalogError, create_in_place, delete_with_folder
 from formats.digest import file_sha256
 
 # .raw: WikiText's own files (wiki.test.raw) are plain text; they are uploaded as they come.
@@ -142,20 +140,10 @@ def dataset_upload(*, team_id: int, user_id: int | None, path: str, name: str = 
         report(progress, 0.3, "counting")
         records, tokens = COUNTERS[kind](target)
         sha = file_sha256(target)
-        moved: Path | None = None
-        try:
-            with transaction.atomic():
-                dataset = _create(team_id, user_id, name=name or Path(filename).stem, kind=kind,
-                                  path=filename, bytes=target.stat().st_size, sha256=sha,
-                                  records=records, token_count=tokens)
-                move_into_place(staged, dataset.directory)
-                moved = dataset.directory
-        except IntegrityError as exc:
-            raise CatalogError(f"the catalog refused the dataset: {exc}") from None
-        except BaseException:
-            if moved is not None:
-                shutil.rmtree(moved, ignore_errors=True)
-            raise
+        dataset = create_in_place(
+            lambda: _create(team_id, user_id, name=name or Path(filename).stem, kind=kind,
+                            path=filename, bytes=target.stat().st_size, sha256=sha,
+                            records=records, token_count=tokens), staged, "dataset")
     report(progress, 1.0, "done")
     return dataset
 
@@ -171,7 +159,4 @@ def dataset_from_hub(*, team_id: int, user_id: int | None, repo_id: str, name: s
 
 
 def dataset_delete(*, dataset: Dataset, user) -> None:
-    directory = dataset.directory
-    with transaction.atomic():
-        dataset.delete()
-        transaction.on_commit(lambda: shutil.rmtree(directory, ignore_errors=True))
+    delete_with_folder(dataset)

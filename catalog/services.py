@@ -4,8 +4,9 @@ import importlib.util
 import os
 import shutil
 from pathlib import Path
+from typing import Any, Callable
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError
 
 from catalog.models import Model, Variant
@@ -87,6 +88,34 @@ def bits_per_weight(*, weight_bytes: int, param_count: int | None) -> float | No
     if not param_count:
         return None
     return round(weight_bytes * 8 / param_count, 3)
+
+
+def create_in_place(create: Callable[[], Any], staged: Path, what: str):
+    """Creates a row with `create()` and renames its staged folder to the row's `directory`, in
+    one transaction: a refused row leaves no folder, and a folder that failed to move leaves no
+    row. `what` names the row in the refusal ("dataset", "task set")."""
+    moved: Path | None = None
+    try:
+        with transaction.atomic():
+            row = create()
+            move_into_place(staged, row.directory)
+            moved = row.directory
+    except IntegrityError as exc:
+        raise CatalogError(f"the catalog refused the {what}: {exc}") from None
+    except BaseException:
+        if moved is not None:
+            shutil.rmtree(moved, ignore_errors=True)
+        raise
+    return row
+
+
+def delete_with_folder(row) -> None:
+    """Deletes a row that owns a folder (`row.directory`); the folder goes once the deletion is
+    committed, so a rolled-back deletion keeps its files."""
+    directory = row.directory
+    with transaction.atomic():
+        row.delete()
+        transaction.on_commit(lambda: shutil.rmtree(directory, ignore_errors=True))
 
 
 def move_into_place(staged: Path, target: Path) -> None:

@@ -22,7 +22,6 @@ from pathlib import Path
 
 import yaml
 from django.contrib.auth import get_user_model
-from django.db import IntegrityError, transaction
 from django.utils.text import slugify
 
 from accounts.models import Team
@@ -31,7 +30,7 @@ from catalog.imports.common import disk_full_is_an_error, staging
 from catalog.imports.hub import UNREACHABLE, hub_reachable
 from catalog.models import TaskSet
 from catalog.safety import require_free_disk
-from catalog.services import CatalogError, move_into_place
+from catalog.services import CatalogError, create_in_place, delete_with_folder
 from formats.digest import file_sha256
 
 QUESTION_TEMPLATE = "Question: {{question}}\nAnswer:"
@@ -314,28 +313,15 @@ def taskset_upload(*, team_id: int, user_id: int | None, kind: str, path: str, n
             with disk_full_is_an_error(f"copying {filename}"):
                 shutil.copyfile(src, items)
         sha = file_sha256(items)
-        moved: Path | None = None
-        try:
-            with transaction.atomic():
-                taskset = _create(team_id=team_id, user_id=user_id, name=name, kind=kind,
-                                  sha256=sha, records=records, bytes=items.stat().st_size,
-                                  config=config)
-                move_into_place(staged, taskset.directory)
-                moved = taskset.directory
-        except IntegrityError as exc:
-            raise CatalogError(f"the catalog refused the task set: {exc}") from None
-        except BaseException:
-            if moved is not None:
-                shutil.rmtree(moved, ignore_errors=True)
-            raise
+        taskset = create_in_place(
+            lambda: _create(team_id=team_id, user_id=user_id, name=name, kind=kind, sha256=sha,
+                            records=records, bytes=items.stat().st_size, config=config),
+            staged, "task set")
     return taskset
 
 
 def taskset_delete(*, taskset: TaskSet, user) -> None:
-    directory = taskset.directory
-    with transaction.atomic():
-        taskset.delete()
-        transaction.on_commit(lambda: shutil.rmtree(directory, ignore_errors=True))
+    delete_with_folder(taskset)
 
 
 def spec(taskset: TaskSet) -> dict:

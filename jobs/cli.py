@@ -1,4 +1,4 @@
-"""What the `quantize` and `evaluate` management commands share: find the variant, submit, run or wait.
+"""What the `quantize`, `evaluate` and `score_tasks` management commands share: find the variant, submit, run or wait.
 
 Both commands queue a job by default, `--wait` polls the row until a worker finishes it, `--inline`
 runs it in this process without a worker; a failed or cancelled job exits non-zero (CommandError).
@@ -6,6 +6,7 @@ runs it in this process without a worker; a failed or cancelled job exits non-ze
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 from argparse import ArgumentParser
@@ -59,6 +60,14 @@ def submit_and_finish(*, variant: Variant, method: str, params: dict[str, Any], 
 def status_line(job: Job) -> str:
     """The one-line summary both commands print without --json."""
     return f"job {job.pk}: {job.status} {job.error}".rstrip()
+
+
+def evaluations_json(job: Job, variant: Variant) -> str:
+    """What `evaluate --json` and `score_tasks --json` print: the job and each Evaluation it made."""
+    return json.dumps({
+        "job": job.pk, "status": job.status, "error": job.error, "variant": variant.pk,
+        "evaluations": [{"id": e.pk, "kind": e.kind, "metrics": e.metrics, "method": e.method}
+                        for e in job.evaluations.order_by("pk")]}, indent=2)
 
 
 def raise_if_failed(job: Job) -> None:

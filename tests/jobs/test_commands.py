@@ -1,4 +1,4 @@
-"""`manage.py quantize` and `manage.py evaluate` (jobs/cli.py): what they print and when they fail.
+"""`manage.py quantize`, `evaluate` and `score_tasks` (jobs/cli.py): what they print and when they fail.
 Running a job inline or waiting for a worker is covered end to end (tests/evaluation)."""
 
 import json
@@ -44,3 +44,21 @@ def test_a_queued_job_is_printed_as_one_line_or_as_json(demo_variant, worker, tm
     printed = json.loads(capsys.readouterr().out)
     assert printed == {"job": second.pk, "status": "queued", "error": "", "variant": demo_variant.pk,
                        "evaluations": []}
+
+
+def test_score_tasks_prints_its_queued_job_like_evaluate(demo_variant, worker, tmp_path, capsys):
+    from catalog.tasksets import taskset_upload
+
+    worker.methods = ["tasks"]
+    worker.save()
+    items = tmp_path / "quiz.jsonl"
+    items.write_text(json.dumps({"question": "2 + 2 =", "choices": ["3", "4"], "answer": 1}) + "\n")
+    quiz = taskset_upload(team_id=demo_variant.model.team_id, user_id=None, kind="mc", path=str(items),
+                          name="quiz")
+    call_command("score_tasks", str(demo_variant.pk), "--task", str(quiz.pk), "--json")
+    job = Job.objects.get()
+    assert (job.method, job.params["tasks"]) == ("tasks", [quiz.pk])
+    assert json.loads(capsys.readouterr().out) == {"job": job.pk, "status": "queued", "error": "",
+                                                   "variant": demo_variant.pk, "evaluations": []}
+    with pytest.raises(CommandError, match="no task set 999999 in this team"):
+        call_command("score_tasks", str(demo_variant.pk), "--task", "999999")

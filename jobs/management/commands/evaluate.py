@@ -1,8 +1,7 @@
-import json
-
 from django.core.management.base import BaseCommand
 
-from jobs.cli import add_run_arguments, raise_if_failed, status_line, submit_and_finish, variant_or_error
+from jobs.cli import (add_run_arguments, evaluations_json, raise_if_failed, status_line, submit_and_finish,
+                      variant_or_error)
 
 
 class Command(BaseCommand):
@@ -31,10 +30,7 @@ class Command(BaseCommand):
                                 inline=o["inline"], wait=o["wait"], another_copy=o["another_copy"])
         evaluations = list(job.evaluations.order_by("pk"))
         if o["json"]:
-            self.stdout.write(json.dumps({
-                "job": job.pk, "status": job.status, "error": job.error, "variant": variant.pk,
-                "evaluations": [{"id": e.pk, "kind": e.kind, "metrics": e.metrics, "method": e.method}
-                                for e in evaluations]}, indent=2))
+            self.stdout.write(evaluations_json(job, variant))
         else:
             self.stdout.write(status_line(job))
             for e in evaluations:

@@ -90,7 +90,20 @@ def measurement_rows(m: dict) -> dict | None:
                          "read_gb": r.get("bytes_per_token", 0) / 1e9,
                          "achieved_gbs": (r.get("tg_tokens_per_s") or 0) * r.get("bytes_per_token", 0) / 1e9,
                          "n_prompt": r.get("n_prompt"), "n_gen": r.get("n_gen")}
-                        for r in m.get("llama_bench", [])]}
+                        for r in m.get("llama_bench", [])],
+            "depth": _depth_rows(m.get("decode_depth") or {})}
+
+
+def _depth_rows(depth: dict) -> dict | None:
+    """Decode at context depth (llama-bench tg after a prompt of n_depth tokens), each kernel."""
+    if not depth.get("rows"):
+        return None
+    rows = sorted(depth["rows"], key=lambda r: (r["flash_attn"], r["n_depth"]))
+    return {"file": depth.get("file", ""), "n_gen": depth.get("n_gen"),
+            "shape": (f"{depth['n_layers']} layers × {depth['n_heads']} heads ({depth['n_kv_heads']} KV) × "
+                      f"{depth['head_dim']}") if depth.get("n_layers") else "",
+            "rows": [{"n_depth": r["n_depth"], "flash_attn": "on" if r["flash_attn"] else "off",
+                      "tg": r.get("tg_tokens_per_s"), "tg_sd": r.get("tg_stddev")} for r in rows]}
 
 
 @require_POST

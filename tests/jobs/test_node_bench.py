@@ -110,9 +110,15 @@ def test_workers_page_shows_a_stored_measurement_with_its_conditions(client, tea
         "llama_bench": [{"scheme": "Q4_K_M", "pp_tokens_per_s": 210.4, "pp_stddev": 1.2, "tg_tokens_per_s": 71.3,
                          "tg_stddev": 0.4, "bytes_per_token": 151_138_368, "n_prompt": 64, "n_gen": 16}],
         "conditions": {"threads": 2, "cores": 2, "load_before": 3.1, "load_after": 3.9, "quiet": False,
-                       "busy_reason": "load average 3.1 before, over 0.5 × 2 cores", "n_prompt": 64, "n_gen": 16}})
+                       "busy_reason": "load average 3.1 before, over 0.5 × 2 cores", "n_prompt": 64, "n_gen": 16},
+        "decode_depth": {"file": "node.gguf", "n_layers": 16, "n_heads": 16, "n_kv_heads": 4, "head_dim": 64,
+                         "n_gen": 16, "rows": [
+                             {"n_depth": 512, "flash_attn": False, "tg_tokens_per_s": 48.25, "tg_stddev": 0.71},
+                             {"n_depth": 0, "flash_attn": False, "tg_tokens_per_s": 66.04, "tg_stddev": 0.52}]}})
     html = client.get("/jobs/workers/").content.decode()
     assert "12.3 GB/s" in html and "71.3 ± 0.4" in html and "210.4 ± 1.2" in html
+    assert "node.gguf (16 layers × 16 heads (4 KV) × 64)" in html
+    assert html.index("66.0 ± 0.5") < html.index("48.3 ± 0.7")   # depth 0 first
     assert "not quiet</strong>: load average 3.1 before" in html
     assert 'action="/jobs/workers/' in html and "Measure busy@x again" in html
 

@@ -8,7 +8,7 @@ import json
 import os
 from pathlib import Path
 
-from quantdash.env import ConfigError, database_from_url, env_bool, env_int, env_list, env_str
+from quantdash.env import ConfigError, database_from_url, env_bool, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -178,6 +178,8 @@ CACHES = {
 # Web processes `python -m quantdash.web` (make run, the Docker web image) starts: by default one
 # per CPU this process may use, since one Python process keeps only one core busy.
 WEB_WORKERS = env_int("WEB_WORKERS", len(os.sched_getaffinity(0)))
+# /healthz answers from a check at most this old (quantdash/health.py); 0: a check per request
+HEALTHZ_MAX_AGE_SECONDS = env_float("HEALTHZ_MAX_AGE_SECONDS", 2.0)
 
 # --- Security ---------------------------------------------------------------------------------
 # After LOGIN_FAILURE_LIMIT failed logins for one username from one address, that pair is refused

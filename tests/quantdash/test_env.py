@@ -1,6 +1,6 @@
 import pytest
 
-from quantdash.env import ConfigError, database_from_url, env_bool, env_int, env_list
+from quantdash.env import ConfigError, database_from_url, env_bool, env_float, env_int, env_list
 
 
 def test_env_bool_reads_common_spellings(monkeypatch):
@@ -19,6 +19,17 @@ def test_env_bool_and_int_name_the_variable_on_bad_values(monkeypatch):
     monkeypatch.setenv("X_NUM", "12GB")
     with pytest.raises(ConfigError, match="X_NUM"):
         env_int("X_NUM", 1)
+
+
+def test_env_float_reads_a_number_at_or_above_its_floor(monkeypatch):
+    monkeypatch.setenv("X_AGE", "0.5")
+    assert env_float("X_AGE", 2.0) == 0.5
+    monkeypatch.delenv("X_AGE")
+    assert env_float("X_AGE", 2.0) == 2.0
+    for bad, said in (("2s", "must be a number"), ("-1", "at least 0"), ("nan", "at least 0")):
+        monkeypatch.setenv("X_AGE", bad)
+        with pytest.raises(ConfigError, match=f"X_AGE {said}|X_AGE must be {said}"):
+            env_float("X_AGE", 2.0)
 
 
 def test_env_list_splits_and_strips(monkeypatch):

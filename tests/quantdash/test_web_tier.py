@@ -174,8 +174,10 @@ def test_healthz_is_answered_while_every_slot_is_taken_by_page_work():
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("proxy", [(), ((b"x-forwarded-proto", b"https"),)], ids=["http", "https"])
-def test_healthz_before_django_answers_as_the_django_view_does(proxy):
+def test_healthz_before_django_answers_as_the_django_view_does(proxy, settings):
     from quantdash.asgi import application, django_application
+
+    settings.HEALTHZ_MAX_AGE_SECONDS = 0   # a check of its own, not one an earlier test made
 
     async def both():
         ours, django = Exchange(application, _scope("/healthz", *proxy)), \
@@ -203,3 +205,38 @@ def test_only_a_get_for_an_allowed_host_is_answered_before_django(scope, answere
     from quantdash.health import answers_asgi
 
     assert answers_asgi(scope) is answered
+
+
+@pytest.mark.django_db(transaction=True)
+def test_healthz_answers_from_a_recent_check_and_refreshes_it(redis_running, settings):
+    """Within the max age the answer is the latest check's, even after what it checks changed;
+    past half of it a fresh check starts in the background and the next answer is that one; past
+    the max age a request waits for a fresh check."""
+    from django.utils import timezone
+
+    from jobs.models import Worker
+    from quantdash import health
+    from quantdash.asgi import application
+
+    settings.HEALTHZ_MAX_AGE_SECONDS = 1.0
+
+    async def status() -> int:
+        exchange = Exchange(application, _scope("/healthz"))
+        await exchange.run()
+        return exchange.status
+
+    async def scenario():
+        await asyncio.sleep(1.1)                   # whatever an earlier test left is too old now
+        assert await status() == 503               # no worker: a fresh check, awaited
+        await asyncio.to_thread(Worker.objects.create, hostname="w@health", last_seen=timezone.now())
+        assert await status() == 503               # the same check's answer, 0 s old
+        await asyncio.sleep(0.6)
+        assert await status() == 503               # over half the max age: answered, refresh started
+        assert health._latest.running is not None
+        await health._latest.running               # (however long the check takes on a busy machine)
+        assert await status() == 200               # the refreshed check
+        await asyncio.to_thread(Worker.objects.all().delete)
+        await asyncio.sleep(1.1)
+        assert await status() == 503               # past the max age: waited for a fresh check
+
+    run_async(scenario())

@@ -36,6 +36,7 @@ os.environ.setdefault("GPTQMODEL_CPU_WORKERS", "2")
 from engines import EngineError, open_engine  # noqa: E402
 from jobs.methods import get_method  # noqa: E402
 from jobs.methods.base import RunContext  # noqa: E402
+from jobs.methods.gpu_placement import placement_for  # noqa: E402
 from engines.gpu import GpuUnavailable  # noqa: E402
 
 NODE = "gpu-check"
@@ -178,7 +179,9 @@ def engine_row(label: str, fmt: str, files: list[Path], gpu: bool) -> Row:
     def load_and_generate():
         from engines import SamplingParams
 
-        engine = open_engine(fmt, files, n_ctx=128, threads=2, device="cuda", node=NODE)
+        # placed as the evaluation jobs place it (the planner's fit for the GPU's free memory)
+        engine = open_engine(fmt, files, n_ctx=128, threads=2, device="cuda", node=NODE,
+                             placement=placement_for(fmt, files, n_ctx=128, device="cuda", node=NODE))
         params = SamplingParams(temperature=0.0, max_tokens=8)
         prepared = engine.prepare_checked(messages=None, prompt="The capital of France is",
                                           params=params)

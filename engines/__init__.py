@@ -35,12 +35,14 @@ def engine_for(format: str) -> type[Engine]:
 
 
 def open_engine(format: str, files: list[Path], *, n_ctx: int, threads: int,
-                device: str | None = None, node: str = "") -> Engine:
+                device: str | None = None, node: str = "", placement: dict | None = None) -> Engine:
     """The engine for a variant's format with its files loaded: how chat, /v1 and the
     evaluation jobs all open a variant. `device` "cuda" puts the model on the GPU (or fails
-    naming `node` when there is none), "cpu" keeps it off any GPU, None takes what is visible."""
+    naming `node` when there is none), "cpu" keeps it off any GPU, None takes what is visible.
+    `placement`: on "cuda", how a GGUF's layers are split between GPU and RAM
+    (jobs/methods/gpu_placement.py); without one every layer goes on the GPU."""
     engine = engine_for(format)(files=list(files), n_ctx=n_ctx, threads=threads, device=device,
-                                node=node)
+                                node=node, placement=placement)
     engine.load()
     return engine
 

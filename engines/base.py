@@ -127,12 +127,16 @@ class Engine(ABC):
     reuse_prefixes: bool = True
 
     def __init__(self, *, files: list[Path], n_ctx: int, threads: int = 2,
-                 device: str | None = None, node: str = ""):
+                 device: str | None = None, node: str = "", placement: dict | None = None):
         self.files, self.n_ctx, self.threads = files, n_ctx, threads
         # Where the model goes: "cuda" (the node declared a GPU: load() fails naming the node when
         # it has none, never falling back to the CPU), "cpu", or None for whatever is visible
         # (the runtime server, which doesn't say yet).
         self.device, self.node = device, node
+        # On "cuda", how the caller planned to split the model between GPU and RAM
+        # ({"options": engine load arguments, "info": what to record}); the engines don't plan
+        # it themselves, the planner being a layer they don't import.
+        self.placement = placement
         self.prefix_cache = PrefixCache()  # evaluated prompts of conversations not running now
         # Set by load(): the logits' width, the BOS id a text prompt starts with (None when the
         # tokenizer adds none), and what ran (engine, versions, threads, device), recorded beside

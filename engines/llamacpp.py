@@ -1,4 +1,4 @@
-"""GGUF variants through llama-cpp-python (CPU build).
+"""GGUF variants through llama-cpp-python (a CPU build, or CUDA on a GPU node).
 
 The chat template is the model's own, read from the GGUF metadata key `tokenizer.chat_template`
 and rendered with llama-cpp-python's Jinja2ChatFormatter (the same path `create_chat_completion`
@@ -87,6 +87,8 @@ class LlamaCppEngine(Engine):
                      "llama-cpp-python": package_version("llama-cpp-python"),
                      "threads": self.threads, "device": self._placed, "file": self._path.name,
                      "omp_env": omp_env()}
+        if self._gpu_placement is not None:  # what went on the GPU, and why
+            self.info["gpu_placement"] = self._gpu_placement
         self.tokenizer_info = {"tokenizer": "llama.cpp (GGUF vocab)", "vocab": self.vocab,
                                "adds_bos": self.bos_id is not None}
 
@@ -96,16 +98,19 @@ class LlamaCppEngine(Engine):
 
         return "gpu" if llama_cpp.llama_supports_gpu_offload() else "cpu"
 
-    def _gpu_layers(self) -> int:
-        """llama.cpp's n_gpu_layers for the engine's device: every layer (-1) on a cuda node,
-        after checking this llama.cpp was built with GPU offload and the GPU is there (a CUDA
-        build that finds no device quietly keeps every layer in RAM); none on "cpu"; without a
-        device, every layer when llama.cpp was built with a GPU (a CPU build keeps them in RAM)."""
+    def _gpu_options(self) -> dict:
+        """llama.cpp's placement options for the engine's device. On a cuda node, after checking
+        this llama.cpp was built with GPU offload and the GPU is there (a CUDA build that finds no
+        device quietly keeps every layer in RAM): the caller's placement (the planner's fit:
+        n_gpu_layers, and tensor_split / flash_attn where it sets them), or every layer (-1)
+        when it passed none. No layer on "cpu"; without a device, every layer when llama.cpp was
+        built with a GPU (a CPU build keeps them in RAM)."""
         import llama_cpp
 
+        self._gpu_placement = None
         if self.device == "cpu":
             self._placed = "cpu"
-            return 0
+            return {"n_gpu_layers": 0}
         if self.device == "cuda":
             if not llama_cpp.llama_supports_gpu_offload():
                 raise EngineError(
@@ -117,21 +122,25 @@ class LlamaCppEngine(Engine):
             except GpuUnavailable as exc:
                 raise EngineError(str(exc), code="gpu_unavailable", status=503) from exc
             self._placed = "cuda"
-            return -1
+            if self.placement is None:
+                self._gpu_placement = {"n_gpu_layers": -1, "layers_on_gpu": "all",
+                                       "why": "every layer on the GPU (-1): the caller planned no placement"}
+                return {"n_gpu_layers": -1}
+            self._gpu_placement = self.placement["info"]
+            return dict(self.placement["options"])
         self._placed = self._device()
-        return -1
+        return {"n_gpu_layers": -1}
 
     def _open(self, **options):
         """llama-cpp-python's Llama on the variant's file: the context and threads asked for,
-        the layers on the device asked for (_gpu_layers), its other defaults kept (KV f16,
+        the layers on the device asked for (_gpu_options), its other defaults kept (KV f16,
         n_batch = n_ubatch = 512)."""
         from llama_cpp import Llama
 
-        options = {"n_ctx": self.n_ctx, **options}
-        gpu_layers = self._gpu_layers()
+        options = {"n_ctx": self.n_ctx, **self._gpu_options(), **options}
         try:
             return Llama(str(self._path), n_threads=self.threads, n_threads_batch=self.threads,
-                         n_gpu_layers=gpu_layers, verbose=False, **options)
+                         verbose=False, **options)
         except Exception as exc:  # llama.cpp reports a bad file as ValueError/RuntimeError
             raise EngineError(f"llama.cpp could not load {self._path.name}: {exc}",
                               code="model_load_failed") from exc

@@ -208,6 +208,7 @@ class EvaluateMethod(Method):
     # ---- child process ----
     def run(self, ctx: RunContext) -> list[Evaluation]:
         from engines import open_engine
+        from jobs.methods.gpu_placement import placement_for
 
         p = ctx.params
         text_path = _text_file(p, Path(ctx.workdir))
@@ -217,9 +218,11 @@ class EvaluateMethod(Method):
             served_memory = self._served_memory(ctx, text_path)
         ctx.progress(0.01, "load")
         started = time.monotonic()
-        target = open_engine(ctx.input_format, [Path(f.path) for f in ctx.input_files],
-                             n_ctx=p["context"], threads=p["threads"], device=ctx.device,
-                             node=ctx.node)
+        files = [Path(f.path) for f in ctx.input_files]
+        target = open_engine(ctx.input_format, files, n_ctx=p["context"], threads=p["threads"],
+                             device=ctx.device, node=ctx.node,
+                             placement=placement_for(ctx.input_format, files, n_ctx=p["context"],
+                                                     device=ctx.device, node=ctx.node))
         ctx.progress(0.02, "tokenize")
         needed = p["chunks"] * p["context"] + 1 if p["chunks"] else 0
         ids, _ = common.tokenize_enough(target.tokenize, text_path, max(needed, p["prompt_tokens"] + 1))
@@ -329,9 +332,13 @@ class EvaluateMethod(Method):
                                       "ids equal this evaluation's")
             rows = store.read
         else:
-            ref = open_engine(p["reference_format"], [Path(f) for f in p["reference_files"]],
-                              n_ctx=p["context"], threads=p["threads"], device=ctx.device,
-                              node=ctx.node)
+            ref_files = [Path(f) for f in p["reference_files"]]
+            # planned after the target loaded: the GPU's free memory then leaves it out
+            ref = open_engine(p["reference_format"], ref_files, n_ctx=p["context"],
+                              threads=p["threads"], device=ctx.device, node=ctx.node,
+                              placement=placement_for(p["reference_format"], ref_files,
+                                                      n_ctx=p["context"], device=ctx.device,
+                                                      node=ctx.node))
             about.update(reference_engine=ref.info, reference_tokenizer=ref.tokenizer_info)
             text = common.read_text(Path(shared["dataset"]["path"]), TOKENS_CHECK_CHARS)
             if reason := tokens_differ(ref, target, text):

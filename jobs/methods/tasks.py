@@ -90,15 +90,18 @@ class TasksMethod(Method):
 
         from engines import open_engine
         from engines.harness import EngineLM
+        from jobs.methods.gpu_placement import placement_for
 
         for spec in specs:
             if spec["source"] == "catalog" and not Path(spec["data_path"]).is_file():
                 raise JobError.field("tasks", f"task {spec['name']}: its items file is not on this "
                                      f"worker ({spec['data_path']})")
         ctx.progress(0.0, "load")
-        engine = open_engine(ctx.input_format, [Path(f.path) for f in ctx.input_files],
-                             n_ctx=p["context"], threads=p["threads"], device=ctx.device,
-                             node=ctx.node)
+        files = [Path(f.path) for f in ctx.input_files]
+        engine = open_engine(ctx.input_format, files, n_ctx=p["context"], threads=p["threads"],
+                             device=ctx.device, node=ctx.node,
+                             placement=placement_for(ctx.input_format, files, n_ctx=p["context"],
+                                                     device=ctx.device, node=ctx.node))
         names, configs = task_configs(specs, max_gen_toks=p["max_gen_toks"],
                                       cache_dir=workdir / "datasets-cache")
         report = _Progress(ctx, {c["output_type"] for c in configs if isinstance(c, dict)}

@@ -313,6 +313,7 @@ class EvaluateMethod(Method):
         text, context and chunks (the reference is then not loaded), else computed, stored and
         used as stored."""
         from engines import open_engine
+        from jobs.methods.gpu_placement import placement_for
 
         p = ctx.params
         about = {**{k: method[k] for k in ("scheme", "context", "chunks", "scored_per_chunk", "mode")},

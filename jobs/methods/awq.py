@@ -19,14 +19,11 @@ pool therefore refuses it at submit (no worker can run it).
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
 from jobs.methods import hf_common
 from jobs.methods.base import JobError, Method, Output, RunContext
-from jobs.methods.gptq import DEFAULT_SAMPLES, DEFAULT_SEQ_LEN, LayerProgress, calibration_samples
-from engines import gpu
+from jobs.methods.gptq import DEFAULT_SAMPLES, DEFAULT_SEQ_LEN, quantize_with_gptqmodel
 
 BITS = 4  # the GEMM / GEMV / Marlin AWQ kernels pack 4-bit weights (planner AWQ_BITS too)
 # Group sizes the CUDA GEMM kernel takes (nn_modules/qlinear/gemm_awq.py SUPPORTS_GROUP_SIZE).
@@ -37,7 +34,6 @@ PACK = 32 // BITS  # weights per int32: a layer's output width must be a multipl
 CLIP_ROWS = 64
 _UNCLIPPED = ("self_attn.q_proj", "self_attn.k_proj")
 _PARAMS = {"group_size", "zero_point", "dataset_path", "samples", "seq_len"}
-_LOAD_END, _QUANTIZE_END = 0.1, 0.9
 
 
 class AWQMethod(Method):
@@ -104,45 +100,15 @@ class AWQMethod(Method):
 
     # ---- child process ----
     def run(self, ctx: RunContext) -> list[Output]:
-        for key, value in self.child_env.items():
-            os.environ.setdefault(key, value)
         p = ctx.params
-        input_dir, workdir = Path(ctx.input_dir), Path(ctx.workdir)
-        out, offload = workdir / "out", workdir / "offload"
-        dataset = Path(p["dataset_path"])
-        if not dataset.is_file():
-            raise JobError.field("dataset_path", f"calibration file not found on this worker: {dataset}")
-        device = "cpu"
-        if ctx.device == "cuda":
-            ctx.log(f"AWQ on {gpu.require_gpu(node=ctx.node, need_bytes=ctx.peak_memory_bytes)}")
-            device = "cuda"
 
-        ctx.progress(0.0, "load")
-        from gptqmodel import GPTQModel
-        from gptqmodel.quantization.config import AWQConfig
-        from transformers import AutoTokenizer
+        def config(offload: Path):
+            from gptqmodel.quantization.config import AWQConfig
 
-        tokenizer = AutoTokenizer.from_pretrained(str(input_dir))
-        calibration = calibration_samples(tokenizer, dataset, p["samples"], p["seq_len"])
-        config = AWQConfig(bits=p["bits"], group_size=p["group_size"], sym=not p["zero_point"],
-                           offload_to_disk_path=str(offload))
-        model = GPTQModel.load(str(input_dir), config, device=device, trust_remote_code=False)
-        ctx.progress(_LOAD_END, "load")
-        model.layer_callback = LayerProgress(ctx, model.model.config.num_hidden_layers)
-        ctx.progress(_LOAD_END, "quantize")
-        model.quantize(calibration, batch_size=1)
-        ctx.progress(_QUANTIZE_END, "save")
-        model.save(str(out))
-        shutil.rmtree(offload, ignore_errors=True)
-        if not (out / "tokenizer_config.json").exists():
-            hf_common.save_tokenizer(input_dir, out)
-        bpw, metrics = hf_common.bits_per_weight(input_dir, out)
-        metrics["calibration_tokens"] = sum(len(s["input_ids"]) for s in calibration)
-        ctx.progress(1.0, "save")
-        return [Output(key="main", format="awq", quant_type=f"{p['bits']}bit-g{p['group_size']}",
-                       directory=str(out), bits_per_weight=bpw, params={**p, "device": device},
-                       metrics=metrics,
-                       tool_versions=hf_common.versions("gptqmodel", "transformers", "torch"))]
+            return AWQConfig(bits=p["bits"], group_size=p["group_size"], sym=not p["zero_point"],
+                             offload_to_disk_path=str(offload))
+
+        return quantize_with_gptqmodel(ctx, self, config, quant_type=f"{p['bits']}bit-g{p['group_size']}")
 
 
 def check_shapes(group_size: int, shapes: dict[str, tuple[int, int]]) -> None:

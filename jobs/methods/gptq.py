@@ -124,46 +124,59 @@ class GPTQMethod(Method):
 
     # ---- child process ----
     def run(self, ctx: RunContext) -> list[Output]:
-        for key, value in self.child_env.items():
-            os.environ.setdefault(key, value)
         p = ctx.params
-        input_dir, workdir = Path(ctx.input_dir), Path(ctx.workdir)
-        out, offload = workdir / "out", workdir / "offload"
-        dataset = Path(p["dataset_path"])
-        if not dataset.is_file():
-            raise JobError.field("dataset_path", f"calibration file not found on this worker: {dataset}")
-        device = "cpu"
-        if ctx.device == "cuda":  # before anything loads: a cuda node never falls back to the CPU
-            ctx.log(f"GPTQ on {gpu.require_gpu(node=ctx.node, need_bytes=ctx.peak_memory_bytes)}")
-            device = "cuda"  # GPTQModel's CUDA path: Hessians and packing on the GPU
 
-        ctx.progress(0.0, "load")
-        from gptqmodel import GPTQModel, QuantizeConfig
-        from transformers import AutoTokenizer
+        def config(offload: Path):
+            from gptqmodel import QuantizeConfig
 
-        tokenizer = AutoTokenizer.from_pretrained(str(input_dir))
-        calibration = calibration_samples(tokenizer, dataset, p["samples"], p["seq_len"])
-        config = QuantizeConfig(bits=p["bits"], group_size=p["group_size"], desc_act=p["desc_act"],
-                                sym=p["sym"], damp_percent=p["damp_percent"],
-                                offload_to_disk_path=str(offload))
-        model = GPTQModel.load(str(input_dir), config, device=device, trust_remote_code=False)
-        n_layers = model.model.config.num_hidden_layers
-        ctx.progress(_LOAD_END, "load")
-        model.layer_callback = LayerProgress(ctx, n_layers)
-        ctx.progress(_LOAD_END, "quantize")
-        model.quantize(calibration, batch_size=1)
-        ctx.progress(_QUANTIZE_END, "save")
-        model.save(str(out))
-        shutil.rmtree(offload, ignore_errors=True)
-        if not (out / "tokenizer_config.json").exists():
-            hf_common.save_tokenizer(input_dir, out)
-        bpw, metrics = hf_common.bits_per_weight(input_dir, out)
-        metrics["calibration_tokens"] = sum(len(s["input_ids"]) for s in calibration)
-        ctx.progress(1.0, "save")
+            return QuantizeConfig(bits=p["bits"], group_size=p["group_size"], desc_act=p["desc_act"],
+                                  sym=p["sym"], damp_percent=p["damp_percent"],
+                                  offload_to_disk_path=str(offload))
+
         quant_type = f"{p['bits']}bit-g{p['group_size']}" + ("-act" if p["desc_act"] else "")
-        return [Output(key="main", format="gptq", quant_type=quant_type, directory=str(out),
-                       bits_per_weight=bpw, params={**p, "device": device}, metrics=metrics,
-                       tool_versions=hf_common.versions("gptqmodel", "transformers", "torch"))]
+        return quantize_with_gptqmodel(ctx, self, config, quant_type=quant_type)
+
+
+def quantize_with_gptqmodel(ctx: RunContext, method: Method, config, *, quant_type: str) -> list[Output]:
+    """The child's run for a GPTQModel method (GPTQ, AWQ): calibration windows from the dataset,
+    GPTQModel.load with `config(offload_folder)` on the node's device (a cuda node checks its GPU
+    before anything loads and never falls back to the CPU), layer progress, save, and the variant
+    in `method.name`'s format."""
+    for key, value in method.child_env.items():
+        os.environ.setdefault(key, value)
+    p = ctx.params
+    input_dir, workdir = Path(ctx.input_dir), Path(ctx.workdir)
+    out, offload = workdir / "out", workdir / "offload"
+    dataset = Path(p["dataset_path"])
+    if not dataset.is_file():
+        raise JobError.field("dataset_path", f"calibration file not found on this worker: {dataset}")
+    device = "cpu"
+    if ctx.device == "cuda":  # before anything loads: a cuda node never falls back to the CPU
+        ctx.log(f"{method.name.upper()} on {gpu.require_gpu(node=ctx.node, need_bytes=ctx.peak_memory_bytes)}")
+        device = "cuda"  # GPTQModel's CUDA path: Hessians and packing on the GPU
+
+    ctx.progress(0.0, "load")
+    from gptqmodel import GPTQModel
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(input_dir))
+    calibration = calibration_samples(tokenizer, dataset, p["samples"], p["seq_len"])
+    model = GPTQModel.load(str(input_dir), config(offload), device=device, trust_remote_code=False)
+    ctx.progress(_LOAD_END, "load")
+    model.layer_callback = LayerProgress(ctx, model.model.config.num_hidden_layers)
+    ctx.progress(_LOAD_END, "quantize")
+    model.quantize(calibration, batch_size=1)
+    ctx.progress(_QUANTIZE_END, "save")
+    model.save(str(out))
+    shutil.rmtree(offload, ignore_errors=True)
+    if not (out / "tokenizer_config.json").exists():
+        hf_common.save_tokenizer(input_dir, out)
+    bpw, metrics = hf_common.bits_per_weight(input_dir, out)
+    metrics["calibration_tokens"] = sum(len(s["input_ids"]) for s in calibration)
+    ctx.progress(1.0, "save")
+    return [Output(key="main", format=method.name, quant_type=quant_type, directory=str(out),
+                   bits_per_weight=bpw, params={**p, "device": device}, metrics=metrics,
+                   tool_versions=hf_common.versions("gptqmodel", "transformers", "torch"))]
 
 
 class LayerProgress:

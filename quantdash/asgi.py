@@ -20,6 +20,7 @@ check never waits behind page work.
 
 import asyncio
 import functools
+import gc
 import json
 import os
 
@@ -152,3 +153,8 @@ class HealthFirst:
 
 
 application = HealthFirst(BodyLimit(ViewSlots(django_application, VIEW_SLOTS)))
+
+# Django, its apps and their imports live as long as the process: frozen, a full garbage collection
+# does not walk them again while requests wait for the GIL (planner.model_definition freezes torch's
+# objects the same way when it imports them).
+gc.freeze()

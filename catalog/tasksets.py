@@ -41,6 +41,9 @@ YAML_ALLOWED = {"task", "task_alias", "output_type", "doc_to_text", "doc_to_targ
                 "doc_to_choice", "description", "target_delimiter", "fewshot_delimiter",
                 "num_fewshot", "metric_list", "generation_kwargs", "repeats", "filter_list",
                 "should_decontaminate", "doc_to_decontamination_query", "gen_prefix", "metadata"}
+# Each item is generated `repeats` times and shown `num_fewshot` solved examples: bounded so one
+# upload cannot make a job run for days (lm-eval's own self-consistency tasks repeat 64 times).
+MAX_REPEATS, MAX_FEWSHOT = 64, 64
 # Where the data lives: the uploaded data file is the only split, so these are dropped.
 YAML_DATA_KEYS = {"dataset_path", "dataset_name", "dataset_kwargs", "training_split",
                   "validation_split", "test_split", "fewshot_split", "tag"}
@@ -248,6 +251,12 @@ def yaml_config(text: str, name: str) -> dict:
         raise _error(1, "doc_to_target", "missing: the expected answer of each item")
     if output_type == "multiple_choice" and "doc_to_choice" not in kept:
         raise _error(1, "doc_to_choice", "missing: a multiple_choice task needs its choices")
+    for key, top in (("repeats", MAX_REPEATS), ("num_fewshot", MAX_FEWSHOT)):
+        value = kept.get(key)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= top
+                                  or (key == "repeats" and value < 1)):
+            low = 1 if key == "repeats" else 0
+            raise _error(lines[key], key, f"expected a whole number from {low} to {top}, got {value!r}")
     for key, kind in (("metric_list", list), ("filter_list", list), ("generation_kwargs", dict),
                       ("metadata", dict)):
         if key in kept and not isinstance(kept[key], kind):

@@ -109,6 +109,9 @@ OVERRIDES: dict[str, dict[str, Any]] = {
                      "hidden_size_per_layer_input": 256, "laurel_rank": 64, "vocab_size_per_layer_input": 49000,
                      "layer_types": ["full_attention" if (i + 1) % 5 == 0 else "sliding_attention" for i in range(21)],
                      "activation_sparsity_pattern": [0.95] * 10 + [0.0] * 11},
+    # HRM-Text: 2 blocks per stack at the class's cycles (H 2, L 3): 4 blocks of weights, 16 cache slots, the
+    # pair as a saved config.json holds it (the generic shrink sets num_hidden_layers, not the per-stack count)
+    "hrm_text": {"num_layers_per_stack": 2, "num_hidden_layers": 16},
     # MiMo-V2-Flash: one full layer and three sliding ones, V narrower than K
     "mimo_v2_flash": {"layer_types": ["full_attention"] + ["sliding_attention"] * 3, "v_head_dim": 32,
                       "sliding_window": 129},
@@ -116,6 +119,21 @@ OVERRIDES: dict[str, dict[str, Any]] = {
     # not read layer_types: every layer but layer 0 of four slides, measured with the laguna-full variant)
     "laguna": {"num_attention_heads_per_layer": [4, 8, 4, 4],
                "layer_types": ["full_attention", "sliding_attention", "sliding_attention", "sliding_attention"]},
+    # dots3 note text: layer_types cycle to indexed, indexed, sliding, sliding; the sliding layers' own widths
+    # (8 heads, kv_lora 96, nope 48, V 48; q_lora and rope shared, as the converter requires); shared expert
+    # as wide as a routed one (llama.cpp's n_ff_exp × n_expert_shared); a small indexer; token ids inside the
+    # demo vocabulary
+    "dots3_note_text": {"per_layer_config": {str(i): {"num_attention_heads": 8, "num_key_value_heads": 8,
+                                                      "kv_lora_rank": 96, "qk_nope_head_dim": 48, "head_dim": 64,
+                                                      "v_head_dim": 48} for i in (2, 3)},
+                        "shared_experts_intermediate_size": 64, "index_n_heads": 4, "index_head_dim": 64,
+                        "pad_token_id": 0, "bos_token_id": 1, "eos_token_id": 2},
+    # HY V4: token ids inside the demo vocabulary (the class default pads with id 120002); indexer_types
+    # cycled to full, full, shared, shared
+    "hy_v4": {"pad_token_id": 0, "bos_token_id": 1, "eos_token_id": 2},
+    # DeepSeek-V4: head_dim 512 (llama.cpp 0.3.36 fails a graph assert at 64), o_groups dividing the 4 heads
+    # (it asserts n_head % o_groups == 0), small output / indexer widths
+    "deepseek_v4": {"head_dim": 512, "o_groups": 2, "o_lora_rank": 64, "index_n_heads": 4},
 }
 # further instances of a model type, measured under their own name with --only NAME:
 # name -> (model type, fields over its default config, fields over the tiny config after OVERRIDES)
@@ -127,6 +145,8 @@ VARIANTS: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
     "falcon-11b": ("falcon", {"new_decoder_architecture": True, "num_ln_in_parallel_attn": 1, "num_kv_heads": 8,
                               "hidden_size": 4096, "num_attention_heads": 32, "ffn_hidden_size": 16384},
                    {"num_kv_heads": 2}),
+    # HRM-Text with linear biases (attention_bias, mlp_bias), which llama.cpp's hrm_text does not create
+    "hrm_text-bias": ("hrm_text", {"attention_bias": True, "mlp_bias": True}, {"attention_bias": True, "mlp_bias": True}),
     # Granite SWA MoE with its shared expert (shared_mlp)
     "granitemoe_swa-shared": ("granitemoe_swa", {"shared_intermediate_size": 1024}, {"shared_intermediate_size": 128}),
     # Laguna as its class defaults have it: full attention on every layer (sliding_window still set)
@@ -313,8 +333,14 @@ def build(mt: str, cls: str, folder: Path) -> dict[str, Any]:
     saved = json.loads((folder / "config.json").read_text())
     if base == "kimi_linear":
         _kimi_linear_dense_mlp_names(folder)
+    if base == "hy_v4":
+        _hy_v4_published_names(folder)
+    if base == "deepseek_v4":
+        _deepseek_v4_published_layout(folder, saved)
     if base == "gemma3n_text":
         _gemma3n_shared_layer_kv(folder, saved)
+    if base == "dots3_note_text":   # the file in the published spelling; the estimator reads transformers'
+        (folder / "config.json").write_text(json.dumps(_dots3_published_spelling(saved), indent=2))
     if base == "mimo_v2_flash":
         saved = _mimo_v2_published_spelling(saved)
         (folder / "config.json").write_text(json.dumps(saved, indent=2))
@@ -335,6 +361,71 @@ def _kimi_linear_dense_mlp_names(folder: Path) -> None:
         renamed = {re.sub(r"\.block_sparse_moe\.((gate|up|down)_proj\.weight)$", r".mlp.\1", k): v
                    for k, v in tensors.items()}
         save_file(renamed, path, metadata={"format": "pt"})
+
+
+def _deepseek_v4_published_layout(folder: Path, cfg: dict[str, Any]) -> None:
+    """The converter reads DeepSeek-V4 only as published: config keys compress_ratios, num_hash_layers and
+    qk_rope_head_dim, tensors without the model. prefix (embed, hc_head_*, attn.kv_norm, which transformers 5.23
+    saves as embed_tokens, hc_head.hc_*, attn.norm), routed experts as FP4 (two codes a byte) with one E8M0
+    scale byte per 32 (random codes, scale 2^-7). Other tensors stay as saved."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    rate = {"sliding_attention": 0, **cfg["compress_rates"]}
+    published = {**cfg, "compress_ratios": [rate[t] for t in cfg["layer_types"]],
+                 "num_hash_layers": cfg["mlp_layer_types"].count("hash_moe"),
+                 "qk_rope_head_dim": int(cfg["head_dim"] * cfg["partial_rotary_factor"])}
+    (folder / "config.json").write_text(json.dumps(published, indent=2))
+    codes = torch.Generator().manual_seed(0)
+    for path in folder.glob("*.safetensors"):
+        out = {}
+        for k, v in load_file(path).items():
+            k = {"embed_tokens.weight": "embed.weight"}.get(k.removeprefix("model."), k.removeprefix("model."))
+            k = re.sub(r"\.attn\.norm\.weight$", ".attn.kv_norm.weight", k.replace("hc_head.hc_", "hc_head_"))
+            if re.fullmatch(r"layers\.\d+\.ffn\.experts\.\d+\.w[123]\.weight", k):
+                rows, cols = v.shape
+                out[k] = torch.randint(0, 256, (rows, cols // 2), dtype=torch.uint8, generator=codes)
+                out[k.removesuffix("weight") + "scale"] = torch.full((rows, cols // 32), 120, dtype=torch.uint8)
+            else:
+                out[k] = v
+        save_file(out, path, metadata={"format": "pt"})
+
+
+def _hy_v4_published_names(folder: Path) -> None:
+    """transformers 5.23 saves HY V4 by reversing its load-time renames one by one, which leaves names
+    neither the published checkpoint nor the converter has: model.layers.N.hc_pre.hc_attn_layer.hc_fn for
+    hc_attn_layer.hc_pre.hc_fn, model.hc_pre.hc_head.hc_head_fn for model.hc_head.hc_head_fn, and the dense
+    and shared MLPs' gate_proj as linear_gate (only the attention gate is linear_gate). Only the names change."""
+    from safetensors.torch import load_file, save_file
+
+    for path in folder.glob("*.safetensors"):
+        renamed = {}
+        for k, v in load_file(path).items():
+            k = re.sub(r"\.hc_pre\.(hc_attn_layer|hc_mlp_layer)\.hc_(fn|base|scale)$", r".\1.hc_pre.hc_\2", k)
+            k = re.sub(r"^model\.hc_pre\.hc_head\.", "model.hc_head.", k)
+            renamed[re.sub(r"\.mlp\.(shared_experts\.)?linear_gate\.weight$", r".mlp.\1gate_proj.weight", k)] = v
+        save_file(renamed, path, metadata={"format": "pt"})
+
+
+def _dots3_published_spelling(cfg: dict[str, Any]) -> dict[str, Any]:
+    """dots3 note's config.json as its checkpoint spells it (Dots3NoteConfig: the text fields at the top
+    level of model_type dots3_note) with the keys conversion/dots3.py reads: the sliding layers' widths as
+    swa_*, the window as sliding_window_size, first_k_dense_replace, scoring_func / topk_method, use_dsa,
+    rope_theta / swa_rope_theta. transformers' own spelling (per_layer_config) does not convert: the
+    converter reads config.json through AutoConfig, which folds swa_* into per_layer_config."""
+    kinds = cfg["layer_types"]
+    sliding = {int(k): v for k, v in cfg["per_layer_config"].items()}[kinds.index("sliding_attention")]
+    widths = {k: sliding.get(k, cfg[k]) for k in ("num_attention_heads", "num_key_value_heads", "q_lora_rank",
+                                                  "kv_lora_rank", "head_dim", "qk_nope_head_dim", "qk_rope_head_dim",
+                                                  "v_head_dim")}
+    out = {k: v for k, v in cfg.items() if k not in ("per_layer_config", "sliding_window", "rope_parameters")}
+    return {**out, "model_type": "dots3_note", "architectures": ["Dots3NoteForCausalLM"],
+            **{f"swa_{k}": v for k, v in widths.items()}, "sliding_window_size": cfg["sliding_window"],
+            "first_k_dense_replace": cfg["mlp_layer_types"].index("sparse"), "scoring_func": "sigmoid",
+            "topk_method": "noaux_tc", "use_dsa": True, "rope_theta": 80000000.0, "swa_rope_theta": 50000.0,
+            # the towers' configs as the checkpoint has them: their adapters write the text width (the
+            # converter's tokenizer reads the whole Dots3NoteConfig, which checks it)
+            "vision_config": {"adapter_out_dim": cfg["hidden_size"]}, "audio_config": {"adapter_out_dim": cfg["hidden_size"]}}
 
 
 def _mimo_v2_published_spelling(cfg: dict[str, Any]) -> dict[str, Any]:

@@ -19,8 +19,12 @@ from .moe_decoders import Indexer, add_indexer_tensors
 from .gemma4 import Gemma4, gemma4_tensors
 from .gemma3n import Gemma3n, gemma3n_gguf_only, gemma3n_tensors
 from .kimi_linear import kimi_linear_tensors
+from .hrm_text import Hrm, hrm_text_tensors
 from .mimo_v2 import MimoV2, mimo_v2_tensors
 from .laguna import Laguna, laguna_tensors
+from .dots3 import Dots3, dots3_tensors
+from .hy_v4 import HyV4, hy_v4_tensors
+from .deepseek_v4 import DeepseekV4, deepseek_v4_tensors
 
 TensorSpec = tuple[str, tuple[int, ...], int]  # (gguf name, ggml shape, n_params)
 
@@ -81,8 +85,12 @@ class Architecture:
     indexer: Indexer | None = None  # DeepSeek-V3.2 / GLM-5 DSA lightning indexer (moe_decoders.py)
     gemma4: Gemma4 | None = None   # Gemma 4 block (gemma4.py)
     gemma3n: Gemma3n | None = None  # Gemma 3n block (gemma3n.py)
+    hrm: Hrm | None = None         # HRM-Text's cycled L/H stacks (hrm_text.py)
     mimo_v2: MimoV2 | None = None  # MiMo-V2-Flash block (mimo_v2.py)
     laguna: Laguna | None = None   # Laguna block (laguna.py)
+    dots3: Dots3 | None = None     # dots3 note text block: MLA per layer kind, DSA indexer, SWA (dots3.py)
+    hy_v4: HyV4 | None = None      # HY V4 block: MLA + DSA, gate, sinks, hyper-connections (hy_v4.py)
+    deepseek_v4: DeepseekV4 | None = None  # DeepSeek-V4 block: compressed attention, mHC (deepseek_v4.py)
     kv_layout: tuple[tuple[int, int], ...] = ()  # per layer (n_kv_heads, head_dim) where layers differ;
                                                  # (0, 0) = no cache of its own; () = every layer the same
     vision_params: int = 0         # vision tower + projector of a multimodal checkpoint (not in the total)
@@ -189,11 +197,23 @@ class Architecture:
         if self.gemma3n is not None:
             gemma3n_tensors(self, add)
             return tuple(out)
+        if self.hrm is not None:
+            hrm_text_tensors(self, add)
+            return tuple(out)
         if self.mimo_v2 is not None:
             mimo_v2_tensors(self, add)
             return tuple(out)
         if self.laguna is not None:
             laguna_tensors(self, add)
+            return tuple(out)
+        if self.dots3 is not None:
+            dots3_tensors(self, add)
+            return tuple(out)
+        if self.hy_v4 is not None:
+            hy_v4_tensors(self, add)
+            return tuple(out)
+        if self.deepseek_v4 is not None:
+            deepseek_v4_tensors(self, add)
             return tuple(out)
         H, V = self.hidden_size, self.vocab_size
         add("token_embd.weight", H, V)

@@ -89,6 +89,12 @@ def allows_quantization(name: str, shape: tuple[int, ...]) -> bool:
 # Gemma 3n tensors llama-quantize keeps in the source type (llama-quant.cpp tensor_allows_quantization:
 # "altup", "laurel" — "very small" — and "per_layer_model_proj"); the converter writes them 16-bit
 KEPT_AS_SOURCE = ("altup", "laurel", "per_layer_model_proj")
+# Matrices convert_hf_to_gguf.py writes F32 whatever --outtype says (conversion/base.py: the DSA indexer's
+# weights_proj on every DSA model; conversion/hy_v4.py tensor_force_quant: HY V4's hyper-connection
+# matrices). An F16 file keeps them F32; llama-quantize still quantizes them (measured on a converted tiny
+# HY V4: F16 file 155,648 B larger than all-16-bit, Q4_K_M file equal to the rules below)
+CONVERTED_F32 = ("indexer.proj.weight",)
+CONVERTED_F32_HY_V4 = ("hc_attn_fn.weight", "hc_ffn_fn.weight", "output_hc_fn.weight")
 
 
 def category(name: str) -> str:
@@ -251,6 +257,8 @@ def tensor_type(arch: Architecture, ftype: str, name: str, shape: tuple[int, ...
     if not allows_quantization(name, shape):
         return "F32"
     if default in ("F16", "BF16", "F32"):
+        if name.endswith(CONVERTED_F32) or (arch.arch == "hy_v4" and name.endswith(CONVERTED_F32_HY_V4)):
+            return "F32"
         return default
     if any(part in name for part in KEPT_AS_SOURCE):
         return "F16"

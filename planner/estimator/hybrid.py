@@ -19,6 +19,7 @@ from typing import Any, Callable
 from .attention_tensors import add_qk_norms, add_qkv_projections
 from .classic import RECURRENT_MODEL_TYPES, recurrent_unsupported
 from .errors import EstimatorError
+from .ffn_tensors import add_gated_ffn, add_routed_experts
 from .fields import _bool, _int
 
 # HF model_type -> llama.cpp architecture name (convert_hf_to_gguf.py model_arch)
@@ -192,16 +193,11 @@ def _deltanet(h: Hybrid, H: int, add: Callable[..., None], p: str, split_ba: boo
 
 def _moe(arch: Any, add: Callable[..., None], p: str) -> None:
     H, E, F, S = arch.hidden_size, arch.n_experts, arch.moe_intermediate_size, arch.shared_expert_intermediate_size
-    add(p + "ffn_gate_inp.weight", H, E)
-    add(p + "ffn_gate_exps.weight", H, F, E)
-    add(p + "ffn_up_exps.weight", H, F, E)
-    add(p + "ffn_down_exps.weight", F, H, E)
+    add_routed_experts(add, p, H, F, E, router_bias=False)
     if S:
         if arch.shared_expert_gate:
             add(p + "ffn_gate_inp_shexp.weight", H, 1)
-        add(p + "ffn_gate_shexp.weight", H, S)
-        add(p + "ffn_up_shexp.weight", H, S)
-        add(p + "ffn_down_shexp.weight", S, H)
+        add_gated_ffn(add, p, H, S, "_shexp")
 
 
 # ------------------------------------------------------------------ HF config.json

@@ -35,6 +35,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from .errors import EstimatorError
+from .ffn_tensors import add_gated_ffn, add_routed_experts
 from .fields import _int
 from .hybrid import Hybrid
 
@@ -174,15 +175,9 @@ def kimi_linear_tensors(arch: Any, add: Callable[..., None]) -> None:
             add(p + "attn_output.weight", qkv, H)
         if h.ffns[i] == "moe":
             E, F, S = arch.n_experts, arch.moe_intermediate_size, arch.shared_expert_intermediate_size
-            add(p + "ffn_gate_inp.weight", H, E)
-            add(p + "exp_probs_b.bias", E)
-            add(p + "ffn_gate_exps.weight", H, F, E)
-            add(p + "ffn_up_exps.weight", H, F, E)
-            add(p + "ffn_down_exps.weight", F, H, E)
+            add_routed_experts(add, p, H, F, E)
             if S:
-                add(p + "ffn_gate_shexp.weight", H, S)
-                add(p + "ffn_up_shexp.weight", H, S)
-                add(p + "ffn_down_shexp.weight", S, H)
+                add_gated_ffn(add, p, H, S, "_shexp")
         else:
             F = arch.intermediate_size
             add(p + "ffn_gate.weight", H, F)

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import EstimatorError
+from .ffn_tensors import add_gated_ffn, add_routed_experts
 from .fields import _bool, _int
 
 LAGUNA_MODEL_TYPES = {"laguna": "laguna"}
@@ -131,16 +132,7 @@ def laguna_tensors(arch: Any, add: Any) -> None:
         add(p + "ffn_norm.weight", H)
         if i in g.moe_layers:
             E, F, S = arch.n_experts, arch.moe_intermediate_size, arch.shared_expert_intermediate_size
-            add(p + "ffn_gate_inp.weight", H, E)
-            add(p + "exp_probs_b.bias", E)
-            add(p + "ffn_gate_exps.weight", H, F, E)
-            add(p + "ffn_up_exps.weight", H, F, E)
-            add(p + "ffn_down_exps.weight", F, H, E)
-            add(p + "ffn_gate_shexp.weight", H, S)
-            add(p + "ffn_up_shexp.weight", H, S)
-            add(p + "ffn_down_shexp.weight", S, H)
+            add_routed_experts(add, p, H, F, E)
+            add_gated_ffn(add, p, H, S, "_shexp")
         else:
-            F = arch.intermediate_size
-            add(p + "ffn_gate.weight", H, F)
-            add(p + "ffn_up.weight", H, F)
-            add(p + "ffn_down.weight", F, H)
+            add_gated_ffn(add, p, H, arch.intermediate_size)

@@ -22,7 +22,11 @@ from .gemma4 import gemma4_fields
 from .gemma3n import GEMMA3N_MODEL_TYPES, gemma3n_config, gemma3n_fields
 from .mimo_v2 import MIMO_V2_MODEL_TYPES, mimo_v2_config, mimo_v2_fields
 from .laguna import LAGUNA_MODEL_TYPES, laguna_config, laguna_fields
+from .dots3 import DOTS3_MODEL_TYPES, dots3_config, dots3_fields
+from .hy_v4 import HY_V4_MODEL_TYPES, hy_v4_config, hy_v4_fields
+from .deepseek_v4 import DEEPSEEK_V4_MODEL_TYPES, deepseek_v4_config, deepseek_v4_fields
 from .kimi_linear import KIMI_LINEAR_MODEL_TYPES, kimi_linear_config, kimi_linear_fields
+from .hrm_text import HRM_TEXT_MODEL_TYPES, hrm_text_config, hrm_text_fields
 from .vision import MULTIMODAL_MODEL_TYPES, vision_fields
 
 MAX_TOTAL_PARAMS = 10**15
@@ -49,7 +53,11 @@ MODEL_TYPE_TO_ARCH = {
     "cohere2_moe": "cohere2moe",   # conversion/command_r.py Cohere2MoeModel
     "hy_v3": "hy_v3",   # conversion/hunyuan.py HYV3Model
     **KIMI_LINEAR_MODEL_TYPES, **GEMMA3N_MODEL_TYPES, **MIMO_V2_MODEL_TYPES,   # kimi_linear.py, gemma3n.py, mimo_v2.py
+    **HRM_TEXT_MODEL_TYPES,   # hrm_text.py
     **LAGUNA_MODEL_TYPES,   # laguna.py
+    **DOTS3_MODEL_TYPES,   # dots3.py
+    **HY_V4_MODEL_TYPES,   # hy_v4.py
+    **DEEPSEEK_V4_MODEL_TYPES,   # deepseek_v4.py
     "granite": "granite", "internlm3": "llama", "iquestcoder": "llama", "ministral3": "mistral3", "ernie4_5": "ernie4_5",
 }
 # Decoders whose block is llama's tensor for tensor (transformers builds InternLM3 and IQuest-Coder
@@ -72,7 +80,9 @@ LLAMA_BLOCK_DEFAULTS = {
 # QK-norms are not read from GGUF metadata here
 CONFIG_ONLY_ARCHS = {"minicpm3", "granite_swa", "bitnet", "mellum", "afmoe", "cohere2moe", "hy_v3",
                      *KIMI_LINEAR_MODEL_TYPES.values(), *GEMMA3N_MODEL_TYPES.values(), *MIMO_V2_MODEL_TYPES.values(),
-                     *LAGUNA_MODEL_TYPES.values()}
+                     *HRM_TEXT_MODEL_TYPES.values(),
+                     *LAGUNA_MODEL_TYPES.values(), *DOTS3_MODEL_TYPES.values(), *HY_V4_MODEL_TYPES.values(),
+                     *DEEPSEEK_V4_MODEL_TYPES.values()}
 # other config classes' defaults for an omitted field
 CONFIG_DEFAULTS = {"solar_open": {"head_dim": 128}}
 # config classes whose tie_word_embeddings defaults to True
@@ -152,10 +162,18 @@ def architecture_from_config(cfg: Any, name: str = "") -> Architecture:
         cfg = kimi_linear_config(cfg)
     elif model_type in GEMMA3N_MODEL_TYPES:
         cfg = gemma3n_config(cfg)
+    elif model_type in HRM_TEXT_MODEL_TYPES:
+        cfg = hrm_text_config(cfg)
     elif model_type in MIMO_V2_MODEL_TYPES:
         cfg = mimo_v2_config(cfg)
     elif model_type in LAGUNA_MODEL_TYPES:
         cfg = laguna_config(cfg)
+    elif model_type in DOTS3_MODEL_TYPES:
+        cfg = dots3_config(cfg)
+    elif model_type in HY_V4_MODEL_TYPES:
+        cfg = hy_v4_config(cfg)
+    elif model_type in DEEPSEEK_V4_MODEL_TYPES:
+        cfg = deepseek_v4_config(cfg)
     notes: list[str] = vision_notes
 
     hidden = _int(cfg, "hidden_size")
@@ -208,7 +226,8 @@ def architecture_from_config(cfg: Any, name: str = "") -> Architecture:
     else:
         n_experts = 0
 
-    swa = swa_fields(cfg, arch, layers, notes)
+    # dots3.py reads its own layer kinds (indexed / sliding attention) and window
+    swa = {} if model_type in DOTS3_MODEL_TYPES else swa_fields(cfg, arch, layers, notes)
 
     rope = cfg.get("rope_scaling")
     rope_freqs = isinstance(rope, dict) and (rope.get("rope_type") or rope.get("type")) == "llama3"
@@ -266,10 +285,18 @@ def architecture_from_config(cfg: Any, name: str = "") -> Architecture:
         layout = kimi_linear_fields(cfg, layers, heads, notes)
     elif model_type in GEMMA3N_MODEL_TYPES:
         layout = gemma3n_fields(cfg, layers, hidden, heads, kv_heads, head_dim, notes)
+    elif model_type in HRM_TEXT_MODEL_TYPES:
+        layout = hrm_text_fields(cfg, layers, hidden, heads, notes)
     elif model_type in MIMO_V2_MODEL_TYPES:
         layout = mimo_v2_fields(cfg, layers, heads, kv_heads, head_dim, notes)
     elif model_type in LAGUNA_MODEL_TYPES:
         layout = laguna_fields(cfg, layers, heads, kv_heads, notes)
+    elif model_type in DOTS3_MODEL_TYPES:
+        layout = dots3_fields(cfg, layers, notes)
+    elif model_type in HY_V4_MODEL_TYPES:
+        layout = hy_v4_fields(cfg, layers, heads, notes)
+    elif model_type in DEEPSEEK_V4_MODEL_TYPES:
+        layout = deepseek_v4_fields(cfg, layers, heads, head_dim, notes)
     elif model_type == "gemma4_text":
         layout = gemma4_fields(cfg, layers, hidden, heads, kv_heads, head_dim, notes)
     elif model_type == "exaone_moe":   # modeling_exaone_moe.py: Qwen3-MoE's block, dense first layers, router bias

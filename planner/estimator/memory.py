@@ -8,6 +8,9 @@ from __future__ import annotations
 import copy
 
 from .architecture import Architecture
+from .deepseek_v4 import deepseek_v4_kv_cache_bytes, deepseek_v4_state_bytes
+from .dots3 import dots3_kv_cache_bytes
+from .errors import EstimatorError
 from .hardware import Hardware
 from .hybrid import recurrent_state_bytes
 from .workload import Workload
@@ -51,6 +54,20 @@ def llama_cpp_swa_cells(arch: Architecture, wl: Workload) -> int:
     return min(per_seq, _pad(arch.sliding_window + ub, LLAMA_CPP_CTX_PAD)) * wl.batch
 
 
+def vllm_cache_unmeasured(arch: Architecture) -> str:
+    """Why vLLM's KV cache for this architecture is not planned ("" where it is): caches vLLM keeps
+    beyond the attention pages this estimator sizes, which nobody has measured here."""
+    if arch.deepseek_v4 is not None:
+        return "deepseek_v4: vLLM's cache for DeepSeek-V4's compressed attention has not been measured here"
+    if arch.dots3 is not None:
+        return (f"{arch.arch}: vLLM's cache for this model's per-layer MLA widths (sliding layers wider than the "
+                "indexed ones) and its DSA indexer keys has not been measured here")
+    if arch.indexer is not None:
+        return (f"{arch.arch}: vLLM keeps a second cache of the DSA indexer keys beside the MLA latent, and its "
+                "size has not been measured here")
+    return ""
+
+
 def kv_cache_bytes(arch: Architecture, wl: Workload, context: int | None = None) -> tuple[int, str]:
     """Bytes of the K and V caches for the workload (optionally at another context): the KV cache
     alone, of the layers that have one (a hybrid's attention layers). A hybrid's recurrent state is
@@ -67,6 +84,20 @@ def kv_cache_bytes(arch: Architecture, wl: Workload, context: int | None = None)
     L, kvh, hd = arch.kv_layers, arch.n_kv_heads, arch.head_dim  # hybrids: attention layers only
     elem = wl.kv_bytes_per_element
     elem_txt = {"f16": "2 B", "q8_0": "34/32 B (q8_0)", "q4_0": "18/32 B (q4_0)", "fp8": "1 B (fp8)"}[wl.kv_dtype]
+    if wl.runtime == "vllm" and vllm_cache_unmeasured(arch):
+        raise EstimatorError("runtime", vllm_cache_unmeasured(arch) + "; plan it with llama.cpp or transformers")
+    if arch.deepseek_v4 is not None:   # compressed attention: window, compressed entries, compressor buffers
+        cells = (llama_cpp_kv_cells(arch, wl), llama_cpp_swa_cells(arch, wl)) if wl.runtime == "llama.cpp" else (0, 0)
+        return deepseek_v4_kv_cache_bytes(arch, wl.runtime, wl.batch, wl.context, *cells, elem, elem_txt)
+    if arch.dots3 is not None:   # latent widths per layer kind, windowed sliding layers, indexer keys (dots3.py)
+        if wl.runtime == "llama.cpp":
+            tokens = (llama_cpp_kv_cells(arch, wl), llama_cpp_swa_cells(arch, wl), "cells")
+        elif wl.runtime == "vllm":
+            tokens = (_pad(wl.context, VLLM_BLOCK) * wl.batch,
+                      _pad(min(wl.context, arch.sliding_window), VLLM_BLOCK) * wl.batch, "tokens")
+        else:   # transformers: DynamicSlidingWindowLayer keeps sliding_window - 1 tokens
+            tokens = (wl.batch * wl.context, wl.batch * min(wl.context, arch.sliding_window - 1), "tokens")
+        return dots3_kv_cache_bytes(arch, wl.runtime, *tokens, elem, elem_txt)
     if arch.is_mla:
         return _mla_kv_cache_bytes(arch, wl, elem, elem_txt)
     if arch.kv_layout:
@@ -176,6 +207,8 @@ def layer_cache_bytes(arch: Architecture, kv: int, state: int) -> tuple[list[int
 def recurrent_bytes(arch: Architecture, wl: Workload) -> tuple[int, str]:
     """Recurrent state of a hybrid/recurrent model for the workload's sequences (hybrid.py
     recurrent_state_bytes: llama.cpp's R/S buffers in F32; transformers/vLLM in 16 bits); 0 otherwise."""
+    if arch.deepseek_v4 is not None:   # llama.cpp's compressor state, logged apart from its KV caches
+        return deepseek_v4_state_bytes(arch, wl.runtime, wl.batch)
     if arch.hybrid is None or not arch.hybrid.recurrent_layers:
         return 0, "no recurrent layers = 0 B"
     return recurrent_state_bytes(arch, wl.runtime, wl.batch)
@@ -220,9 +253,8 @@ def _mla_kv_cache_bytes(arch: Architecture, wl: Workload, elem: float, elem_txt:
     if wl.runtime == "vllm":
         tokens = _pad(wl.context, VLLM_BLOCK) * wl.batch
         total = int(L * row * tokens * elem)
-        unmodelled = "; vLLM's DSA indexer cache is not modelled" if idx_layers else ""
         return total, (f"MLA latent: {L} layers × {parts} × {tokens:,} tokens (blocks of 16 × {wl.batch} seqs) "
-                       f"× {elem_txt} = {total:,} B{unmodelled}")
+                       f"× {elem_txt} = {total:,} B")
     # transformers DynamicIndexedLayer (cache_utils.py) keeps [batch, seq, index_head_dim] indexer keys
     total = int(wl.batch * wl.context * (L * row + idx_layers * idx_dim) * elem)
     idx = f" + {idx_layers} indexer layers × {idx_dim} keys" if idx_layers else ""

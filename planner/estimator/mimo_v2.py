@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import EstimatorError
+from .ffn_tensors import add_gated_ffn, add_routed_experts
 from .fields import _bool, _int
 
 MIMO_V2_MODEL_TYPES = {"mimo_v2_flash": "mimo2"}
@@ -130,13 +131,6 @@ def mimo_v2_tensors(arch: Any, add: Any) -> None:
         add(p + "ffn_norm.weight", H)
         if i in m.moe_layers:
             E, F = arch.n_experts, arch.moe_intermediate_size
-            add(p + "ffn_gate_inp.weight", H, E)
-            add(p + "exp_probs_b.bias", E)
-            add(p + "ffn_gate_exps.weight", H, F, E)
-            add(p + "ffn_up_exps.weight", H, F, E)
-            add(p + "ffn_down_exps.weight", F, H, E)
+            add_routed_experts(add, p, H, F, E)
         else:
-            F = arch.intermediate_size
-            add(p + "ffn_gate.weight", H, F)
-            add(p + "ffn_up.weight", H, F)
-            add(p + "ffn_down.weight", F, H)
+            add_gated_ffn(add, p, H, arch.intermediate_size)

@@ -32,7 +32,7 @@ from .errors import EstimatorError
 from .estimate import Estimate
 from .fit import context_steps
 from .hardware import Hardware
-from .memory import VLLM_BLOCK, VLLM_MAX_BATCHED_TOKENS, compute_bytes, overhead_bytes
+from .memory import VLLM_BLOCK, VLLM_MAX_BATCHED_TOKENS, compute_bytes, overhead_bytes, vllm_cache_unmeasured
 from .schemes import parse_scheme, weights_bytes_and_formula
 from .workload import Workload, context_limit
 
@@ -126,6 +126,8 @@ def vllm_fit(arch: Architecture, hw: Hardware, wl: Workload, scheme: str = "", r
         raise EstimatorError("hardware", "vLLM plans need a GPU (CUDA/ROCm) profile")
     if wl.mode != "inference":
         raise EstimatorError("mode", "the vLLM fit plans inference")
+    if vllm_cache_unmeasured(arch):
+        raise EstimatorError("runtime", vllm_cache_unmeasured(arch))
     if not arch.kv_layers:
         raise EstimatorError("model", "no attention layers: vLLM's KV blocks are sized per attention layer, and the "
                                       "recurrent state it keeps instead (its Mamba spec) is not modelled here")

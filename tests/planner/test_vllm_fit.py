@@ -154,3 +154,17 @@ def test_a_model_without_attention_layers_is_refused_not_divided_by_zero():
     assert all(r.kv_cache_bytes == 0 and r.recurrent_state_bytes > 0 for r in est.rows)
     assert 0 < est.row("F16").gpu_layers < 40   # layers offloaded: each with its state, none with KV
     assert fit_estimate(est).devices[0]["kv_bytes"] == 0
+
+
+@pytest.mark.parametrize("preset", ["deepseek-v3.2", "glm-5"])
+def test_vllm_is_refused_where_its_dsa_indexer_cache_was_never_measured(preset):
+    """DSA models keep a second cache of indexer keys beside the MLA latent in vLLM; nobody measured
+    its size here, so neither the estimate nor the vLLM fit gives a figure that leaves it out."""
+    arch = preset_architecture(preset)
+    hw = H100.with_devices(8)
+    with pytest.raises(EstimatorError) as refused:
+        estimate(arch, hw, Workload(runtime="vllm", context=8192))
+    assert refused.value.field == "runtime" and "DSA indexer keys" in str(refused.value)
+    with pytest.raises(EstimatorError, match="DSA indexer keys"):
+        vllm_fit(arch, hw, Workload(runtime="vllm", context=8192))
+    assert estimate(arch, hw, Workload(runtime="llama.cpp", context=8192)).rows[0].kv_cache_bytes > 0

@@ -4,7 +4,8 @@
     python bench/speed_accuracy.py --depth-table [--workdir DIR]
 
 1. Measures this node as a worker does (jobs/node_bench.py: bandwidth + llama-bench pp/tg per scheme
-   on a small random-weight Llama, and its tg at depths 0 and 512): that measurement is the ONLY
+   on a small random-weight Llama, its tg at depths 0 and 512, and a small random-weight MoE in
+   llama.cpp's llama architecture with Mixtral's expert tensors): that measurement is the ONLY
    calibration; the models checked below are never measured for it.
 2. Runs, through llama-cpp-python with the same threads, the demo model (SmolLM2-135M Q4_1), a
    ~1.5 B random-weight Llama (Q4_K_M) and a ~0.7 B random-weight Qwen3-MoE (Q4_K_M, 32 experts,
@@ -226,6 +227,8 @@ def main() -> None:
           + ", ".join(f"{s} {f / 1e9:.1f} GFLOP/s" for s, f in cal.prefill_flops)
           + f"; fixed {cal.fixed_seconds_per_layer * 1e6:.1f} µs per layer and step ({cal.fixed_source})")
     print(f"attention at depth: {cal.attention_source or 'not measured'}")
+    print(f"MoE: {cal.moe_seconds_per_layer * 1e6:.1f} µs per MoE layer and step, experts' prefill rate "
+          f"{cal.expert_prefill_ratio:.3f} × dense ({cal.moe_source or 'not measured'})")
     print(f"node measurement: {node['conditions']['seconds']} s, of which the depth runs "
           f"{node['decode_depth']['seconds']} s")
     import psutil
@@ -273,7 +276,9 @@ def main() -> None:
                               "attention_seconds": {("flash_attn" if fa else "no_flash_attn"): v
                                                     for fa, v in cal.attention_seconds},
                               "attention_source": cal.attention_source,
-                              "prefill_flops": dict(cal.prefill_flops)},
+                              "prefill_flops": dict(cal.prefill_flops),
+                              "moe_seconds_per_layer": cal.moe_seconds_per_layer,
+                              "expert_prefill_ratio": cal.expert_prefill_ratio, "moe_source": cal.moe_source},
               "error_pct": "(estimate - measured) / measured * 100", "rows": rows}
     if not args.no_record:
         SPEED_ACCURACY_PATH.write_text(json.dumps(record, indent=1) + "\n")

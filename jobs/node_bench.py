@@ -68,6 +68,15 @@ SHALLOW_LAYERS = 4
 DECODE_DEPTHS = (0, 512)
 DEPTH_ORDER = (0, 512, 0)
 DEPTH_FLASH_ATTN = (False, True)
+# A small MoE beside the dense file, in llama.cpp's llama architecture with Mixtral's expert tensors
+# (16 experts of 512, 4 per token; 8 layers × (attention 2.6 M + experts 25.2 M) + 50 M embedding ≈
+# 273 M parameters, Q4_K_M ≈ 177 MB). A MoE layer does more than read its chosen experts: it routes,
+# sorts and gathers, and in prefill llama.cpp multiplies each expert's rows apart from the others
+# (ggml's mul_mat_id). Its decode step and prompt rate, beside the dense file's, give what a MoE layer
+# adds per step and the rate of the experts' matmuls (calibration.node_calibration).
+BENCH_MOE_SHAPE = {"hidden": 1024, "layers": 8, "heads": 16, "kv_heads": 4, "experts": 16, "top_k": 4,
+                   "expert_ffn": 512, "context": 2048}
+MOE_SCHEME = "Q4_K_M"
 
 
 class NodeBenchError(RuntimeError):
@@ -198,6 +207,50 @@ def llama_metadata(*, hidden: int, layers: int, heads: int, kv_heads: int, ffn: 
             "rope.freq_base": 10000.0}
 
 
+def moe_tensors(*, hidden: int, layers: int, heads: int, kv_heads: int, experts: int, expert_ffn: int,
+                vocab: int) -> list[tuple[str, tuple[int, ...]]]:
+    """llama's attention with a router and stacked experts (Mixtral's names), tied embedding."""
+    kv = hidden // heads * kv_heads
+    out = [("token_embd.weight", (vocab, hidden)), ("output_norm.weight", (hidden,))]
+    for i in range(layers):
+        p = f"blk.{i}."
+        out += [(p + "attn_norm.weight", (hidden,)), (p + "attn_q.weight", (hidden, hidden)),
+                (p + "attn_k.weight", (kv, hidden)), (p + "attn_v.weight", (kv, hidden)),
+                (p + "attn_output.weight", (hidden, hidden)), (p + "ffn_norm.weight", (hidden,)),
+                (p + "ffn_gate_inp.weight", (experts, hidden)),
+                (p + "ffn_gate_exps.weight", (experts, expert_ffn, hidden)),
+                (p + "ffn_up_exps.weight", (experts, expert_ffn, hidden)),
+                (p + "ffn_down_exps.weight", (experts, hidden, expert_ffn))]
+    return out
+
+
+def _write_bench_moe(path: Path, tokenizer_gguf: Path) -> None:
+    s = BENCH_MOE_SHAPE
+    dims = {k: s[k] for k in ("hidden", "layers", "heads", "kv_heads")}
+    meta = llama_metadata(**dims, ffn=s["expert_ffn"], context=s["context"]) | {
+        "expert_count": s["experts"], "expert_used_count": s["top_k"]}
+    write_random_gguf(path, arch="llama", metadata=meta, tokenizer_gguf=tokenizer_gguf,
+                      tensors=moe_tensors(**dims, experts=s["experts"], expert_ffn=s["expert_ffn"],
+                                          vocab=vocab_size(tokenizer_gguf)))
+
+
+def bench_moe_file(*, tokenizer_gguf: Path, cache_dir: Path = CACHE_DIR, threads: int = 2) -> Path:
+    """The small MoE in MOE_SCHEME, built once (its F16 is deleted once quantized)."""
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    s = BENCH_MOE_SHAPE
+    tag = f"moe-{s['hidden']}x{s['layers']}-{s['experts']}e{s['top_k']}"
+    path = cache_dir / f"{tag}-{MOE_SCHEME}.gguf"
+    if not path.exists():
+        f16, part = cache_dir / f"{tag}-F16.part", path.with_suffix(".part")
+        _write_bench_moe(f16, tokenizer_gguf)
+        try:
+            llama_tools.run("llama-quantize", [str(f16), str(part), MOE_SCHEME, str(threads)])
+        finally:
+            f16.unlink()
+        part.rename(path)
+    return path
+
+
 def _write_bench_llama(path: Path, tokenizer_gguf: Path, layers: int) -> None:
     s = {k: v for k, v in BENCH_SHAPE.items() if k != "context"} | {"layers": layers}
     write_random_gguf(path, arch="llama", metadata=llama_metadata(**s, context=BENCH_SHAPE["context"]),
@@ -242,22 +295,38 @@ def per_layer_cost(deep: dict[str, Any], shallow: dict[str, Any]) -> dict[str, A
 
 def file_figures(path: Path, n_prompt: int) -> dict[str, Any]:
     """From the file's own headers: bytes read per decoded token (every tensor once; an untied token
-    embedding only by one row), matmul parameters, and FLOP per prompt token at `n_prompt` tokens:
-    2 × matmul params + causal attention 2 × n_layers × n_prompt × (heads × head_dim)."""
+    embedding only by one row; a MoE's stacked experts × top-k / experts), matmul parameters used per
+    token, and FLOP per prompt token at `n_prompt` tokens: 2 × matmul params + causal attention
+    2 × n_layers × n_prompt × (heads × head_dim). For a MoE also: the experts' share of that FLOP, the
+    bytes one `n_prompt`-token ubatch reads (the experts its tokens route to, 1 − (1 − k/E)^n_prompt of
+    them, uniform routing) and its MoE layers."""
     header = read_gguf_header_from_path(path)
     arch = header.architecture
     meta = header.metadata
     names = {t.name for t in header.tensors}
-    read = sum(t.nbytes for t in header.tensors
-               if not (t.name == "token_embd.weight" and "output.weight" in names))
-    matmul = sum(int(np.prod(t.shape)) for t in header.tensors
-                 if len(t.shape) == 2 and t.name not in ("token_embd.weight", "output.weight"))
+    experts = int(meta.get(f"{arch}.expert_count") or 0)
+    share = int(meta.get(f"{arch}.expert_used_count") or 0) / experts if experts > 1 else 1.0
+    prompt_share = 1 - (1 - share) ** max(1, n_prompt)
+    dense = [t for t in header.tensors if not (t.name == "token_embd.weight" and "output.weight" in names)
+             and "_exps." not in t.name]
+    stacked = [t for t in header.tensors if "_exps." in t.name]
+    expert_bytes = sum(t.nbytes for t in stacked)
+    dense_bytes = sum(t.nbytes for t in dense)
+    expert_matmul = round(sum(int(np.prod(t.shape)) for t in stacked) * share)
+    matmul = expert_matmul + sum(int(np.prod(t.shape)) for t in header.tensors
+                                 if len(t.shape) == 2 and t.name not in ("token_embd.weight", "output.weight"))
     layers = int(meta[f"{arch}.block_count"])
     heads = int(meta[f"{arch}.attention.head_count"])
     head_dim = int(meta.get(f"{arch}.attention.key_length") or int(meta[f"{arch}.embedding_length"]) // heads)
-    return {"bytes_per_token": read, "file_bytes": sum(t.nbytes for t in header.tensors), "matmul_params": matmul,
-            "n_layers": layers, "q_dim": heads * head_dim,
-            "flops_per_prompt_token": 2 * matmul + 2 * layers * n_prompt * heads * head_dim}
+    out = {"bytes_per_token": dense_bytes + round(expert_bytes * share),
+           "file_bytes": sum(t.nbytes for t in header.tensors), "matmul_params": matmul,
+           "n_layers": layers, "q_dim": heads * head_dim,
+           "flops_per_prompt_token": 2 * matmul + 2 * layers * n_prompt * heads * head_dim}
+    if stacked:
+        out.update(moe_layers=len({t.name.split(".")[1] for t in stacked}), experts=experts,
+                   experts_per_token=round(share * experts), expert_flops_per_prompt_token=2 * expert_matmul,
+                   bytes_per_prompt=dense_bytes + round(expert_bytes * prompt_share))
+    return out
 
 
 def run_llama_bench(path: Path, *, threads: int, n_prompt: int, n_gen: int, repetitions: int) -> str:
@@ -399,6 +468,10 @@ def measure_node(*, tokenizer_gguf: Path, threads: int | None = None, schemes: t
     fixed = per_layer_cost(deep, shallow)
     depth = {"scheme": deep["scheme"], **measure_depths(files[deep["scheme"]], threads=threads, n_gen=n_gen,
                                                         repetitions=repetitions)}
+    moe_path = bench_moe_file(tokenizer_gguf=tokenizer_gguf, cache_dir=cache_dir, threads=threads)
+    moe = {"scheme": MOE_SCHEME, "file": moe_path.name, **file_figures(moe_path, n_prompt),
+           **parse_llama_bench(run_llama_bench(moe_path, threads=threads, n_prompt=n_prompt, n_gen=n_gen,
+                                               repetitions=repetitions))}
     load_after = round(os.getloadavg()[0], 2)
     others = round(other_cores(cpu_start, time.time() - started), 2)
     jobs_after = jobs_running()
@@ -409,7 +482,7 @@ def measure_node(*, tokenizer_gguf: Path, threads: int | None = None, schemes: t
         busy.append(f"load average {load_before} before, over {BUSY_LOAD_PER_CORE} × {cores} cores")
     if jobs_before or jobs_after:
         busy.append(f"{max(jobs_before, jobs_after)} job(s) running on the worker")
-    return {"version": 1, "bandwidth": bandwidth, "llama_bench": rows, "fixed_cost": fixed, "decode_depth": depth,
+    return {"version": 1, "bandwidth": bandwidth, "llama_bench": rows, "fixed_cost": fixed, "decode_depth": depth, "moe": moe,
             "conditions": {"threads": threads, "cores": cores, "load_before": load_before, "load_after": load_after,
                            "jobs_running": max(jobs_before, jobs_after), "other_cores": others, "quiet": not busy,
                            "busy_reason": "; ".join(busy), "seconds": round(time.time() - started, 1),

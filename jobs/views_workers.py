@@ -91,7 +91,17 @@ def measurement_rows(m: dict) -> dict | None:
                          "achieved_gbs": (r.get("tg_tokens_per_s") or 0) * r.get("bytes_per_token", 0) / 1e9,
                          "n_prompt": r.get("n_prompt"), "n_gen": r.get("n_gen")}
                         for r in m.get("llama_bench", [])],
-            "depth": _depth_rows(m.get("decode_depth") or {})}
+            "depth": _depth_rows(m.get("decode_depth") or {}), "moe": _moe_row(m.get("moe") or {})}
+
+
+def _moe_row(moe: dict) -> dict | None:
+    """The small MoE measured beside the dense file (what a MoE layer adds, the experts' prefill rate)."""
+    if not moe.get("tg_tokens_per_s"):
+        return None
+    return {"file": moe.get("file", ""), "scheme": moe.get("scheme", ""),
+            "shape": f"{moe.get('n_layers')} layers of {moe.get('experts')} experts, {moe.get('experts_per_token')} per token",
+            "pp": moe.get("pp_tokens_per_s"), "pp_sd": moe.get("pp_stddev"), "tg": moe.get("tg_tokens_per_s"),
+            "tg_sd": moe.get("tg_stddev"), "read_gb": moe.get("bytes_per_token", 0) / 1e9}
 
 
 def _depth_rows(depth: dict) -> dict | None:

@@ -9,6 +9,13 @@ text saying where each came from. `node_calibration()` derives one from a worker
     decode efficiency(scheme) = bytes read per token / ((1 / tg − n_layers × fixed time per layer) × bandwidth)
     prefill FLOP/s(scheme)     = n_prompt × FLOP per prompt token / (n_prompt / pp tokens/s − weight read time)
 
+and, from a small MoE measured beside the dense file (its experts' tensors counted apart):
+
+    seconds per MoE layer and step = (1 / tg − bytes read per token / (bandwidth × efficiency)
+                                      − n_layers × fixed time per layer) / MoE layers
+    expert matmul rate ÷ dense rate = expert FLOP / (n_prompt / pp − ubatch read
+                                      − other FLOP / dense FLOP/s) / dense FLOP/s
+
 where the bytes read per token and the FLOP per prompt token are those of the measured file, counted
 from its own tensor headers by the node measurement, and the weight read time is one pass over the
 file's weights at the decode rate just derived (a prompt of one ubatch streams every weight once,
@@ -48,6 +55,11 @@ class Calibration:
     attention_seconds: tuple[tuple[bool, float], ...] = ()
     attention_source: str = ""
     attention_kv_dim: int = 0                     # KV heads × head_dim of the file it was measured on
+    # a MoE layer's time per decode step beyond reading its chosen experts, and the experts' matmul
+    # rate in prefill as a fraction of the dense rate (0: not measured: experts at the dense rate)
+    moe_seconds_per_layer: float = 0.0
+    expert_prefill_ratio: float = 0.0
+    moe_source: str = ""
 
     def efficiency(self, scheme: str) -> tuple[float, str]:
         """(efficiency, where it came from) for a scheme: its own, else the nearest measured one."""
@@ -119,6 +131,10 @@ def node_calibration(hostname: str, measured_at: str, measurement: dict[str, Any
         attention_source = f"measured on node {hostname}, {attention_source}"
         if not cond.get("quiet"):
             attention_source += f" ({quiet})"
+    moe_layer, expert_ratio, moe_source = _moe_terms(measurement.get("moe") or {}, bandwidth, dict(decode),
+                                                     dict(prefill), per_layer, fixed_note)
+    if moe_source:
+        moe_source = f"measured on node {hostname}: {moe_source}"
     bw = measurement["bandwidth"]
     fixed_source = (f"measured on node {hostname}: {fixed['scheme']} at {fixed['layers'][0]} and {fixed['layers'][1]} "
                     f"layers decoded at {fixed['tg_best_tokens_per_s'][0]} and {fixed['tg_best_tokens_per_s'][1]} tok/s"
@@ -128,4 +144,35 @@ def node_calibration(hostname: str, measured_at: str, measurement: dict[str, Any
                        bandwidth_source=f"measured on node {hostname}: {bw.get('method', 'copy')}",
                        decode_efficiency=decode, prefill_flops=tuple(prefill), fixed_seconds_per_layer=per_layer,
                        fixed_source=fixed_source, attention_seconds=attention, attention_source=attention_source,
-                       attention_kv_dim=int(depth["n_kv_heads"] * depth["head_dim"]) if attention else 0)
+                       attention_kv_dim=int(depth["n_kv_heads"] * depth["head_dim"]) if attention else 0,
+                       moe_seconds_per_layer=moe_layer, expert_prefill_ratio=expert_ratio, moe_source=moe_source)
+
+
+def _moe_terms(moe: dict[str, Any], bandwidth: float, decode: dict[str, float], prefill: dict[str, float],
+               per_layer: float, fixed_note: str) -> tuple[float, float, str]:
+    """(seconds per MoE layer and step, expert prefill rate ÷ dense rate, where they came from) from the
+    node's small MoE (jobs/node_bench.py BENCH_MOE_SHAPE), read against the dense file's figures of
+    the same scheme. Like the fixed time per layer these are differences of measurements: used only
+    where the dense fixed time was (a quiet node), and a difference below zero is noise: 0."""
+    if not (moe.get("tg_best_tokens_per_s") and moe.get("moe_layers") and moe.get("scheme") in decode):
+        return 0.0, 0.0, ""
+    shape = (f"{moe['file']}: {moe['n_layers']} layers of {moe['experts']} experts, {moe['experts_per_token']} per "
+             f"token, tg {moe['tg_best_tokens_per_s']} tok/s, pp{moe.get('n_prompt')} {moe.get('pp_best_tokens_per_s')}")
+    if fixed_note or not per_layer:
+        return 0.0, 0.0, f"{shape} — not used: the dense fixed time per layer was not ({fixed_note.strip(' —') or 0})"
+    rate = bandwidth * decode[moe["scheme"]]
+    step = 1 / moe["tg_best_tokens_per_s"] - moe["bytes_per_token"] / rate - per_layer * moe["n_layers"]
+    layer = max(0.0, step / moe["moe_layers"])
+    ratio, ratio_note = 0.0, "no prefill figure"
+    dense_flops = prefill.get(moe["scheme"])
+    if dense_flops and moe.get("pp_best_tokens_per_s") and moe.get("bytes_per_prompt"):
+        n = moe["n_prompt"]
+        expert_flop = moe["expert_flops_per_prompt_token"] * n
+        other = (moe["flops_per_prompt_token"] * n - expert_flop) / dense_flops
+        spent = n / moe["pp_best_tokens_per_s"] - moe["bytes_per_prompt"] / rate - other
+        if spent > 0:
+            ratio = expert_flop / spent / dense_flops
+            ratio_note = f"experts' matmuls at {ratio:.3f} × the dense rate"
+        else:
+            ratio_note = "experts' matmul time below zero (noise): experts at the dense rate"
+    return layer, ratio, f"{shape} → {step / moe['moe_layers'] * 1e6:.1f} µs per MoE layer and step; {ratio_note}"

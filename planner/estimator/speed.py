@@ -35,6 +35,7 @@ from .architecture import Architecture
 from .calibration import Calibration
 from .gguf_quant import GGUF_FTYPES, gguf_tensor_plan
 from .hardware import GB, Hardware
+from .hrm_text import applications, applied_params
 from .speed_depth import attention_units
 from .workload import Workload
 
@@ -115,6 +116,9 @@ class SpeedBasis:
     per_layer_seconds: float
     per_layer_note: str
     measured: bool
+    moe_layer_seconds: float = 0.0    # per MoE layer and decode step, beyond reading its experts
+    expert_prefill_ratio: float = 0.0  # the experts' prefill matmul rate ÷ flops (0: not measured)
+    moe_note: str = ""
 
     @property
     def effective_bandwidth(self) -> float:
@@ -149,7 +153,9 @@ def speed_basis(hw: Hardware, runtime: str, scheme: str) -> SpeedBasis | None:
         flops, flops_note = None, (f"no {'measured' if cal.measured else 'published'} llama.cpp prefill figure for "
                                    f"{hw.name}; measure it on a node of ours")
     return SpeedBasis(cal.bandwidth_bytes_per_s, eff, cal.bandwidth_source, f"{which}; {cal.source}", flops,
-                      flops_note, cal.fixed_seconds_per_layer, cal.fixed_source or "none", cal.measured)
+                      flops_note, cal.fixed_seconds_per_layer, cal.fixed_source or "none", cal.measured,
+                      cal.moe_seconds_per_layer, cal.expert_prefill_ratio,
+                      cal.moe_source or f"no MoE measured on {hw.name}")
 
 
 def expert_share(arch: Architecture, tokens: int) -> float:
@@ -175,12 +181,14 @@ def weights_read_per_token(arch: Architecture, scheme: str, weights_bytes: int, 
             for name, _, b in plan:
                 if name == "token_embd.weight" and "output.weight" in names:
                     continue   # untied: get_rows reads one row of it
-                total += b * share if "_exps." in name else b
+                total += (b * share if "_exps." in name else b) * applications(arch, name)
             return int(total), "tensor plan: every tensor once" + (
-                f", experts × {share:.3f} (1 − (1 − top-k/E)^{tokens} tokens)" if arch.is_moe else "")
+                f", experts × {share:.3f} (1 − (1 − top-k/E)^{tokens} tokens)" if arch.is_moe else "") + (
+                f", HRM-Text's L-stack blocks × {applications(arch, 'blk.0.')} and H-stack blocks × "
+                f"{arch.hrm.h_cycles} (once per application)" if arch.hrm else "")
     if not weights_bytes:
         return 0, "no tensor plan and no weight bytes: not counted"
-    active = arch.total_params - arch.expert_params * (1 - share) if arch.is_moe else arch.total_params
+    active = arch.total_params - arch.expert_params * (1 - share) if arch.is_moe else applied_params(arch)
     read = int(weights_bytes * active / arch.total_params)
     return read, "weights × active/total params"
 
@@ -189,7 +197,8 @@ def matmul_params(arch: Architecture) -> int:
     """Parameters multiplied per prompt token: the active ones less the token embedding (a lookup) and an
     untied output matrix (computed for the last token only)."""
     embed = arch.embedding_params * (1 if arch.tie_word_embeddings else 2)
-    return max(arch.active_params - embed, arch.active_params // 2)
+    active = applied_params(arch)   # HRM-Text: its blocks once per application
+    return max(active - embed, active // 2)
 
 
 def attention_term(arch: Architecture, hw: Hardware, wl: Workload) -> tuple[float | None, str]:
@@ -234,13 +243,17 @@ def decode_rate(arch: Architecture, hw: Hardware, wl: Workload, scheme: str, dev
     t_mem = device_bytes / basis.effective_bandwidth
     # one sequence: the cited or measured tg rate already includes its compute (no cap needed)
     t_compute = 2 * matmul_params(arch) * B / basis.flops if basis.flops else 0.0
-    t_fixed = arch.n_layers * basis.per_layer_seconds
+    moe_layers = sum(arch.is_moe_layer(i) for i in range(arch.n_layers)) if arch.is_moe else 0
+    t_fixed = arch.n_layers * basis.per_layer_seconds + moe_layers * basis.moe_layer_seconds
     t = max(t_mem, t_compute) + t_fixed + t_attn
     tps = B / t if t > 0 else 0.0
     bound = "memory" if t_mem >= t_compute else "compute"
     split = " (one device: layer split runs the devices in turn)" if hw.device_count > 1 else ""
     fixed = (f" + {arch.n_layers} layers × {basis.per_layer_seconds * 1e6:.0f} µs ({basis.per_layer_note})"
              if basis.per_layer_seconds else f" + no fixed time per layer ({basis.per_layer_note})")
+    if moe_layers:
+        fixed += (f" + {moe_layers} MoE layers × {basis.moe_layer_seconds * 1e6:.0f} µs ({basis.moe_note})"
+                  if basis.moe_layer_seconds else f" + no time per MoE layer beyond its bytes ({basis.moe_note})")
     compute = (f"2 × {matmul_params(arch):,} × {B} FLOP / {basis.flops / 1e12:,.3f} TFLOP/s" if basis.flops
                else "no compute cap: one sequence, whose measured rate includes its compute")
     return tps, (f"{B} seq / (max({device_bytes:,.0f} B / ({basis.bandwidth / 1e9:,.1f} GB/s × "
@@ -285,8 +298,16 @@ def prefill_seconds(arch: Architecture, hw: Hardware, wl: Workload, scheme: str 
     ubatches = -(-tokens // wl.n_ubatch)
     read, how = weights_read_per_token(arch, scheme, weights_bytes, min(tokens, wl.n_ubatch))
     t_read = ubatches * read / basis.effective_bandwidth
-    secs = flop / basis.flops + t_read
+    # a MoE's routed experts: their matmuls at the rate the node measured for experts, where it did
+    expert_flop = 2 * (arch.expert_params * arch.n_experts_per_tok // arch.n_experts) * P * B if arch.is_moe else 0
+    ratio = basis.expert_prefill_ratio or 1.0
+    secs = (flop - expert_flop) / basis.flops + expert_flop / (basis.flops * ratio) + t_read
+    experts = ""
+    if expert_flop:
+        experts = (f", of which {expert_flop:,.0f} in routed experts at {ratio:.3f} × that rate ({basis.moe_note})"
+                   if basis.expert_prefill_ratio else
+                   f", routed experts' {expert_flop:,.0f} at the same rate ({basis.moe_note})")
     return secs, (f"(2 × {M:,} matmul params × {P:,} tokens + 2 × {arch.n_layers} layers × {P:,}² × "
-                  f"{arch.q_dim}) × {B} seq = {flop:,.0f} FLOP / {basis.flops / 1e12:,.3f} TFLOP/s + {ubatches} "
-                  f"ubatch(es) × {read:,} B weights ({how}) / ({basis.bandwidth / 1e9:,.1f} GB/s × "
+                  f"{arch.q_dim}) × {B} seq = {flop:,.0f} FLOP / {basis.flops / 1e12:,.3f} TFLOP/s{experts} + "
+                  f"{ubatches} ubatch(es) × {read:,} B weights ({how}) / ({basis.bandwidth / 1e9:,.1f} GB/s × "
                   f"{basis.efficiency:.3f}) = {secs:,.3f} s. Compute: {basis.flops_note}")

@@ -46,6 +46,30 @@ def test_file_figures_of_the_demo_model(demo_gguf):
     assert figures["file_bytes"] == sum(t.nbytes for t in header.tensors)
 
 
+def test_file_figures_count_a_moes_experts_by_top_k(demo_gguf, tmp_path):
+    """A 2-layer MoE written as F16 (2-D and 3-D tensors 2 B a value, norms F32): hidden 64, 4 heads and
+    2 KV heads of 16, 4 experts of 32, 2 per token, the demo's 49,152-token vocabulary, tied embedding.
+    Per layer: norms 2 × 256 B, q and o 2 × 4,096 × 2 B, k and v 2 × (32 × 64) × 2 B, router 4 × 64 × 2 B
+    = 25,600 B; experts 3 × 4 × 32 × 64 × 2 B = 49,152 B. Embedding 49,152 × 64 × 2 B = 6,291,456 B,
+    output norm 256 B. A decode step reads everything but half the experts: 6,291,456 + 256 +
+    2 × 25,600 + 2 × 49,152 / 2 = 6,392,064 B; a 32-token prompt reaches every expert (1 − ½³² of
+    them): 6,441,216 B. Multiplied per token: 2 × (4,096 + 2,048 + 2,048 + 4,096 + 256) + 2 × 3 × 8,192 / 2
+    = 49,664, of which experts 24,576."""
+    path = tmp_path / "moe.gguf"
+    meta = node_bench.llama_metadata(hidden=64, layers=2, heads=4, kv_heads=2, ffn=32, context=256) | {
+        "expert_count": 4, "expert_used_count": 2}
+    node_bench.write_random_gguf(path, arch="llama", metadata=meta, tokenizer_gguf=demo_gguf,
+                                 tensors=node_bench.moe_tensors(hidden=64, layers=2, heads=4, kv_heads=2, experts=4,
+                                                                expert_ffn=32, vocab=49_152))
+    figures = node_bench.file_figures(path, 32)
+    assert figures["bytes_per_token"] == 6_392_064
+    assert figures["bytes_per_prompt"] == 6_441_216
+    assert figures["matmul_params"] == 49_664
+    assert figures["expert_flops_per_prompt_token"] == 2 * 24_576
+    assert figures["flops_per_prompt_token"] == 2 * 49_664 + 2 * 2 * 32 * 64
+    assert (figures["moe_layers"], figures["experts"], figures["experts_per_token"]) == (2, 4, 2)
+
+
 @pytest.fixture(scope="module")
 def measuring_worker(django_db_setup, django_db_blocker, redis_server, session_dir):
     hostname = "bench-worker@%h"
@@ -81,10 +105,14 @@ def test_worker_start_fills_its_row_and_the_workers_page_remeasures(measuring_wo
     assert {(r["n_depth"], r["flash_attn"]) for r in depth["rows"]} == {
         (d, fa) for d in node_bench.DECODE_DEPTHS for fa in node_bench.DEPTH_FLASH_ATTN}
     assert depth["scheme"] == "Q4_0" and depth["n_layers"] == node_bench.BENCH_SHAPE["layers"]
+    moe = m["moe"]   # the small MoE beside it: its experts counted by top-k, both tests run
+    assert (moe["moe_layers"], moe["experts"], moe["experts_per_token"]) == (8, 16, 4)
+    assert moe["tg_tokens_per_s"] > 0 and moe["pp_tokens_per_s"] > 0
 
     client.force_login(teams["alice"])
     page = client.get("/jobs/workers/").content.decode()
     assert f'data-worker="{worker.hostname}"' in page and f'{row["tg_tokens_per_s"]:.1f}' in page
+    assert f'Small MoE, {moe["file"]} (8 layers of 16 experts, 4 per token)' in page
     first = worker.measured_at
     r = client.post(f"/jobs/workers/{worker.pk}/measure")
     assert r.status_code == 302

@@ -124,3 +124,46 @@ def test_a_measured_fixed_time_per_layer_is_used_only_from_a_quiet_measurement(a
     row = next(r for r in alice.get("/api/planner/estimate", PLAN).json()["schemes"] if r["scheme"] == "Q4_K_M")
     assert row["decode_tokens_per_s"] == DECODE
     assert "not used: the measurement was not quiet" in row["formulas"]["decode_tokens_per_s"]
+
+
+def test_a_measured_moe_adds_its_layer_time_and_its_experts_prefill_rate_to_a_moe_model(alice, node):
+    """The dense file as in the test above (16 layers, 100 µs fixed per layer: efficiency 1.190476, so
+    reads go at 1.190476e10 B/s; prefill 1.28e10 FLOP in 0.054 s = 2.370370e11 FLOP/s). The small MoE
+    beside it: 8 MoE layers, 5e7 B read per token, tg 160 tok/s = 6.25 ms a step, of which reading
+    5e7 / 1.190476e10 = 4.2 ms and 8 × 100 µs fixed: 1.25 ms / 8 = 156.25 µs per MoE layer. Its pp64 at
+    800 tok/s = 80 ms: reading 119,047,619 B = 10 ms, its 64 × 4e7 non-expert FLOP at the dense rate
+    10.8 ms, leaving 59.2 ms for 64 × 6e7 expert FLOP: 6.486486e10 FLOP/s, 0.273649 × the dense rate.
+    Qwen3-30B-A3B has 48 MoE layers: each decode step takes 48 × 156.25 µs = 7.5 ms more. Its routed
+    experts multiply 48 × 8 × 3 × 2048 × 768 = 1,811,939,328 weights per token: a 512-token prompt's
+    1,855,425,871,872 expert FLOP take 28.6045 s instead of 7.8276 s, 20.7769 s more."""
+    bench_row = {**MEASUREMENT["llama_bench"][0], "n_layers": 16}
+    fixed = {"scheme": "Q4_K_M", "seconds_per_layer": 100e-6, "raw_seconds_per_layer": 100e-6, "layers": [16, 4],
+             "tg_best_tokens_per_s": [100.0, 300.0], "bytes_per_token": [100_000_000, 40_000_000]}
+    moe = {"scheme": "Q4_K_M", "file": "moe.gguf", "n_layers": 8, "moe_layers": 8, "experts": 16,
+           "experts_per_token": 4, "bytes_per_token": 50_000_000, "bytes_per_prompt": 119_047_619,
+           "flops_per_prompt_token": 100_000_000, "expert_flops_per_prompt_token": 60_000_000, "n_prompt": 64,
+           "tg_tokens_per_s": 160.0, "tg_best_tokens_per_s": 160.0, "pp_tokens_per_s": 800.0,
+           "pp_best_tokens_per_s": 800.0}
+    plan = {**PLAN, "preset": "qwen3-30b-a3b"}
+
+    def row_with(measurements):
+        node.measurements = measurements
+        node.save()
+        data = alice.get("/api/planner/estimate", plan).json()
+        return next(r for r in data["schemes"] if r["scheme"] == "Q4_K_M")
+
+    without = row_with({**MEASUREMENT, "llama_bench": [bench_row], "fixed_cost": fixed})
+    with_moe = row_with({**MEASUREMENT, "llama_bench": [bench_row], "fixed_cost": fixed, "moe": moe})
+    step = 1 / with_moe["decode_tokens_per_s"] - 1 / without["decode_tokens_per_s"]
+    # the API rounds tok/s to 2 decimals: at ~5.7 tok/s that moves 1 / tok/s by up to 1.6e-4 s each
+    assert step == pytest.approx(7.5e-3, abs=3.2e-4)
+    assert "48 MoE layers × 156 µs" in with_moe["formulas"]["decode_tokens_per_s"]
+    assert "no time per MoE layer beyond its bytes" in without["formulas"]["decode_tokens_per_s"]
+    assert with_moe["prefill_seconds"] - without["prefill_seconds"] == pytest.approx(20.7769, rel=1e-3)
+    assert "at 0.274 × that rate" in with_moe["formulas"]["prefill_seconds"]
+    # from a busy node neither term is used (nor the fixed time they are read against)
+    busy = {**MEASUREMENT["conditions"], "quiet": False, "busy_reason": "load average 3.0 before"}
+    busy_row = row_with({**MEASUREMENT, "llama_bench": [bench_row], "fixed_cost": fixed, "moe": moe,
+                         "conditions": busy})
+    assert "no time per MoE layer beyond its bytes" in busy_row["formulas"]["decode_tokens_per_s"]
+    assert "routed experts' 1,855,425,871,872 at the same rate" in busy_row["formulas"]["prefill_seconds"]

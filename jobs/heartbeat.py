@@ -72,6 +72,13 @@ def detect_device() -> tuple[str, str, int]:
     return device, name, memory
 
 
+def host_ram_bytes() -> int:
+    """The host's RAM, whatever the device (WORKER_MEMORY_GB sets a cpu node's memory_bytes, not this)."""
+    import psutil
+
+    return int(psutil.virtual_memory().total)
+
+
 class WorkerHeartbeat(bootsteps.StartStopStep):
     requires = {"celery.worker.components:Timer"}
 
@@ -84,6 +91,7 @@ class WorkerHeartbeat(bootsteps.StartStopStep):
         self.hostname = worker.hostname
         self.queues = sorted(worker.app.amqp.queues.consume_from or ["cpu"])
         self.device, self.device_name, self.memory = detect_device()
+        self.ram = host_ram_bytes()
         self.beat(first=True)
         self.tref = worker.timer.call_repeatedly(settings.WORKER_HEARTBEAT_SECONDS, self.beat)
         if os.environ.get("WORKER_NODE_BENCH", "1") != "0":
@@ -113,7 +121,7 @@ class WorkerHeartbeat(bootsteps.StartStopStep):
             # The whole declaration every time: the row may have been deleted meanwhile.
             Worker.objects.update_or_create(hostname=self.hostname, defaults={
                 "last_seen": timezone.now(), "queues": self.queues, "device": self.device,
-                "device_name": self.device_name, "memory_bytes": self.memory,
+                "device_name": self.device_name, "memory_bytes": self.memory, "ram_bytes": self.ram,
                 "methods": self.methods, "started_at": self.started_at,
                 "gpu_memory": gpu_memory_report() if self.device == "cuda" else {},
             })

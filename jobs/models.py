@@ -19,6 +19,8 @@ class Worker(models.Model):
     device = models.CharField(max_length=20, default="cpu", help_text="cpu or cuda")
     device_name = models.CharField(max_length=200, blank=True)
     memory_bytes = models.BigIntegerField(default=0, help_text="RAM, or GPU memory on a gpu node")
+    ram_bytes = models.BigIntegerField(default=0, help_text="the host's RAM (on a gpu node: what llama.cpp can "
+                                                            "keep layers and experts in beside the GPU)")
     methods = models.JSONField(default=list, help_text="job methods this worker can run")
     started_at = models.DateTimeField(default=timezone.now)
     last_seen = models.DateTimeField(default=timezone.now)

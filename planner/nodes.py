@@ -48,9 +48,12 @@ def node_hardware(worker: Worker, device_count: int = 1) -> Hardware:
         cal = replace(cal, error_note=note)
     flops = max((f for _, f in cal.prefill_flops), default=0.0)
     kind = "gpu" if worker.device == "cuda" else "cpu"
+    # a gpu node's memory_bytes is its GPU's; the RAM beside it is what llama.cpp offloads layers and
+    # experts to (the planner's RAM input still replaces it)
     return Hardware(key=node_key(worker.hostname), name=f"our nodes: {worker.hostname}", kind=kind,
                     memory_bytes=worker.memory_bytes, bandwidth_bytes_per_s=cal.bandwidth_bytes_per_s,
-                    fp16_flops=flops or 1.0, device_count=device_count, calibration=cal)
+                    fp16_flops=flops or 1.0, device_count=device_count, calibration=cal,
+                    ram_bytes=worker.ram_bytes if kind == "gpu" else 0)
 
 
 def node_hardware_by_key(key: str, device_count: int = 1) -> Hardware:

@@ -9,6 +9,7 @@ intermediate 1536, vocabulary 49,152, tied embeddings) multiplies per prompt tok
 
 from datetime import timedelta
 
+import psutil
 import pytest
 from django.utils import timezone
 
@@ -94,6 +95,7 @@ def test_worker_start_fills_its_row_and_the_workers_page_remeasures(measuring_wo
     m = worker.measurements
     assert m["status"] == "done", m.get("error")
     assert worker.measured_at <= timezone.now()
+    assert worker.ram_bytes == psutil.virtual_memory().total   # the heartbeat's host RAM
     [row] = m["llama_bench"]
     assert row["scheme"] == "Q4_0" and row["tg_tokens_per_s"] > 0 and row["pp_tokens_per_s"] > 0
     assert row["n_prompt"] == node_bench.PROMPT_TOKENS and row["n_gen"] == node_bench.GEN_TOKENS

@@ -167,3 +167,16 @@ def test_a_measured_moe_adds_its_layer_time_and_its_experts_prefill_rate_to_a_mo
                          "conditions": busy})
     assert "no time per MoE layer beyond its bytes" in busy_row["formulas"]["decode_tokens_per_s"]
     assert "routed experts' 1,855,425,871,872 at the same rate" in busy_row["formulas"]["prefill_seconds"]
+
+
+def test_a_gpu_node_plans_with_its_gpu_memory_and_the_host_ram_beside_it(alice, teams):
+    """A cuda worker's memory_bytes is its GPU's (80 GiB); the heartbeat's ram_bytes (128 GiB) is what
+    llama.cpp can offload to, so the node's hardware carries both, and the RAM input replaces it."""
+    Worker.objects.create(hostname="gpu-a@test", device="cuda", device_name="NVIDIA H100 80GB HBM3",
+                          memory_bytes=80 * 2**30, ram_bytes=128 * 2**30, last_seen=timezone.now(),
+                          measurements=MEASUREMENT, measured_at=timezone.now())
+    plan = {**PLAN, "hardware": "node:gpu-a@test"}
+    hardware = alice.get("/api/planner/estimate", plan).json()["hardware"]
+    assert (hardware["kind"], hardware["memory_bytes"], hardware["ram_bytes"]) == ("gpu", 80 * 2**30, 128 * 2**30)
+    hardware = alice.get("/api/planner/estimate", {**plan, "ram_gb": 64}).json()["hardware"]
+    assert hardware["ram_bytes"] == 64 * 2**30

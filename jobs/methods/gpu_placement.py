@@ -24,6 +24,7 @@ is planned: every layer goes on the GPU as before, and the info says why.
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 from gguf import LlamaFileType
@@ -117,8 +118,8 @@ def llama_gpu_placement(header: GGUFHeader, *, gpu_bytes: list[int], ram_bytes: 
     what = file or str(header.metadata.get("general.name") or "the model")
     if not applied.fits:
         lines = [r for r in applied.reasons if r.startswith(("doesn't fit", "nearest fixes", "no smaller"))]
-        moe = (f" It would fit with expert offload (-ngl {wanted.ngl} --n-cpu-moe {wanted.n_cpu_moe}), "
-               f"but {EXPERT_OFFLOAD_UNAVAILABLE}." if wanted.fits and wanted.n_cpu_moe else "")
+        moe = (f" It would fit with expert offload (-ngl {wanted.ngl} {_expert_flags(wanted)}), "
+               f"but {EXPERT_OFFLOAD_UNAVAILABLE}." if wanted.fits and wanted.expert_args() else "")
         raise EngineError(f"{what} ({scheme}) at a {n_ctx:,} context can't be placed on node "
                           f"{node or '(this node)'}'s GPU ({' + '.join(f'{b:,}' for b in gpu_bytes)} B free) "
                           f"and {ram_bytes:,} B of available RAM with a layer on the GPU: "
@@ -134,12 +135,17 @@ def llama_gpu_placement(header: GGUFHeader, *, gpu_bytes: list[int], ram_bytes: 
                     f"{' and the output layer' if applied.output_on_device else ''} on the GPU "
                     f"(-ngl {applied.ngl}) at a {n_ctx:,} context"),
             "planner_command": applied.command}
-    if wanted.n_cpu_moe:
-        info["expert_offload"] = (f"not used: the solver's plan was -ngl {wanted.ngl} --n-cpu-moe "
-                                  f"{wanted.n_cpu_moe} (the experts of the first {wanted.n_cpu_moe} "
-                                  f"layers in RAM), but {EXPERT_OFFLOAD_UNAVAILABLE}; whole layers "
+    if wanted.expert_args():   # whole layers' experts (--n-cpu-moe) or part of a block's (-ot)
+        partial = f" and {', '.join(wanted.partial_experts)}" if wanted.partial_experts else ""
+        info["expert_offload"] = (f"not used: the solver's plan was -ngl {wanted.ngl} {_expert_flags(wanted)} "
+                                  f"(the experts of the first {wanted.n_cpu_moe} layers{partial} in RAM), "
+                                  f"but {EXPERT_OFFLOAD_UNAVAILABLE}; whole layers "
                                   f"instead: -ngl {applied.ngl}")
     return {"options": _options(applied), "info": info}
+
+
+def _expert_flags(f: Fit) -> str:
+    return shlex.join(f.expert_args())
 
 
 def available_ram_bytes() -> int:

@@ -7,14 +7,18 @@ Order of choices (llama.cpp's --fit shrinks the context down to --fit-ctx first,
   2. else, at the workload's context, MoE models move the expert tensors (blk.N.ffn_*_exps) of the
      first N layers to system RAM (`--n-cpu-moe N`: llama.cpp common/arg.cpp "keep the MoE weights
      of the first N layers in the CPU"), attention, norms, router and shared experts stay on GPU;
+     where that is tighter (more bytes stay on the GPUs), the experts of N layers and only some
+     of block N's expert tensors (`--n-cpu-moe N -ot 'blk\\.N\\.ffn_(up|down)_exps=CPU'`: llama.cpp
+     common/arg.cpp --override-tensor), each tensor's bytes from the scheme's GGUF tensor plan;
   3. else whole layers go to RAM, the first layers first (`-ngl`: llama.cpp keeps the last
-     n_gpu_layers on the GPU, llama-model.cpp i_gpu_start), with the fewest expert layers in RAM
+     n_gpu_layers on the GPU, llama-model.cpp i_gpu_start), with the fewest expert bytes in RAM
      that the remaining GPU layers need.
-Steps 2 and 3 are one search (placement.py) over -ngl, --n-cpu-moe and -ts together, against every
-device's capacity and the system RAM budget: the most GPU units, then the fewest expert layers in
-RAM, on the split that evens the devices' fill. It finds a placement whenever one exists (checked
-against brute force in tests/planner/test_fit_search.py); when none does, the reasons give the
-nearest fixes (more RAM, more device memory, a smaller context; fit_estimate adds a smaller scheme).
+Steps 2 and 3 are one search (placement.py) over -ngl, --n-cpu-moe, -ot and -ts together, against
+every device's capacity and the system RAM budget: the most GPU units, then the fewest expert bytes
+in RAM, on the split that evens the devices' fill; a hand-set --n-cpu-moe means whole layers only.
+It finds a placement whenever one exists (checked against brute force in
+tests/planner/test_fit_search.py); when none does, the reasons give the nearest fixes (more RAM,
+more device memory, a smaller context; fit_estimate adds a smaller scheme).
 A hybrid's KV cache sits on its attention layers and its recurrent state on its recurrent layers,
 each moving with its layer (memory.layer_cache_bytes).
 Capacity and fixed costs are those of estimate() (capacity = usable × 0.95 per device, 500 MiB CUDA
@@ -34,6 +38,7 @@ from __future__ import annotations
 
 import math
 import re
+import shlex
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -86,9 +91,17 @@ class Fit:
     # (the largest smaller power of two that fits), scheme (fit_estimate: a smaller one that fits)
     fixes: dict[str, Any] = field(default_factory=dict)
     decode_withheld: str = ""       # why decode_tokens_per_s is None ("" when shown)
+    # the partial layer: block n_cpu_moe's expert tensors (GGUF names) that `-ot` keeps in RAM too,
+    # and that -ot value as llama.cpp parses it (unquoted); empty when whole layers do
+    partial_experts: list[str] = field(default_factory=list)
+    override_tensor: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def expert_args(self) -> list[str]:
+        """The expert-offload arguments of the command, unquoted: --n-cpu-moe N and -ot ..."""
+        return _expert_args(self.n_cpu_moe, self.override_tensor)
 
 
 @dataclass(frozen=True)
@@ -97,12 +110,16 @@ class _Layers:
     experts: list[int]      # per repeating layer, the ffn_*_exps tensors only
     non_layer: int          # embeddings, output, final norm
     repack: int = 0         # CPU_REPACK copy on CPU-only hardware (repack.py)
+    # per repeating layer, each expert tensor kind ("ffn_down_exps", …, in the tensor plan's order) and
+    # its bytes (weight, bias and scale together: one -ot pattern moves them all); sums to `experts`
+    parts: tuple[tuple[tuple[str, int], ...], ...] = ()
 
 
 @lru_cache(maxsize=256)
 def _layers(arch: Architecture, scheme: str, hw: Hardware) -> _Layers:
     L = arch.n_layers
     weights, experts, non_layer = [0] * L, [0] * L, 0
+    parts: list[dict[str, int]] = [{} for _ in range(L)]
     for name, _, b in gguf_tensor_plan(arch, scheme):
         i = layer_index(name)
         if i is None:
@@ -111,8 +128,20 @@ def _layers(arch: Architecture, scheme: str, hw: Hardware) -> _Layers:
         weights[i] += b
         if "_exps." in name:
             experts[i] += b
+            kind = name.split(".")[2]      # blk.N.ffn_up_exps.weight → ffn_up_exps
+            parts[i][kind] = parts[i].get(kind, 0) + b
     repack = repack_bytes(arch, scheme, CPU_ISA[hw.kind])[0] if hw.kind in CPU_ISA else 0
-    return _Layers(weights, experts, non_layer, repack)
+    return _Layers(weights, experts, non_layer, repack, tuple(tuple(p.items()) for p in parts))
+
+
+def override_pattern(block: int, kinds: list[str]) -> str:
+    """The -ot value that keeps these expert tensors of `block` in RAM, in the form llama.cpp's
+    own --n-cpu-moe writes (common.h: blk\\.N\\.ffn_(up|down|gate)_exps): `blk\\.27\\.ffn_down_exps=CPU`,
+    `blk\\.27\\.ffn_(gate|up)_exps=CPU`. The loader regex_searches each tensor name, so the block
+    number is fenced by the escaped dots (blk.27. is no part of blk.127.)."""
+    names = [kind.removeprefix("ffn_").removesuffix("_exps") for kind in kinds]
+    inner = names[0] if len(names) == 1 else f"({'|'.join(names)})"
+    return f"blk\\.{block}\\.ffn_{inner}_exps=CPU"
 
 
 def context_steps(wl_context: int, max_position: int) -> list[int]:
@@ -201,6 +230,9 @@ def fit(arch: Architecture, hw: Hardware, wl: Workload, scheme: str, n_cpu_moe: 
     U = solver.all_units
     k, m = solver.costs(context).gpu_layers(plan.ngl), plan.n_cpu_moe
     devices, kv_per, state_per = solver.devices(context, plan)
+    kinds, _, override = _partial(layers, plan)
+    partial_names = [name for name, _, _ in gguf_tensor_plan(arch, scheme)
+                     if layer_index(name) == m and name.split(".")[2] in kinds] if kinds else []
     reasons.extend(_placement_notes(arch, scheme, layers, plan, kv_per, state_per, n_cpu_moe is None))
     if plan.ram:
         if plan.ram <= ram_limit:
@@ -219,14 +251,16 @@ def fit(arch: Architecture, hw: Hardware, wl: Workload, scheme: str, n_cpu_moe: 
                        f"{sum(ts)} GPU units (layers in order, then the output layer): the split that evens their "
                        f"fill, the fullest device at {share:.1%} of its capacity (usable × {CAPACITY_MARGIN}: "
                        f"{', '.join(f'{cap:,}' for cap in caps)} B)")
-    tps, tps_reason = _decode_tps(arch, hw, layers, k, m, [a + b for a, b in zip(kv_per, state_per)], wl, scheme)
+    moved = [_moved(layers, plan, i) for i in range(L)]
+    tps, tps_reason = _decode_tps(arch, hw, layers, k, moved, [a + b for a, b in zip(kv_per, state_per)], wl, scheme)
     reasons.append(tps_reason)
     reasons.extend(_flag_notes(wl))
     result = Fit(scheme=scheme, context=context, n_layers=L, gpu_layers=k, ngl=ngl_flag(plan.ngl, U), n_cpu_moe=m,
                  tensor_split=ts, devices=devices, system_ram_bytes=plan.ram, fits=fits,
-                 fully_on_device=plan.ngl == U and m == 0, decode_tokens_per_s=_rounded(tps), reasons=reasons,
-                 output_on_device=plan.ngl > 0, device_capacity_bytes=caps, ram_budget_bytes=ram_limit, fixes=fixes,
-                 decode_withheld=_withheld(tps, tps_reason))
+                 fully_on_device=plan.ngl == U and m == 0 and not plan.part, decode_tokens_per_s=_rounded(tps),
+                 reasons=reasons, output_on_device=plan.ngl > 0, device_capacity_bytes=caps, ram_budget_bytes=ram_limit,
+                 fixes=fixes, decode_withheld=_withheld(tps, tps_reason), partial_experts=partial_names,
+                 override_tensor=override)
     result.command = command(arch, wl, result)
     result.command_note = command_note(arch, scheme)
     return result
@@ -236,6 +270,25 @@ def ngl_flag(ngl: int, n_units: int) -> int:
     """The -ngl value to write: all units (every block and the output layer) is written 99 when
     there are at most 99, as llama.cpp's examples do."""
     return (99 if n_units <= 99 else n_units) if ngl >= n_units else ngl
+
+
+def _moved(layers: _Layers, p: Placement, i: int) -> int:
+    """Expert bytes of layer i that the placement keeps in RAM while the layer is on a GPU."""
+    if i < p.n_cpu_moe:
+        return layers.experts[i]
+    return sum(layers.parts[i][j][1] for j in p.part) if i == p.n_cpu_moe and p.part else 0
+
+
+def _partial(layers: _Layers, p: Placement) -> tuple[list[str], int, str]:
+    """The partial layer of a placement: its expert tensor kinds in RAM, their bytes, the -ot value."""
+    if not p.part:
+        return [], 0, ""
+    kinds = [layers.parts[p.n_cpu_moe][j][0] for j in p.part]
+    return kinds, sum(layers.parts[p.n_cpu_moe][j][1] for j in p.part), override_pattern(p.n_cpu_moe, kinds)
+
+
+def _expert_args(n_cpu_moe: int, override: str) -> list[str]:
+    return (["--n-cpu-moe", str(n_cpu_moe)] if n_cpu_moe else []) + (["-ot", override] if override else [])
 
 
 class _Solver:
@@ -255,7 +308,7 @@ class _Solver:
             compute = compute_bytes(arch, wl, ctx)[0]
             costs = Costs(tuple(w + kv + s for w, kv, s in zip(layers.weights, kv_per, state_per)),
                           tuple(layers.experts), layers.non_layer, compute + self.overhead, self.overhead,
-                          arch.n_layers_all - arch.n_layers)
+                          arch.n_layers_all - arch.n_layers, tuple(tuple(b for _, b in p) for p in layers.parts))
             self._costs[ctx] = (costs, kv_per, state_per, compute)
         return self._costs[ctx]
 
@@ -282,7 +335,7 @@ class _Solver:
                 if i == L:
                     d["model_bytes"] += layers.non_layer
                     continue
-                d["model_bytes"] += layers.weights[i] - (layers.experts[i] if i < p.n_cpu_moe else 0)
+                d["model_bytes"] += layers.weights[i] - _moved(layers, p, i)
                 d["kv_bytes"] += kv_per[i]
                 d["recurrent_state_bytes"] += state_per[i]
             d["total_bytes"] = sum(d.values())
@@ -311,9 +364,10 @@ class _Solver:
         if more is not None:
             extra, p = more
             found["extra_device_bytes"] = extra
-            fixes.append(f"{extra:,} B more capacity on each device (≈ {extra / hw.usable_fraction / CAPACITY_MARGIN / GiB:,.1f}"
-                         f" GiB more memory each) fits -ngl {ngl_flag(p.ngl, self.all_units)}"
-                         f"{f' --n-cpu-moe {p.n_cpu_moe}' if p.n_cpu_moe else ''}")
+            flags = _expert_args(p.n_cpu_moe, _partial(self.layers, p)[2])
+            more_gib = extra / hw.usable_fraction / CAPACITY_MARGIN / GiB
+            fixes.append(f"{extra:,} B more capacity on each device (≈ {more_gib:,.1f} GiB more memory each) fits "
+                         f"-ngl {ngl_flag(p.ngl, self.all_units)}{''.join(' ' + shlex.quote(a) for a in flags)}")
         smaller = [c for c in context_steps(1, ctx) if c < ctx]
         n_ok = first_true(0, len(smaller), lambda i: i == len(smaller)
                       or search(self.costs(smaller[i]), caps, limit, n_cpu_moe) is None)
@@ -331,10 +385,19 @@ def _placement_notes(arch: Architecture, scheme: str, layers: _Layers, p: Placem
     n_mtp = arch.n_layers_all - L
     k, m = max(0, min(L, p.ngl - 1 - n_mtp)), p.n_cpu_moe
     notes = []
+    kinds, part, override = _partial(layers, p)
     if m and arch.is_moe and k and chosen:
         notes.append(f"MoE: the expert tensors (ffn_*_exps) of the first {m} of {L} layers go to system RAM "
                      f"({sum(layers.experts[L - k:m]):,} B of the GPU layers' experts); attention, router and shared "
                      "experts stay on the GPU")
+    if part:
+        kept = [kind for kind, _ in layers.parts[m] if kind not in kinds]
+        notes.append(f"MoE, one tensor at a time: of block {m}'s experts, {' and '.join(kinds)} ({part:,} B) "
+                     f"{'go' if len(kinds) > 1 else 'goes'} to system RAM too (-ot {shlex.quote(override)}, "
+                     f"llama.cpp's --override-tensor) and {' and '.join(kept)} "
+                     f"{'stay' if len(kept) > 1 else 'stays'} on the GPU: "
+                     f"{layers.experts[m] - part:,} B more on the GPU than --n-cpu-moe {m + 1}, which would move all "
+                     f"{layers.experts[m]:,} B of block {m}'s experts")
     if 0 < k < L:
         if arch.hybrid is None:
             theirs, cache = "KV", f"{max(kv_per):,} B KV"
@@ -374,7 +437,7 @@ def _cpu_fit(arch: Architecture, hw: Hardware, wl: Workload, scheme: str, layers
     reasons.append(f"system RAM holds {ram:,} B" if fits else
                    f"doesn't fit: {device['total_bytes'] + ram:,} B needed, over the {capacity:,} B usable × "
                    f"{CAPACITY_MARGIN}")
-    tps, tps_reason = _decode_tps(arch, hw, layers, 0, 0, [a + b for a, b in zip(kv_per, state_per)], wl, scheme)
+    tps, tps_reason = _decode_tps(arch, hw, layers, 0, [0] * L, [a + b for a, b in zip(kv_per, state_per)], wl, scheme)
     reasons.append(tps_reason)
     reasons.extend(_flag_notes(wl))
     result = Fit(scheme=scheme, context=ctx, n_layers=L, gpu_layers=0, ngl=0, n_cpu_moe=0, tensor_split=[],
@@ -386,10 +449,11 @@ def _cpu_fit(arch: Architecture, hw: Hardware, wl: Workload, scheme: str, layers
     return result
 
 
-def _decode_tps(arch: Architecture, hw: Hardware, layers: _Layers, k: int, m: int,
+def _decode_tps(arch: Architecture, hw: Hardware, layers: _Layers, k: int, moved: list[int],
                 cache: list[int], wl: Workload | None = None, scheme: str = "") -> tuple[float | None, str]:
     """Bytes read per token from each memory, through speed.decode_rate (the function behind the
-    table and the API too); `cache` is each layer's KV and recurrent state.
+    table and the API too); `moved` is each GPU layer's expert bytes kept in RAM (--n-cpu-moe, -ot),
+    `cache` each layer's KV and recurrent state.
 
     A MoE layer reads the share of its experts the batch routes to (speed.expert_share: top-k/E for one
     sequence); an untied token embedding
@@ -404,14 +468,11 @@ def _decode_tps(arch: Architecture, hw: Hardware, layers: _Layers, k: int, m: in
     ram = 0.0 if k else float(layers.non_layer - unread)
     for i in range(L):
         exp = layers.experts[i]
-        active = layers.weights[i] - exp + exp * share
         if i < L - k:
-            ram += active + cache[i]
-        elif i < m:
-            vram += layers.weights[i] - exp + cache[i]
-            ram += exp * share
-        else:
-            vram += active + cache[i]
+            ram += layers.weights[i] - exp + exp * share + cache[i]
+        else:   # the experts read where they lie, each at the share the batch routes to
+            vram += layers.weights[i] - exp + (exp - moved[i]) * share + cache[i]
+            ram += moved[i] * share
     tps, reason = decode_rate(arch, hw, wl or Workload(), scheme, vram, ram)
     read = f"decode: {vram:,.0f} B from the device(s), {ram:,.0f} B from RAM per step"
     return tps, f"{read}; speed not shown: {reason}" if tps is None else f"{read}. {reason}"
@@ -448,8 +509,7 @@ def command(arch: Architecture, wl: Workload, f: Fit) -> str:
     if wl.batch > 1:
         parts += ["-np", str(wl.batch)]
     parts += ["-ngl", str(f.ngl)]
-    if f.n_cpu_moe:
-        parts += ["--n-cpu-moe", str(f.n_cpu_moe)]
+    parts += [shlex.quote(a) for a in f.expert_args()]   # the -ot regex has \, ( and |: quoted
     parts += ["-fa", "on" if wl.flash_attn else "off"]
     if wl.kv_dtype != "f16":
         parts += ["-ctk", wl.kv_dtype, "-ctv", wl.kv_dtype]

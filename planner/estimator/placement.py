@@ -1,4 +1,4 @@
-"""Where llama.cpp puts each layer for `-ngl`, `--n-cpu-moe` and `-ts`, and the search for the
+"""Where llama.cpp puts each layer for `-ngl`, `--n-cpu-moe`, `-ot` and `-ts`, and the search for the
 placement that fits every device and system RAM. fit.py turns a model into per-layer byte costs;
 this module only places them (pure arithmetic, so it can be checked against brute force).
 
@@ -15,19 +15,34 @@ llama.cpp's rules (llama-model.cpp, llama_model::load_tensors, as vendored by ll
   Σ ts = act_gpu_layers, device d gets exactly the next ts_d units (j/act < N_d/act ⇔ j < N_d; the
   float roundings of two fractions ≥ 1/act apart never meet), so the solver writes -ts that way.
 * `--n-cpu-moe N` (common/arg.cpp): the ffn_*_exps tensors of blocks 0 … N − 1 stay in CPU memory;
-  the rest of those layers stays where -ngl puts it.
+  the rest of those layers stays where -ngl puts it. It is a list of tensor overrides, one regex
+  per block i (common.h llm_ffn_exps_block_regex: blk.i.ffn_(up|down|gate…)_exps, its dots
+  escaped), each to the CPU buffer type.
+* `-ot <regex>=CPU` (--override-tensor, common/arg.cpp parse_tensor_buffer_overrides; the loader
+  takes the first pattern that std::regex_search finds in a tensor's name): the same override for
+  a chosen few tensors. With it block N's expert tensors go to RAM one tensor at a time (down,
+  gate, up: `Costs.parts`), so a plan a few GB short need not give a whole layer's experts to RAM.
+  The search uses it only there: `--n-cpu-moe N` plus a proper subset of block N's expert tensors
+  (`Placement.part`); the solver never prints other patterns.
 
-The search keeps the planner's preference order: the most GPU units (-ngl), then the fewest
-expert-offload layers, on a split that evens the devices' fill (the smallest largest share of
-capacity). Every check is monotone where it is bisected: device bytes fall as --n-cpu-moe grows
-and as -ngl shrinks; RAM grows as --n-cpu-moe grows and as -ngl shrinks for a fixed --n-cpu-moe.
-RAM at the smallest device-fitting --n-cpu-moe is not monotone in -ngl, so -ngl is scanned.
-A placement counts as one only with at least one repeating layer on a GPU.
+The search keeps the planner's preference order: the most GPU units (-ngl); then the fewest expert
+bytes in RAM (the most on the GPUs: at one -ngl the RAM is fixed bytes plus the experts moved, so
+this is also the least RAM), where `--n-cpu-moe N` with part of block N counts by its bytes, so it
+wins over `--n-cpu-moe N + 1` only when it keeps more on the GPUs; on equal bytes the plan with no
+`-ot`, then the fewer tensors, then the earlier in the block's order; then the split that evens the
+devices' fill (the smallest largest share of capacity). Every check is monotone where it is
+bisected: device bytes fall as --n-cpu-moe grows and as -ngl shrinks; RAM grows as --n-cpu-moe
+grows and as -ngl shrinks for a fixed --n-cpu-moe. If m is the fewest whole layers that fit at one
+-ngl, only block m − 1's partial plans can move fewer bytes and still fit: any plan with a lower
+N moves no more from any unit than `--n-cpu-moe m − 1`, which does not fit. RAM at the smallest
+device-fitting --n-cpu-moe is not monotone in -ngl, so -ngl is scanned. A placement counts as one
+only with at least one repeating layer on a GPU.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import combinations
 
 
 @dataclass(frozen=True)
@@ -39,6 +54,9 @@ class Costs:
     busy: int                   # per device once anything is offloaded: compute buffer + CUDA context
     idle: int                   # per device with nothing offloaded: CUDA context
     n_empty: int = 0            # MTP blocks between the layers and the output: units of no bytes
+    # per repeating layer, the bytes of each of its expert tensors (down, gate, up: the GGUF tensor
+    # plan's order; they sum to `experts`): what `-ot` can move one at a time. Empty: whole layers only.
+    parts: tuple[tuple[int, ...], ...] = ()
 
     @property
     def n_layers(self) -> int:
@@ -66,23 +84,33 @@ class Placement:
     split: tuple[int, ...]      # GPU units per device, in device order (the -ts values)
     loads: tuple[int, ...]      # bytes per device
     ram: int                    # bytes in system RAM
+    part: tuple[int, ...] = ()  # which of block n_cpu_moe's expert tensors (indices into Costs.parts)
+                                # -ot keeps in RAM as well: a proper subset, or () for none
 
 
-def gpu_units(c: Costs, ngl: int, m: int) -> list[int]:
+def part_bytes(c: Costs, m: int, part: tuple[int, ...]) -> int:
+    """Bytes of the expert tensors `part` of block m."""
+    return sum(c.parts[m][j] for j in part) if part else 0
+
+
+def gpu_units(c: Costs, ngl: int, m: int, part: tuple[int, ...] = ()) -> list[int]:
     """Bytes of each GPU unit in llama.cpp's order: the last ngl of (layers, MTP blocks, output)."""
     L = c.n_layers
     if ngl <= 0:
         return []
     g = c.gpu_layers(ngl)
     layers = [c.layers[i] - (c.experts[i] if i < m else 0) for i in range(L - g, L)]
+    if part and L - g <= m < L:
+        layers[m - (L - g)] -= part_bytes(c, m, part)
     return layers + [0] * min(c.n_empty, ngl - 1) + [c.output]
 
 
-def ram_bytes(c: Costs, ngl: int, m: int) -> int:
-    """CPU layers whole, the experts of GPU layers below m, and the output unit unless on a GPU."""
+def ram_bytes(c: Costs, ngl: int, m: int, part: tuple[int, ...] = ()) -> int:
+    """CPU layers whole, the experts of GPU layers below m (and `part` of block m when it is a GPU
+    layer), and the output unit unless on a GPU."""
     first_gpu = c.n_layers - c.gpu_layers(ngl)
     return (sum(c.layers[:first_gpu]) + sum(c.experts[first_gpu:max(first_gpu, m)])
-            + (0 if ngl > 0 else c.output))
+            + (part_bytes(c, m, part) if first_gpu <= m < c.n_layers else 0) + (0 if ngl > 0 else c.output))
 
 
 def _greedy(units: list[int], room: list[int]) -> list[int] | None:
@@ -101,14 +129,15 @@ def _greedy(units: list[int], room: list[int]) -> list[int] | None:
     return counts if j == n else None
 
 
-def device_fits(c: Costs, caps: list[int], ngl: int, m: int) -> bool:
+def device_fits(c: Costs, caps: list[int], ngl: int, m: int, part: tuple[int, ...] = ()) -> bool:
     fixed = c.busy if ngl else c.idle
-    return _greedy(gpu_units(c, ngl, m), [cap - fixed for cap in caps]) is not None
+    return _greedy(gpu_units(c, ngl, m, part), [cap - fixed for cap in caps]) is not None
 
 
-def balanced(c: Costs, caps: list[int], ngl: int, m: int, extra: int = 0) -> Placement | None:
+def balanced(c: Costs, caps: list[int], ngl: int, m: int, part: tuple[int, ...] = (),
+             extra: int = 0) -> Placement | None:
     """The split with the smallest largest share of capacity (bisection on the share), or None."""
-    units, fixed = gpu_units(c, ngl, m), (c.busy if ngl else c.idle)
+    units, fixed = gpu_units(c, ngl, m, part), (c.busy if ngl else c.idle)
     caps = [cap + extra for cap in caps]
     split = _greedy(units, [cap - fixed for cap in caps])
     if split is None:
@@ -126,7 +155,7 @@ def balanced(c: Costs, caps: list[int], ngl: int, m: int, extra: int = 0) -> Pla
     for n in split:
         loads.append(fixed + sum(units[j:j + n]))
         j += n
-    return Placement(ngl, m, tuple(split), tuple(loads), ram_bytes(c, ngl, m))
+    return Placement(ngl, m, tuple(split), tuple(loads), ram_bytes(c, ngl, m, part), part)
 
 
 def first_true(lo: int, hi: int, ok) -> int:
@@ -150,6 +179,30 @@ def fewest_expert_layers(c: Costs, caps: list[int], ngl: int) -> int | None:
     return m if m <= L else None
 
 
+def partial_plans(c: Costs, m: int) -> list[tuple[int, ...]]:
+    """Block m's proper subsets of expert tensors, in preference order: fewest bytes (most left on
+    the GPU), then fewest tensors, then the block's tensor order."""
+    if not c.parts or not 0 <= m < c.n_layers:
+        return []
+    n = len(c.parts[m])
+    subsets = [s for size in range(1, n) for s in combinations(range(n), size)]
+    return sorted(subsets, key=lambda s: (part_bytes(c, m, s), len(s), s))
+
+
+def tightest(c: Costs, caps: list[int], ngl: int, ram_limit: int | None = None) -> tuple[int, tuple[int, ...]] | None:
+    """The device-fitting (--n-cpu-moe, -ot part) at -ngl `ngl` with the fewest expert bytes in RAM
+    (None when none fits): the fewest whole layers m, or m − 1 of them and part of block m − 1
+    where that fits (no plan with fewer whole layers can: see the module docstring). With
+    `ram_limit`, None as soon as RAM can't hold even --n-cpu-moe m − 1, the least of them all."""
+    m = fewest_expert_layers(c, caps, ngl)
+    if m is None or (ram_limit is not None and ram_bytes(c, ngl, max(m - 1, 0)) > ram_limit):
+        return None
+    for part in partial_plans(c, m - 1):   # fewest bytes first: the first that fits is the tightest
+        if device_fits(c, caps, ngl, m - 1, part):
+            return m - 1, part
+    return m, ()
+
+
 def most_units(c: Costs, caps: list[int], m: int) -> int:
     """The largest -ngl that fits the devices with --n-cpu-moe m and puts ≥ 1 repeating layer on a
     GPU (0 when none does)."""
@@ -159,19 +212,27 @@ def most_units(c: Costs, caps: list[int], m: int) -> int:
     return U - first_true(0, U - least, lambda drop: device_fits(c, caps, U - drop, m))
 
 
+def _choice(c: Costs, caps: list[int], ngl: int, n_cpu_moe: int | None,
+            ram_limit: int | None = None) -> tuple[int, tuple[int, ...]] | None:
+    """The tightest device-fitting expert offload at -ngl `ngl`; a hand-set n_cpu_moe means whole
+    layers only (no -ot), as llama.cpp's own flag does."""
+    if n_cpu_moe is None:
+        return tightest(c, caps, ngl, ram_limit)
+    return (n_cpu_moe, ()) if device_fits(c, caps, ngl, n_cpu_moe) else None
+
+
 def search(c: Costs, caps: list[int], ram_limit: int, n_cpu_moe: int | None = None) -> Placement | None:
-    """The placement with the most GPU units, then the fewest expert-offload layers, that fits
-    every device and RAM (n_cpu_moe: fixed by hand); None when no placement with ≥ 1 unit fits."""
+    """The placement with the most GPU units, then the fewest expert bytes in RAM, that fits every
+    device and RAM (n_cpu_moe: fixed by hand); None when no placement with ≥ 1 unit fits."""
     L = c.n_layers
     top = most_units(c, caps, L if n_cpu_moe is None else n_cpu_moe)
     for ngl in range(top, c.least_ngl - 1, -1):
         if ram_bytes(c, ngl, 0) > ram_limit:
             return None     # fewer units only put more in RAM
-        m = fewest_expert_layers(c, caps, ngl) if n_cpu_moe is None else n_cpu_moe
-        if m is None or not device_fits(c, caps, ngl, m):
-            continue
-        if ram_bytes(c, ngl, m) <= ram_limit:
-            return balanced(c, caps, ngl, m)
+        choice = _choice(c, caps, ngl, n_cpu_moe, ram_limit)
+        # the tightest choice is also the least RAM at this -ngl: if it overflows, every other does
+        if choice is not None and ram_bytes(c, ngl, *choice) <= ram_limit:
+            return balanced(c, caps, ngl, *choice)
     return None
 
 
@@ -179,12 +240,19 @@ def ram_needed(c: Costs, caps: list[int], n_cpu_moe: int | None = None) -> Place
     """The device-fitting placement (≥ 1 unit) that needs the least RAM, or None."""
     best: Placement | None = None
     for ngl in range(most_units(c, caps, c.n_layers if n_cpu_moe is None else n_cpu_moe), c.least_ngl - 1, -1):
-        m = fewest_expert_layers(c, caps, ngl) if n_cpu_moe is None else n_cpu_moe
-        if m is None or not device_fits(c, caps, ngl, m):
-            continue
-        if best is None or ram_bytes(c, ngl, m) < best.ram:
-            best = balanced(c, caps, ngl, m)
+        choice = _choice(c, caps, ngl, n_cpu_moe)
+        if choice is not None and (best is None or ram_bytes(c, ngl, *choice) < best.ram):
+            best = balanced(c, caps, ngl, *choice)
     return best
+
+
+def _most_moved(c: Costs, ngl: int, ram_limit: int) -> tuple[int, tuple[int, ...]]:
+    """The (--n-cpu-moe, -ot part) that moves the most expert bytes RAM still holds at -ngl `ngl`
+    (the smallest GPU units): the most whole layers, then the largest part of the next block."""
+    L = c.n_layers
+    m = first_true(0, L, lambda n: n == L or ram_bytes(c, ngl, n + 1) > ram_limit)
+    held = [p for p in partial_plans(c, m) if ram_bytes(c, ngl, m, p) <= ram_limit]
+    return (m, max(held, key=lambda p: part_bytes(c, m, p))) if held else (m, ())
 
 
 def vram_needed(c: Costs, caps: list[int], ram_limit: int, n_cpu_moe: int | None = None,
@@ -197,20 +265,21 @@ def vram_needed(c: Costs, caps: list[int], ram_limit: int, n_cpu_moe: int | None
         if ram_bytes(c, ngl, 0) > ram_limit:
             break
         if n_cpu_moe is None:   # the most experts RAM takes: device bytes fall with every one
-            m = first_true(0, L, lambda n: n == L or ram_bytes(c, ngl, n + 1) > ram_limit)
+            m, part = _most_moved(c, ngl, ram_limit)
         else:
-            m = n_cpu_moe
+            m, part = n_cpu_moe, ()
             if ram_bytes(c, ngl, m) > ram_limit:
                 continue
-        units, fixed = gpu_units(c, ngl, m), c.busy
+        units, fixed = gpu_units(c, ngl, m, part), c.busy
         lower = max(max(units, default=0) + fixed - max(caps),
                     -(-(sum(units) + fixed * len(caps) - sum(caps)) // len(caps)), 0)
         if best is not None and lower >= best[0]:
             continue
         hi = max(units, default=0) + fixed + sum(units)
-        extra = first_true(0, -(-hi // step), lambda k: device_fits(c, [cap + k * step for cap in caps], ngl, m)) * step
+        extra = first_true(0, -(-hi // step),
+                           lambda k: device_fits(c, [cap + k * step for cap in caps], ngl, m, part)) * step
         if best is None or extra < best[0]:
-            if n_cpu_moe is None:   # with that much more, the fewest expert layers that still fit
-                m = fewest_expert_layers(c, [cap + extra for cap in caps], ngl)
-            best = (extra, balanced(c, caps, ngl, m, extra))
+            if n_cpu_moe is None:   # with that much more, the fewest expert bytes that still fit
+                m, part = tightest(c, [cap + extra for cap in caps], ngl)
+            best = (extra, balanced(c, caps, ngl, m, part, extra))
     return best

@@ -1,11 +1,14 @@
-"""The llama.cpp fit solver: context, -ngl, --n-cpu-moe, -ts and the llama-server command.
+"""The llama.cpp fit solver: context, -ngl, --n-cpu-moe, -ot, -ts and the llama-server command.
 
 Numbers are derived by hand in each docstring (GiB = 2^30; capacity = memory × 0.95 per device;
 500 MiB = 524,288,000 B CUDA context per device; f16 KV = 2 B per element).
 """
 
 import bisect
+import re
+import shlex
 import struct
+import subprocess
 
 import pytest
 
@@ -157,6 +160,86 @@ def test_mixtral_decode_reads_the_active_experts_from_ram():
             "no published llama.cpp figure for NVIDIA T4 16 GB; measure it on a node of ours") in f.reasons
 
 
+MIXTRAL_ON_4090 = ("llama-server -m <path/to/Mixtral-8x7B-Q4_K_M.gguf> -c 4096 -ngl 99 --n-cpu-moe 6 "
+                   "-ot 'blk\\.6\\.ffn_gate_exps=CPU' -fa off")
+
+
+def test_mixtral_q4_k_m_on_a_4090_keeps_only_one_expert_tensor_of_block_6_in_ram():
+    """Mixtral 8x7B Q4_K_M at 4,096 on a 24 GiB 4090: capacity 24 GiB × 0.95 = 24,481,313,587 B;
+    everything takes 29,831,847,936 B (as on the T4 above), so 5,350,534,349 B must leave the GPU.
+    Each expert tensor is 4096 × 14336 × 8 = 469,762,048 weights: gate and up Q4_K (144 B per 256
+    weights) 264,241,152 B each; down Q6_K (210 B per 256) 385,351,680 B on blocks 0–3, 6, 9, …
+    (llama.cpp use_more_bits), else Q4_K. Experts of blocks 0–5: 4 × 913,833,984 + 2 × 792,723,456
+    = 5,240,782,848 B, 109,751,501 B short. The whole of block 6 (--n-cpu-moe 7) would move
+    913,833,984 B more; its smallest tensor is enough (264,241,152 ≥ 109,751,501; gate and up tie,
+    gate comes first in the tensor order down, gate, up). So:
+      device 29,831,847,936 − 5,240,782,848 − 264,241,152 = 24,326,823,936 B,
+      RAM 5,240,782,848 + 264,241,152 = 5,505,024,000 B,
+    and 913,833,984 − 264,241,152 = 649,592,832 B more stay on the GPU than with --n-cpu-moe 7
+    (device 23,677,231,104 B, RAM 6,154,616,832 B). Decode reads 2 of 8 experts: 5,505,024,000 / 4
+    = 1,376,256,000 B from RAM per token."""
+    assert round(469_762_048 * Q4_K) == 264_241_152 and 2 * 264_241_152 + 385_351_680 == 913_833_984
+    f = fit(MIXTRAL, RTX4090, Workload(context=4096), "Q4_K_M")
+    assert f.command == MIXTRAL_ON_4090
+    assert (f.ngl, f.n_cpu_moe, f.override_tensor) == (99, 6, r"blk\.6\.ffn_gate_exps=CPU")
+    assert f.partial_experts == ["blk.6.ffn_gate_exps.weight"]
+    assert f.devices[0]["total_bytes"] == 24_326_823_936 <= 24_481_313_587
+    assert f.system_ram_bytes == 5_505_024_000 and f.fits and not f.fully_on_device
+    assert any("of block 6's experts, ffn_gate_exps (264,241,152 B) goes to system RAM too "
+               r"(-ot 'blk\.6\.ffn_gate_exps=CPU', llama.cpp's --override-tensor) and ffn_down_exps and "
+               "ffn_up_exps stay on the GPU: 649,592,832 B more on the GPU than --n-cpu-moe 7" in r for r in f.reasons)
+    assert any(", 1,376,256,000 B from RAM per step" in r for r in f.reasons)
+    # the whole-layer plan it beats, and a hand-set --n-cpu-moe means whole layers only
+    whole = fit(MIXTRAL, RTX4090, Workload(context=4096), "Q4_K_M", n_cpu_moe=7)
+    assert (whole.devices[0]["total_bytes"], whole.system_ram_bytes) == (23_677_231_104, 6_154_616_832)
+    assert whole.override_tensor == "" and " -ot " not in whole.command
+    by_hand = fit(MIXTRAL, RTX4090, Workload(context=4096), "Q4_K_M", n_cpu_moe=6)
+    assert by_hand.override_tensor == "" and by_hand.gpu_layers < 32   # block 6's experts must leave
+
+
+def test_the_printed_command_moves_exactly_those_tensors_as_llama_cpp_parses_it(tmp_path):
+    r"""The command as a shell passes it (real bash; llama-server a function printing its arguments),
+    then read as llama.cpp reads it: --n-cpu-moe N adds the pattern blk\.i\.ffn_(up|down|gate)_exps
+    for each i < N (common/arg.cpp), -ot splits its value at ',' and each override at its first '='
+    into a pattern and a buffer type name (parse_tensor_buffer_overrides), and the loader puts a
+    tensor in that buffer when regex_search finds the pattern in its name. Found that way: the 18
+    expert tensors of blocks 0–5 and blk.6.ffn_gate_exps.weight, and their bytes are the RAM the Fit
+    reports (5,505,024,000 B: previous test)."""
+    f = fit(MIXTRAL, RTX4090, Workload(context=4096), "Q4_K_M")
+    placeholder = shlex.split(f.command)[2]
+    run = subprocess.run(["bash", "-c", 'llama-server() { printf "%s\\n" "$@"; }; '
+                          + f.command.replace(placeholder, shlex.quote("/models/mixtral q4.gguf"))],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=10)
+    assert run.returncode == 0, run.stderr
+    args = run.stdout.splitlines()
+    assert args[args.index("-ot") + 1] == r"blk\.6\.ffn_gate_exps=CPU"
+    patterns = [rf"blk\.{i}\.ffn_(up|down|gate)_exps" for i in range(int(args[args.index("--n-cpu-moe") + 1]))]
+    for flag, value in zip(args, args[1:]):
+        if flag == "-ot":
+            for override in value.split(","):
+                pattern, buffer_type = override.split("=", 1)
+                assert buffer_type == "CPU"
+                patterns.append(pattern)
+    plan = {name: b for name, _, b in gguf_tensor_plan(MIXTRAL, "Q4_K_M")}
+    in_ram = {name for name in plan if any(re.search(p, name) for p in patterns)}
+    assert in_ram == ({f"blk.{i}.ffn_{k}_exps.weight" for i in range(6) for k in ("gate", "up", "down")}
+                      | {"blk.6.ffn_gate_exps.weight"})
+    assert sum(plan[name] for name in in_ram) == f.system_ram_bytes == 5_505_024_000
+
+
+@pytest.mark.django_db
+def test_the_api_and_the_fit_card_show_the_partial_layer(client, teams):
+    client.force_login(teams["alice"])
+    query = "preset=mixtral-8x7b&hardware=rtx-4090&context=4096&fit_scheme=Q4_K_M"
+    fit_json = client.get(f"/api/planner/estimate?{query}").json()["fit"]
+    assert fit_json["command"] == MIXTRAL_ON_4090
+    assert fit_json["override_tensor"] == r"blk\.6\.ffn_gate_exps=CPU"
+    assert fit_json["partial_experts"] == ["blk.6.ffn_gate_exps.weight"] and fit_json["n_cpu_moe"] == 6
+    html = client.get(f"/planner/?{query}").content.decode()
+    assert (r"--n-cpu-moe 6 -ot &#x27;blk\.6\.ffn_gate_exps=CPU&#x27; -fa off</code>") in html
+    assert '<span id="fit-partial">blk.6.ffn_gate_exps.weight in RAM too (-ot)</span>' in html
+
+
 def test_n_cpu_moe_override_is_kept_and_validated():
     f = fit(MIXTRAL, T4, Workload(context=4096), "Q4_K_M", n_cpu_moe=32)
     assert f.n_cpu_moe == 32 and "--n-cpu-moe 32" in f.command and f.gpu_layers == 32
@@ -246,12 +329,18 @@ def test_deepseek_v3_fits_two_h100s_with_128_gib_of_ram_at_8k():
     hw = H100.with_devices(2).with_ram(128)
     f = fit_estimate(estimate(DEEPSEEK_V3, hw, Workload(context=8192)))
     assert f.fits and f.context == 8192 and f.scheme == "IQ3_XXS"
-    assert f.command == (f"llama-server -m <path/to/DeepSeek-V3-671B-IQ3_XXS.gguf> -c 8192 -ngl 99 --n-cpu-moe {f.n_cpu_moe} "
-                         f"-fa off -ts {f.tensor_split[0]},{f.tensor_split[1]}")
+    ot = f" -ot {shlex.quote(f.override_tensor)}" if f.override_tensor else ""
+    assert f.command == (f"llama-server -m <path/to/DeepSeek-V3-671B-IQ3_XXS.gguf> -c 8192 -ngl 99 "
+                         f"--n-cpu-moe {f.n_cpu_moe}{ot} -fa off -ts {f.tensor_split[0]},{f.tensor_split[1]}")
     for d in f.devices:
         parts = d["model_bytes"] + d["kv_bytes"] + d["recurrent_state_bytes"] + d["compute_bytes"] + d["overhead_bytes"]
         assert parts == d["total_bytes"] <= int(80 * 2**30 * 0.95) == 81_604_378_624
-    assert f.system_ram_bytes == _experts_below(DEEPSEEK_V3, "IQ3_XXS", 0, f.n_cpu_moe) <= int(128 * 2**30 * 0.9)
+    partial = sum(b for name, _, b in gguf_tensor_plan(DEEPSEEK_V3, "IQ3_XXS") if name in f.partial_experts)
+    assert f.system_ram_bytes == _experts_below(DEEPSEEK_V3, "IQ3_XXS", 0, f.n_cpu_moe) + partial
+    assert f.system_ram_bytes <= int(128 * 2**30 * 0.9)
+    if f.override_tensor:   # chosen only where it keeps more on the GPUs than the next whole layer
+        whole = fit(DEEPSEEK_V3, hw, Workload(context=8192), "IQ3_XXS", n_cpu_moe=f.n_cpu_moe + 1)
+        assert whole.fits and whole.override_tensor == "" and whole.system_ram_bytes > f.system_ram_bytes
     assert sum(d["model_bytes"] for d in f.devices) + f.system_ram_bytes == sum(
         b for _, _, b in gguf_tensor_plan(DEEPSEEK_V3, "IQ3_XXS"))
     assert sum(f.tensor_split) == 62 and _llama_cpp_device_of_units(f.tensor_split, 62) == (
@@ -267,7 +356,9 @@ def test_deepseek_v3_iq2_xs_on_two_h100s_with_64_gib_finds_the_split_that_fits()
     wl = Workload(context=8192)
     f = fit(DEEPSEEK_V3, hw, wl, "IQ2_XS")
     assert f.fits and f.ngl == 99 and 0 < f.n_cpu_moe <= 20
-    assert f.system_ram_bytes == _experts_below(DEEPSEEK_V3, "IQ2_XS", 0, f.n_cpu_moe) <= int(64 * 2**30 * 0.9)
+    partial = sum(b for name, _, b in gguf_tensor_plan(DEEPSEEK_V3, "IQ2_XS") if name in f.partial_experts)
+    assert f.system_ram_bytes == _experts_below(DEEPSEEK_V3, "IQ2_XS", 0, f.n_cpu_moe) + partial
+    assert f.system_ram_bytes <= int(64 * 2**30 * 0.9)
     assert all(d["total_bytes"] <= 81_604_378_624 for d in f.devices)
     by_hand = fit(DEEPSEEK_V3, hw, wl, "IQ2_XS", n_cpu_moe=20)
     assert by_hand.fits and by_hand.gpu_layers == 61

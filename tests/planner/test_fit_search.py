@@ -1,13 +1,17 @@
-"""The fit solver against brute force: every (-ngl, --n-cpu-moe, -ts) on small machines.
+"""The fit solver against brute force: every (-ngl, --n-cpu-moe, -ot, -ts) on small machines.
 
 Small architectures (dense Llama, Mixtral-style MoE, DeepSeek-V3-style MoE with a dense first layer)
 are built through Architecture.from_config; machines have 1–3 devices of different sizes and a few
 RAM sizes. The brute force here re-derives each placement's bytes on its own: llama.cpp's device
 assignment in float32 as llama-model.cpp does it, each tensor's bytes from the GGUF tensor plan,
 the KV cache and compute buffer from memory.py (pinned against llama.cpp in their own tests), and
-500 MiB of CUDA context per device. Whenever it finds a placement that fits, fit() must return
-fits=True with the preferred one (most GPU units, then fewest expert layers in RAM, on a split no
-less even than the best), and its per-device numbers must match the brute force's for that plan.
+500 MiB of CUDA context per device. The partial layer (-ot) is every proper subset of block N's
+expert tensors (gate, up, down, each with its own bytes) beside --n-cpu-moe N, for every N.
+Whenever the brute force finds a placement that fits, fit() must return fits=True with the preferred
+one (placement.py's order: most GPU units, then fewest expert bytes in RAM — at one -ngl, the least
+RAM — on a split no less even than the best), and its per-device numbers must match the brute
+force's for the plan its printed command says (the -ot pattern applied to the tensor names by regex
+search, as llama.cpp's loader does).
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from __future__ import annotations
 import bisect
 import itertools
 import random
+import re
+import shlex
 import struct
 
 import pytest
@@ -88,6 +94,8 @@ class Model:
         L = arch.n_layers
         self.L, self.blocks = L, arch.n_layers_all   # the GGUF's blocks: the layers, then MTP blocks
         self.weights, self.experts, self.non_layer = [0] * L, [0] * L, 0
+        self.names = [name for name, _, _ in gguf_tensor_plan(arch, scheme)]
+        self.tensor_bytes = {name: b for name, _, b in gguf_tensor_plan(arch, scheme)}
         for name, _, b in gguf_tensor_plan(arch, scheme):
             i = layer_index(name)
             if i is None:
@@ -96,12 +104,23 @@ class Model:
             self.weights[i] += b
             if "_exps." in name:
                 self.experts[i] += b
+        # each block's expert tensors by name (weight, bias …): what one -ot subset moves together
+        self.expert_names = [[n for n in self.names if layer_index(n) == i and "_exps." in n] for i in range(L)]
         self.kv = layer_cache_bytes(arch, kv_cache_bytes(arch, wl, ctx)[0], 0)[0]
         self.compute = compute_bytes(arch, wl, ctx)[0]
 
-    def place(self, n_devices: int, ngl: int, m: int, ts: tuple[int, ...]) -> tuple[list[int], int]:
-        """Bytes per device and in RAM for -ngl ngl --n-cpu-moe m -ts ts (llama-model.cpp:
-        i_gpu_start = max(n_layer_all + 1 − ngl, 0), act_gpu_layers = min(ngl, n_layer_all + 1))."""
+    def subsets(self, m: int) -> list[tuple[str, ...]]:
+        """Block m's proper subsets of expert tensor kinds (ffn_gate_exps …), the empty one first."""
+        if m >= self.L:
+            return [()]
+        kinds = sorted({n.split(".")[2] for n in self.expert_names[m]})
+        return [s for size in range(len(kinds)) for s in itertools.combinations(kinds, size)]
+
+    def place(self, n_devices: int, ngl: int, m: int, ts: tuple[int, ...],
+              part: tuple[str, ...] = ()) -> tuple[list[int], int]:
+        """Bytes per device and in RAM for -ngl ngl --n-cpu-moe m -ts ts, and the expert tensor
+        kinds `part` of block m to RAM too (llama-model.cpp: i_gpu_start = max(n_layer_all + 1 −
+        ngl, 0), act_gpu_layers = min(ngl, n_layer_all + 1))."""
         L, blocks = self.L, self.blocks
         start = max(blocks + 1 - ngl, 0)
         act = min(ngl, blocks + 1)
@@ -122,6 +141,8 @@ class Model:
                 ram += self.weights[il] + self.kv[il]
                 continue
             moved = self.experts[il] if il < m else 0
+            if il == m:
+                moved = sum(self.tensor_bytes[n] for n in self.expert_names[il] if n.split(".")[2] in part)
             loads[dev[il - start]] += self.weights[il] - moved + self.kv[il]
             ram += moved
         return loads, ram
@@ -134,8 +155,8 @@ def compositions(total: int, parts: int):
 
 
 def brute_force(model: Model, caps: list[int], ram_limit: int) -> dict[tuple[int, int], float]:
-    """(ngl, m) → the smallest largest share of capacity over the splits that fit, for every
-    placement (≥ 1 GPU unit) that fits devices and RAM."""
+    """(ngl, RAM bytes) → the smallest largest share of capacity over the (--n-cpu-moe, -ot part,
+    -ts) that fit, for every placement (≥ 1 GPU unit) that fits devices and RAM."""
     fitting: dict[tuple[int, int], float] = {}
     n = len(caps)
     for ngl in range(1, model.blocks + 2):
@@ -143,14 +164,34 @@ def brute_force(model: Model, caps: list[int], ram_limit: int) -> dict[tuple[int
             continue   # no repeating layer on a GPU: not a placement
         act = ngl
         for m in range(model.L + 1):
-            for ts in compositions(act, n):
-                if n > 1 and sum(ts) == 0:
-                    continue
-                loads, ram = model.place(n, ngl, m, ts)
-                if ram <= ram_limit and all(load <= cap for load, cap in zip(loads, caps)):
-                    share = max(load / cap for load, cap in zip(loads, caps))
-                    fitting[ngl, m] = min(share, fitting.get((ngl, m), share))
+            for part in model.subsets(m):
+                for ts in compositions(act, n):
+                    if n > 1 and sum(ts) == 0:
+                        continue
+                    loads, ram = model.place(n, ngl, m, ts, part)
+                    if ram <= ram_limit and all(load <= cap for load, cap in zip(loads, caps)):
+                        share = max(load / cap for load, cap in zip(loads, caps))
+                        fitting[ngl, ram] = min(share, fitting.get((ngl, ram), share))
     return fitting
+
+
+def printed_part(model: Model, f) -> tuple[str, ...]:
+    """The expert tensor kinds the Fit's printed -ot moves, found as llama.cpp finds them: the
+    value split at ',' and its first '=' (common/arg.cpp parse_tensor_buffer_overrides), the
+    pattern searched in every tensor name (llama-model-loader: std::regex_search). Every match
+    must be an expert tensor of block --n-cpu-moe, and the Fit must list exactly those."""
+    args = shlex.split(f.command)
+    if "-ot" not in args:
+        assert f.override_tensor == "" and f.partial_experts == []
+        return ()
+    value = args[args.index("-ot") + 1]
+    assert value == f.override_tensor and "," not in value
+    pattern, buffer = value.split("=", 1)
+    assert buffer == "CPU"
+    matched = [n for n in model.names if re.search(pattern, n)]
+    assert matched and matched == f.partial_experts
+    assert all(layer_index(n) == f.n_cpu_moe and "_exps." in n for n in matched)
+    return tuple(sorted({n.split(".")[2] for n in matched}))
 
 
 def machine(rng: random.Random, model: Model, n_devices: int) -> tuple[list[float], float]:
@@ -185,6 +226,13 @@ def test_the_solver_finds_a_placement_whenever_brute_force_does(seed):
     n_devices = rng.choice([1, 2, 3])
     model = Model(arch, wl, scheme, wl.context)
     sizes, ram_gb = machine(rng, model, n_devices)
+    check_against_brute_force(arch, wl, scheme, model, sizes, ram_gb)
+
+
+def check_against_brute_force(arch: Architecture, wl: Workload, scheme: str, model: Model, sizes: list[float],
+                              ram_gb: float):
+    """fit() on devices of `sizes` GiB and `ram_gb` of RAM against the brute force; the Fit."""
+    n_devices = len(sizes)
     hw = Hardware.custom("tiny box", sizes[0], 1000, 100, device_count=n_devices, ram_gb=ram_gb,
                          device_memory_gb=sizes)
     caps = [int(int(s * GiB) * 0.95) for s in sizes]
@@ -192,10 +240,10 @@ def test_the_solver_finds_a_placement_whenever_brute_force_does(seed):
 
     f = fit(arch, hw, wl, scheme)
     fitting = brute_force(model, caps, ram_limit)
-    assert f.fits == bool(fitting), (family, layers, scheme, sizes, ram_gb, fitting, f.reasons)
+    assert f.fits == bool(fitting), (arch.name, model.L, scheme, sizes, ram_gb, fitting, f.reasons)
     if not fitting:
         assert any(r.startswith(("nearest fixes", "no smaller context")) for r in f.reasons)
-        return
+        return f
 
     # the plan, checked against the budgets from the Fit's own per-device numbers
     assert len(f.devices) == n_devices
@@ -207,20 +255,56 @@ def test_the_solver_finds_a_placement_whenever_brute_force_does(seed):
     ngl = model.blocks + 1 if f.ngl == 99 else f.ngl
     ts = tuple(f.tensor_split) if n_devices > 1 else (ngl,)
     at_context = Model(arch, wl, scheme, f.context) if f.context != wl.context else model
-    loads, ram = at_context.place(n_devices, ngl, f.n_cpu_moe, ts)
+    loads, ram = at_context.place(n_devices, ngl, f.n_cpu_moe, ts, printed_part(at_context, f))
     assert [d["total_bytes"] for d in f.devices] == loads and f.system_ram_bytes == ram
     assert f.command.split(" -ngl ")[1].split()[0] == str(f.ngl)
 
-    # the preference: everything on the devices; else the most GPU units, then the fewest expert layers
+    # the preference: everything on the devices; else the most GPU units, then the fewest expert
+    # bytes in RAM (at one -ngl: the least RAM), then the most even split
     if (model.blocks + 1, 0) in fitting:
         assert f.fully_on_device and f.context >= wl.context
-        return
+        return f
     assert f.context == wl.context
     best_ngl = max(g for g, _ in fitting)
-    best_m = min(m for g, m in fitting if g == best_ngl)
-    assert (ngl, f.n_cpu_moe) == (best_ngl, best_m)
+    least_ram = min(r for g, r in fitting if g == best_ngl)
+    assert (ngl, ram) == (best_ngl, least_ram)
     share = max(load / cap for load, cap in zip(loads, caps))
-    assert share <= fitting[best_ngl, best_m] + 1e-9
+    assert share <= fitting[best_ngl, least_ram] + 1e-9
+    return f
+
+
+def _with_experts(family: str, layers: int, experts: int) -> dict:
+    key = "num_local_experts" if family == "mixtral" else "n_routed_experts"
+    return {**CONFIGS[family](layers), key: experts}
+
+
+@pytest.mark.parametrize("family", ["mixtral", "deepseek", "glm45"])
+@pytest.mark.parametrize("experts", [4, 8])
+def test_cuts_inside_a_layers_experts_agree_with_brute_force(family, experts):
+    """A grid (layers × devices × contexts × where the cut falls × RAM) whose devices hold everything
+    but the experts of the first MoE layer and a fraction of the next one's: the room where a few
+    of a block's expert tensors (-ot) fit and the whole layer's are too many. With two devices the
+    second holds the last layer and the output unit, the first the rest less the cut. RAM holds
+    the cut and half the next layer's experts, or three layers' more. The solver must agree with
+    the brute force on every one, and pick a partial layer in many."""
+    partial = 0
+    for extra_layers, n_devices, ctx, frac, ram_room in itertools.product(
+            [3, 4], [1, 2], [1024, 4096], [0.3, 0.6, 0.9], [0.5, 3.0]):
+        dense = 0 if family == "mixtral" else 1   # DeepSeek and GLM-4.5 keep layer 0 dense
+        layers = dense + extra_layers
+        arch = Architecture.from_config(_with_experts(family, layers, experts), name=f"tiny-{family}")
+        wl = Workload(context=ctx)
+        model = Model(arch, wl, "Q4_K_M", ctx)
+        following = model.experts[dense + 1]
+        cut = sum(model.experts[:dense + 1]) + int(following * frac)
+        everything = sum(model.weights) + sum(model.kv) + model.non_layer
+        fixed = CUDA_CONTEXT + model.compute
+        back = model.non_layer + model.weights[-1] + model.kv[-1]
+        room = [everything - cut] if n_devices == 1 else [everything - back - cut, back]
+        sizes = [round((fixed + r) / 0.95 / GiB + 1e-5, 6) for r in room]
+        ram_gb = round((cut + following * ram_room) / 0.9 / GiB, 6)
+        partial += bool(check_against_brute_force(arch, wl, "Q4_K_M", model, sizes, ram_gb).override_tensor)
+    assert partial >= 24
 
 
 @pytest.mark.parametrize("seed", range(0, 90, 3))
@@ -249,9 +333,7 @@ def test_the_nearest_fixes_are_the_smallest_that_fit(seed):
     assert not f.fits
     device_fitting = brute_force(model, caps, 2**62)
     if device_fitting:
-        least = min(model.place(n_devices, g, m, ts)[1]
-                    for g, m in device_fitting for ts in compositions(g, n_devices)
-                    if all(load <= cap for load, cap in zip(model.place(n_devices, g, m, ts)[0], caps)))
+        least = min(r for _, r in device_fitting)
         assert int(f.fixes["ram_bytes"] * 0.9) >= least > int((f.fixes["ram_bytes"] - 1) * 0.9)
     if "context" in f.fixes:   # the largest power of two below the context that fits
         ctx = f.fixes["context"]

@@ -165,9 +165,16 @@ def test_moe_plan_wanting_experts_in_ram_falls_back_to_whole_layers(moe_gguf):
     per_layer = [b + kv_per_layer(MOE) for b in blocks]
     fixed = fixed_costs(moe_gguf)
     everything = fixed + outside + sum(per_layer)
-    # Room for every layer once the experts of the first three are in RAM (with less than one
-    # layer's experts to spare): llama-server would run -ngl 99 --n-cpu-moe 3.
+    # Room for every layer once the experts of the first three are in RAM (with half a layer's
+    # experts to spare): llama-server would run -ngl 99 --n-cpu-moe 2 and -ot for two of block 2's
+    # three expert tensors (F16, a third of its experts each): one is less than the half that must
+    # still leave, two are enough; of the equal pairs, the first in tensor order (down, gate).
     capacity = everything - sum(experts[:3]) + experts[3] // 2
+    thirds = {t.name: int(t.n_bytes) for t in GGUFReader(str(moe_gguf)).tensors if t.name.startswith("blk.2.ffn_")
+              and "_exps." in t.name}
+    assert sorted(thirds) == [f"blk.2.ffn_{k}_exps.weight" for k in ("down", "gate", "up")]
+    assert len(set(thirds.values())) == 1 and experts[2] == 3 * thirds["blk.2.ffn_up_exps.weight"]
+    assert experts[2] // 3 < experts[2] - experts[3] // 2 <= 2 * experts[2] // 3
     placement = place(moe_gguf, gpu_for(capacity))
     info = placement["info"]
     # Whole layers instead: the most last layers that fit beside the output layer.
@@ -175,7 +182,10 @@ def test_moe_plan_wanting_experts_in_ram_falls_back_to_whole_layers(moe_gguf):
     assert k == 3
     assert placement["options"] == {"n_gpu_layers": k + 1, "flash_attn": False}
     assert info["layers_on_gpu"] == k
-    assert info["expert_offload"].startswith("not used: the solver's plan was -ngl 99 --n-cpu-moe 3")
+    assert info["expert_offload"].startswith("not used: the solver's plan was -ngl 99 --n-cpu-moe 2 "
+                                             "-ot 'blk\\.2\\.ffn_(down|gate)_exps=CPU' (the experts of the "
+                                             "first 2 layers and blk.2.ffn_down_exps.weight, "
+                                             "blk.2.ffn_gate_exps.weight in RAM)")
     assert "no tensor-override argument" in info["expert_offload"]
     assert info["expert_offload"].endswith(f"whole layers instead: -ngl {k + 1}")
 

@@ -134,6 +134,8 @@ OVERRIDES: dict[str, dict[str, Any]] = {
     # DeepSeek-V4: head_dim 512 (llama.cpp 0.3.36 fails a graph assert at 64), o_groups dividing the 4 heads
     # (it asserts n_head % o_groups == 0), small output / indexer widths
     "deepseek_v4": {"head_dim": 512, "o_groups": 2, "o_lora_rank": 64, "index_n_heads": 4},
+    # Nemotron-H: the dense block kinds (the class default also has an MoE layer, measured as nemotron_h-moe*)
+    "nemotron_h": {"layers_block_type": ["linear_attention", "mlp", "full_attention", "mlp"]},
 }
 # further instances of a model type, measured under their own name with --only NAME:
 # name -> (model type, fields over its default config, fields over the tiny config after OVERRIDES)
@@ -151,6 +153,15 @@ VARIANTS: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
     "granitemoe_swa-shared": ("granitemoe_swa", {"shared_intermediate_size": 1024}, {"shared_intermediate_size": 128}),
     # Laguna as its class defaults have it: full attention on every layer (sliding_window still set)
     "laguna-full": ("laguna", {}, {"layer_types": ["full_attention"] * 4}),
+    # Nemotron-H with MoE layers (Nemotron 3 Nano's block kinds), without and with the latent projection,
+    # and the class default's mix of MLP and MoE layers (which llama.cpp does not load)
+    "nemotron_h-moe": ("nemotron_h", {}, {"layers_block_type": ["linear_attention", "moe", "full_attention", "moe"],
+                                          "moe_shared_expert_intermediate_size": 128}),
+    "nemotron_h-moe-latent": ("nemotron_h", {}, {"layers_block_type": ["linear_attention", "moe", "full_attention",
+                                                                       "moe"],
+                                                 "moe_shared_expert_intermediate_size": 128, "moe_latent_size": 128}),
+    "nemotron_h-moe-mlp": ("nemotron_h", {}, {"layers_block_type": ["linear_attention", "moe", "full_attention", "mlp"],
+                                              "moe_shared_expert_intermediate_size": 128}),
 }
 # model types converted through bench/hybrid_ground_truth.py's converter patches and config spellings
 PATCHED = {"qwen3_next": "qwen3-next", "jamba": "jamba", "nemotron_h": "nemotron-h", "granitemoehybrid": "granite-4"}

@@ -1,7 +1,7 @@
 """Hybrid and recurrent decoders: Qwen3-Next (gated DeltaNet + attention), Jamba (Mamba-1 +
 attention + MoE), Falcon-H1 (Mamba-2 beside attention in every layer), Nemotron-H (Mamba-2 /
-attention / MLP layers), Granite 4 (Mamba-2 + attention, MoE + shared MLP) and LFM2 (short
-convolutions + attention).
+attention / MLP / MoE layers; the MoE block in nemotron_h_moe.py), Granite 4 (Mamba-2 + attention,
+MoE + shared MLP) and LFM2 (short convolutions + attention).
 
 `Hybrid` holds the per-layer layout and the state-space sizes; `hybrid_tensors` lists the GGUF
 tensors as convert_hf_to_gguf.py writes them (names and ggml shapes checked tensor by tensor on
@@ -21,6 +21,7 @@ from .classic import RECURRENT_MODEL_TYPES, recurrent_unsupported
 from .errors import EstimatorError
 from .ffn_tensors import add_gated_ffn, add_routed_experts
 from .fields import _bool, _int
+from .nemotron_h_moe import GGUF_MLP_WITH_MOE, nemotron_h_moe_ffn, nemotron_h_moe_fields
 
 # HF model_type -> llama.cpp architecture name (convert_hf_to_gguf.py model_arch)
 HYBRID_MODEL_TYPES = {
@@ -35,7 +36,8 @@ HYBRID_MODEL_TYPES = {
     **RECURRENT_MODEL_TYPES,
 }
 QWEN_DELTANET_ARCHS = {"qwen3next", "qwen35", "qwen35moe"}   # gated attention + post_attention_norm
-HYBRID_ARCHS = set(HYBRID_MODEL_TYPES.values())
+# nemotron_h_moe: what the converter writes for a Nemotron-H config with MoE layers (nemotron_h_moe.py)
+HYBRID_ARCHS = set(HYBRID_MODEL_TYPES.values()) | {"nemotron_h_moe"}
 
 # mixers: "attn", "mamba" (Mamba-1), "mamba2", "deltanet", "shortconv", "attn+mamba2" (Falcon-H1),
 # ffns: "dense", "moe", "none"
@@ -55,6 +57,7 @@ class Hybrid:
     ssm_norm: bool = True     # Mamba-2 grouped RMSNorm before out_proj (Falcon-H1: mamba_rms_norm)
     ffn_gate: bool = True     # Nemotron-H's relu² MLP has no gate projection
     dt_bc_norms: bool = True  # Jamba's Mamba-1 RMSNorms on dt, B and C (Falcon-Mamba's have no weights)
+    moe_latent: int = 0       # Nemotron-H MoE: the experts' width between the latent projections; 0 = none
 
     @property
     def recurrent_layers(self) -> tuple[int, ...]:
@@ -104,7 +107,7 @@ def hybrid_layer(arch: Any, add: Callable[..., None], i: int, mixer: str, ffn: s
     add(p + "attn_norm.weight", H)
     if arch.arch in QWEN_DELTANET_ARCHS:
         add(p + "post_attention_norm.weight", H)
-    elif ffn != "none" and arch.arch != "nemotron_h":
+    elif ffn != "none" and arch.arch not in ("nemotron_h", "nemotron_h_moe"):
         # Falcon-H1's pre-FFN norm is written without the .weight suffix (tensor map quirk)
         add(p + ("ffn_norm" if arch.arch == "falcon-h1" else "ffn_norm.weight"), H)
     if mixer.startswith("attn"):
@@ -119,7 +122,9 @@ def hybrid_layer(arch: Any, add: Callable[..., None], i: int, mixer: str, ffn: s
         add(p + "shortconv.conv.weight", h.d_conv, H)
         add(p + "shortconv.in_proj.weight", H, 3 * H)
         add(p + "shortconv.out_proj.weight", H, H)
-    if ffn == "moe":
+    if ffn == "moe" and arch.arch == "nemotron_h_moe":
+        nemotron_h_moe_ffn(arch, add, p)
+    elif ffn == "moe":
         _moe(arch, add, p)
     elif ffn == "dense":
         F = arch.intermediate_size
@@ -264,28 +269,31 @@ def hybrid_fields(cfg: dict, model_type: str, layers: int, hidden: int, n_expert
         if _bool(cfg, "projectors_bias", False) or _bool(cfg, "mamba_proj_bias", False):
             raise EstimatorError("projectors_bias", "Falcon-H1 with projection biases is not modelled")
     elif model_type == "nemotron_h":
-        table = {"M": ("mamba2", "none"), "*": ("attn", "none"), "-": ("none", "dense"),
+        table = {"M": ("mamba2", "none"), "*": ("attn", "none"), "-": ("none", "dense"), "E": ("none", "moe"),
                  "mamba": ("mamba2", "none"), "attention": ("attn", "none"), "mlp": ("none", "dense"),
-                 "linear_attention": ("mamba2", "none"), "full_attention": ("attn", "none")}
+                 "moe": ("none", "moe"), "linear_attention": ("mamba2", "none"), "full_attention": ("attn", "none")}
         key = "hybrid_override_pattern" if cfg.get("hybrid_override_pattern") is not None else "layers_block_type"
-        if isinstance(cfg.get(key), (str, list)) and any(k in ("E", "moe") for k in cfg[key]):
-            # modeling_nemotron_h.py NemotronHMoE (routed relu² experts, a shared expert, an optional latent
-            # projection); llama.cpp converts it as nemotron_h_moe, which drops "mlp" layers mixed with "moe"
-            raise EstimatorError(key, "Nemotron-H MoE layers ('E' / 'moe') are not modelled")
         kinds = _layer_list(cfg, key, layers, {k: "|".join(v) for k, v in table.items()})
         if kinds is None:
             raise EstimatorError("hybrid_override_pattern", "is required for nemotron_h")
+        for bias in ("use_bias", "mlp_bias"):   # Mamba in/out projections; MLP and MoE linears
+            if _bool(cfg, bias, False):
+                raise EstimatorError(bias, "Nemotron-H with linear biases is not modelled")
         mixers = tuple(k.split("|")[0] for k in kinds)
+        ffns = tuple(k.split("|")[1] for k in kinds)
+        moe_fields = nemotron_h_moe_fields(cfg) if "moe" in ffns else {}
         heads = _int(cfg, "mamba_num_heads", 128)
-        hyb = Hybrid(mixers, tuple(k.split("|")[1] for k in kinds), d_conv=_int(cfg, "conv_kernel", 4),
+        hyb = Hybrid(mixers, ffns, d_conv=_int(cfg, "conv_kernel", 4),
                      d_inner=heads * _int(cfg, "mamba_head_dim", 64), d_state=_int(cfg, "ssm_state_size", 128),
                      n_group=_int(cfg, "n_groups", 8), dt_rank=heads, conv_bias=_bool(cfg, "use_conv_bias", True),
-                     ffn_gate=False)
-        moe = "none"  # MoE ("E") layers are refused above: not in the table
+                     ffn_gate=False, moe_latent=moe_fields.pop("moe_latent", 0))
         # modeling_nemotron_h.py: _tied_weights_keys = {} — lm_head is its own tensor whatever
         # tie_word_embeddings says, and the converter writes output.weight (seen on a converted tiny model)
         out.update(n_experts=0, n_experts_per_tok=0, moe_intermediate_size=0, shared_expert_intermediate_size=0,
-                   tie_word_embeddings=False)
+                   tie_word_embeddings=False, qkv_bias=False, o_bias=False)   # NemotronHAttention: bias=False
+        out.update(moe_fields)
+        if moe_fields and "dense" in ffns:
+            out["gguf_unsupported"] = GGUF_MLP_WITH_MOE
     elif model_type == "granitemoehybrid":
         # configuration_granitemoehybrid.py: attribute_map {"layers_block_type": "layer_types"} — either
         # spelling sets the layout; with neither, every layer is Mamba-2
@@ -401,13 +409,17 @@ def hybrid_gguf_fields(arch: str, meta: dict, get_int: Any, layers: int, names: 
         if kv_list is None:
             raise EstimatorError(f"{arch}.attention.head_count_kv", "must be a per-layer array for a hybrid model")
         mixers = tuple("attn" if kv_list[i] else ("mamba" if arch == "jamba" else "mamba2") for i in range(layers))
-        if arch == "nemotron_h":
+        if arch in ("nemotron_h", "nemotron_h_moe"):
             if ff_list is None:
-                raise EstimatorError(f"{arch}.feed_forward_length", "must be a per-layer array for nemotron_h")
+                raise EstimatorError(f"{arch}.feed_forward_length", f"must be a per-layer array for {arch}")
             mixers = tuple("none" if ff_list[i] else m for i, m in enumerate(mixers))
-            ffns = tuple("dense" if ff_list[i] else "none" for i in range(layers))
-            hyb = Hybrid(mixers, ffns, **ssm, ffn_gate=False)
+            # nemotron_h_moe: a layer with a feed_forward_length is an MoE block (the converter writes 0 on MLP ones)
+            kind = "moe" if arch == "nemotron_h_moe" else "dense"
+            ffns = tuple(kind if ff_list[i] else "none" for i in range(layers))
+            hyb = Hybrid(mixers, ffns, **ssm, ffn_gate=False, moe_latent=get_int("moe_latent_size", 0, minimum=0))
             out.update(intermediate_size=max(ff_list[:layers]))
+            if arch == "nemotron_h_moe":
+                out.update(expert_bias=True)
         elif arch == "jamba":
             ffns = tuple(moe if (names and f"blk.{i}.ffn_gate_inp.weight" in names) or (not names and i % 2 == 1)
                          else "dense" for i in range(layers)) if moe == "moe" else ("dense",) * layers
@@ -417,7 +429,7 @@ def hybrid_gguf_fields(arch: str, meta: dict, get_int: Any, layers: int, names: 
             if moe == "dense":
                 out.update(intermediate_size=get_int("expert_shared_feed_forward_length",
                                                      get_int("feed_forward_length", 0, minimum=0)))
-        if arch in ("jamba", "granitehybrid", "nemotron_h") and kv_list is not None:
+        if arch in ("jamba", "granitehybrid", "nemotron_h", "nemotron_h_moe") and kv_list is not None:
             out["n_kv_heads"] = max(kv_list[:layers])
     out["hybrid"] = hyb
     return out

@@ -369,7 +369,7 @@ def architecture_from_gguf_metadata(meta: Any, name: str = "") -> Architecture:
     arch = meta.get("general.architecture")
     if not isinstance(arch, str) or not arch:
         raise EstimatorError("general.architecture", "is required")
-    if arch not in set(MODEL_TYPE_TO_ARCH.values()):
+    if arch not in set(MODEL_TYPE_TO_ARCH.values()) | HYBRID_ARCHS:   # HYBRID_ARCHS: nemotron_h_moe too
         raise EstimatorError("general.architecture", f"{arch!r}: the estimator does not model this architecture's "
                                                      "layers and cache, so it refuses rather than guess")
     if arch in GGUF_METADATA_UNREAD:

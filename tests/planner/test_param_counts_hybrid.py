@@ -194,7 +194,7 @@ def test_from_gguf_metadata_matches_the_config():
 
 def test_unknown_layer_kinds_are_refused():
     with pytest.raises(EstimatorError, match="hybrid_override_pattern"):
-        Architecture.from_config(dict(NEMOTRON_H_8B, hybrid_override_pattern="E" * 52))  # MoE Nemotron-H
+        Architecture.from_config(dict(NEMOTRON_H_8B, hybrid_override_pattern="M" * 51 + "X"))
     with pytest.raises(EstimatorError, match="layer_types"):
         Architecture.from_config(dict(GRANITE_4_H_TINY, layer_types=["mamba"] * 39 + ["retention"]))
 

@@ -161,9 +161,11 @@ def test_kv_and_recurrent_state_as_llama_cpp_allocates_them(key):
     assert recurrent_bytes(a, wl)[0] / MiB == pytest.approx(state, abs=0.005)
 
 
-def test_nemotron_h_moe_layers_are_refused_by_name():
+def test_nemotron_h_moe_with_mlp_biases_is_refused_by_name():
     cfg = {"model_type": "nemotron_h", "hidden_size": 256, "num_attention_heads": 4, "num_key_value_heads": 2,
            "head_dim": 64, "intermediate_size": 512, "vocab_size": 1000, "num_hidden_layers": 3,
-           "layers_block_type": ["mamba", "moe", "attention"], "n_routed_experts": 8, "num_experts_per_tok": 2}
-    with pytest.raises(EstimatorError, match="MoE layers"):
+           "layers_block_type": ["mamba", "moe", "attention"], "n_routed_experts": 8, "num_experts_per_tok": 2,
+           "mlp_bias": True}
+    with pytest.raises(EstimatorError, match="biases") as exc:
         Architecture.from_config(cfg)
+    assert exc.value.field == "mlp_bias"

@@ -104,3 +104,30 @@ def test_bad_layout_is_refused_naming_the_field():
     with pytest.raises(EstimatorError, match="full_attn_layers"):
         Architecture.from_config({**TINY, "layer_types": None,
                                   "linear_attn_config": {"full_attn_layers": [9], "kda_layers": [1]}})
+
+
+def test_transformers_cache_of_the_tiny_model_equals_the_estimate():
+    """transformers' own cache after a 37-token bf16 forward of the tiny model (random weights, the
+    reference PyTorch kernels): per KDA layer conv states 768 channels × 4 steps × 2 B = 6,144 B and a
+    float32 recurrent state 4 heads × 64 × 64 × 4 B = 65,536 B; the MLA layer 37 × (64 + 16) × 2 B.
+    Measured 2026-12-07: 3 × 71,680 = 215,040 B of state and 5,920 B of KV."""
+    import torch
+    from transformers import AutoModelForCausalLM
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING
+
+    from planner.estimator.hybrid import recurrent_state_bytes
+
+    config = CONFIG_MAPPING["kimi_linear"](**{k: v for k, v in TINY.items() if k != "model_type"},
+                                           pad_token_id=0, bos_token_id=1, eos_token_id=2)
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16).eval()
+    with torch.no_grad():
+        cache = model(input_ids=torch.randint(0, 1000, (1, 37)), use_cache=True).past_key_values
+    state = sum(t.numel() * t.element_size() for layer in cache.layers if hasattr(layer, "conv_states")
+                for states in (layer.conv_states, layer.recurrent_states) for t in states.values())
+    kv = sum(t.numel() * t.element_size() for layer in cache.layers if hasattr(layer, "keys")
+             for t in (layer.keys, layer.values))
+    assert (state, kv) == (215_040, 5_920)
+    arch = Architecture.from_config(TINY)
+    assert recurrent_state_bytes(arch, "transformers", 1)[0] == state
+    assert kv_cache_bytes(arch, Workload(runtime="transformers", context=37))[0] == kv

@@ -49,8 +49,17 @@ def _gguf_output_bytes(arch: Architecture, params: dict, types: list[str]) -> di
     return out
 
 
+def refuse_unconvertible(arch: Architecture, variant) -> None:
+    """An HF input goes through llama.cpp's converter first: where the planner knows (measured) that
+    this converter or llama.cpp can't make a loadable GGUF of the model, the job is refused at
+    submit rather than failing after the conversion, or leaving a file nothing loads."""
+    if variant.format == "hf" and arch.gguf_unsupported:
+        raise JobError.field("input", f"no GGUF can be made of this model here: {arch.gguf_unsupported}")
+
+
 def gguf_job_estimate(*, params: dict, variant) -> dict:
     arch = architecture_of(variant)
+    refuse_unconvertible(arch, variant)
     types = list(params["types"])
     if variant.format == "hf":
         types = list(dict.fromkeys([params["intermediate"], *types]))
@@ -76,6 +85,7 @@ def imatrix_job_estimate(*, params: dict, variant) -> dict:
     that scheme and context. The matrix itself: per weight matrix, an F32 sum of squared
     activations per input column and a count (save_imatrix), a few hundred KiB to a few MiB."""
     arch = architecture_of(variant)
+    refuse_unconvertible(arch, variant)
     scheme = "F16"
     if variant.format == "gguf" and variant.quant_type.upper() in GGUF_FTYPES:
         scheme = variant.quant_type.upper()

@@ -102,3 +102,23 @@ def test_the_job_list_takes_the_same_queries_for_3_jobs_as_for_30(alice, teams, 
     add_jobs(27)
     assert len(alice.get("/api/jobs/").json()["jobs"]) == 30
     assert queries() == few
+
+
+def test_a_gguf_job_is_refused_at_submit_where_the_converter_cant_make_a_loadable_file(alice, teams):
+    """transformers' BitNet: llama.cpp's converter maps its sub-norms by the 1bitLLM names and stops
+    with "Can not map tensor …ffn_sub_norm.weight" (measured by bench/llama_cpp_ground_truth.py); the
+    planner knows it, so a GGUF job from such an HF folder is a 400 naming the input, and so is the
+    estimate an imatrix job (which converts first) is submitted with."""
+    from catalog.models import Model, Variant
+    from jobs.methods.base import JobError
+    from jobs.estimates import imatrix_job_estimate
+
+    model = Model.objects.create(team=teams["red"], name="bitnet", config={"model_type": "bitnet"})
+    hf = Variant.objects.create(model=model, format="hf", quant_type="BF16")
+    response = _post(alice, "/api/jobs/", {"variant": hf.pk, "method": "gguf", "params": {"types": ["Q4_K_M"]}})
+    assert response.status_code == 400, response.content
+    assert response.json()["errors"]["input"].startswith("no GGUF can be made of this model here: ")
+    assert "ffn_sub_norm" in response.json()["errors"]["input"]
+    assert not Job.objects.exists()
+    with pytest.raises(JobError, match="no GGUF can be made of this model here"):
+        imatrix_job_estimate(params={"context": 512}, variant=hf)

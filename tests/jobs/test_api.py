@@ -122,3 +122,17 @@ def test_a_gguf_job_is_refused_at_submit_where_the_converter_cant_make_a_loadabl
     assert not Job.objects.exists()
     with pytest.raises(JobError, match="no GGUF can be made of this model here"):
         imatrix_job_estimate(params={"context": 512}, variant=hf)
+
+
+def test_a_gguf_job_from_a_dense_nemotron_h_folder_is_refused_at_submit(alice, teams):
+    """bench/hybrid_ground_truth.py measured it: converted through transformers 5.23's config, a
+    dense Nemotron-H goes down the converter's MoE path and the file fails to load."""
+    from catalog.models import Model, Variant
+    from planner.presets import PRESETS
+
+    model = Model.objects.create(team=teams["red"], name="nemotron-h",
+                                 config=PRESETS["nemotron-h-8b"]["config"])
+    hf = Variant.objects.create(model=model, format="hf", quant_type="BF16")
+    response = _post(alice, "/api/jobs/", {"variant": hf.pk, "method": "gguf", "params": {"types": ["Q4_K_M"]}})
+    assert response.status_code == 400, response.content
+    assert "a dense Nemotron-H is written as nemotron_h_moe" in response.json()["errors"]["input"]

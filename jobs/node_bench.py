@@ -56,9 +56,15 @@ OTHER_CORES_MAX = 0.25    # CPU other processes may take during a measurement th
 # The random-weight Llama: 16 layers × (attention 2.6 M + MLP 8.7 M) + 50 M tied embedding ≈ 231 M
 # parameters: Q4_0 ≈ 130 MB, F16 ≈ 460 MB, all beyond the cache.
 BENCH_SHAPE = {"hidden": 1024, "layers": 16, "heads": 16, "kv_heads": 4, "ffn": 2816, "context": 2048}
-# The same model 4 layers deep, in one scheme: with the 16-layer file it separates the fixed time per
-# layer (graph walk, thread barriers) from the time spent reading (per_layer_cost).
+# The fixed time per layer and decode step (graph walk, thread barriers) comes from a much smaller
+# Llama (hidden 256, 1 KV head, ffn 704) at 16 and 4 layers, in one scheme: both files (~17 and ~12 MB
+# read per token) stay in the CPU's last-level cache, so their difference is the per-layer overhead and
+# not the cache. With the 1024-wide file at 4 layers (~68 MB, part of it cached in a 32 MiB L3) the
+# shallow step ran up to 9 % faster from one measurement to the next, and the fitted fixed time
+# swung 143-205 µs (measured 2026-12-07; the small pair gives ~39 µs).
+FIXED_SHAPE = {"hidden": 256, "layers": 16, "heads": 4, "kv_heads": 1, "ffn": 704, "context": 2048}
 SHALLOW_LAYERS = 4
+FIXED_GEN_TOKENS, FIXED_REPETITIONS = 128, 5
 # Decode after 0 and 512 tokens of context, flash attention off and on: each depth-512 run first
 # fills the cache with a 512-token prompt (llama-bench does so before every repetition and its
 # warm-up), about 12 s in all with 2 threads on a quiet 2-core node.
@@ -251,22 +257,23 @@ def bench_moe_file(*, tokenizer_gguf: Path, cache_dir: Path = CACHE_DIR, threads
     return path
 
 
-def _write_bench_llama(path: Path, tokenizer_gguf: Path, layers: int) -> None:
-    s = {k: v for k, v in BENCH_SHAPE.items() if k != "context"} | {"layers": layers}
-    write_random_gguf(path, arch="llama", metadata=llama_metadata(**s, context=BENCH_SHAPE["context"]),
+def _write_bench_llama(path: Path, tokenizer_gguf: Path, layers: int, shape: dict[str, int]) -> None:
+    s = {k: v for k, v in shape.items() if k != "context"} | {"layers": layers}
+    write_random_gguf(path, arch="llama", metadata=llama_metadata(**s, context=shape["context"]),
                       tensors=llama_tensors(**s, vocab=vocab_size(tokenizer_gguf)), tokenizer_gguf=tokenizer_gguf)
 
 
 def bench_files(schemes: tuple[str, ...], *, tokenizer_gguf: Path, cache_dir: Path = CACHE_DIR,
-                threads: int = 2, layers: int = BENCH_SHAPE["layers"]) -> dict[str, Path]:
+                threads: int = 2, layers: int = BENCH_SHAPE["layers"],
+                shape: dict[str, int] = BENCH_SHAPE) -> dict[str, Path]:
     """The random Llama (`layers` deep) in each scheme, built once (F16 written here, the rest by
     llama-quantize)."""
     cache_dir.mkdir(parents=True, exist_ok=True)
-    tag = "llama-{hidden}x{layers}".format(**BENCH_SHAPE | {"layers": layers})
+    tag = "llama-{hidden}x{layers}".format(**shape | {"layers": layers})
     f16 = cache_dir / f"{tag}-F16.gguf"
     if not f16.exists():
         part = f16.with_suffix(".part")
-        _write_bench_llama(part, tokenizer_gguf, layers)
+        _write_bench_llama(part, tokenizer_gguf, layers, shape)
         part.rename(f16)
     files = {}
     for scheme in schemes:
@@ -460,12 +467,15 @@ def measure_node(*, tokenizer_gguf: Path, threads: int | None = None, schemes: t
                                                    repetitions=repetitions))
         rows.append({"scheme": scheme, "file": path.name, **figures, **result})
     deep = next((r for r in rows if r["scheme"] == "Q4_K_M"), rows[0])
-    [shallow_path] = bench_files((deep["scheme"],), tokenizer_gguf=tokenizer_gguf, cache_dir=cache_dir,
-                                 threads=threads, layers=SHALLOW_LAYERS).values()
-    shallow = {"scheme": deep["scheme"], "file": shallow_path.name, **file_figures(shallow_path, n_prompt),
-               **parse_llama_bench(run_llama_bench(shallow_path, threads=threads, n_prompt=0, n_gen=n_gen,
-                                                   repetitions=repetitions))}
-    fixed = per_layer_cost(deep, shallow)
+    pair = []
+    for layers in (FIXED_SHAPE["layers"], SHALLOW_LAYERS):
+        [path] = bench_files((deep["scheme"],), tokenizer_gguf=tokenizer_gguf, cache_dir=cache_dir, threads=threads,
+                             layers=layers, shape=FIXED_SHAPE).values()
+        # a step of these takes ~1 ms: more of them than of the big file, or thread wake-ups are the figure
+        pair.append({"scheme": deep["scheme"], "file": path.name, **file_figures(path, n_prompt),
+                     **parse_llama_bench(run_llama_bench(path, threads=threads, n_prompt=0, n_gen=FIXED_GEN_TOKENS,
+                                                         repetitions=FIXED_REPETITIONS))})
+    fixed = per_layer_cost(*pair)
     depth = {"scheme": deep["scheme"], **measure_depths(files[deep["scheme"]], threads=threads, n_gen=n_gen,
                                                         repetitions=repetitions)}
     moe_path = bench_moe_file(tokenizer_gguf=tokenizer_gguf, cache_dir=cache_dir, threads=threads)

@@ -101,12 +101,12 @@ def node_calibration(hostname: str, measured_at: str, measurement: dict[str, Any
     fixed = measurement.get("fixed_cost") or {}
     per_layer = float(fixed.get("seconds_per_layer") or 0.0)
     # A two-point fit amplifies noise: the fixed time is used only from a quiet measurement, and only
-    # while it leaves most of the deeper model's step to reading (MAX_FIXED_SHARE); else 0, and said.
+    # while it leaves most of the dense bench file's step to reading (MAX_FIXED_SHARE); else 0, and said.
     fixed_note = ""
     if per_layer and not cond.get("quiet"):
         per_layer, fixed_note = 0.0, " — not used: the measurement was not quiet"
-    elif per_layer and per_layer * fixed["layers"][0] * fixed["tg_best_tokens_per_s"][0] > MAX_FIXED_SHARE:
-        per_layer, fixed_note = 0.0, f" — not used: over {MAX_FIXED_SHARE:.0%} of the step, noise"
+    elif per_layer and _fixed_share(per_layer, fixed["scheme"], rows, best) > MAX_FIXED_SHARE:
+        per_layer, fixed_note = 0.0, f" — not used: over {MAX_FIXED_SHARE:.0%} of the bench model's step, noise"
 
     def efficiency(r: dict) -> float:   # the time left for reading once the fixed per-layer time is out
         reading = 1 / best(r, "tg") - per_layer * r.get("n_layers", 0)
@@ -148,18 +148,25 @@ def node_calibration(hostname: str, measured_at: str, measurement: dict[str, Any
                        moe_seconds_per_layer=moe_layer, expert_prefill_ratio=expert_ratio, moe_source=moe_source)
 
 
+def _fixed_share(per_layer: float, scheme: str, rows: list[dict], best) -> float:
+    """The fixed time's share of a decode step of the dense bench file in that scheme (the file whose
+    reading rate it is taken out of)."""
+    row = next((r for r in rows if r["scheme"] == scheme and r.get("n_layers")), None)
+    return per_layer * row["n_layers"] * best(row, "tg") if row else 1.0
+
+
 def _moe_terms(moe: dict[str, Any], bandwidth: float, decode: dict[str, float], prefill: dict[str, float],
                per_layer: float, fixed_note: str) -> tuple[float, float, str]:
     """(seconds per MoE layer and step, expert prefill rate ÷ dense rate, where they came from) from the
     node's small MoE (jobs/node_bench.py BENCH_MOE_SHAPE), read against the dense file's figures of
     the same scheme. Like the fixed time per layer these are differences of measurements: used only
-    where the dense fixed time was (a quiet node), and a difference below zero is noise: 0."""
+    where the dense fixed time could be (a quiet node), and a difference below zero is noise: 0."""
     if not (moe.get("tg_best_tokens_per_s") and moe.get("moe_layers") and moe.get("scheme") in decode):
         return 0.0, 0.0, ""
     shape = (f"{moe['file']}: {moe['n_layers']} layers of {moe['experts']} experts, {moe['experts_per_token']} per "
              f"token, tg {moe['tg_best_tokens_per_s']} tok/s, pp{moe.get('n_prompt')} {moe.get('pp_best_tokens_per_s')}")
-    if fixed_note or not per_layer:
-        return 0.0, 0.0, f"{shape} — not used: the dense fixed time per layer was not ({fixed_note.strip(' —') or 0})"
+    if fixed_note:
+        return 0.0, 0.0, f"{shape} — not used: the dense fixed time per layer was not ({fixed_note.strip(' —')})"
     rate = bandwidth * decode[moe["scheme"]]
     step = 1 / moe["tg_best_tokens_per_s"] - moe["bytes_per_token"] / rate - per_layer * moe["n_layers"]
     layer = max(0.0, step / moe["moe_layers"])

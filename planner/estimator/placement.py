@@ -259,7 +259,6 @@ def vram_needed(c: Costs, caps: list[int], ram_limit: int, n_cpu_moe: int | None
                 step: int = 2**20) -> tuple[int, Placement] | None:
     """The least extra memory per device (to `step` bytes) with which some placement fits
     devices and RAM, and that placement; None when RAM is too small even for one GPU unit."""
-    L = c.n_layers
     best: tuple[int, Placement] | None = None
     for ngl in range(c.n_units, c.least_ngl - 1, -1):
         if ram_bytes(c, ngl, 0) > ram_limit:

@@ -122,6 +122,15 @@ def _llama_block_config(cfg: dict, model_type: str) -> dict:
     return out
 
 
+# Families whose module fills in their config class's defaults itself (config.json → complete config).
+FAMILY_CONFIG = {"afmoe": afmoe_config, "cohere2_moe": cohere2_moe_config, **{
+    t: fill for types, fill in ((KIMI_LINEAR_MODEL_TYPES, kimi_linear_config), (GEMMA3N_MODEL_TYPES, gemma3n_config),
+                                (HRM_TEXT_MODEL_TYPES, hrm_text_config), (MIMO_V2_MODEL_TYPES, mimo_v2_config),
+                                (LAGUNA_MODEL_TYPES, laguna_config), (DOTS3_MODEL_TYPES, dots3_config),
+                                (HY_V4_MODEL_TYPES, hy_v4_config), (DEEPSEEK_V4_MODEL_TYPES, deepseek_v4_config))
+    for t in types}}
+
+
 def architecture_from_config(cfg: Any, name: str = "") -> Architecture:
     """HF `config.json` → Architecture. Multimodal configs with `text_config` use that part."""
     if not isinstance(cfg, dict):
@@ -154,26 +163,8 @@ def architecture_from_config(cfg: Any, name: str = "") -> Architecture:
         cfg = _llama_block_config(cfg, model_type)
     elif model_type in CONFIG_DEFAULTS:
         cfg = {**CONFIG_DEFAULTS[model_type], **cfg}
-    elif model_type == "afmoe":
-        cfg = afmoe_config(cfg)
-    elif model_type == "cohere2_moe":
-        cfg = cohere2_moe_config(cfg)
-    elif model_type in KIMI_LINEAR_MODEL_TYPES:
-        cfg = kimi_linear_config(cfg)
-    elif model_type in GEMMA3N_MODEL_TYPES:
-        cfg = gemma3n_config(cfg)
-    elif model_type in HRM_TEXT_MODEL_TYPES:
-        cfg = hrm_text_config(cfg)
-    elif model_type in MIMO_V2_MODEL_TYPES:
-        cfg = mimo_v2_config(cfg)
-    elif model_type in LAGUNA_MODEL_TYPES:
-        cfg = laguna_config(cfg)
-    elif model_type in DOTS3_MODEL_TYPES:
-        cfg = dots3_config(cfg)
-    elif model_type in HY_V4_MODEL_TYPES:
-        cfg = hy_v4_config(cfg)
-    elif model_type in DEEPSEEK_V4_MODEL_TYPES:
-        cfg = deepseek_v4_config(cfg)
+    elif model_type in FAMILY_CONFIG:
+        cfg = FAMILY_CONFIG[model_type](cfg)
     notes: list[str] = vision_notes
 
     hidden = _int(cfg, "hidden_size")
